@@ -1,0 +1,9 @@
+;; The login hook never returns: the per-call deadline must stop it.
+(module
+  (memory (export "memory") 1)
+  (func (export "postern_abi_version") (result i32)
+    i32.const 0x00010000)
+  (func (export "postern_hook_login") (result i32)
+    (loop $forever
+      br $forever)
+    i32.const 0))
