@@ -1,0 +1,490 @@
+package sdktest
+
+import (
+	"errors"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/abi"
+	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/guest-sdk/internal/native"
+)
+
+// fields is the map the current phase reads and writes: init has no
+// session, only its own message.
+func (h *calls) fields() map[abi.Field]string {
+	if h.Phase == abi.PhaseInit {
+		if h.initFields == nil {
+			h.initFields = map[abi.Field]string{}
+		}
+		return h.initFields
+	}
+	return h.Fields
+}
+
+// check applies the ABI's access rules to an access of f.
+func (h *calls) check(f abi.Field, write bool) abi.Err {
+	if f < 1 || f > abi.FieldMax {
+		return abi.ErrUnknownField
+	}
+	if !appliesTo(h.Fields[abi.FieldProtocol], f) {
+		return abi.ErrNotAvailable
+	}
+	switch m := abi.Access(h.Phase, f); {
+	case m == abi.None:
+		return abi.ErrNotAvailable
+	case write && m != abi.Write:
+		return abi.ErrReadOnly
+	}
+	return 0
+}
+
+// appliesTo reports whether a field exists in a protocol's sessions.
+func appliesTo(proto string, f abi.Field) bool {
+	switch f {
+	case abi.FieldHTTPMethod, abi.FieldHTTPHost, abi.FieldHTTPPath, abi.FieldHTTPQuery,
+		abi.FieldHTTPHeader, abi.FieldHTTPCookie, abi.FieldHTTPHeaders,
+		abi.FieldRedirectCode, abi.FieldRedirectURL:
+		return proto == "http"
+	case abi.FieldIMAPID:
+		return proto == "imap"
+	}
+	return true
+}
+
+// out copies v into buf as the ABI's "buf, limit -> len" does.
+func out(buf []byte, v string) int32 {
+	copy(buf, v)
+	return int32(len(v))
+}
+
+// Feature implements the feature host function.
+func (h *calls) Feature(name []byte) int32 {
+	v, ok := h.Features[string(name)]
+	if !ok && string(name) == abi.FeatureHTTPCall {
+		v = h.HTTP != nil
+	}
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// Log implements the log host function: it records the line, cut to
+// abi.MaxLogBytes, and writes it to the test log.
+func (h *calls) Log(level int32, msg []byte) {
+	if len(msg) > abi.MaxLogBytes {
+		msg = msg[:abi.MaxLogBytes]
+	}
+	h.Logs = append(h.Logs, LogLine{Level: abi.Level(level), Msg: string(msg)})
+	h.t.Logf("plugin log [%d]: %s", level, msg)
+}
+
+// ConfigGet implements the config_get host function.
+func (h *calls) ConfigGet(buf []byte) int32 {
+	copy(buf, h.Config)
+	return int32(len(h.Config))
+}
+
+// FieldGet implements the field_get host function.
+func (h *calls) FieldGet(field int32, buf []byte) int32 {
+	f := abi.Field(field)
+	if e := h.check(f, false); e != 0 {
+		return int32(e)
+	}
+	if f.Keyed() {
+		return int32(abi.ErrNotAvailable)
+	}
+	v, ok := h.fields()[f]
+	if !ok && f == abi.FieldHTTPHeaders {
+		v = h.headerNames()
+	}
+	return out(buf, v)
+}
+
+func (h *calls) headerNames() string {
+	seen := map[string]bool{}
+	var names []string
+	for k := range h.Headers {
+		c := postern.CanonicalHeaderKey(k)
+		if !seen[c] {
+			seen[c] = true
+			names = append(names, c)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, "\x00")
+}
+
+// FieldSet implements the field_set host function, validating the value
+// as the real host does.
+func (h *calls) FieldSet(field int32, val []byte) int32 {
+	f := abi.Field(field)
+	if e := h.check(f, true); e != 0 {
+		return int32(e)
+	}
+	if f.Keyed() {
+		return int32(abi.ErrNotAvailable)
+	}
+	if len(val) > abi.MaxFieldBytes {
+		return int32(abi.ErrTooLarge)
+	}
+	v := string(val)
+	if !validField(f, v) {
+		return int32(abi.ErrInvalid)
+	}
+	h.fields()[f] = v
+	return 0
+}
+
+// validField checks a written value's syntax.
+func validField(f abi.Field, v string) bool {
+	switch f {
+	case abi.FieldDelayMS:
+		_, err := strconv.ParseUint(v, 10, 31)
+		return err == nil
+	case abi.FieldUpstreams:
+		if v == "" {
+			return true
+		}
+		for _, hp := range strings.Split(v, "\x00") {
+			host, port, err := net.SplitHostPort(hp)
+			if err != nil || host == "" {
+				return false
+			}
+			if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+				return false
+			}
+		}
+		return true
+	case abi.FieldRedirectCode:
+		return v == "301" || v == "302" || v == "307" || v == "308"
+	case abi.FieldHTTPPath:
+		return strings.HasPrefix(v, "/")
+	case abi.FieldCacheAlias, abi.FieldRouteCached:
+		return v == "" || v == "0" || v == "1"
+	}
+	return !strings.ContainsRune(v, 0)
+}
+
+// keyedCheck applies access rules to keyed access and validates the key.
+func (h *calls) keyedCheck(f abi.Field, key []byte, write bool) abi.Err {
+	if e := h.check(f, write); e != 0 {
+		return e
+	}
+	if !f.Keyed() {
+		return abi.ErrNotAvailable
+	}
+	if len(key) == 0 || len(key) > abi.MaxKeyBytes {
+		return abi.ErrInvalid
+	}
+	if f == abi.FieldHTTPHeader && !isToken(key) {
+		return abi.ErrInvalid
+	}
+	return 0
+}
+
+// isToken reports whether k is a valid HTTP header name.
+func isToken(k []byte) bool {
+	for _, c := range k {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// FieldGetKey implements the field_get_key host function.
+func (h *calls) FieldGetKey(field int32, key, buf []byte) int32 {
+	f := abi.Field(field)
+	if e := h.keyedCheck(f, key, false); e != 0 {
+		return int32(e)
+	}
+	k := string(key)
+	switch f {
+	case abi.FieldHTTPHeader:
+		var vals []string
+		found := false
+		for name, vs := range h.Headers {
+			if strings.EqualFold(name, k) {
+				found = true
+				vals = append(vals, vs...)
+			}
+		}
+		if !found {
+			return int32(abi.ErrNotFound)
+		}
+		return out(buf, strings.Join(vals, ", "))
+	case abi.FieldHTTPCookie:
+		if v, ok := h.Cookies[k]; ok {
+			return out(buf, v)
+		}
+	case abi.FieldIMAPID:
+		for name, v := range h.IMAPID {
+			if strings.EqualFold(name, k) {
+				return out(buf, v)
+			}
+		}
+	}
+	return int32(abi.ErrNotFound)
+}
+
+// FieldSetKey implements the field_set_key host function. Only HTTP
+// headers are writable (in the rewrite hook).
+func (h *calls) FieldSetKey(field int32, key, val []byte) int32 {
+	f := abi.Field(field)
+	if e := h.keyedCheck(f, key, true); e != 0 {
+		return int32(e)
+	}
+	if f != abi.FieldHTTPHeader {
+		return int32(abi.ErrReadOnly)
+	}
+	if len(val) > abi.MaxFieldBytes {
+		return int32(abi.ErrTooLarge)
+	}
+	if strings.ContainsAny(string(val), "\r\n\x00") {
+		return int32(abi.ErrInvalid)
+	}
+	h.deleteHeader(string(key))
+	h.Headers[postern.CanonicalHeaderKey(string(key))] = []string{string(val)}
+	return 0
+}
+
+// FieldDeleteKey implements the field_delete_key host function.
+func (h *calls) FieldDeleteKey(field int32, key []byte) int32 {
+	f := abi.Field(field)
+	if e := h.keyedCheck(f, key, true); e != 0 {
+		return int32(e)
+	}
+	if f != abi.FieldHTTPHeader {
+		return int32(abi.ErrReadOnly)
+	}
+	if !h.deleteHeader(string(key)) {
+		return int32(abi.ErrNotFound)
+	}
+	return 0
+}
+
+func (h *calls) deleteHeader(k string) bool {
+	found := false
+	for name := range h.Headers {
+		if strings.EqualFold(name, k) {
+			delete(h.Headers, name)
+			found = true
+		}
+	}
+	return found
+}
+
+// kvCheck validates a key (memcached's rules) and the store's state.
+func (h *calls) kvCheck(key []byte) abi.Err {
+	if len(key) == 0 || len(key) > abi.MaxKeyBytes {
+		return abi.ErrInvalid
+	}
+	for _, c := range key {
+		if c <= ' ' || c == 0x7f {
+			return abi.ErrInvalid
+		}
+	}
+	if h.KVDown {
+		return abi.ErrUnavailable
+	}
+	return 0
+}
+
+func (h *calls) kvLookup(key string) (Item, bool) {
+	it, ok := h.KV[key]
+	if ok && !it.Expires.IsZero() && !h.Now.Before(it.Expires) {
+		delete(h.KV, key)
+		return Item{}, false
+	}
+	return it, ok
+}
+
+func (h *calls) kvStore(key, val []byte, ttl int32) {
+	it := Item{Value: append([]byte{}, val...)}
+	if ttl > 0 {
+		it.Expires = h.Now.Add(time.Duration(ttl) * time.Second)
+	}
+	h.KV[string(key)] = it
+}
+
+// KVGet implements the kv_get host function.
+func (h *calls) KVGet(key, buf []byte) int32 {
+	if e := h.kvCheck(key); e != 0 {
+		return int32(e)
+	}
+	it, ok := h.kvLookup(string(key))
+	if !ok {
+		return int32(abi.ErrNotFound)
+	}
+	copy(buf, it.Value)
+	return int32(len(it.Value))
+}
+
+// KVSet implements the kv_set host function.
+func (h *calls) KVSet(key, val []byte, ttlSeconds int32) int32 {
+	if e := h.kvWriteCheck(key, val, ttlSeconds); e != 0 {
+		return int32(e)
+	}
+	h.kvStore(key, val, ttlSeconds)
+	return 0
+}
+
+// KVAdd implements the kv_add host function.
+func (h *calls) KVAdd(key, val []byte, ttlSeconds int32) int32 {
+	if e := h.kvWriteCheck(key, val, ttlSeconds); e != 0 {
+		return int32(e)
+	}
+	if _, ok := h.kvLookup(string(key)); ok {
+		return int32(abi.ErrExists)
+	}
+	h.kvStore(key, val, ttlSeconds)
+	return 0
+}
+
+func (h *calls) kvWriteCheck(key, val []byte, ttl int32) abi.Err {
+	if e := h.kvCheck(key); e != 0 {
+		return e
+	}
+	if ttl < 0 {
+		return abi.ErrInvalid
+	}
+	if len(val) > abi.MaxKVValueBytes {
+		return abi.ErrTooLarge
+	}
+	return 0
+}
+
+// KVIncr implements the kv_incr host function; the item keeps its expiry.
+func (h *calls) KVIncr(key []byte, delta int64) int64 {
+	if e := h.kvCheck(key); e != 0 {
+		return int64(e)
+	}
+	if delta < 0 {
+		return int64(abi.ErrInvalid)
+	}
+	it, ok := h.kvLookup(string(key))
+	if !ok {
+		return int64(abi.ErrNotFound)
+	}
+	n, err := strconv.ParseInt(string(it.Value), 10, 64)
+	if err != nil || n < 0 || n > 1<<63-1-delta {
+		return int64(abi.ErrInvalid)
+	}
+	n += delta
+	it.Value = strconv.AppendInt(nil, n, 10)
+	h.KV[string(key)] = it
+	return n
+}
+
+// KVDelete implements the kv_delete host function.
+func (h *calls) KVDelete(key []byte) int32 {
+	if e := h.kvCheck(key); e != 0 {
+		return int32(e)
+	}
+	if _, ok := h.kvLookup(string(key)); !ok {
+		return int32(abi.ErrNotFound)
+	}
+	delete(h.KV, string(key))
+	return 0
+}
+
+// HTTPCall implements the http_call host function by calling h.HTTP.
+func (h *calls) HTTPCall(method, url, headers, body []byte, timeoutMS int32) int32 {
+	h.resp = nil
+	if h.HTTP == nil {
+		return int32(abi.ErrDenied)
+	}
+	if len(body) > abi.MaxHTTPBody {
+		return int32(abi.ErrTooLarge)
+	}
+	if timeoutMS < 0 || len(method) == 0 || len(url) == 0 {
+		return int32(abi.ErrInvalid)
+	}
+	req := &postern.HTTPRequest{
+		Method:  string(method),
+		URL:     string(url),
+		Header:  postern.ParseHTTPHeader(string(headers)),
+		Body:    append([]byte{}, body...),
+		Timeout: time.Duration(timeoutMS) * time.Millisecond,
+	}
+	h.HTTPRequests = append(h.HTTPRequests, req)
+	resp, err := h.HTTP(req)
+	if err != nil {
+		var e abi.Err
+		if errors.As(err, &e) {
+			return int32(e)
+		}
+		h.t.Logf("sdktest: HTTP handler error %v reported as abi.ErrUnavailable", err)
+		return int32(abi.ErrUnavailable)
+	}
+	if resp == nil || resp.Status < 100 || resp.Status > 599 {
+		h.t.Errorf("sdktest: HTTP handler returned no response or a status outside 100..599")
+		return int32(abi.ErrUnavailable)
+	}
+	if len(resp.Body) > h.HTTPMaxBody {
+		return int32(abi.ErrTooLarge)
+	}
+	var hdr strings.Builder
+	names := make([]string, 0, len(resp.Header))
+	for k := range resp.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range resp.Header[k] {
+			hdr.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	h.resp = &httpResponse{headers: []byte(hdr.String()), body: append([]byte{}, resp.Body...)}
+	return int32(resp.Status)
+}
+
+// HTTPResponseGet implements the http_response_get host function.
+func (h *calls) HTTPResponseGet(part int32, buf []byte) int32 {
+	if h.resp == nil {
+		return int32(abi.ErrNotAvailable)
+	}
+	var v []byte
+	switch part {
+	case abi.HTTPPartHeaders:
+		v = h.resp.headers
+	case abi.HTTPPartBody:
+		v = h.resp.body
+	default:
+		return int32(abi.ErrInvalid)
+	}
+	copy(buf, v)
+	return int32(len(v))
+}
+
+// ClockNow implements the clock_now host function from h.Now.
+func (h *calls) ClockNow() int64 { return h.Now.UnixNano() }
+
+// CounterAdd implements the counter_add host function. An invalid name is
+// ignored and logged, as the real host does.
+func (h *calls) CounterAdd(name []byte, delta int64) {
+	if !validCounter(name) {
+		h.t.Logf("sdktest: counter name %q ignored: names are [a-z0-9_]{1,64}", name)
+		return
+	}
+	h.Counters[string(name)] += delta
+}
+
+func validCounter(name []byte) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var _ native.Host = (*calls)(nil)
