@@ -41,18 +41,21 @@ func (h HTTPHeader) Del(name string) { delete(h, CanonicalHeaderKey(name)) }
 // "X-Test"). A name with a byte not allowed in a header name is returned
 // unchanged, as net/textproto does.
 func CanonicalHeaderKey(name string) string {
-	upper := true
+	upper, change := true, false
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !isToken(c) {
 			return name
 		}
 		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return canonical(name)
+			change = true
 		}
 		upper = c == '-'
 	}
-	return name
+	if !change {
+		return name
+	}
+	return canonical(name)
 }
 
 func canonical(name string) string {

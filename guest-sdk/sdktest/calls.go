@@ -3,6 +3,7 @@ package sdktest
 import (
 	"errors"
 	"net"
+	neturl "net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,8 +50,6 @@ func appliesTo(proto string, f abi.Field) bool {
 		abi.FieldHTTPHeader, abi.FieldHTTPCookie, abi.FieldHTTPHeaders,
 		abi.FieldRedirectCode, abi.FieldRedirectURL:
 		return proto == "http"
-	case abi.FieldIMAPID:
-		return proto == "imap"
 	}
 	return true
 }
@@ -140,35 +139,57 @@ func (h *calls) FieldSet(field int32, val []byte) int32 {
 	return 0
 }
 
-// validField checks a written value's syntax.
+// maxDelayMS is the real host's bound on FieldDelayMS (five minutes).
+const maxDelayMS = 5 * 60 * 1000
+
+// validField checks a written value's syntax as the real host does.
 func validField(f abi.Field, v string) bool {
 	switch f {
+	case abi.FieldMessage:
+		return !strings.ContainsAny(v, "\r\n") // one protocol line
 	case abi.FieldDelayMS:
-		_, err := strconv.ParseUint(v, 10, 31)
-		return err == nil
+		ms, err := strconv.ParseUint(v, 10, 32)
+		return err == nil && ms <= maxDelayMS
 	case abi.FieldUpstreams:
 		if v == "" {
 			return true
 		}
 		for _, hp := range strings.Split(v, "\x00") {
 			host, port, err := net.SplitHostPort(hp)
-			if err != nil || host == "" {
+			if err != nil || host == "" || strings.ContainsAny(host, " \t\r\n/") {
 				return false
 			}
-			if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
 				return false
 			}
 		}
 		return true
-	case abi.FieldRedirectCode:
-		return v == "301" || v == "302" || v == "307" || v == "308"
-	case abi.FieldHTTPPath:
-		return strings.HasPrefix(v, "/")
 	case abi.FieldCacheAlias, abi.FieldRouteCached:
-		return v == "" || v == "0" || v == "1"
+		switch v {
+		case "", "0", "1", "true", "false":
+			return true
+		}
+		return false
+	case abi.FieldHTTPHost:
+		return v != "" && !strings.ContainsAny(v, " /\r\n\t")
+	case abi.FieldHTTPPath:
+		return strings.HasPrefix(v, "/") && !strings.ContainsAny(v, " \r\n\t?#")
+	case abi.FieldHTTPQuery:
+		return !strings.ContainsAny(v, " \r\n\t#")
+	case abi.FieldRedirectCode:
+		switch v {
+		case "301", "302", "303", "307", "308":
+			return true
+		}
+		return false
+	case abi.FieldRedirectURL:
+		return v != "" && !strings.ContainsAny(v, " \r\n\t")
 	}
-	return !strings.ContainsRune(v, 0)
+	return true
 }
+
+// maxKeyedName is the real host's bound on a keyed field's key.
+const maxKeyedName = 256
 
 // keyedCheck applies access rules to keyed access and validates the key.
 func (h *calls) keyedCheck(f abi.Field, key []byte, write bool) abi.Err {
@@ -178,7 +199,7 @@ func (h *calls) keyedCheck(f abi.Field, key []byte, write bool) abi.Err {
 	if !f.Keyed() {
 		return abi.ErrNotAvailable
 	}
-	if len(key) == 0 || len(key) > abi.MaxKeyBytes {
+	if len(key) == 0 || len(key) > maxKeyedName {
 		return abi.ErrInvalid
 	}
 	if f == abi.FieldHTTPHeader && !isToken(key) {
@@ -220,6 +241,9 @@ func (h *calls) FieldGetKey(field int32, key, buf []byte) int32 {
 		return out(buf, strings.Join(vals, ", "))
 	case abi.FieldHTTPCookie:
 		if v, ok := h.Cookies[k]; ok {
+			return out(buf, v)
+		}
+		if v, ok := h.headerCookie(k); ok {
 			return out(buf, v)
 		}
 	case abi.FieldIMAPID:
@@ -266,6 +290,25 @@ func (h *calls) FieldDeleteKey(field int32, key []byte) int32 {
 		return int32(abi.ErrNotFound)
 	}
 	return 0
+}
+
+// headerCookie finds a cookie in the Cookie request headers, which is
+// where the real host reads cookies from.
+func (h *calls) headerCookie(name string) (string, bool) {
+	for k, vs := range h.Headers {
+		if !strings.EqualFold(k, "Cookie") {
+			continue
+		}
+		for _, line := range vs {
+			for _, c := range strings.Split(line, ";") {
+				n, v, ok := strings.Cut(strings.TrimSpace(c), "=")
+				if ok && n == name {
+					return strings.Trim(v, `"`), true
+				}
+			}
+		}
+	}
+	return "", false
 }
 
 func (h *calls) deleteHeader(k string) bool {
@@ -372,8 +415,11 @@ func (h *calls) KVIncr(key []byte, delta int64) int64 {
 		return int64(abi.ErrNotFound)
 	}
 	n, err := strconv.ParseInt(string(it.Value), 10, 64)
-	if err != nil || n < 0 || n > 1<<63-1-delta {
+	if err != nil || n < 0 {
 		return int64(abi.ErrInvalid)
+	}
+	if n > 1<<63-1-delta {
+		return int64(abi.ErrTooLarge)
 	}
 	n += delta
 	it.Value = strconv.AppendInt(nil, n, 10)
@@ -396,14 +442,18 @@ func (h *calls) KVDelete(key []byte) int32 {
 // HTTPCall implements the http_call host function by calling h.HTTP.
 func (h *calls) HTTPCall(method, url, headers, body []byte, timeoutMS int32) int32 {
 	h.resp = nil
-	if h.HTTP == nil {
-		return int32(abi.ErrDenied)
-	}
-	if len(body) > abi.MaxHTTPBody {
+	if len(headers) > abi.MaxFieldBytes || len(body) > abi.MaxHTTPBody {
 		return int32(abi.ErrTooLarge)
 	}
-	if timeoutMS < 0 || len(method) == 0 || len(url) == 0 {
+	if len(method) == 0 {
+		method = []byte("GET")
+	}
+	u, err := neturl.Parse(string(url))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return int32(abi.ErrInvalid)
+	}
+	if h.HTTP == nil {
+		return int32(abi.ErrDenied)
 	}
 	req := &postern.HTTPRequest{
 		Method:  string(method),

@@ -25,9 +25,10 @@
 //
 //	echo             "protocol=<p> login=<l> client=<ip>:<port> local=<ip>:<port> tls=<v> sni=<s>"
 //	                 (raw field values; a field that cannot be read is empty)
-//	fields           one line per plain (non-keyed) field 1..abi.FieldMax, joined
-//	                 with "\n": "name=value", or "name!<code>" when field_get fails;
-//	                 NULs in list values are shown as ","
+//	fields           one entry per plain (non-keyed) field 1..abi.FieldMax, joined
+//	                 with "\t" (not "\n": the host refuses CR and LF in a message):
+//	                 "name=value", or "name!<code>" when field_get fails; NULs in
+//	                 list values are shown as ","
 //	get:<n>          field_get of field number n: the value, or the code
 //	set:<n>:<v>      field_set of field n to v; message "ok" or the code
 //	                 (so setting field 27 reports "ok", not v)
@@ -60,7 +61,8 @@
 //	clock            message: clock_now in nanoseconds, decimal
 //	feature:<name>   message "1" or "0"
 //	counter:<name>   counter_add(name, 3): message "ok"
-//	config           message: the configuration bytes as init read them
+//	config           message: the configuration bytes as init read them (use a
+//	                 one-line config: the message cannot hold CR or LF)
 //	big:<n>          field_set FieldMessage to n bytes of 'x'; on failure the
 //	                 message is then set to the code
 //	events           message "route_decided=<n> login_failed=<m>": how many
@@ -177,7 +179,7 @@ func run() postern.Verdict {
 				continue
 			}
 			if b.Len() > 0 {
-				b.WriteByte('\n')
+				b.WriteByte('\t')
 			}
 			v, err := postern.Get(f)
 			if err != nil {
