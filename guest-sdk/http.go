@@ -123,7 +123,7 @@ func HTTPDo(req *HTTPRequest) (*HTTPResponse, error) {
 	}
 	st := hostHTTPCall(bs(method), bs(req.URL), headers, req.Body, timeout)
 	if st < 0 {
-		return nil, abi.Err(st)
+		return nil, errOf(st)
 	}
 	resp := &HTTPResponse{Status: int(st)}
 	raw, err := readString(func(buf []byte) int32 { return hostHTTPResponseGet(abi.HTTPPartHeaders, buf) })

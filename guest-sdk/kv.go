@@ -48,7 +48,7 @@ func KVIncr(key string, delta uint64) (uint64, error) {
 	}
 	r := hostKVIncr(bs(key), int64(delta))
 	if r < 0 {
-		return 0, abi.Err(int32(r))
+		return 0, errOf(int32(r))
 	}
 	return uint64(r), nil
 }

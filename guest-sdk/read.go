@@ -24,7 +24,7 @@ func appendRead(dst []byte, read func(buf []byte) int32) ([]byte, error) {
 		free := dst[len(dst):cap(dst)]
 		r := read(free)
 		if r < 0 {
-			return dst, abi.Err(r)
+			return dst, errOf(r)
 		}
 		if int(r) <= len(free) {
 			return dst[:len(dst)+int(r)], nil
@@ -67,7 +67,24 @@ func bs(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 // status turns a host function's i32 result into an error.
 func status(r int32) error {
 	if r < 0 {
-		return abi.Err(r)
+		return errOf(r)
 	}
 	return nil
+}
+
+// boxed holds the ABI's error codes already converted to error, so that a
+// common miss (abi.ErrNotFound from the key-value store) does not allocate.
+var boxed = func() (b [16]error) {
+	for i := range b {
+		b[i] = abi.Err(-i)
+	}
+	return b
+}()
+
+// errOf returns the negative host result r as an error.
+func errOf(r int32) error {
+	if r < 0 && r > -int32(len(boxed)) {
+		return boxed[-r]
+	}
+	return abi.Err(r)
 }

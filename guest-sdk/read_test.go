@@ -109,3 +109,22 @@ func TestMillis(t *testing.T) {
 }
 
 func parseDuration(s string) (time.Duration, error) { return time.ParseDuration(s) }
+
+// The bench guest relies on the read path and error results not
+// allocating once buffers have grown.
+func TestReadPath_NoAllocs(t *testing.T) {
+	value := []byte("bob@example.com")
+	read := func(buf []byte) int32 { copy(buf, value); return int32(len(value)) }
+	dst := make([]byte, 0, 64)
+	var sink error
+	allocs := testing.AllocsPerRun(100, func() {
+		dst, _ = appendRead(dst[:0], read)
+		sink = status(int32(abi.ErrNotFound))
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per read, want 0", allocs)
+	}
+	if sink != abi.ErrNotFound || errOf(-99) != abi.Err(-99) {
+		t.Errorf("errOf wrong: %v", sink)
+	}
+}
