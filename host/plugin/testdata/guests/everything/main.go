@@ -54,7 +54,8 @@
 //	retry:<ms>       first call: FieldDelayMS = ms, returns Retry (message untouched);
 //	                 the next retry: command on the same instance: message "retried",
 //	                 returns Done
-//	panic            panic("boom"): the call traps (the Go runtime exits with code 2)
+//	panic            panic("boom"): the Go runtime prints the panic to stderr and
+//	                 the call traps ("wasm error: unreachable"); the instance is dead
 //	loop             spins forever without host calls (for deadlines)
 //	bomb             allocates 1 MiB slices forever, keeping them (for memory limits)
 //	log:<n>          logs n info lines "line <i>" (i from 1): message "<n>"

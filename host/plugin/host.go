@@ -1,0 +1,414 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/internal/filewatch"
+	"github.com/postern/postern/host/kv"
+)
+
+// Options configure a Host.
+type Options struct {
+	// Store backs the kv_* host functions; nil means a fresh in-process
+	// store (kv.NewMemory). The Host does not close a Store it was given.
+	Store kv.Store
+	// Logger receives host and plugin log lines; nil means slog.Default().
+	Logger *slog.Logger
+	// CacheDir keeps compiled plugins across restarts so that a restart or
+	// reload of an unchanged file does not compile again. Empty means an
+	// in-memory cache only.
+	CacheDir string
+	// Watch reloads a plugin when its file changes.
+	Watch bool
+	// Debounce is the quiet period before a changed file is reloaded
+	// (default 250ms).
+	Debounce time.Duration
+	// WatchdogInterval is how often deadlines are checked (default 5ms);
+	// it is the precision of limits.call_timeout.
+	WatchdogInterval time.Duration
+}
+
+// Host loads plugins and runs them as chains at the four hooks. It is safe
+// for concurrent use; one Host serves every listener of a process.
+//
+// Lifecycle: New, Load (again on a config change), Run and Fire from any
+// number of goroutines, Close.
+type Host struct {
+	opts      Options
+	log       *slog.Logger
+	cache     wazero.CompilationCache
+	store     kv.Store
+	ownsStore bool
+
+	mu      sync.Mutex
+	plugins atomic.Pointer[[]*Plugin] // in chain order
+	watcher *filewatch.Watcher
+
+	instMu sync.Mutex
+	insts  map[*instance]struct{}
+
+	clock atomic.Int64 // unix nanos, refreshed by the watchdog
+
+	storeErrs atomic.Int64
+	storeLog  atomic.Bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New returns a Host with no plugins.
+func New(ctx context.Context, opts Options) (*Host, error) {
+	h := &Host{opts: opts, log: opts.Logger, insts: map[*instance]struct{}{}, stop: make(chan struct{})}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if opts.CacheDir != "" {
+		if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("plugin host: cache dir: %w", err)
+		}
+		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("plugin host: cache dir %s: %w", opts.CacheDir, err)
+		}
+		h.cache = c
+	} else {
+		h.cache = wazero.NewCompilationCache()
+	}
+	h.store = opts.Store
+	if h.store == nil {
+		h.store = kv.NewMemory(kv.MemoryOptions{})
+		h.ownsStore = true
+	}
+	empty := []*Plugin{}
+	h.plugins.Store(&empty)
+	if opts.Watch {
+		w, err := filewatch.New(filewatch.Options{Debounce: opts.Debounce, Logger: h.log})
+		if err != nil {
+			return nil, fmt.Errorf("plugin host: watch: %w", err)
+		}
+		h.watcher = w
+		h.wg.Add(1)
+		go h.watchLoop()
+	}
+	iv := opts.WatchdogInterval
+	if iv <= 0 {
+		iv = 5 * time.Millisecond
+	}
+	h.clock.Store(time.Now().UnixNano())
+	h.wg.Add(1)
+	go h.watchdog(iv)
+	return h, nil
+}
+
+// Load makes specs the configured plugins, in chain order. Every new or
+// changed plugin is built and checked first; if any fails, nothing changes
+// and the error names it. Plugins whose spec and file are unchanged keep
+// their warm instances; removed ones close once their calls drain.
+func (h *Host) Load(ctx context.Context, specs []Spec) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := map[string]bool{}
+	old := map[string]*Plugin{}
+	for _, p := range *h.plugins.Load() {
+		old[p.spec.Name] = p
+	}
+	next := make([]*Plugin, 0, len(specs))
+	var built []*Plugin
+	var errs []error
+	for _, s := range specs {
+		if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("plugin %s: configured twice: names must be unique", s.Name))
+			continue
+		}
+		seen[s.Name] = true
+		if s.Path != "" {
+			if abs, err := filepath.Abs(s.Path); err == nil {
+				s.Path = abs
+			}
+		}
+		if p, ok := old[s.Name]; ok && specEqual(p.spec, s) {
+			// Unchanged spec: a no-op unless the file changed meanwhile; a
+			// bad file leaves the old version serving and fails the Load.
+			if err := p.Reload(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			next = append(next, p)
+			continue
+		}
+		p, err := newPlugin(h, s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := p.Reload(ctx); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		built = append(built, p)
+		next = append(next, p)
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, p := range built {
+			p.gen.Load().retire()
+		}
+		return err
+	}
+	prev := h.plugins.Swap(&next)
+	for _, p := range *prev {
+		if !containsPlugin(next, p) {
+			p.gen.Load().retire()
+			h.unwatch(p.spec.Path)
+		}
+	}
+	for _, p := range next {
+		h.watch(p.spec.Path)
+	}
+	return nil
+}
+
+func containsPlugin(list []*Plugin, p *Plugin) bool {
+	for _, q := range list {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func specEqual(a, b Spec) bool {
+	return fmt.Sprintf("%+v", a) == fmt.Sprintf("%+v", b)
+}
+
+// Plugins returns the configured plugins in chain order.
+func (h *Host) Plugins() []*Plugin { return *h.plugins.Load() }
+
+// Plugin returns the plugin with the given name, or nil.
+func (h *Host) Plugin(name string) *Plugin {
+	for _, p := range h.Plugins() {
+		if p.spec.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Store returns the key-value store plugins use.
+func (h *Host) Store() kv.Store { return h.store }
+
+// Result is the outcome of a hook chain.
+type Result struct {
+	// Verdict is the deciding plugin's verdict, or VerdictContinue when no
+	// plugin decided (the caller applies its built-in default).
+	Verdict abi.Verdict
+	// Plugin is the plugin that decided or failed; "" when none did.
+	Plugin string
+	// Err is the failure that closed the hook (Verdict is then
+	// VerdictTempFail). Failures under the open policy are not returned.
+	Err error
+}
+
+// Run calls hook h on every plugin that serves it, in chain order, until
+// one returns a verdict other than Continue. Retry verdicts are served here
+// (the wait honours ctx). A plugin failure is handled by that plugin's
+// policy for h: open skips it, closed ends the chain with TempFail.
+func (h *Host) Run(ctx context.Context, hook abi.Hook, f *Fields) Result {
+	for _, p := range *h.plugins.Load() {
+		for try := 0; ; try++ {
+			v, served, err := p.callHook(ctx, hook, f)
+			if !served {
+				break
+			}
+			if err != nil {
+				if p.policy(hook) == FailOpen {
+					break
+				}
+				return Result{Verdict: abi.VerdictTempFail, Plugin: p.spec.Name, Err: err}
+			}
+			if v == abi.VerdictRetry {
+				if try >= abi.MaxRetries {
+					return Result{Verdict: abi.VerdictTempFail, Plugin: p.spec.Name,
+						Err: fmt.Errorf("plugin %s: hook %s asked to retry more than %d times", p.spec.Name, hook, abi.MaxRetries)}
+				}
+				d := f.Delay
+				f.Delay = 0
+				if err := sleepCtx(ctx, d); err != nil {
+					return Result{Verdict: abi.VerdictTempFail, Plugin: p.spec.Name, Err: err}
+				}
+				continue
+			}
+			if v == abi.VerdictContinue {
+				break
+			}
+			return Result{Verdict: v, Plugin: p.spec.Name}
+		}
+	}
+	return Result{Verdict: abi.VerdictContinue}
+}
+
+func (p *Plugin) policy(hook abi.Hook) FailurePolicy {
+	if pol, ok := p.spec.OnFailure[hook]; ok {
+		return pol
+	}
+	return DefaultFailurePolicy(hook)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Fire delivers event e to every plugin that listens for it, in chain
+// order. Events cannot change the outcome; failures are counted and logged
+// and returned joined for the caller's information.
+func (h *Host) Fire(ctx context.Context, e abi.Event, f *Fields) error {
+	var errs []error
+	for _, p := range *h.plugins.Load() {
+		if err := p.callEvent(ctx, e, f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops watching, closes every plugin (waiting for no call: the
+// caller stops calling first) and the store if the Host created it.
+func (h *Host) Close(ctx context.Context) error {
+	select {
+	case <-h.stop:
+		return nil
+	default:
+	}
+	close(h.stop)
+	if h.watcher != nil {
+		h.watcher.Close()
+	}
+	h.wg.Wait()
+	h.mu.Lock()
+	empty := []*Plugin{}
+	for _, p := range *h.plugins.Swap(&empty) {
+		p.gen.Load().retire()
+	}
+	h.mu.Unlock()
+	var err error
+	if h.ownsStore {
+		err = h.store.Close()
+	}
+	if cerr := h.cache.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (h *Host) track(in *instance) {
+	h.instMu.Lock()
+	h.insts[in] = struct{}{}
+	h.instMu.Unlock()
+}
+
+func (h *Host) untrack(in *instance) {
+	h.instMu.Lock()
+	delete(h.insts, in)
+	h.instMu.Unlock()
+}
+
+// now returns the watchdog's coarse clock (unix nanos, at most one
+// watchdog interval old): deadlines are only checked that often, so
+// reading the precise clock on every call would buy nothing.
+func (h *Host) now() int64 { return h.clock.Load() }
+
+// watchdog stops instances that overran their deadline. wazero checks for
+// a cancelled context at function entries and loop back-edges
+// (WithCloseOnContextDone), so cancelling the instance's context ends even
+// an endless loop; the instance is then discarded.
+func (h *Host) watchdog(every time.Duration) {
+	defer h.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			n := now.UnixNano()
+			h.clock.Store(n)
+			h.instMu.Lock()
+			for in := range h.insts {
+				if d := in.deadline.Load(); d > 0 && n > d && in.deadline.CompareAndSwap(d, expired) {
+					in.timedOut.Store(true)
+					in.cancel()
+				}
+			}
+			h.instMu.Unlock()
+		}
+	}
+}
+
+func (h *Host) watch(path string) {
+	if h.watcher == nil {
+		return
+	}
+	if err := h.watcher.Add(path); err != nil {
+		h.log.Warn("plugin file will not be reloaded on change", "path", path, "error", err.Error())
+	}
+}
+
+func (h *Host) unwatch(path string) {
+	if h.watcher != nil {
+		_ = h.watcher.Remove(path)
+	}
+}
+
+func (h *Host) watchLoop() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case path, ok := <-h.watcher.Events():
+			if !ok {
+				return
+			}
+			for _, p := range h.Plugins() {
+				if p.spec.Path == path {
+					_ = p.Reload(context.Background()) // logged and recorded
+				}
+			}
+		}
+	}
+}
+
+// storeFailed counts a store failure and logs the first of each run of
+// failures, not one line per login.
+func (h *Host) storeFailed(err error) {
+	h.storeErrs.Add(1)
+	if h.storeLog.CompareAndSwap(false, true) {
+		h.log.Warn("key-value store unavailable; plugins see ErrUnavailable (logged once until it recovers)", "error", err.Error())
+		go func() {
+			time.Sleep(time.Minute)
+			h.storeLog.Store(false)
+		}()
+	}
+}
+
+// StoreErrors returns how many store operations failed.
+func (h *Host) StoreErrors() int64 { return h.storeErrs.Load() }

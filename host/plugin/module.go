@@ -1,0 +1,358 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/postern/postern/abi"
+)
+
+// generation is one compiled version of a plugin file: its own wazero
+// runtime (memory limits are per runtime), the compiled module, and a pool
+// of initialised instances. A reload builds a new generation and retires
+// the old one, which closes when its last call returns.
+type generation struct {
+	p        *Plugin
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	sha256   string
+	version  uint32
+	loadedAt time.Time
+
+	serves     [abi.HookRewrite + 1]bool // indexed by abi.Hook
+	hears      [abi.EventLoginFailed + 1]bool
+	hasInit    bool
+	hasWASIIni bool
+
+	pool       pool
+	httpClient *http.Client
+
+	active    atomic.Int64
+	retired   atomic.Bool
+	closeOnce sync.Once
+}
+
+// wantSig is an export's required signature.
+type wantSig struct {
+	params, results []api.ValueType
+}
+
+var (
+	sigVerdict = wantSig{nil, []api.ValueType{api.ValueTypeI32}}
+	sigVoid    = wantSig{nil, nil}
+)
+
+// hostImports are the signatures of every host function, by name.
+var hostImports = map[string]wantSig{
+	abi.ImportFeature:         {i32s(2), i32s(1)},
+	abi.ImportLog:             {i32s(3), nil},
+	abi.ImportConfigGet:       {i32s(2), i32s(1)},
+	abi.ImportFieldGet:        {i32s(3), i32s(1)},
+	abi.ImportFieldSet:        {i32s(3), i32s(1)},
+	abi.ImportFieldGetKey:     {i32s(5), i32s(1)},
+	abi.ImportFieldSetKey:     {i32s(5), i32s(1)},
+	abi.ImportFieldDeleteKey:  {i32s(3), i32s(1)},
+	abi.ImportKVGet:           {i32s(4), i32s(1)},
+	abi.ImportKVSet:           {i32s(5), i32s(1)},
+	abi.ImportKVAdd:           {i32s(5), i32s(1)},
+	abi.ImportKVIncr:          {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI64}, []api.ValueType{api.ValueTypeI64}},
+	abi.ImportKVDelete:        {i32s(2), i32s(1)},
+	abi.ImportHTTPCall:        {i32s(9), i32s(1)},
+	abi.ImportHTTPResponseGet: {i32s(3), i32s(1)},
+	abi.ImportClockNow:        {nil, []api.ValueType{api.ValueTypeI64}},
+	abi.ImportCounterAdd:      {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI64}, nil},
+}
+
+func i32s(n int) []api.ValueType {
+	t := make([]api.ValueType, n)
+	for i := range t {
+		t[i] = api.ValueTypeI32
+	}
+	return t
+}
+
+// newGeneration compiles wasm, checks it against the ABI, and creates one
+// trial instance (running _initialize and init), so that a broken file
+// fails here and never reaches a call.
+func newGeneration(ctx context.Context, p *Plugin, wasm []byte) (g *generation, err error) {
+	g = &generation{p: p, sha256: sha256Hex(wasm), loadedAt: time.Now()}
+	lim := p.limits
+	cfg := wazero.NewRuntimeConfigCompiler().
+		WithCloseOnContextDone(!lim.Uninterruptible).
+		WithMemoryLimitPages(lim.MemoryPages)
+	if p.h.cache != nil {
+		cfg = cfg.WithCompilationCache(p.h.cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	g.rt = rt
+	defer func() {
+		if err != nil {
+			rt.Close(ctx)
+		}
+	}()
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, g.rt); err != nil {
+		return nil, fmt.Errorf("plugin %s: wasi: %w", p.spec.Name, err)
+	}
+	if err := instantiateHostModule(ctx, g.rt); err != nil {
+		return nil, fmt.Errorf("plugin %s: host module: %w", p.spec.Name, err)
+	}
+	g.compiled, err = g.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %s is not a valid WebAssembly module: %w", p.spec.Name, p.spec.Path, err)
+	}
+	if err := g.check(); err != nil {
+		return nil, fmt.Errorf("plugin %s: %s: %w", p.spec.Name, p.spec.Path, err)
+	}
+	g.httpClient = newHTTPClient(lim)
+	g.pool.init(g, lim.Instances)
+	g.pool.slots <- struct{}{}
+	in, err := g.newInstance(ctx, true)
+	if err != nil {
+		<-g.pool.slots
+		return nil, err
+	}
+	g.pool.put(in)
+	return g, nil
+}
+
+// check validates imports and exports against the ABI, with errors that
+// name the export and the signature it should have.
+func (g *generation) check() error {
+	for _, f := range g.compiled.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch mod {
+		case abi.ImportModule:
+			want, ok := hostImports[name]
+			if !ok {
+				return fmt.Errorf("imports %s.%s, which this host (ABI %d.%d) does not provide: rebuild against this ABI or upgrade Postern",
+					mod, name, abi.VersionMajor, abi.VersionMinor)
+			}
+			if !sameTypes(f.ParamTypes(), want.params) || !sameTypes(f.ResultTypes(), want.results) {
+				return fmt.Errorf("imports %s.%s with signature %s; the ABI says %s",
+					mod, name, sigString(f.ParamTypes(), f.ResultTypes()), sigString(want.params, want.results))
+			}
+		case wasi_snapshot_preview1.ModuleName:
+			// wazero provides every preview1 function; filesystem and
+			// sockets see no preopens and fail with an errno.
+		default:
+			return fmt.Errorf("imports %s.%s: only modules %q and %q are provided", mod, name, abi.ImportModule, wasi_snapshot_preview1.ModuleName)
+		}
+	}
+	if _, ok := g.compiled.ExportedMemories()[abi.ExportMemory]; !ok {
+		return fmt.Errorf("does not export its memory as %q", abi.ExportMemory)
+	}
+	exports := g.compiled.ExportedFunctions()
+	expect := func(name string, want wantSig) (bool, error) {
+		def, ok := exports[name]
+		if !ok {
+			return false, nil
+		}
+		if !sameTypes(def.ParamTypes(), want.params) || !sameTypes(def.ResultTypes(), want.results) {
+			return false, fmt.Errorf("exports %s with signature %s; the ABI says %s",
+				name, sigString(def.ParamTypes(), def.ResultTypes()), sigString(want.params, want.results))
+		}
+		return true, nil
+	}
+	ok, err := expect(abi.ExportABIVersion, sigVerdict)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("does not export %s: it is not a Postern plugin (build it with the guest SDK, or see abi/ABI.md \"Guest exports\")", abi.ExportABIVersion)
+	}
+	if g.hasWASIIni, err = expect(abi.ExportWASIInitialize, sigVoid); err != nil {
+		return err
+	}
+	if g.hasInit, err = expect(abi.ExportInit, sigVerdict); err != nil {
+		return err
+	}
+	for _, h := range abi.Hooks {
+		ok, err := expect(h.Export(), sigVerdict)
+		if err != nil {
+			return err
+		}
+		g.serves[h] = ok && g.p.wants(h)
+	}
+	for _, e := range abi.Events {
+		ok, err := expect(e.Export(), sigVoid)
+		if err != nil {
+			return err
+		}
+		g.hears[e] = ok
+	}
+	if _, ok := exports["_start"]; ok && !g.hasWASIIni {
+		return errors.New("is a WASI command (exports _start): build it as a reactor (Go: -buildmode=c-shared; C: -mexec-model=reactor)")
+	}
+	return nil
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sigString(params, results []api.ValueType) string {
+	var b strings.Builder
+	b.WriteString("(func")
+	if len(params) > 0 {
+		b.WriteString(" (param")
+		for _, t := range params {
+			b.WriteString(" " + api.ValueTypeName(t))
+		}
+		b.WriteString(")")
+	}
+	if len(results) > 0 {
+		b.WriteString(" (result")
+		for _, t := range results {
+			b.WriteString(" " + api.ValueTypeName(t))
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// hookNames lists the hooks this generation serves, for Info.
+func (g *generation) hookNames() []string {
+	var out []string
+	for _, h := range abi.Hooks {
+		if g.serves[h] {
+			out = append(out, h.String())
+		}
+	}
+	return out
+}
+
+func (g *generation) eventNames() []string {
+	var out []string
+	for _, e := range abi.Events {
+		if g.hears[e] {
+			out = append(out, e.String())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// acquire pins the generation for one call; release unpins it.
+func (g *generation) release() {
+	if g.active.Add(-1) == 0 && g.retired.Load() {
+		g.close()
+	}
+}
+
+// retire marks the generation replaced: it closes once its calls drain.
+func (g *generation) retire() {
+	g.retired.Store(true)
+	if g.active.Load() == 0 {
+		g.close()
+	}
+}
+
+func (g *generation) close() {
+	g.closeOnce.Do(func() {
+		g.pool.closeAll()
+		g.httpClient.CloseIdleConnections()
+		_ = g.rt.Close(context.Background())
+	})
+}
+
+// pool holds a generation's idle instances. slots bounds live instances;
+// an instance is either idle (in the channel) or serving one call.
+type pool struct {
+	g     *generation
+	idle  chan *instance
+	slots chan struct{}
+	live  atomic.Int32
+}
+
+func (p *pool) init(g *generation, size int) {
+	p.g = g
+	p.idle = make(chan *instance, size)
+	p.slots = make(chan struct{}, size)
+}
+
+// get returns an idle instance, creates one if under the limit, or waits
+// for one until ctx ends.
+func (p *pool) get(ctx context.Context) (*instance, error) {
+	select {
+	case in := <-p.idle:
+		return in, nil
+	default:
+	}
+	select {
+	case in := <-p.idle:
+		return in, nil
+	case p.slots <- struct{}{}:
+		// A slot was free; but an instance may have been returned
+		// meanwhile: prefer it, keeping the slot count exact.
+		select {
+		case in := <-p.idle:
+			<-p.slots
+			return in, nil
+		default:
+		}
+		in, err := p.g.newInstance(ctx, false)
+		if err != nil {
+			<-p.slots
+			return nil, err
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("plugin %s: waiting for a free instance (limits.instances=%d): %w",
+			p.g.p.spec.Name, cap(p.slots), ctx.Err())
+	}
+}
+
+// put returns an instance after a call, or discards it when it failed or is
+// due for recycling.
+func (p *pool) put(in *instance) {
+	lim := &p.g.p.limits
+	if !in.dead && (in.uses >= lim.MaxUses || p.g.p.h.now()-in.born > int64(lim.MaxAge) ||
+		in.mem.Size() > lim.MemoryHighWater || p.g.retired.Load()) {
+		in.dead = true
+		p.g.p.stats.Recycled.Add(1)
+	}
+	if in.dead {
+		in.close()
+		return
+	}
+	p.idle <- in
+}
+
+// closeAll closes idle instances; called when no call is in flight.
+func (p *pool) closeAll() {
+	for {
+		select {
+		case in := <-p.idle:
+			in.close()
+		default:
+			return
+		}
+	}
+}

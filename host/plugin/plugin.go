@@ -1,0 +1,328 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/postern/postern/abi"
+)
+
+// Plugin is one configured plugin: a name, a file and the generation of
+// that file currently serving. Reload replaces the generation atomically.
+type Plugin struct {
+	h      *Host
+	spec   Spec
+	limits Limits
+
+	gen      atomic.Pointer[generation]
+	reloadMu sync.Mutex
+	last     atomic.Pointer[ReloadResult]
+	stats    Stats
+
+	logMu      sync.Mutex
+	logTokens  float64
+	logLast    time.Time
+	logDropped int64
+	logOnceSet sync.Map
+
+	counters sync.Map // name -> *atomic.Int64
+}
+
+// Stats are a plugin's counters since it was configured.
+type Stats struct {
+	Calls          atomic.Int64 // hook and event export calls
+	Failures       atomic.Int64 // traps, timeouts, bad verdicts, instance failures
+	Timeouts       atomic.Int64
+	Traps          atomic.Int64
+	BadVerdicts    atomic.Int64
+	Instantiations atomic.Int64
+	Recycled       atomic.Int64 // instances retired by use count, age or memory
+	Reloads        atomic.Int64
+	ReloadFailures atomic.Int64
+	LogDropped     atomic.Int64
+	HTTPErrors     atomic.Int64
+}
+
+// ReloadResult records the outcome of the last load or reload.
+type ReloadResult struct {
+	At     time.Time
+	SHA256 string
+	Took   time.Duration
+	Err    error
+}
+
+func newPlugin(h *Host, spec Spec) (*Plugin, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	p := &Plugin{h: h, spec: spec, limits: spec.Limits.withDefaults()}
+	p.logTokens = float64(4 * p.limits.LogPerSecond)
+	return p, nil
+}
+
+// Name returns the plugin's configured name.
+func (p *Plugin) Name() string { return p.spec.Name }
+
+// Stats returns the plugin's live counters.
+func (p *Plugin) Stats() *Stats { return &p.stats }
+
+// wants reports whether the operator let this plugin serve hook h.
+func (p *Plugin) wants(h abi.Hook) bool {
+	return len(p.spec.Hooks) == 0 || slices.Contains(p.spec.Hooks, h)
+}
+
+// build reads the file and builds a generation without installing it.
+// It returns nil, nil when the file's bytes are those already serving.
+func (p *Plugin) build(ctx context.Context) (*generation, error) {
+	wasm, err := os.ReadFile(p.spec.Path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w (build it with `make plugins`, or fix plugins[].path)", p.spec.Name, err)
+	}
+	if old := p.gen.Load(); old != nil && old.sha256 == sha256Hex(wasm) {
+		return nil, nil
+	}
+	return newGeneration(ctx, p, wasm)
+}
+
+// Reload compiles and checks the plugin's file again and, if it is good,
+// swaps it in: calls in flight finish on the old instances, which close
+// once drained. If the new file is bad the old one keeps serving and the
+// error is returned and recorded. An unchanged file is not reloaded.
+func (p *Plugin) Reload(ctx context.Context) error {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	start := time.Now()
+	g, err := p.build(ctx)
+	res := &ReloadResult{At: start, Took: time.Since(start), Err: err}
+	if err != nil {
+		p.stats.ReloadFailures.Add(1)
+		if old := p.gen.Load(); old != nil {
+			res.SHA256 = old.sha256
+		}
+		p.last.Store(res)
+		p.h.log.Error("plugin reload failed; the previous version keeps serving",
+			"plugin", p.spec.Name, "path", p.spec.Path, "error", err.Error())
+		return err
+	}
+	if g == nil {
+		return nil // same bytes: keep the warm instances
+	}
+	res.SHA256 = g.sha256
+	old := p.gen.Load()
+	p.gen.Store(g)
+	p.last.Store(res)
+	p.stats.Reloads.Add(1)
+	if old != nil {
+		old.retire()
+		p.h.log.Info("plugin reloaded", "plugin", p.spec.Name, "sha256", g.sha256[:12],
+			"hooks", g.hookNames(), "took", res.Took.Round(time.Millisecond).String())
+	}
+	return nil
+}
+
+// acquire pins the current generation for one call.
+func (p *Plugin) acquire() *generation {
+	for {
+		g := p.gen.Load()
+		g.active.Add(1)
+		if !g.retired.Load() || p.gen.Load() == g {
+			return g
+		}
+		g.release() // replaced between Load and Add: use the new one
+	}
+}
+
+// callHook runs the plugin's export for hook h. ok is false when the plugin
+// does not serve h. A failure is returned as an error wrapping a failure
+// kind; the instance is discarded and the fields are left as before.
+func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Verdict, ok bool, err error) {
+	g := p.acquire()
+	defer g.release()
+	if !g.serves[h] {
+		return 0, false, nil
+	}
+	in, err := g.pool.get(ctx)
+	if err != nil {
+		p.fail(err)
+		return 0, true, err
+	}
+	p.stats.Calls.Add(1)
+	r, err := in.call(in.hooks[h], abi.Phase(h), f, hookWhat[h])
+	if err == nil && (r < int32(abi.VerdictContinue) || r > int32(abi.VerdictRetry)) {
+		in.dead = true
+		err = fmt.Errorf("hook %s: %w: returned %d; the ABI allows 0..4 (abi/ABI.md \"Verdicts\")", h, ErrBadVerdict, r)
+	}
+	g.pool.put(in)
+	if err != nil {
+		err = fmt.Errorf("plugin %s: %w", p.spec.Name, err)
+		p.fail(err)
+		return 0, true, err
+	}
+	return abi.Verdict(r), true, nil
+}
+
+// Precomputed labels, so a call does not build strings.
+var (
+	hookWhat  = [...]string{abi.HookLogin: "hook login", abi.HookThrottle: "hook throttle", abi.HookRoute: "hook route", abi.HookRewrite: "hook rewrite"}
+	eventWhat = [...]string{abi.EventRouteDecided: "event route_decided", abi.EventLoginFailed: "event login_failed"}
+)
+
+// callEvent delivers an event to the plugin if it listens for it.
+func (p *Plugin) callEvent(ctx context.Context, e abi.Event, f *Fields) error {
+	g := p.acquire()
+	defer g.release()
+	if !g.hears[e] {
+		return nil
+	}
+	in, err := g.pool.get(ctx)
+	if err != nil {
+		p.fail(err)
+		return err
+	}
+	p.stats.Calls.Add(1)
+	_, err = in.call(in.events[e], abi.Phase(10+e), f, eventWhat[e])
+	g.pool.put(in)
+	if err != nil {
+		err = fmt.Errorf("plugin %s: %w", p.spec.Name, err)
+		p.fail(err)
+	}
+	return err
+}
+
+// fail counts and logs a failure.
+func (p *Plugin) fail(err error) {
+	p.stats.Failures.Add(1)
+	switch {
+	case errors.Is(err, ErrTimeout):
+		p.stats.Timeouts.Add(1)
+	case errors.Is(err, ErrBadVerdict):
+		p.stats.BadVerdicts.Add(1)
+	case errors.Is(err, ErrTrap), errors.Is(err, ErrExit), errors.Is(err, ErrMemory):
+		p.stats.Traps.Add(1)
+	}
+	p.h.log.Warn("plugin call failed; instance discarded", "plugin", p.spec.Name, "error", err.Error())
+}
+
+// log writes a guest log line under the plugin's rate limit: a token
+// bucket of LogPerSecond with a burst of four seconds' worth.
+func (p *Plugin) log(level slog.Level, msg string) {
+	if !p.h.log.Enabled(context.Background(), level) {
+		return
+	}
+	p.logMu.Lock()
+	now := time.Now()
+	rate := float64(p.limits.LogPerSecond)
+	p.logTokens = min(4*rate, p.logTokens+now.Sub(p.logLast).Seconds()*rate)
+	p.logLast = now
+	if p.logTokens < 1 {
+		p.logDropped++
+		p.logMu.Unlock()
+		p.stats.LogDropped.Add(1)
+		return
+	}
+	p.logTokens--
+	dropped := p.logDropped
+	p.logDropped = 0
+	p.logMu.Unlock()
+	if dropped > 0 {
+		p.h.log.Warn("plugin log lines dropped by the rate limit", "plugin", p.spec.Name, "dropped", dropped,
+			"limit_per_second", p.limits.LogPerSecond)
+	}
+	p.h.log.Log(context.Background(), level, msg, "plugin", p.spec.Name, "source", "guest")
+}
+
+// logOnce logs a host-side message about this plugin once per key.
+func (p *Plugin) logOnce(key string, level slog.Level, msg string, args ...any) {
+	if _, loaded := p.logOnceSet.LoadOrStore(key, true); loaded {
+		return
+	}
+	p.h.log.Log(context.Background(), level, msg, append([]any{"plugin", p.spec.Name}, args...)...)
+}
+
+func (p *Plugin) counterAdd(name string, delta int64) {
+	c, ok := p.counters.Load(name)
+	if !ok {
+		c, _ = p.counters.LoadOrStore(name, new(atomic.Int64))
+	}
+	c.(*atomic.Int64).Add(delta)
+}
+
+// Counters returns the plugin's own counters (counter_add) by name.
+func (p *Plugin) Counters() map[string]int64 {
+	out := map[string]int64{}
+	p.counters.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+// wasiWriter returns a writer for the guest's stdout and stderr that turns
+// lines into rate-limited plugin log lines.
+func (p *Plugin) wasiWriter(level slog.Level) io.Writer { return &lineWriter{p: p, level: level} }
+
+type lineWriter struct {
+	p     *Plugin
+	level slog.Level
+	buf   []byte
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.p.log(w.level, string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > abi.MaxLogBytes {
+		w.p.log(w.level, string(w.buf[:abi.MaxLogBytes]))
+		w.buf = w.buf[:0]
+	}
+	return len(b), nil
+}
+
+// Info describes a loaded plugin for operators (`postern plugins`).
+type Info struct {
+	Name       string
+	Path       string
+	SHA256     string
+	ABIVersion string
+	Hooks      []string
+	Events     []string
+	Instances  int // alive now
+	MaxInst    int
+	LoadedAt   time.Time
+	LastReload ReloadResult
+	Counters   map[string]int64
+}
+
+// Info returns the plugin's current state.
+func (p *Plugin) Info() Info {
+	g := p.gen.Load()
+	maj, mn := abi.UnpackVersion(g.version)
+	inf := Info{
+		Name: p.spec.Name, Path: p.spec.Path, SHA256: g.sha256,
+		ABIVersion: fmt.Sprintf("%d.%d", maj, mn),
+		Hooks:      g.hookNames(), Events: g.eventNames(),
+		Instances: int(g.pool.live.Load()), MaxInst: p.limits.Instances,
+		LoadedAt: g.loadedAt, Counters: p.Counters(),
+	}
+	if r := p.last.Load(); r != nil {
+		inf.LastReload = *r
+	}
+	sort.Strings(inf.Events)
+	return inf
+}
