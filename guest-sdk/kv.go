@@ -6,13 +6,6 @@ import (
 	"github.com/postern/postern/abi"
 )
 
-// The key-value store is shared by every instance of the plugin (and, with
-// abi.FeatureKVShared, by every node through memcached). Keys are at most
-// abi.MaxKeyBytes bytes without spaces or control characters, values at
-// most abi.MaxKVValueBytes. When the store cannot be reached the functions
-// return abi.ErrUnavailable: treat it as a miss and go on, do not fail the
-// login for it.
-
 // KVGet returns the value stored under key, or abi.ErrNotFound.
 func KVGet(key string) ([]byte, error) {
 	return readBytes(func(buf []byte) int32 { return hostKVGet(bs(key), buf) })

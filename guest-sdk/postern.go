@@ -22,10 +22,27 @@
 // Built for any other GOOS the package talks to the fake host of package
 // sdktest instead, so plugin logic is unit tested with plain go test.
 //
+// # Key-value store
+//
+// [KVGet], [KVSet], [KVAdd], [KVIncr] and [KVDelete] reach a store shared
+// by every instance of the plugin (and, with abi.FeatureKVShared, by every
+// node through memcached). Keys are 1 to abi.MaxKeyBytes bytes without
+// spaces or control characters, values at most abi.MaxKVValueBytes. When
+// the store cannot be reached they return abi.ErrUnavailable: treat it as
+// a miss and go on, do not fail the login for it.
+//
 // # Errors
 //
 // Every error the SDK returns for a host failure is an abi.Err, so callers
 // test it with errors.Is(err, abi.ErrNotFound) or compare it directly.
+//
+// # Handlers run to completion
+//
+// A handler runs synchronously inside one export call, and host calls are
+// its only I/O. It should not wait for goroutines or channels (with
+// nothing else to run, the Go runtime aborts with a deadlock) nor sleep
+// (a sleep holds the host's call and counts against its deadline): ask for
+// a delay with [SetDelay] or [Retry] instead.
 //
 // # Panics
 //
