@@ -107,6 +107,11 @@ func TestAccess(t *testing.T) {
 		{"message with newline", "imap", abi.HookLogin, func() error { return postern.SetMessage("a\nb") }, abi.ErrInvalid},
 		{"message too large", "imap", abi.HookLogin, func() error { return postern.SetMessage(strings.Repeat("m", abi.MaxFieldBytes+1)) }, abi.ErrTooLarge},
 		{"negative delay", "imap", abi.HookThrottle, func() error { return postern.SetDelay(-time.Second) }, abi.ErrInvalid},
+		{"plain set of keyed field is not available before read-only", "http", abi.HookLogin, func() error { return postern.Set(abi.FieldHTTPHeader, "x") }, abi.ErrNotAvailable},
+		{"imap id outside imap", "pop3", abi.HookLogin, getKey(abi.FieldIMAPID, "name"), abi.ErrNotFound},
+		{"imap id in imap", "imap", abi.HookLogin, getKey(abi.FieldIMAPID, "NAME"), nil},
+		{"redirect 303 is not in the ABI", "http", abi.HookRewrite, func() error { return postern.Redirect(303, "/x") }, abi.ErrInvalid},
+		{"boolean", "imap", abi.HookRoute, func() error { return postern.Set(abi.FieldCacheAlias, "yes") }, abi.ErrInvalid},
 		{"delay over host maximum", "imap", abi.HookThrottle, func() error { return postern.SetDelay(time.Hour) }, abi.ErrInvalid},
 	}
 	for _, tc := range tests {
@@ -114,6 +119,7 @@ func TestAccess(t *testing.T) {
 			h := sdktest.New(t)
 			h.Fields[abi.FieldProtocol] = tc.proto
 			h.Headers["Host"] = []string{"mail.example"}
+			h.IMAPID["name"] = "Thunderbird"
 			var err error
 			inHook(h, tc.hook, func() postern.Verdict { err = tc.op(); return postern.Continue })
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
@@ -498,4 +504,43 @@ func TestParseHTTPHeader(t *testing.T) {
 	if h.Get("Auth-Status") != "OK" || h.Get("Auth-Wait") != "3" || strings.Join(h.Values("x-a"), ",") != "1,2" || len(h) != 3 {
 		t.Errorf("ParseHTTPHeader = %v", h)
 	}
+}
+
+func TestDefaults(t *testing.T) {
+	h := sdktest.New(t)
+	h.Fields[abi.FieldLogin] = "bob"
+	inHook(h, abi.HookRoute, func() postern.Verdict {
+		if got := postern.Account(); got != "bob" {
+			t.Errorf("Account() before set = %q, want the login", got)
+		}
+		if got, _ := postern.Get(abi.FieldDelayMS); got != "0" {
+			t.Errorf("delay_ms unset = %q, want 0", got)
+		}
+		if err := postern.Set(abi.FieldCacheAlias, "true"); err != nil || !postern.CacheAlias() {
+			t.Errorf("cache_alias true: %v %v", err, postern.CacheAlias())
+		}
+		if err := postern.SetRouteCached(false); err != nil || postern.RouteCached() {
+			t.Errorf("route_cached false: %v", err)
+		}
+		return postern.Done
+	})
+	if h.Fields[abi.FieldCacheAlias] != "1" || h.Fields[abi.FieldRouteCached] != "0" {
+		t.Errorf("booleans stored as %q %q, want 1 0", h.Fields[abi.FieldCacheAlias], h.Fields[abi.FieldRouteCached])
+	}
+}
+
+func TestHTTPDo_ResponseLimit(t *testing.T) {
+	h := sdktest.New(t)
+	h.HTTP = func(*postern.HTTPRequest) (*postern.HTTPResponse, error) {
+		return &postern.HTTPResponse{Status: 200, Body: make([]byte, 64<<10+1)}, nil
+	}
+	inHook(h, abi.HookLogin, func() postern.Verdict {
+		if _, err := postern.HTTPDo(&postern.HTTPRequest{URL: "http://x/"}); err != abi.ErrTooLarge {
+			t.Errorf("over the response limit: %v, want ErrTooLarge", err)
+		}
+		if _, err := postern.HTTPDo(&postern.HTTPRequest{Method: "BAD METHOD", URL: "http://x/"}); err != abi.ErrInvalid {
+			t.Errorf("bad method: %v, want ErrInvalid", err)
+		}
+		return postern.Continue
+	})
 }

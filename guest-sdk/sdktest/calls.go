@@ -26,16 +26,17 @@ func (h *calls) fields() map[abi.Field]string {
 	return h.Fields
 }
 
-// check applies the ABI's access rules to an access of f.
-func (h *calls) check(f abi.Field, write bool) abi.Err {
+// check applies the ABI's access rules to a plain (keyed false) or keyed
+// access of f, in ABI.md's order: unknown field, then not available (no
+// access in this phase, another protocol's field, the wrong kind of
+// access), then read-only.
+func (h *calls) check(f abi.Field, write, keyed bool) abi.Err {
 	if f < 1 || f > abi.FieldMax {
 		return abi.ErrUnknownField
 	}
-	if !appliesTo(h.Fields[abi.FieldProtocol], f) {
-		return abi.ErrNotAvailable
-	}
-	switch m := abi.Access(h.Phase, f); {
-	case m == abi.None:
+	m := abi.Access(h.Phase, f)
+	switch {
+	case !appliesTo(h.Fields[abi.FieldProtocol], f), m == abi.None, f.Keyed() != keyed:
 		return abi.ErrNotAvailable
 	case write && m != abi.Write:
 		return abi.ErrReadOnly
@@ -91,15 +92,18 @@ func (h *calls) ConfigGet(buf []byte) int32 {
 // FieldGet implements the field_get host function.
 func (h *calls) FieldGet(field int32, buf []byte) int32 {
 	f := abi.Field(field)
-	if e := h.check(f, false); e != 0 {
+	if e := h.check(f, false, false); e != 0 {
 		return int32(e)
 	}
-	if f.Keyed() {
-		return int32(abi.ErrNotAvailable)
-	}
 	v, ok := h.fields()[f]
-	if !ok && f == abi.FieldHTTPHeaders {
+	switch {
+	case f == abi.FieldAccount && v == "":
+		v = h.Fields[abi.FieldLogin] // account reads as login until set
+	case ok:
+	case f == abi.FieldHTTPHeaders:
 		v = h.headerNames()
+	case f == abi.FieldDelayMS, f == abi.FieldCacheAlias, f == abi.FieldRouteCached:
+		v = "0"
 	}
 	return out(buf, v)
 }
@@ -122,11 +126,8 @@ func (h *calls) headerNames() string {
 // as the real host does.
 func (h *calls) FieldSet(field int32, val []byte) int32 {
 	f := abi.Field(field)
-	if e := h.check(f, true); e != 0 {
+	if e := h.check(f, true, false); e != 0 {
 		return int32(e)
-	}
-	if f.Keyed() {
-		return int32(abi.ErrNotAvailable)
 	}
 	if len(val) > abi.MaxFieldBytes {
 		return int32(abi.ErrTooLarge)
@@ -135,14 +136,20 @@ func (h *calls) FieldSet(field int32, val []byte) int32 {
 	if !validField(f, v) {
 		return int32(abi.ErrInvalid)
 	}
+	if f == abi.FieldCacheAlias || f == abi.FieldRouteCached {
+		v = "0" // booleans read back as "0" or "1"
+		if string(val) == "1" || string(val) == "true" {
+			v = "1"
+		}
+	}
 	h.fields()[f] = v
 	return 0
 }
 
-// maxDelayMS is the real host's bound on FieldDelayMS (five minutes).
+// maxDelayMS is ABI.md's bound on delay_ms (five minutes).
 const maxDelayMS = 5 * 60 * 1000
 
-// validField checks a written value's syntax as the real host does.
+// validField checks a written value's encoding as ABI.md "Fields" gives it.
 func validField(f abi.Field, v string) bool {
 	switch f {
 	case abi.FieldMessage:
@@ -178,7 +185,7 @@ func validField(f abi.Field, v string) bool {
 		return !strings.ContainsAny(v, " \r\n\t#")
 	case abi.FieldRedirectCode:
 		switch v {
-		case "301", "302", "303", "307", "308":
+		case "301", "302", "307", "308":
 			return true
 		}
 		return false
@@ -193,11 +200,8 @@ const maxKeyedName = 256
 
 // keyedCheck applies access rules to keyed access and validates the key.
 func (h *calls) keyedCheck(f abi.Field, key []byte, write bool) abi.Err {
-	if e := h.check(f, write); e != 0 {
+	if e := h.check(f, write, true); e != 0 {
 		return e
-	}
-	if !f.Keyed() {
-		return abi.ErrNotAvailable
 	}
 	if len(key) == 0 || len(key) > maxKeyedName {
 		return abi.ErrInvalid
@@ -247,6 +251,9 @@ func (h *calls) FieldGetKey(field int32, key, buf []byte) int32 {
 			return out(buf, v)
 		}
 	case abi.FieldIMAPID:
+		if h.Fields[abi.FieldProtocol] != "imap" {
+			break // empty outside IMAP
+		}
 		for name, v := range h.IMAPID {
 			if strings.EqualFold(name, k) {
 				return out(buf, v)
@@ -445,8 +452,11 @@ func (h *calls) HTTPCall(method, url, headers, body []byte, timeoutMS int32) int
 	if len(headers) > abi.MaxFieldBytes || len(body) > abi.MaxHTTPBody {
 		return int32(abi.ErrTooLarge)
 	}
-	if len(method) == 0 {
-		method = []byte("GET")
+	if len(method) == 0 || !isToken(method) {
+		return int32(abi.ErrInvalid)
+	}
+	if !validHeaderBlock(headers) {
+		return int32(abi.ErrInvalid)
 	}
 	u, err := neturl.Parse(string(url))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -494,6 +504,21 @@ func (h *calls) HTTPCall(method, url, headers, body []byte, timeoutMS int32) int
 	return int32(resp.Status)
 }
 
+// validHeaderBlock checks "Name: value\r\n" lines (a missing final CRLF
+// is tolerated).
+func validHeaderBlock(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\r\n"), "\r\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok || name == "" || !isToken([]byte(name)) || strings.ContainsAny(v, "\r\n\x00") {
+			return false
+		}
+	}
+	return true
+}
+
 // HTTPResponseGet implements the http_response_get host function.
 func (h *calls) HTTPResponseGet(part int32, buf []byte) int32 {
 	if h.resp == nil {
@@ -515,11 +540,11 @@ func (h *calls) HTTPResponseGet(part int32, buf []byte) int32 {
 // ClockNow implements the clock_now host function from h.Now.
 func (h *calls) ClockNow() int64 { return h.Now.UnixNano() }
 
-// CounterAdd implements the counter_add host function. An invalid name is
-// ignored and logged, as the real host does.
+// CounterAdd implements the counter_add host function. An invalid name or
+// a negative delta is ignored and logged, as the real host does.
 func (h *calls) CounterAdd(name []byte, delta int64) {
-	if !validCounter(name) {
-		h.t.Logf("sdktest: counter name %q ignored: names are [a-z0-9_]{1,64}", name)
+	if !validCounter(name) || delta < 0 {
+		h.t.Logf("sdktest: counter_add(%q, %d) ignored: names are [a-z0-9_]{1,64}, deltas >= 0", name, delta)
 		return
 	}
 	h.Counters[string(name)] += delta

@@ -83,8 +83,8 @@ type Host struct {
 	HTTP func(req *postern.HTTPRequest) (*postern.HTTPResponse, error)
 	// HTTPRequests records every request passed to HTTP.
 	HTTPRequests []*postern.HTTPRequest
-	// HTTPMaxBody is the plugin's response limit (New: abi.MaxHTTPBody);
-	// a larger response body is abi.ErrTooLarge.
+	// HTTPMaxBody is the plugin's response limit (New: 64 KiB, the
+	// Postern host's default); a larger response body is abi.ErrTooLarge.
 	HTTPMaxBody int
 
 	// Logs records every line the plugin logged.
@@ -132,7 +132,7 @@ func New(t testing.TB) *Host {
 		Features:    map[string]bool{abi.FeatureABI10: true},
 		KV:          map[string]Item{},
 		Now:         time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		HTTPMaxBody: abi.MaxHTTPBody,
+		HTTPMaxBody: 64 << 10,
 		Counters:    map[string]int64{},
 		t:           t,
 	}
