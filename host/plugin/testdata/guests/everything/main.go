@@ -53,7 +53,8 @@
 //	tempfail:<msg>   message msg, returns TempFail
 //	retry:<ms>       first call: FieldDelayMS = ms, returns Retry (message untouched);
 //	                 the next retry: command on the same instance: message "retried",
-//	                 returns Done
+//	                 returns Done. The state is a package variable, and the host may
+//	                 retry on another instance: test it with a pool of one instance.
 //	panic            panic("boom"): the Go runtime prints the panic to stderr and
 //	                 the call traps ("wasm error: unreachable"); the instance is dead
 //	loop             spins forever without host calls (for deadlines)
