@@ -383,6 +383,8 @@ const (
 	MaxKVValueBytes = 1 << 20  // memcached's default item size
 	MaxLogBytes     = 4 << 10  // one log line; longer lines are truncated
 	MaxHTTPBody     = 1 << 20  // request body; responses use the plugin's limit
+	MaxDelayMS      = 300000   // FieldDelayMS: five minutes
+	MaxKeyNameBytes = 256      // the key of a keyed field (a header name)
 )
 
 // Field names one value of the hook's state (ABI.md "Fields"). All values
@@ -420,7 +422,7 @@ const (
 	FieldUpstreamPass  Field = 26 // password to use upstream (Auth-Pass override)
 	FieldMessage       Field = 27 // refusal or error text for the client / event text
 	FieldDelayMS       Field = 28 // decimal; the host waits this long before acting
-	FieldRedirectCode  Field = 29 // decimal 301/302/307/308; with Location, answers instead of proxying
+	FieldRedirectCode  Field = 29 // decimal 301/302/303/307/308; with Location, answers instead of proxying
 	FieldRedirectURL   Field = 30 // the Location of the redirect
 	FieldCacheAlias    Field = 31 // "1" when login and account differ and aliases should be cached
 	FieldClientSuffix  Field = 32 // a client suffix stripped from the login ("tb", "wm", "ni")

@@ -320,7 +320,7 @@ func (f *Fields) setKey(id abi.Field, key, val string, del bool) abi.Err {
 }
 
 // maxDelay bounds FieldDelayMS: a plugin cannot park a session for longer.
-const maxDelay = 5 * time.Minute
+const maxDelay = abi.MaxDelayMS * time.Millisecond
 
 func parseUpstreams(v []byte) ([]string, abi.Err) {
 	if len(v) == 0 {

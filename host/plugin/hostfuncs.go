@@ -146,12 +146,12 @@ func hostConfigGet(ctx context.Context, _ api.Module, s []uint64) {
 func hostFieldGet(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
 	id := abi.Field(int32(s[0]))
-	if e := in.access(id, false); e != 0 {
-		s[0] = errResult(e)
-		return
-	}
 	if id.Keyed() {
 		s[0] = errResult(abi.ErrNotAvailable)
+		return
+	}
+	if e := in.access(id, false); e != 0 {
+		s[0] = errResult(e)
 		return
 	}
 	v, e := in.fields.appendField(in.scratch[:0], id)
@@ -166,12 +166,12 @@ func hostFieldGet(ctx context.Context, _ api.Module, s []uint64) {
 func hostFieldSet(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
 	id := abi.Field(int32(s[0]))
-	if e := in.access(id, true); e != 0 {
-		s[0] = errResult(e)
-		return
-	}
 	if id.Keyed() {
 		s[0] = errResult(abi.ErrNotAvailable)
+		return
+	}
+	if e := in.access(id, true); e != 0 {
+		s[0] = errResult(e)
 		return
 	}
 	n := uint32(s[2])
@@ -184,7 +184,6 @@ func hostFieldSet(ctx context.Context, _ api.Module, s []uint64) {
 	s[0] = errResult(in.fields.setField(id, v))
 }
 
-const maxKeyedName = 256
 
 func (in *instance) keyedArgs(s []uint64, write bool) (abi.Field, string, abi.Err) {
 	id := abi.Field(int32(s[0]))
@@ -195,7 +194,7 @@ func (in *instance) keyedArgs(s []uint64, write bool) (abi.Field, string, abi.Er
 		return id, "", abi.ErrNotAvailable
 	}
 	n := uint32(s[2])
-	if n == 0 || n > maxKeyedName {
+	if n == 0 || n > abi.MaxKeyNameBytes {
 		return id, "", abi.ErrInvalid
 	}
 	return id, string(in.read(uint32(s[1]), n, "key")), 0
@@ -451,8 +450,9 @@ func hostHTTPCall(ctx context.Context, _ api.Module, s []uint64) {
 	if timeout <= 0 || timeout > p.limits.HTTPTimeout {
 		timeout = p.limits.HTTPTimeout
 	}
-	if method == "" {
-		method = http.MethodGet
+	if method == "" || strings.ContainsAny(method, " \t\r\n()<>@,;:\\\"/[]?={}") {
+		s[0] = errResult(abi.ErrInvalid)
+		return
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
