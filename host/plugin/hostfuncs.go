@@ -184,7 +184,6 @@ func hostFieldSet(ctx context.Context, _ api.Module, s []uint64) {
 	s[0] = errResult(in.fields.setField(id, v))
 }
 
-
 func (in *instance) keyedArgs(s []uint64, write bool) (abi.Field, string, abi.Err) {
 	id := abi.Field(int32(s[0]))
 	if e := in.access(id, write); e != 0 {

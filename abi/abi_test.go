@@ -1,0 +1,73 @@
+package abi
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestPackVersion(t *testing.T) {
+	for _, tc := range []struct{ major, minor uint16 }{{1, 0}, {1, 9}, {2, 0}, {65535, 65535}} {
+		v := PackVersion(tc.major, tc.minor)
+		if ma, mi := UnpackVersion(v); ma != tc.major || mi != tc.minor {
+			t.Errorf("%d.%d -> %#x -> %d.%d", tc.major, tc.minor, v, ma, mi)
+		}
+	}
+	if PackVersion(1, 0) != 0x00010000 {
+		t.Errorf("PackVersion(1,0) = %#x; ABI.md's examples say 0x00010000", PackVersion(1, 0))
+	}
+}
+
+// TestAccess checks the access table's contract: the rules ABI.md states
+// in prose, so a change to the table that breaks them fails here.
+func TestAccess(t *testing.T) {
+	phases := []Phase{PhaseLogin, PhaseThrottle, PhaseRoute, PhaseRewrite, PhaseRouteDecided, PhaseLoginFailed}
+	for f := Field(1); f <= FieldMax; f++ {
+		if strings.HasPrefix(f.String(), "field(") {
+			t.Errorf("field %d has no name", f)
+		}
+		if Access(PhaseInit, f) != None && f != FieldMessage {
+			t.Errorf("init may touch %v", f)
+		}
+		for _, p := range phases {
+			m := Access(p, f)
+			if (p == PhaseRouteDecided || p == PhaseLoginFailed) && m == Write {
+				t.Errorf("event %d may write %v", p, f)
+			}
+			if f == FieldPassword && m != None && p != PhaseLogin && p != PhaseRoute {
+				t.Errorf("password readable in phase %d", p)
+			}
+			if f == FieldUpstreamPass && m != None && p != PhaseRoute {
+				t.Errorf("upstream password readable in phase %d", p)
+			}
+		}
+	}
+	if Access(PhaseRoute, FieldUpstreams) != Write || Access(PhaseLogin, FieldLogin) != Write || Access(PhaseRewrite, FieldHTTPPath) != Write {
+		t.Error("a hook cannot write its own result field")
+	}
+	if Access(PhaseLogin, 0) != None || Access(PhaseLogin, FieldMax+1) != None {
+		t.Error("unknown fields have access")
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, h := range Hooks {
+		if h.Export() == "" || h.String() == "" {
+			t.Errorf("hook %d unnamed", h)
+		}
+	}
+	for _, e := range Events {
+		if e.Export() == "" || e.String() == "" {
+			t.Errorf("event %d unnamed", e)
+		}
+	}
+	for v := VerdictContinue; v <= VerdictRetry; v++ {
+		if strings.HasPrefix(v.String(), "verdict(") {
+			t.Errorf("verdict %d unnamed", v)
+		}
+	}
+	for e := ErrTimeout; e <= ErrUnknownField; e++ {
+		if strings.HasPrefix(e.Error(), "postern: error ") {
+			t.Errorf("error %d unnamed", e)
+		}
+	}
+}
