@@ -430,3 +430,38 @@ func TestHost_Close_noLeak(t *testing.T) {
 		t.Fatal("second Close:", err)
 	}
 }
+
+func TestPool_recycles(t *testing.T) {
+	tests := []struct {
+		name   string
+		limits Limits
+		want   int64 // at least this many recycled after 10 calls
+	}{
+		{"max uses", Limits{MaxUses: 3}, 3},
+		{"memory high water", Limits{MemoryHighWater: 1}, 10}, // every instance is over 1 byte
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newTestHost(t, Options{})
+			if err := h.Load(context.Background(), []Spec{{Name: "p", Path: fixture("all_hooks"), Limits: tc.limits}}); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 10; i++ {
+				f := mailFields()
+				if r := h.Run(context.Background(), abi.HookLogin, f); r.Verdict != abi.VerdictDone || f.Message != "login" {
+					t.Fatalf("call %d: %+v", i, r)
+				}
+			}
+			p := h.Plugin("p")
+			if got := p.Stats().Recycled.Load(); got < tc.want {
+				t.Errorf("recycled %d, want at least %d", got, tc.want)
+			}
+			if p.Stats().Failures.Load() != 0 {
+				t.Errorf("recycling counted as failure")
+			}
+			if n := p.Info().Instances; n > 1 {
+				t.Errorf("%d instances alive", n)
+			}
+		})
+	}
+}
