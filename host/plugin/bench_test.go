@@ -59,11 +59,11 @@ func BenchmarkHook_Go(b *testing.B) {
 	b.Run("uninterruptible", func(b *testing.B) { benchHook(b, path, Limits{Uninterruptible: true}) })
 }
 
-// BenchmarkInstance_Go measures creating one initialised instance of a Go
-// guest (instantiate, _initialize, init).
-func BenchmarkInstance_Go(b *testing.B) {
+// benchInstance measures creating one initialised instance (instantiate,
+// _initialize, init) and closing it.
+func benchInstance(b *testing.B, path string) {
 	h := quietHost(b, Options{})
-	if err := h.Load(context.Background(), []Spec{{Name: "bench", Path: goGuest(b, "everything")}}); err != nil {
+	if err := h.Load(context.Background(), []Spec{{Name: "bench", Path: path}}); err != nil {
 		b.Fatal(err)
 	}
 	g := h.Plugin("bench").gen.Load()
@@ -79,24 +79,9 @@ func BenchmarkInstance_Go(b *testing.B) {
 	}
 }
 
-// BenchmarkInstance_WAT is the same for a WAT guest.
-func BenchmarkInstance_WAT(b *testing.B) {
-	h := quietHost(b, Options{})
-	if err := h.Load(context.Background(), []Spec{{Name: "bench", Path: fixture("all_hooks")}}); err != nil {
-		b.Fatal(err)
-	}
-	g := h.Plugin("bench").gen.Load()
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		g.pool.slots <- struct{}{}
-		in, err := g.newInstance(ctx, false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		in.close()
-	}
-}
+func BenchmarkInstance_Go(b *testing.B) { benchInstance(b, goGuest(b, "everything")) }
+
+func BenchmarkInstance_WAT(b *testing.B) { benchInstance(b, fixture("all_hooks")) }
 
 // benchReload measures Plugin.Reload of a changed Go guest file: read,
 // compile (or fetch from the cache), check, trial instance and init.

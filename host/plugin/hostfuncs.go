@@ -278,10 +278,15 @@ func (in *instance) kvErr(op string, err error) abi.Err {
 	return abi.ErrUnavailable
 }
 
-// storeCtx is the context of a store operation: the store has its own
-// timeouts; this one only bounds a store that has none.
-func storeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 5*time.Second)
+// blocking runs a store operation with the guest's deadline clock paused.
+// The store has its own timeouts; the 5 s context only bounds one that
+// has none.
+func (in *instance) blocking(op func(ctx context.Context) error) error {
+	left := in.pause()
+	defer in.resume(left)
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return op(c)
 }
 
 func hostKVGet(ctx context.Context, _ api.Module, s []uint64) {
@@ -291,12 +296,11 @@ func hostKVGet(ctx context.Context, _ api.Module, s []uint64) {
 		s[0] = errResult(e)
 		return
 	}
-	st := in.g.p.h.store
-	left := in.pause()
-	c, cancel := storeCtx()
-	v, err := st.Get(c, key)
-	cancel()
-	in.resume(left)
+	var v []byte
+	err := in.blocking(func(c context.Context) (err error) {
+		v, err = in.g.p.h.store.Get(c, key)
+		return err
+	})
 	if e := in.kvErr("get", err); e != 0 {
 		s[0] = errResult(e)
 		return
@@ -322,17 +326,12 @@ func hostKVStore(ctx context.Context, s []uint64, add bool) {
 		return
 	}
 	v := bytes.Clone(in.read(uint32(s[2]), n, "kv value"))
-	st := in.g.p.h.store
-	left := in.pause()
-	c, cancel := storeCtx()
-	var err error
-	if add {
-		err = st.Add(c, key, v, time.Duration(ttl)*time.Second)
-	} else {
-		err = st.Set(c, key, v, time.Duration(ttl)*time.Second)
-	}
-	cancel()
-	in.resume(left)
+	err := in.blocking(func(c context.Context) error {
+		if add {
+			return in.g.p.h.store.Add(c, key, v, time.Duration(ttl)*time.Second)
+		}
+		return in.g.p.h.store.Set(c, key, v, time.Duration(ttl)*time.Second)
+	})
 	s[0] = errResult(in.kvErr("set", err))
 }
 
@@ -348,12 +347,11 @@ func hostKVIncr(ctx context.Context, _ api.Module, s []uint64) {
 		s[0] = errResult64(abi.ErrInvalid)
 		return
 	}
-	st := in.g.p.h.store
-	left := in.pause()
-	c, cancel := storeCtx()
-	v, err := st.Incr(c, key, uint64(delta))
-	cancel()
-	in.resume(left)
+	var v uint64
+	err := in.blocking(func(c context.Context) (err error) {
+		v, err = in.g.p.h.store.Incr(c, key, uint64(delta))
+		return err
+	})
 	if e := in.kvErr("incr", err); e != 0 {
 		s[0] = errResult64(e)
 		return
@@ -372,12 +370,7 @@ func hostKVDelete(ctx context.Context, _ api.Module, s []uint64) {
 		s[0] = errResult(e)
 		return
 	}
-	st := in.g.p.h.store
-	left := in.pause()
-	c, cancel := storeCtx()
-	err := st.Delete(c, key)
-	cancel()
-	in.resume(left)
+	err := in.blocking(func(c context.Context) error { return in.g.p.h.store.Delete(c, key) })
 	s[0] = errResult(in.kvErr("delete", err))
 }
 
