@@ -1,0 +1,505 @@
+// Package config reads Postern's configuration file: a YAML document with
+// the compiled-plugin cache, logging, the key-value store and the plugin
+// chain (see postern.example.yaml at the repository root, which lists
+// every key with its default).
+//
+// Decoding is strict: an unknown key, a value of the wrong type, a bad
+// duration, size, hook or failure policy is an error that names the file,
+// the line and the key path, for instance
+//
+//	postern.yaml:12: plugins.chain[1].limits.call_timout: unknown key (did you mean call_timeout?)
+//
+// The package only parses and validates; it opens no plugin file and
+// connects to nothing (OpenStore does not connect either). Loading the
+// plugins is host/plugin's job, so a configuration that parses can still
+// fail to load (a missing .wasm file, a plugin that refuses its config).
+//
+// Only the parts of the configuration that exist so far are here; front
+// ends (listeners) come later. This API is not yet stable.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/kv"
+	"github.com/postern/postern/host/plugin"
+)
+
+// Config is a parsed and validated configuration. Defaults are filled in,
+// so every field holds the value in effect.
+type Config struct {
+	// File is the path Load read, "" after Parse.
+	File string
+	// CacheDir keeps compiled plugins across restarts. Default:
+	// os.UserCacheDir()/postern ($XDG_CACHE_HOME/postern on Linux); an
+	// explicit "" means no disk cache (plugins compile at every start).
+	CacheDir string
+	// Log says how the process logs.
+	Log Log
+	// Store says where the plugins' key-value store lives.
+	Store Store
+	// Watch reloads a plugin when its file changes (default true).
+	Watch bool
+	// Debounce is the quiet period before a changed file is reloaded
+	// (default 250ms).
+	Debounce time.Duration
+	// Plugins is the plugin chain: its order is the order of every hook
+	// chain. Relative paths are already resolved against the directory of
+	// the configuration file.
+	Plugins []plugin.Spec
+}
+
+// Log is the `log` section.
+type Log struct {
+	// Format is "json" (default) or "text".
+	Format string
+	// Level is the least severe level logged (default info).
+	Level slog.Level
+}
+
+// Store is the `store` section.
+type Store struct {
+	// Memcached lists the memcached servers (host:port, or the absolute
+	// path of a Unix socket) shared by every proxy. Empty means an
+	// in-process store that only this process sees.
+	Memcached []string
+	// Timeout bounds each network step of one memcached operation
+	// (default 100ms).
+	Timeout time.Duration
+}
+
+// Defaults of the keys that have one outside host/plugin.
+const (
+	DefaultLogFormat    = "json"
+	DefaultStoreTimeout = 100 * time.Millisecond
+	DefaultDebounce     = 250 * time.Millisecond
+)
+
+// Load reads and parses the configuration file at path. Relative plugin
+// paths and cache_dir are resolved against the file's directory; errors
+// start with path and the line.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parse(data, dir, path)
+	if err != nil {
+		return nil, err
+	}
+	c.File = path
+	return c, nil
+}
+
+// Parse parses a configuration from data. Relative paths in it are
+// resolved against dir (left relative when dir is ""); errors start with
+// "line N:".
+func Parse(data []byte, dir string) (*Config, error) {
+	return parse(data, dir, "")
+}
+
+func parse(data []byte, dir, file string) (*Config, error) {
+	d := &decoder{file: file}
+	c := &Config{
+		CacheDir: defaultCacheDir(),
+		Log:      Log{Format: DefaultLogFormat, Level: slog.LevelInfo},
+		Store:    Store{Timeout: DefaultStoreTimeout},
+		Watch:    true,
+		Debounce: DefaultDebounce,
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err == io.EOF {
+		return c, nil // an empty file: every default, no plugins
+	} else if err != nil {
+		d.syntax(err)
+		return nil, d.err()
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		if err != nil {
+			d.syntax(err)
+		} else {
+			d.errorf(&extra, "", "a second YAML document: keep the configuration in one (remove the ---)")
+		}
+		return nil, d.err()
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return c, nil // only comments
+	}
+	d.mapping(root, "",
+		field{"cache_dir", func(n *yaml.Node, p string) {
+			if d.str(n, p, &c.CacheDir) && c.CacheDir != "" {
+				c.CacheDir = resolve(dir, c.CacheDir)
+			}
+		}},
+		field{"log", func(n *yaml.Node, p string) { d.log(n, p, &c.Log) }},
+		field{"store", func(n *yaml.Node, p string) { d.store(n, p, &c.Store) }},
+		field{"plugins", func(n *yaml.Node, p string) {
+			d.mapping(n, p,
+				field{"watch", func(n *yaml.Node, p string) { d.boolean(n, p, &c.Watch) }},
+				field{"debounce", func(n *yaml.Node, p string) { d.duration(n, p, &c.Debounce) }},
+				field{"chain", func(n *yaml.Node, p string) { c.Plugins = d.chain(n, p, dir) }},
+			)
+		}},
+	)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntax records a yaml.v3 error with the file name in front.
+func (d *decoder) syntax(err error) {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		d.errorf(&yaml.Node{Line: line}, "", "YAML syntax: %s", m[2])
+		return
+	}
+	d.errorf(nil, "", "YAML syntax: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+func (d *decoder) log(n *yaml.Node, path string, l *Log) {
+	d.mapping(n, path,
+		field{"format", func(n *yaml.Node, p string) {
+			var s string
+			if !d.str(n, p, &s) {
+				return
+			}
+			if s != "json" && s != "text" {
+				d.errorf(n, p, "%q: want json or text", s)
+				return
+			}
+			l.Format = s
+		}},
+		field{"level", func(n *yaml.Node, p string) {
+			var s string
+			if !d.str(n, p, &s) {
+				return
+			}
+			lv, ok := levels[s]
+			if !ok {
+				d.errorf(n, p, "%q: want debug, info, warn or error", s)
+				return
+			}
+			l.Level = lv
+		}},
+	)
+}
+
+var levels = map[string]slog.Level{
+	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+}
+
+func (d *decoder) store(n *yaml.Node, path string, s *Store) {
+	d.mapping(n, path,
+		field{"memcached", func(n *yaml.Node, p string) {
+			seen := map[string]bool{}
+			d.sequence(n, p, "host:port", func(n *yaml.Node, p string) {
+				var srv string
+				if !d.str(n, p, &srv) {
+					return
+				}
+				if err := checkServer(srv); err != nil {
+					d.errorf(n, p, "%w", err)
+				} else if seen[srv] {
+					d.errorf(n, p, "%s is listed twice: remove one", srv)
+				} else {
+					seen[srv] = true
+					s.Memcached = append(s.Memcached, srv)
+				}
+			})
+		}},
+		field{"timeout", func(n *yaml.Node, p string) { d.duration(n, p, &s.Timeout) }},
+	)
+}
+
+// checkServer accepts host:port or an absolute Unix socket path, as
+// kv.NewMemcached does; it resolves nothing.
+func checkServer(s string) error {
+	if strings.HasPrefix(s, "/") {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" || strings.ContainsAny(host, " \t/") {
+		return fmt.Errorf("%q: want host:port (127.0.0.1:11211) or the path of a Unix socket", s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%q: the port must be a number from 1 to 65535", s)
+	}
+	return nil
+}
+
+// nameRE is host/plugin's rule for plugin names, checked here too so the
+// error has a line number.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+func (d *decoder) chain(n *yaml.Node, path, dir string) []plugin.Spec {
+	var specs []plugin.Spec
+	names := map[string]int{}
+	d.sequence(n, path, "plugins", func(n *yaml.Node, p string) {
+		s, ok := d.plugin(n, p, dir)
+		if !ok {
+			return
+		}
+		if first, dup := names[s.Name]; dup {
+			d.errorf(n, p+".name", "plugin %q is configured twice (first at line %d): names must be unique", s.Name, first)
+			return
+		}
+		names[s.Name] = line(n)
+		specs = append(specs, s)
+	})
+	return specs
+}
+
+// line returns the line of n, or of the node it is an alias of.
+func line(n *yaml.Node) int {
+	if n = deref(n); n == nil {
+		return 0
+	}
+	return n.Line
+}
+
+// deref follows aliases without counting against maxNodes.
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// plugin decodes one entry of plugins.chain.
+func (d *decoder) plugin(n *yaml.Node, path, dir string) (plugin.Spec, bool) {
+	var s plugin.Spec
+	before := len(d.errs)
+	var hasName, hasPath bool
+	var hooksLine int
+	policyLines := map[abi.Hook]int{}
+	d.mapping(n, path,
+		field{"name", func(n *yaml.Node, p string) {
+			if !d.str(n, p, &s.Name) {
+				return
+			}
+			hasName = true
+			if !nameRE.MatchString(s.Name) {
+				d.errorf(n, p, "%q: use 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit", s.Name)
+			}
+		}},
+		field{"path", func(n *yaml.Node, p string) {
+			if !d.str(n, p, &s.Path) {
+				return
+			}
+			hasPath = true
+			if s.Path == "" {
+				d.errorf(n, p, "empty: give the plugin's .wasm file")
+				return
+			}
+			s.Path = resolve(dir, s.Path)
+		}},
+		field{"hooks", func(n *yaml.Node, p string) {
+			hooksLine = line(n)
+			d.sequence(n, p, "hook names", func(n *yaml.Node, p string) {
+				var name string
+				if !d.str(n, p, &name) {
+					return
+				}
+				h, err := plugin.ParseHook(name)
+				if err != nil {
+					d.errorf(n, p, "%w", err)
+				} else if slices.Contains(s.Hooks, h) {
+					d.errorf(n, p, "hook %s is listed twice: remove one", h)
+				} else {
+					s.Hooks = append(s.Hooks, h)
+				}
+			})
+			if len(s.Hooks) == 0 && len(d.errs) == before {
+				d.errorf(n, p, "empty list: name at least one hook, or remove the key to serve every hook the plugin exports")
+			}
+		}},
+		field{"on_failure", func(n *yaml.Node, p string) {
+			fields := make([]field, 0, len(abi.Hooks))
+			for _, h := range abi.Hooks {
+				fields = append(fields, field{h.String(), func(n *yaml.Node, p string) {
+					var v string
+					if !d.str(n, p, &v) {
+						return
+					}
+					pol, err := plugin.ParseFailurePolicy(v)
+					if err != nil {
+						d.errorf(n, p, "%w", err)
+						return
+					}
+					if s.OnFailure == nil {
+						s.OnFailure = map[abi.Hook]plugin.FailurePolicy{}
+					}
+					s.OnFailure[h] = pol
+					policyLines[h] = line(n)
+				}})
+			}
+			d.mapping(n, p, fields...)
+		}},
+		field{"http_allow", func(n *yaml.Node, p string) {
+			d.sequence(n, p, "host:port destinations", func(n *yaml.Node, p string) {
+				var a string
+				if !d.str(n, p, &a) {
+					return
+				}
+				if err := checkAllow(a); err != nil {
+					d.errorf(n, p, "%w", err)
+					return
+				}
+				s.HTTPAllow = append(s.HTTPAllow, a)
+			})
+		}},
+		field{"limits", func(n *yaml.Node, p string) { d.limits(n, p, &s.Limits) }},
+		field{"config", func(n *yaml.Node, p string) {
+			if r := d.resolve(n); r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
+				return // `config:` alone: no configuration
+			}
+			var b bytes.Buffer
+			d.toJSON(n, p, &b)
+			s.Config = b.Bytes()
+		}},
+	)
+	if r := deref(n); r == nil || r.Kind != yaml.MappingNode {
+		return s, false
+	}
+	if !hasName {
+		d.errorf(n, path, "missing key name: every plugin needs a unique name")
+	}
+	if !hasPath {
+		d.errorf(n, path, "missing key path: give the plugin's .wasm file")
+	}
+	// A policy for a hook the plugin was told not to serve is a mistake:
+	// the operator thinks it applies.
+	if len(s.Hooks) > 0 {
+		for _, h := range abi.Hooks {
+			if l, ok := policyLines[h]; ok && !slices.Contains(s.Hooks, h) {
+				d.errorf(&yaml.Node{Line: l}, path+".on_failure."+h.String(),
+					"the plugin does not serve %s (hooks at line %d): remove this or add %s to hooks", h, hooksLine, h)
+			}
+		}
+	}
+	return s, len(d.errs) == before
+}
+
+// checkAllow accepts the http_allow forms host/plugin understands: "*",
+// "host" (any port) and "host:port".
+func checkAllow(a string) error {
+	if a == "*" {
+		return nil
+	}
+	if a == "" || strings.ContainsAny(a, " \t/") || strings.Contains(a, "://") {
+		return fmt.Errorf("%q: want host:port (127.0.0.1:7072), a host for any port, or *", a)
+	}
+	if _, port, err := net.SplitHostPort(a); err == nil {
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			return fmt.Errorf("%q: the port must be a number from 1 to 65535", a)
+		}
+	}
+	return nil
+}
+
+func (d *decoder) limits(n *yaml.Node, path string, l *plugin.Limits) {
+	const maxInt32 = 1<<31 - 1
+	d.mapping(n, path,
+		field{"memory_pages", func(n *yaml.Node, p string) {
+			d.integer(n, p, 1, 65536, func(v int64) { l.MemoryPages = uint32(v) })
+		}},
+		field{"call_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.CallTimeout) }},
+		field{"init_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.InitTimeout) }},
+		field{"instances", func(n *yaml.Node, p string) {
+			d.integer(n, p, 1, 65536, func(v int64) { l.Instances = int(v) })
+		}},
+		field{"max_uses", func(n *yaml.Node, p string) {
+			d.integer(n, p, 1, maxInt32, func(v int64) { l.MaxUses = int(v) })
+		}},
+		field{"max_age", func(n *yaml.Node, p string) { d.duration(n, p, &l.MaxAge) }},
+		field{"memory_high_water", func(n *yaml.Node, p string) {
+			d.size(n, p, 1<<32-1, func(v int64) { l.MemoryHighWater = uint32(v) })
+		}},
+		field{"http_response_bytes", func(n *yaml.Node, p string) {
+			d.size(n, p, 1<<30, func(v int64) { l.HTTPResponseBytes = int(v) })
+		}},
+		field{"http_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.HTTPTimeout) }},
+		field{"log_per_second", func(n *yaml.Node, p string) {
+			d.integer(n, p, 1, 1000000, func(v int64) { l.LogPerSecond = int(v) })
+		}},
+		field{"uninterruptible", func(n *yaml.Node, p string) { d.boolean(n, p, &l.Uninterruptible) }},
+	)
+}
+
+func resolve(dir, p string) string {
+	if dir == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+func defaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "" // no home: compile in memory only
+	}
+	return filepath.Join(d, "postern")
+}
+
+// Logger returns the logger the `log` section describes, writing to w.
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	o := &slog.HandlerOptions{Level: c.Log.Level}
+	if c.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
+}
+
+// OpenStore returns the store the `store` section describes: memcached
+// when servers are listed, else an in-process store. It does not connect.
+// The caller closes it after closing the plugin host.
+func (c *Config) OpenStore() (kv.Store, error) {
+	if len(c.Store.Memcached) == 0 {
+		return kv.NewMemory(kv.MemoryOptions{}), nil
+	}
+	s, err := kv.NewMemcached(c.Store.Memcached, kv.MemcachedOptions{Timeout: c.Store.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("config: store.memcached: %w", err)
+	}
+	return s, nil
+}
+
+// HostOptions returns the plugin host's options for this configuration,
+// with the logger and store the caller built (Logger, OpenStore).
+func (c *Config) HostOptions(log *slog.Logger, store kv.Store) plugin.Options {
+	return plugin.Options{
+		Store:    store,
+		Logger:   log,
+		CacheDir: c.CacheDir,
+		Watch:    c.Watch,
+		Debounce: c.Debounce,
+	}
+}
