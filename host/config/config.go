@@ -82,11 +82,14 @@ type Store struct {
 	Timeout time.Duration
 }
 
-// Defaults of the keys that have one outside host/plugin.
+// Defaults of the keys whose default is not host/plugin's.
 const (
-	DefaultLogFormat    = "json"
+	// DefaultLogFormat is log.format's default.
+	DefaultLogFormat = "json"
+	// DefaultStoreTimeout is store.timeout's default, kv's own default.
 	DefaultStoreTimeout = 100 * time.Millisecond
-	DefaultDebounce     = 250 * time.Millisecond
+	// DefaultDebounce is plugins.debounce's default, host/plugin's own.
+	DefaultDebounce = 250 * time.Millisecond
 )
 
 // Load reads and parses the configuration file at path. Relative plugin

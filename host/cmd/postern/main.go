@@ -1,0 +1,131 @@
+// Command postern is the Postern mail and web reverse proxy, whose
+// policies are WebAssembly plugins. Run `postern help` for the commands.
+//
+// This file holds the flags and the wiring only; each command's logic is
+// in its own file.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `postern: a mail and web reverse proxy whose policies are WebAssembly plugins
+
+Usage: postern <command> [flags]
+
+Commands:
+  check    -c FILE              parse the configuration and load every plugin, then exit
+  plugins  -c FILE [-json]      load the plugins and describe each one
+  run      -c FILE              load the plugins and serve until SIGINT or SIGTERM;
+                                SIGHUP re-reads the configuration
+  call     -c FILE -hook H | -event E  -field name=value ...
+                                run one hook chain (or fire one event) on fields
+                                given on the command line, and print the result
+  version                       print the version and the plugin ABI version
+  help                          print this text
+
+-c defaults to postern.yaml; postern.example.yaml documents every key.
+check and plugins print log lines only with -v; call prints the plugins'
+log lines to stderr; run logs as the configuration's log section says.
+Front ends (IMAP, POP3, HTTP listeners) are not implemented yet: "run"
+loads and reloads plugins but listens on nothing.
+
+Exit status: 0 on success, 1 on an error, 2 on a usage error.
+Run "postern <command> -h" for a command's flags.
+`
+
+// exit codes
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// run is main without the process: it parses args, runs one command and
+// returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("postern "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := func() *string { return fs.String("c", "postern.yaml", "configuration `file`") }
+	parse := func() bool {
+		if err := fs.Parse(args); err != nil {
+			return false
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "postern %s: unexpected argument %q; flags come as -name value\n", cmd, fs.Arg(0))
+			return false
+		}
+		return true
+	}
+	ctx := context.Background()
+
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+
+	case "version":
+		if !parse() {
+			return exitUsage
+		}
+		return cmdVersion(stdout)
+
+	case "check":
+		path := cfg()
+		verbose := fs.Bool("v", false, "print the host's and plugins' log lines to stderr")
+		if !parse() {
+			return exitUsage
+		}
+		return cmdCheck(ctx, *path, *verbose, stdout, stderr)
+
+	case "plugins":
+		path := cfg()
+		asJSON := fs.Bool("json", false, "print JSON instead of a table")
+		verbose := fs.Bool("v", false, "print the host's and plugins' log lines to stderr")
+		if !parse() {
+			return exitUsage
+		}
+		return cmdPlugins(ctx, *path, *asJSON, *verbose, stdout, stderr)
+
+	case "run":
+		path := cfg()
+		if !parse() {
+			return exitUsage
+		}
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		defer signal.Stop(sigs)
+		return cmdRun(ctx, *path, sigs, stderr)
+
+	case "call":
+		var c callArgs
+		path := cfg()
+		fs.StringVar(&c.hook, "hook", "", "run this hook's chain: login, throttle, route or rewrite")
+		fs.StringVar(&c.event, "event", "", "fire this event instead: route_decided or login_failed")
+		fs.Var(&c.fields, "field", "set a field: name=value, header:Name=value or imap_id:key=value (repeat; -field help lists them)")
+		fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up after this long")
+		if !parse() {
+			return exitUsage
+		}
+		c.config = *path
+		return cmdCall(ctx, c, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "postern: unknown command %q; run `postern help` for the list\n", cmd)
+	return exitUsage
+}
