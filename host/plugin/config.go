@@ -29,7 +29,8 @@ type Spec struct {
 	// Limits bound the plugin's resources; zero values take defaults.
 	Limits Limits
 	// HTTPAllow lists the destinations http_call may reach: "host:port",
-	// or "host" for any port of that host. Empty disables http_call.
+	// "host" for any port of that host, or "*" for any destination.
+	// Empty disables http_call.
 	HTTPAllow []string
 }
 

@@ -110,8 +110,11 @@ func (p *Plugin) Reload(ctx context.Context) error {
 			res.SHA256 = old.sha256
 		}
 		p.last.Store(res)
-		p.h.log.Error("plugin reload failed; the previous version keeps serving",
-			"plugin", p.spec.Name, "path", p.spec.Path, "error", err.Error())
+		msg := "plugin load failed"
+		if p.gen.Load() != nil {
+			msg = "plugin reload failed; the previous version keeps serving"
+		}
+		p.h.log.Error(msg, "plugin", p.spec.Name, "path", p.spec.Path, "error", err.Error())
 		return err
 	}
 	if g == nil {
