@@ -72,6 +72,7 @@ func Cleanup() {
 	if shared.srv != nil {
 		shared.srv.stop()
 	}
+	sharedDovecot.d.Stop()
 }
 
 // Main runs the tests and then [Cleanup], and exits with the tests' status.
