@@ -30,10 +30,10 @@ import (
 // and POP3 XCLIENT from the proxy are honoured.
 type Dovecot struct {
 	IMAP, IMAPS, POP3, POP3S string // host:port of each listener
-	Dir                       string // the server's directory (config, logs, mail)
-	CertPEM                   []byte // the self-signed certificate of the TLS listeners
-	Master, MasterPassword    string // master user: log in as "user*master" with this password
-	Users                     map[string]string
+	Dir                      string // the server's directory (config, logs, mail)
+	CertPEM                  []byte // the self-signed certificate of the TLS listeners
+	Master, MasterPassword   string // master user: log in as "user*master" with this password
+	Users                    map[string]string
 
 	srv *server
 }

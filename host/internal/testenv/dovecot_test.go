@@ -55,4 +55,3 @@ func TestDovecot(t *testing.T) {
 }
 
 func quote(s string) string { return `"` + s + `"` }
-
