@@ -1,0 +1,110 @@
+package keys
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRoute(t *testing.T) {
+	long := strings.Repeat("a", 240) + "@example.com"
+	tests := []struct {
+		name, proto, account, want string
+	}{
+		{"zimbra byte for byte", "imap", "bob@example.com", "route:proto=imap;user=bob@example.com"},
+		{"ssl proto", "imapssl", "bob@example.com", "route:proto=imapssl;user=bob@example.com"},
+		{"utf-8 kept", "pop3", "jörg@exämple.de", "route:proto=pop3;user=jörg@exämple.de"},
+		{"space escaped", "imap", "bob smith", "route:proto=imap;user=bob%20smith"},
+		{"percent escaped", "imap", "a%20b", "route:proto=imap;user=a%2520b"},
+		{"controls escaped", "imap", "a\r\n\x00\x7f", "route:proto=imap;user=a%0D%0A%00%7F"},
+		{"empty account", "http", "", "route:proto=http;user="},
+		{"long account hashed", "imap", long,
+			"route:proto=imap;user=%sha256:" + sha(long)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Route(tc.proto, tc.account)
+			if got != tc.want {
+				t.Errorf("Route(%q, %q) = %q, want %q", tc.proto, tc.account, got, tc.want)
+			}
+			checkKey(t, got)
+		})
+	}
+}
+
+func TestAlias(t *testing.T) {
+	tests := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"mail", MailAlias("bob", "192.0.2.1"), "alias:user=bob;ip=192.0.2.1"},
+		{"mail ipv6", MailAlias("bob", "2001:db8::1"), "alias:user=bob;ip=2001:db8::1"},
+		{"web", WebAlias("bob", "mail.example.com"), "alias:user=bob;vhost=mail.example.com"},
+		{"web odd login", WebAlias("b b", "mail.example.com"), "alias:user=b%20b;vhost=mail.example.com"},
+		{"long vhost hashed, login kept", WebAlias("bob", strings.Repeat("h", 300)),
+			"alias:user=bob;vhost=%sha256:" + sha(strings.Repeat("h", 300))},
+		{"both long: both hashed", WebAlias(strings.Repeat("u", 300), strings.Repeat("h", 300)),
+			"alias:user=%sha256:" + sha(strings.Repeat("u", 300)) + ";vhost=%sha256:" + sha(strings.Repeat("h", 300))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got %q, want %q", tc.got, tc.want)
+			}
+			checkKey(t, tc.got)
+		})
+	}
+}
+
+func TestRoute_noCollisions(t *testing.T) {
+	logins := []string{"a b", "a%20b", "a%2520b", "sha256:" + sha(strings.Repeat("x", 300)),
+		strings.Repeat("x", 300), "%sha256:" + sha(strings.Repeat("x", 300))}
+	seen := map[string]string{}
+	for _, l := range logins {
+		k := Route("imap", l)
+		if prev, ok := seen[k]; ok {
+			t.Errorf("logins %q and %q share key %q", prev, l, k)
+		}
+		seen[k] = l
+	}
+}
+
+func TestAll(t *testing.T) {
+	got := All("bob@example.com", []string{"192.0.2.1", "192.0.2.1", "192.0.2.2"}, []string{"mail.example.com"})
+	want := []string{
+		"route:proto=imap;user=bob@example.com",
+		"route:proto=pop3;user=bob@example.com",
+		"route:proto=http;user=bob@example.com",
+		"route:proto=imapssl;user=bob@example.com",
+		"route:proto=pop3ssl;user=bob@example.com",
+		"route:proto=httpssl;user=bob@example.com",
+		"alias:user=bob@example.com;ip=192.0.2.1",
+		"alias:user=bob@example.com;ip=192.0.2.2",
+		"alias:user=bob@example.com;vhost=mail.example.com",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("All =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestHashed(t *testing.T) {
+	if Hashed(Route("imap", "bob")) {
+		t.Error("a short key reads as hashed")
+	}
+	if !Hashed(Route("imap", strings.Repeat("b", 300))) {
+		t.Error("a hashed key reads as not hashed")
+	}
+}
+
+// checkKey fails the test unless memcached accepts k.
+func checkKey(t testing.TB, k string) {
+	t.Helper()
+	if k == "" || len(k) > MaxKeyBytes {
+		t.Fatalf("key %q: %d bytes, want 1..%d", k, len(k), MaxKeyBytes)
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c <= ' ' || c == 0x7f {
+			t.Fatalf("key %q: byte %#x at %d", k, c, i)
+		}
+	}
+}

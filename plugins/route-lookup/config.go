@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults, as nginx and Zimbra have them.
+const (
+	defaultTimeout     = 15 * time.Second // nginx auth_http_timeout, Zimbra zm_lookup_timeout
+	defaultFailTimeout = 60 * time.Second // Zimbra zm_lookup_handler_retry_interval
+)
+
+// config is the plugin's configuration after validation.
+type config struct {
+	servers      []server
+	timeout      time.Duration
+	failTimeout  time.Duration
+	sendPassword bool
+	require200   bool
+	// protocols maps "imap" and "imap+tls" (and so on) to the
+	// Auth-Protocol value sent.
+	protocols map[string]string
+}
+
+// server is one lookup URL.
+type server struct {
+	url string
+	// downKey is the kv key that marks the server down for every instance
+	// and node: "postern:lookup-down:<first 16 hex digits of sha256(url)>".
+	downKey string
+}
+
+// rawConfig is the JSON the operator wrote (the host converts YAML).
+type rawConfig struct {
+	Servers       []string          `json:"servers"`
+	Timeout       json.RawMessage   `json:"timeout"`
+	FailTimeout   json.RawMessage   `json:"fail_timeout"`
+	SendPassword  *bool             `json:"send_password"`
+	Require200    *bool             `json:"require_200"`
+	ProtocolNames map[string]string `json:"protocol_names"`
+}
+
+// parseDuration reads "15s"-style text or a number of seconds.
+func parseDuration(b json.RawMessage) (time.Duration, error) {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return 0, err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration; write it like \"15s\" or \"500ms\"", s)
+		}
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || f > 1e9 {
+		return 0, fmt.Errorf("%s is not a duration; write it like \"15s\" or a number of seconds", b)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+var (
+	protoKeyRE   = regexp.MustCompile(`^[a-z0-9]+(\+tls)?$`)
+	protoValueRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,32}$`)
+)
+
+// defaultProtocols are the Auth-Protocol values Zimbra sends: the protocol,
+// with "ssl" appended when the client used TLS.
+func defaultProtocols() map[string]string {
+	m := map[string]string{}
+	for _, p := range []string{"imap", "pop3", "http", "smtp"} {
+		m[p] = p
+		m[p+"+tls"] = p + "ssl"
+	}
+	return m
+}
+
+// parseConfig decodes and checks the configuration. Errors name the key
+// and say what to write instead.
+func parseConfig(b []byte) (*config, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("route-lookup: config: "+format, args...)
+	}
+	var raw rawConfig
+	if len(bytes.TrimSpace(b)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&raw); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return nil, fail("key %q: want %s, got a JSON %s", te.Field, te.Type, te.Value)
+			}
+			msg := err.Error()
+			if k, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+				return nil, fail("unknown key %s; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200", k)
+			}
+			return nil, fail("%s", strings.TrimPrefix(msg, "json: "))
+		}
+	}
+	if len(raw.Servers) == 0 {
+		return nil, fail(`missing key "servers": list the lookup URLs, e.g. ["http://127.0.0.1:7072/service/extension/nginx-lookup"]`)
+	}
+	c := &config{
+		timeout:     defaultTimeout,
+		failTimeout: defaultFailTimeout,
+		require200:  true,
+		protocols:   defaultProtocols(),
+	}
+	seen := map[string]bool{}
+	for i, s := range raw.Servers {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fail("servers[%d] %q: want an absolute http:// or https:// URL", i, s)
+		}
+		if u.User != nil || u.Fragment != "" {
+			return nil, fail("servers[%d] %q: remove the user info and fragment", i, s)
+		}
+		if seen[s] {
+			return nil, fail("servers[%d] %q: listed twice", i, s)
+		}
+		seen[s] = true
+		c.servers = append(c.servers, server{url: s, downKey: downKey(s)})
+	}
+	var err error
+	if raw.Timeout != nil {
+		if c.timeout, err = parseDuration(raw.Timeout); err != nil {
+			return nil, fail("timeout: %v", err)
+		}
+		if c.timeout < time.Millisecond {
+			return nil, fail("timeout %v: want at least 1ms", c.timeout)
+		}
+	}
+	if raw.FailTimeout != nil {
+		if c.failTimeout, err = parseDuration(raw.FailTimeout); err != nil {
+			return nil, fail("fail_timeout: %v", err)
+		}
+		if c.failTimeout < 0 {
+			return nil, fail("fail_timeout %v: want 0 (never skip a failed server) or more", c.failTimeout)
+		}
+	}
+	if raw.SendPassword != nil {
+		c.sendPassword = *raw.SendPassword
+	}
+	if raw.Require200 != nil {
+		c.require200 = *raw.Require200
+	}
+	for k, v := range raw.ProtocolNames {
+		if !protoKeyRE.MatchString(k) {
+			return nil, fail("protocol_names key %q: want a protocol, optionally with +tls (imap, imap+tls)", k)
+		}
+		if !protoValueRE.MatchString(v) {
+			return nil, fail("protocol_names[%q] = %q: want 1-32 of [A-Za-z0-9._-]", k, v)
+		}
+		c.protocols[k] = v
+	}
+	return c, nil
+}

@@ -1,0 +1,29 @@
+// Command route-lookup is Postern's bundled route plugin: it asks a lookup
+// service speaking nginx's mail auth_http protocol (Zimbra's
+// nginx-lookup servlet) which mailbox server serves a login. See README.md.
+//
+// This file is the SDK wiring only; the logic is in lookup.go and
+// config.go, which compile natively so their tests run with go test.
+package main
+
+import (
+	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/guest-sdk/hook/route"
+)
+
+func main() {} // never called: the host runs init, then the exports
+
+// state is this instance's lookup state, built by init from the config.
+var state *lookup
+
+func init() {
+	postern.OnInit(func(cfg []byte) error {
+		c, err := parseConfig(cfg)
+		if err != nil {
+			return err
+		}
+		state = newLookup(c)
+		return nil
+	})
+	route.Handle(func() postern.Verdict { return state.route() })
+}
