@@ -70,7 +70,7 @@ func TestRoute_RequestHeaders(t *testing.T) {
 			want:   map[string]string{"Auth-Method": "plain", "Auth-Login-Attempt": "3"},
 		},
 		{
-			name: "imap over TLS: imapssl and the SSL headers",
+			name:   "imap over TLS: imapssl and the SSL headers",
 			fields: map[abi.Field]string{abi.FieldTLSVersion: "TLS1.3", abi.FieldTLSCipher: "TLS_AES_128_GCM_SHA256"},
 			want: map[string]string{"Auth-Protocol": "imapssl", "Auth-SSL": "on",
 				"Auth-SSL-Protocol": "TLSv1.3", "Auth-SSL-Cipher": "TLS_AES_128_GCM_SHA256"},
