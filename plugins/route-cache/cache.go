@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/abi"
+	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/plugins/route-cache/keys"
+)
+
+// defaultTTL is how long Zimbra keeps a cached route or alias.
+const defaultTTL = time.Hour
+
+// config is the plugin's configuration after validation.
+type config struct {
+	ttl time.Duration
+	// sslProtocols appends "ssl" to the proto of keys for TLS clients
+	// (route:proto=imapssl;...), as Zimbra 8.5 and later write them.
+	sslProtocols bool
+}
+
+type rawConfig struct {
+	TTL          json.RawMessage `json:"ttl"`
+	SSLProtocols *bool           `json:"ssl_protocols"`
+}
+
+// parseConfig decodes and checks the configuration; an empty one takes
+// every default.
+func parseConfig(b []byte) (*config, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("route-cache: config: "+format, args...)
+	}
+	c := &config{ttl: defaultTTL}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return c, nil
+	}
+	var raw rawConfig
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fail("key %q: want %s, got a JSON %s", te.Field, te.Type, te.Value)
+		}
+		if k, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return nil, fail("unknown key %s; the keys are ttl and ssl_protocols", k)
+		}
+		return nil, fail("%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if raw.TTL != nil {
+		d, err := parseDuration(raw.TTL)
+		if err != nil {
+			return nil, fail("ttl: %v", err)
+		}
+		if d < time.Second {
+			return nil, fail("ttl %v: want at least 1s", d)
+		}
+		c.ttl = d
+	}
+	if raw.SSLProtocols != nil {
+		c.sslProtocols = *raw.SSLProtocols
+	}
+	return c, nil
+}
+
+// parseDuration reads "1h"-style text or a number of seconds.
+func parseDuration(b json.RawMessage) (time.Duration, error) {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return 0, err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration; write it like \"1h\" or \"30m\"", s)
+		}
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || f > 1e9 {
+		return 0, fmt.Errorf("%s is not a duration; write it like \"1h\" or a number of seconds", b)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// cache is the state of one plugin instance.
+type cache struct {
+	cfg *config
+	// storeLogged is set once this instance logged a store outage: an
+	// outage is logged once per instance, not once per login.
+	storeLogged bool
+}
+
+// proto is the proto of this session's keys.
+func (c *cache) proto() string {
+	p := postern.Protocol()
+	if c.cfg.sslProtocols && postern.TLSVersion() != "" {
+		p += "ssl"
+	}
+	return p
+}
+
+// aliasKey is the alias key of this session's login: by the proxy's
+// address for mail, by the virtual host for the web. "" when there is
+// neither.
+func aliasKey(login string) string {
+	if postern.Protocol() == "http" {
+		if host := postern.HTTPHost(); host != "" {
+			return keys.WebAlias(login, host)
+		}
+		return ""
+	}
+	if ip := postern.LocalIP(); ip.IsValid() {
+		return keys.MailAlias(login, ip.String())
+	}
+	return ""
+}
+
+// skip reports whether this login is never cached: GSSAPI lookups are
+// not (Zimbra's rule: the mapped login depends on the ticket).
+func skip() bool { return postern.AuthMethod() == "gssapi" }
+
+// storeFailed counts a store outage and logs it once per instance.
+func (c *cache) storeFailed(op string, err error) {
+	postern.CounterAdd("cache_errors", 1)
+	if !c.storeLogged {
+		c.storeLogged = true
+		postern.Warnf("route-cache: key-value store %s failed: %v; routes are looked up without the cache until it is back", op, err)
+	}
+}
+
+// unavailable reports whether err is a store outage rather than a miss.
+func unavailable(err error) bool {
+	return errors.Is(err, abi.ErrUnavailable) || errors.Is(err, abi.ErrTimeout)
+}
+
+// route is the route hook: the alias (login -> account), then the route
+// (account -> upstream). A hit decides; a miss lets the next plugin
+// (route-lookup) run.
+func (c *cache) route() postern.Verdict {
+	if skip() {
+		return postern.Continue
+	}
+	login, account := postern.Login(), postern.Account()
+	if k := aliasKey(login); k != "" {
+		v, err := postern.KVGet(k)
+		switch {
+		case err == nil && len(v) > 0:
+			account = string(v)
+			if err := postern.SetAccount(account); err != nil {
+				return postern.Continue
+			}
+			postern.CounterAdd("alias_hits", 1)
+		case err != nil && unavailable(err):
+			c.storeFailed("get", err)
+			return postern.Continue // the store is down: do not wait on it twice
+		}
+	}
+	v, err := postern.KVGet(keys.Route(c.proto(), account))
+	if err != nil {
+		if unavailable(err) {
+			c.storeFailed("get", err)
+		} else {
+			postern.CounterAdd("cache_misses", 1)
+		}
+		return postern.Continue
+	}
+	up, err := netip.ParseAddrPort(string(v))
+	if err != nil || up.Port() == 0 {
+		// Not a route we can use: let the lookup decide and overwrite it.
+		postern.CounterAdd("cache_invalid", 1)
+		_ = postern.KVDelete(keys.Route(c.proto(), account))
+		return postern.Continue
+	}
+	if err := postern.SetUpstreams([]string{up.String()}); err != nil {
+		return postern.Continue
+	}
+	_ = postern.SetRouteCached(true)
+	postern.CounterAdd("cache_hits", 1)
+	return postern.Done
+}
+
+// routeDecided stores the route another plugin decided (and the alias,
+// when the lookup asked for it) with add, as Zimbra does: an entry already
+// there is kept until it expires or a login fails.
+func (c *cache) routeDecided() {
+	if skip() || postern.RouteCached() {
+		return
+	}
+	up := postern.Upstream()
+	if up == "" {
+		if l := postern.Upstreams(); len(l) > 0 {
+			up = l[0]
+		}
+	}
+	if up == "" {
+		return
+	}
+	login, account := postern.Login(), postern.Account()
+	if account == "" {
+		return
+	}
+	if err := postern.KVAdd(keys.Route(c.proto(), account), []byte(up), c.cfg.ttl); err == nil {
+		postern.CounterAdd("routes_stored", 1)
+	} else if unavailable(err) {
+		c.storeFailed("add", err)
+		return
+	}
+	if postern.CacheAlias() && login != account {
+		if k := aliasKey(login); k != "" {
+			if err := postern.KVAdd(k, []byte(account), c.cfg.ttl); err == nil {
+				postern.CounterAdd("aliases_stored", 1)
+			} else if unavailable(err) {
+				c.storeFailed("add", err)
+			}
+		}
+	}
+}
+
+// loginFailed deletes the login's route and alias (and the account's
+// route): the cached route may be stale, for instance after a mailbox
+// moved.
+func (c *cache) loginFailed() {
+	if skip() {
+		return
+	}
+	login, account := postern.Login(), postern.Account()
+	del := []string{keys.Route(c.proto(), login)}
+	if account != "" && account != login {
+		del = append(del, keys.Route(c.proto(), account))
+	}
+	if k := aliasKey(login); k != "" {
+		del = append(del, k)
+	}
+	for _, k := range del {
+		switch err := postern.KVDelete(k); {
+		case err == nil:
+			postern.CounterAdd("routes_deleted", 1)
+		case unavailable(err):
+			c.storeFailed("delete", err)
+			return
+		}
+	}
+}

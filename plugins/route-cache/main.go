@@ -1,0 +1,33 @@
+// Command route-cache is Postern's bundled route cache: it keeps the
+// routes a lookup found in memcached under Zimbra's keys, so that the next
+// login of the same user, on any node, needs no lookup. See README.md.
+//
+// This file is the SDK wiring only; the logic is in cache.go and the key
+// formats in package keys, which compile natively.
+package main
+
+import (
+	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/guest-sdk/event/loginfailed"
+	"github.com/postern/postern/guest-sdk/event/routedecided"
+	"github.com/postern/postern/guest-sdk/hook/route"
+)
+
+func main() {} // never called: the host runs init, then the exports
+
+// state is this instance's cache state, built by init from the config.
+var state *cache
+
+func init() {
+	postern.OnInit(func(cfg []byte) error {
+		c, err := parseConfig(cfg)
+		if err != nil {
+			return err
+		}
+		state = &cache{cfg: c}
+		return nil
+	})
+	route.Handle(func() postern.Verdict { return state.route() })
+	routedecided.Handle(func() { state.routeDecided() })
+	loginfailed.Handle(func() { state.loginFailed() })
+}
