@@ -102,8 +102,8 @@ const UnknownUser = "Invalid login or password"
 
 // Server is a running lookup service. It is safe for concurrent use.
 type Server struct {
-	ln   net.Listener
-	srv  *http.Server
+	ln       net.Listener
+	srv      *http.Server
 	stop     chan struct{}
 	serveEnd sync.WaitGroup // the Serve goroutine
 	handlers sync.WaitGroup // requests in flight
@@ -356,4 +356,3 @@ func isIP(s string) bool {
 	_, err := netip.ParseAddr(s)
 	return err == nil
 }
-
