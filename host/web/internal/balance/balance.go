@@ -95,7 +95,8 @@ type Backend struct {
 	Addr   string
 	Weight int
 
-	active atomic.Int64 // requests in flight (LeastConn)
+	active  atomic.Int64 // requests in flight (LeastConn)
+	failing atomic.Bool  // fails > 0: Success has something to reset
 
 	// guarded by Pool.mu
 	current   int       // smooth WRR state
@@ -294,6 +295,7 @@ func (p *Pool) Fail(b *Backend) bool {
 		b.failStart, b.fails = now, 0
 	}
 	b.fails++
+	b.failing.Store(true)
 	if b.fails >= p.maxFails {
 		b.downUntil = now.Add(p.failTimeout)
 		b.fails, b.failStart = 0, time.Time{}
@@ -302,9 +304,14 @@ func (p *Pool) Fail(b *Backend) bool {
 	return false
 }
 
-// Success clears a backend's failure count.
+// Success clears a backend's failure count. It takes the pool's lock only
+// when there is a count to clear.
 func (p *Pool) Success(b *Backend) {
+	if !b.failing.Load() {
+		return
+	}
 	p.mu.Lock()
+	b.failing.Store(false)
 	b.fails, b.failStart = 0, time.Time{}
 	p.mu.Unlock()
 }

@@ -1,0 +1,214 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/postern/postern/host/web/internal/balance"
+)
+
+// Config is the web front end's configuration. Zero durations and limits
+// take the defaults named on each field. The lead wires it into the YAML
+// configuration; until then an embedder fills it directly.
+type Config struct {
+	// Listeners are the HTTP and HTTPS sockets. At least one.
+	Listeners []Listener
+	// Pools are the named groups of backends.
+	Pools []Pool
+	// Pool is the load-balanced pool for requests without a user.
+	// Required.
+	Pool string
+	// UserPool serves requests with a user that no route plugin routed;
+	// empty means Pool.
+	UserPool string
+
+	// ReadHeaderTimeout bounds reading a request's headers; 0 means 10 s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle client keep-alive connections; 0 means 60 s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers (431 above it); 0 means
+	// 64 KiB.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds a request body (413 above it); 0 means no
+	// limit, as Zimbra's proxy allows large attachments.
+	MaxBodyBytes int64
+	// UpstreamDialTimeout bounds connecting to a backend; 0 means 5 s.
+	UpstreamDialTimeout time.Duration
+	// UpstreamHeaderTimeout bounds waiting for a backend's response
+	// headers (504 after it); 0 means 60 s.
+	UpstreamHeaderTimeout time.Duration
+	// UpstreamIdleConns is the keep-alive pool per backend; 0 means 128.
+	UpstreamIdleConns int
+	// RetryAfter is the Retry-After of a throttle refusal whose plugin set
+	// no delay_ms; 0 means 60 s.
+	RetryAfter time.Duration
+	// Via, when set, is added to the Via header of requests and responses
+	// ("1.1 <Via>").
+	Via string
+	// AuthCookie is the cookie whose presence makes auth_method "cookie";
+	// "" means ZM_AUTH_TOKEN. Its value is never logged.
+	AuthCookie string
+}
+
+// Listener is one HTTP or HTTPS socket.
+type Listener struct {
+	// Name identifies the listener in logs and the listener field.
+	Name string
+	// Address is host:port to listen on.
+	Address string
+	// TLS terminates TLS with the certificate store (HTTP/1.1 and h2).
+	TLS bool
+	// H2C accepts HTTP/2 without TLS (prior knowledge) on a plain
+	// listener.
+	H2C bool
+	// RedirectHTTPS answers every request on this plain listener with a
+	// redirect to https:// on HTTPSPort (301 for GET and HEAD, 308
+	// otherwise), and proxies nothing.
+	RedirectHTTPS bool
+	// HTTPSPort is the port in the redirect; 0 or 443 leaves it out.
+	HTTPSPort int
+}
+
+// Pool is a named group of backends with a balancing method and health
+// settings.
+type Pool struct {
+	Name string
+	// Balance is round-robin (default), weighted, ip-hash or least-conn.
+	Balance string
+	// Backends are the members.
+	Backends []Backend
+	// MaxFails failures within FailTimeout mark a backend down for
+	// FailTimeout; 0 means 1, -1 disables passive health.
+	MaxFails int
+	// FailTimeout: 0 means 10 s.
+	FailTimeout time.Duration
+	// HealthPath, when set, turns on active checks: GET HealthPath on
+	// every backend each HealthInterval; a 2xx or 3xx answer is healthy.
+	HealthPath string
+	// HealthInterval: 0 means 10 s.
+	HealthInterval time.Duration
+}
+
+// Backend is one member of a pool.
+type Backend struct {
+	Address string // host:port
+	Weight  int    // 0 means 1; used by weighted and ip-hash
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	def := func(v *time.Duration, x time.Duration) {
+		if *v <= 0 {
+			*v = x
+		}
+	}
+	def(&d.ReadHeaderTimeout, 10*time.Second)
+	def(&d.IdleTimeout, 60*time.Second)
+	def(&d.UpstreamDialTimeout, 5*time.Second)
+	def(&d.UpstreamHeaderTimeout, 60*time.Second)
+	def(&d.RetryAfter, 60*time.Second)
+	if d.MaxHeaderBytes <= 0 {
+		d.MaxHeaderBytes = 64 << 10
+	}
+	if d.UpstreamIdleConns <= 0 {
+		d.UpstreamIdleConns = 128
+	}
+	if d.AuthCookie == "" {
+		d.AuthCookie = "ZM_AUTH_TOKEN"
+	}
+	if d.UserPool == "" {
+		d.UserPool = d.Pool
+	}
+	return d
+}
+
+// Validate checks the configuration and returns every problem found, each
+// naming the setting (listeners[1].address: ...).
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("web: "+format, args...)) }
+	if len(c.Listeners) == 0 {
+		bad("listeners: none; configure at least one address to listen on")
+	}
+	names := map[string]bool{}
+	for i, l := range c.Listeners {
+		if l.Name == "" {
+			bad("listeners[%d].name: empty; name it for the logs", i)
+		} else if names["l:"+l.Name] {
+			bad("listeners[%d].name: %q used twice", i, l.Name)
+		}
+		names["l:"+l.Name] = true
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			bad("listeners[%d].address: %q is not host:port (%v)", i, l.Address, err)
+		}
+		if l.RedirectHTTPS && l.TLS {
+			bad("listeners[%d]: redirect_https on a TLS listener would loop; set it on the plain listener", i)
+		}
+		if l.H2C && l.TLS {
+			bad("listeners[%d]: h2c is for plain listeners; TLS listeners speak h2 already", i)
+		}
+		if l.HTTPSPort < 0 || l.HTTPSPort > 65535 {
+			bad("listeners[%d].https_port: %d is not a port", i, l.HTTPSPort)
+		}
+	}
+	for i, p := range c.Pools {
+		if p.Name == "" {
+			bad("pools[%d].name: empty", i)
+		} else if names["p:"+p.Name] {
+			bad("pools[%d].name: %q used twice", i, p.Name)
+		}
+		names["p:"+p.Name] = true
+		if _, err := balance.ParseMode(p.Balance); err != nil {
+			bad("pools[%d].balance: %v", i, err)
+		}
+		if len(p.Backends) == 0 {
+			bad("pools[%d].backends: none; list at least one host:port", i)
+		}
+		for j, b := range p.Backends {
+			if err := checkHostPort(b.Address); err != nil {
+				bad("pools[%d].backends[%d].address: %v", i, j, err)
+			}
+			if b.Weight < 0 {
+				bad("pools[%d].backends[%d].weight: %d is negative", i, j, b.Weight)
+			}
+		}
+		if p.MaxFails < -1 {
+			bad("pools[%d].max_fails: %d; use -1 to disable passive health", i, p.MaxFails)
+		}
+		if p.HealthPath != "" && p.HealthPath[0] != '/' {
+			bad("pools[%d].health_path: %q must start with /", i, p.HealthPath)
+		}
+		if p.FailTimeout < 0 || p.HealthInterval < 0 {
+			bad("pools[%d]: negative duration", i)
+		}
+	}
+	if c.Pool == "" {
+		bad("pool: empty; name the pool that serves requests without a user")
+	} else if !names["p:"+c.Pool] {
+		bad("pool: %q is not among pools", c.Pool)
+	}
+	if c.UserPool != "" && !names["p:"+c.UserPool] {
+		bad("user_pool: %q is not among pools", c.UserPool)
+	}
+	if c.MaxBodyBytes < 0 || c.MaxHeaderBytes < 0 || c.UpstreamIdleConns < 0 {
+		bad("limits: negative value")
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(s string) error {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (%v)", s, err)
+	}
+	if h == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port must be 1..65535", s)
+	}
+	return nil
+}

@@ -1,0 +1,335 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/plugin"
+)
+
+// handler serves one listener.
+type handler struct {
+	s *Server
+	l Listener
+}
+
+type stateKey struct{}
+
+// reqState is one request's decisions, shared by the handler, the
+// reverse proxy's hooks and the upstream transport through the context.
+type reqState struct {
+	f      *plugin.Fields
+	client netip.Addr
+	https  bool
+
+	route []string // plugin-chosen upstreams, tried in order
+	pool  *pool    // else the balanced pool
+
+	upstream  string // last backend tried
+	connected bool   // a backend answered
+	upStatus  int    // the backend's status (101 for an upgrade)
+	errStatus int    // the status the error handler chose
+	errMsg    string // why, for the log
+
+	verdicts []byte // "login=continue route=done:x ..." for the log
+}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := h.s
+	start := time.Now()
+	lw := &logWriter{ResponseWriter: w}
+	client := clientAddr(r)
+	f := &plugin.Fields{
+		Protocol:     "http",
+		Listener:     h.l.Name,
+		SessionID:    s.newID(),
+		Client:       client,
+		Local:        localAddr(r),
+		AuthMethod:   "none",
+		LoginAttempt: 1,
+		HTTP: &plugin.HTTPFields{
+			Method: r.Method,
+			Host:   r.Host,
+			Path:   r.URL.EscapedPath(),
+			Query:  r.URL.RawQuery,
+			Header: r.Header, // rewrite plugins edit the request's own headers
+		},
+	}
+	if r.TLS != nil {
+		f.TLSVersion = tlsVersion(r.TLS)
+		f.TLSCipher = tls.CipherSuiteName(r.TLS.CipherSuite)
+		f.SNI = r.TLS.ServerName
+	}
+	if user, pass, ok := r.BasicAuth(); ok {
+		f.Login, f.Password, f.AuthMethod = user, pass, "basic"
+	} else if hasCookie(r, s.cfg.AuthCookie) {
+		f.AuthMethod = "cookie"
+	}
+	st := &reqState{f: f, client: client.Addr(), https: r.TLS != nil}
+	defer func() { s.logAccess(r, lw, st, start) }()
+
+	if s.cfg.MaxBodyBytes > 0 {
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			s.fail(lw, st, http.StatusRequestEntityTooLarge, "", "request body over max_body_bytes")
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(lw, r.Body, s.cfg.MaxBodyBytes)
+		}
+	}
+	if !s.runChains(lw, r, st) {
+		return
+	}
+	if code, loc := f.HTTP.RedirectCode, f.HTTP.RedirectURL; code != 0 {
+		if loc != "" {
+			lw.Header().Set("Location", loc)
+			writeStatus(lw, code, "")
+			return
+		}
+		s.log.Warn("redirect_code without redirect_url ignored", "request", f.SessionID, "code", code)
+	}
+	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	s.proxy.ServeHTTP(lw, r.WithContext(ctx))
+	if st.connected && s.plugins != nil {
+		f.Upstream = st.upstream
+		// After the response: a slow event does not delay the client.
+		// The cost is one event call per request per listening plugin.
+		_ = s.plugins.Fire(context.WithoutCancel(r.Context()), abi.EventRouteDecided, f)
+	}
+}
+
+// runChains runs login, throttle, route and rewrite and answers the
+// client when one ends the request. It returns false when it answered.
+func (s *Server) runChains(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+	f := st.f
+	ctx := r.Context()
+	for _, hook := range abi.Hooks {
+		var res plugin.Result
+		if s.plugins != nil {
+			res = s.plugins.Run(ctx, hook, f)
+			st.addVerdict(hook, res)
+		}
+		switch res.Verdict {
+		case abi.VerdictRefuse:
+			if hook == abi.HookThrottle {
+				ra := s.cfg.RetryAfter
+				if f.Delay > 0 {
+					ra = f.Delay
+				}
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
+				s.fail(w, st, http.StatusTooManyRequests, f.Message, "throttled by "+res.Plugin)
+				return false
+			}
+			s.fail(w, st, http.StatusForbidden, f.Message, "refused by "+res.Plugin)
+			return false
+		case abi.VerdictTempFail:
+			why := "temporary failure in " + res.Plugin
+			if res.Err != nil {
+				why = res.Err.Error()
+			}
+			s.fail(w, st, http.StatusServiceUnavailable, f.Message, why)
+			return false
+		}
+		if hook == abi.HookRoute {
+			switch {
+			case len(f.Upstreams) > 0:
+				st.route = f.Upstreams
+			case res.Verdict == abi.VerdictDone:
+				s.log.Warn("route plugin decided with no upstreams", "plugin", res.Plugin, "request", f.SessionID)
+				s.fail(w, st, http.StatusServiceUnavailable, "", "route plugin "+res.Plugin+" set no upstreams")
+				return false
+			case f.EffectiveAccount() != "":
+				st.pool = s.userPool
+			default:
+				st.pool = s.defPool
+			}
+		}
+		if f.Delay > 0 {
+			d := f.Delay
+			f.Delay = 0
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				st.errStatus, st.errMsg = 499, "client went away during a delay"
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (st *reqState) addVerdict(hook abi.Hook, res plugin.Result) {
+	if res.Plugin == "" && res.Verdict == abi.VerdictContinue {
+		return // no plugin had an opinion: keep the log line short
+	}
+	if len(st.verdicts) > 0 {
+		st.verdicts = append(st.verdicts, ' ')
+	}
+	st.verdicts = append(st.verdicts, hook.String()...)
+	st.verdicts = append(st.verdicts, '=')
+	st.verdicts = append(st.verdicts, res.Verdict.String()...)
+	if res.Plugin != "" {
+		st.verdicts = append(st.verdicts, ':')
+		st.verdicts = append(st.verdicts, res.Plugin...)
+	}
+}
+
+// fail answers with status and a small text body: msg (a plugin's
+// message) or the status text. why goes to the access log only.
+func (s *Server) fail(w http.ResponseWriter, st *reqState, status int, msg, why string) {
+	st.errStatus, st.errMsg = status, why
+	writeStatus(w, status, msg)
+}
+
+func writeStatus(w http.ResponseWriter, status int, msg string) {
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
+
+func hasCookie(r *http.Request, name string) bool {
+	for _, line := range r.Header["Cookie"] {
+		if strings.Contains(line, name) {
+			if _, err := r.Cookie(name); err == nil {
+				return true
+			}
+			return false
+		}
+	}
+	return false
+}
+
+// logAccess writes the request's access log line. It never logs a cookie,
+// an Authorization value, a query (tokens travel there) or a password.
+func (s *Server) logAccess(r *http.Request, lw *logWriter, st *reqState, start time.Time) {
+	status := lw.status
+	if status == 0 {
+		status = st.upStatus
+	}
+	if status == 0 {
+		status = st.errStatus
+	}
+	attrs := []slog.Attr{
+		slog.String("request", st.f.SessionID),
+		slog.String("listener", st.f.Listener),
+		slog.String("client", st.client.String()),
+		slog.String("user", st.f.EffectiveAccount()),
+		slog.String("host", r.Host),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.EscapedPath()),
+		slog.String("proto", r.Proto),
+		slog.Int("status", status),
+		slog.Int64("bytes", lw.bytes),
+		slog.String("upstream", st.upstream),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if len(st.verdicts) > 0 {
+		attrs = append(attrs, slog.String("plugins", string(st.verdicts)))
+	}
+	if st.errMsg != "" {
+		attrs = append(attrs, slog.String("error", st.errMsg))
+	}
+	s.access.LogAttrs(context.Background(), slog.LevelInfo, "http request", attrs...)
+}
+
+// logWriter counts what the client was sent.
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *logWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets streamed responses reach the client as they arrive.
+func (w *logWriter) Flush() {
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack hands the connection over for Upgrade responses.
+func (w *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// redirectHandler sends every request of a plain listener to https.
+type redirectHandler struct{ port int }
+
+func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		host = hh
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	}
+	if host == "" {
+		writeStatus(w, http.StatusBadRequest, "")
+		return
+	}
+	if h.port != 0 && h.port != 443 {
+		host = host + ":" + strconv.Itoa(h.port)
+	}
+	code := http.StatusPermanentRedirect
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		code = http.StatusMovedPermanently
+	}
+	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
+	writeStatus(w, code, "")
+}
+
+// statusFor maps a proxy error to the client's status.
+func statusFor(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.Is(err, errNoBackend):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "request body over max_body_bytes"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout, fmt.Sprintf("backend timeout: %v", err)
+	}
+	return http.StatusBadGateway, fmt.Sprintf("backend failed: %v", err)
+}

@@ -1,0 +1,224 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/postern/postern/host/web/internal/balance"
+)
+
+// errNoBackend: every backend of the pool is down or was tried.
+var errNoBackend = errors.New("web: no backend available")
+
+// rewrite builds the outbound request from the fields the plugins left.
+// Hop-by-hop and X-Forwarded-* headers were already removed from Out.
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	st := stateFrom(pr.In.Context())
+	hf := st.f.HTTP
+	out := pr.Out
+	out.URL.Scheme = "http"
+	out.URL.Host = "upstream.invalid" // the transport sets the backend
+	if hf.Path != pr.In.URL.EscapedPath() {
+		if p, err := url.PathUnescape(hf.Path); err == nil {
+			out.URL.Path, out.URL.RawPath = p, hf.Path
+		}
+	}
+	out.URL.RawQuery = hf.Query
+	out.Host = hf.Host
+	ip := st.client.String()
+	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+		out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+	} else {
+		out.Header.Set("X-Forwarded-For", ip)
+	}
+	out.Header.Set("X-Real-IP", ip)
+	if st.https {
+		out.Header.Set("X-Forwarded-Proto", "https")
+	} else {
+		out.Header.Set("X-Forwarded-Proto", "http")
+	}
+	out.Header.Set("X-Forwarded-Host", pr.In.Host)
+	if s.cfg.Via != "" {
+		out.Header.Add("Via", viaValue(pr.In, s.cfg.Via))
+	}
+}
+
+func viaValue(r *http.Request, via string) string {
+	return strings.TrimPrefix(r.Proto, "HTTP/") + " " + via
+}
+
+func (s *Server) modifyResponse(resp *http.Response) error {
+	if st := stateFrom(resp.Request.Context()); st != nil {
+		st.upStatus = resp.StatusCode
+	}
+	if s.cfg.Via != "" {
+		resp.Header.Add("Via", viaValue(resp.Request, s.cfg.Via))
+	}
+	return nil
+}
+
+// proxyError answers a failed proxy attempt. A client that went away gets
+// nothing (logged as 499, nginx's convention).
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateFrom(r.Context())
+	if r.Context().Err() != nil {
+		st.errStatus, st.errMsg = 499, "client went away"
+		return
+	}
+	status, why := statusFor(err)
+	st.errStatus, st.errMsg = status, why
+	if lw, ok := w.(*logWriter); ok && lw.status != 0 {
+		return // the response had started; the connection is cut
+	}
+	writeStatus(w, status, "")
+}
+
+// upstreamTransport picks the backend per attempt and retries where that
+// is safe: on a connect failure before any body byte was read, and for
+// idempotent requests without a body on any error before a response.
+type upstreamTransport struct {
+	s    *Server
+	base *http.Transport
+}
+
+func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := stateFrom(req.Context())
+	var body *trackedBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &trackedBody{rc: req.Body}
+		req.Body = body
+	}
+	idempotent := body == nil && isIdempotent(req.Method)
+	var tried []*balance.Backend
+	skip := func(b *balance.Backend) bool {
+		for _, x := range tried {
+			if x == b {
+				return true
+			}
+		}
+		return false
+	}
+	var lastErr error
+	for i := 0; ; i++ {
+		var addr string
+		var b *balance.Backend
+		if st.pool == nil {
+			if i >= len(st.route) {
+				break
+			}
+			addr = st.route[i]
+		} else {
+			var err error
+			if b, err = st.pool.bal.Pick(st.client, skip); err != nil {
+				break
+			}
+			tried = append(tried, b)
+			addr = b.Addr
+			b.Acquire()
+		}
+		st.upstream = addr
+		req.URL.Host = addr
+		resp, err := t.base.RoundTrip(req)
+		if err == nil {
+			st.connected = true
+			if b != nil {
+				st.pool.bal.Success(b)
+				resp.Body = releaseOnClose(resp.Body, b)
+			}
+			return resp, nil
+		}
+		if b != nil {
+			b.Release()
+		}
+		if req.Context().Err() != nil || (body != nil && body.failed.Load()) {
+			return nil, err
+		}
+		if b != nil && st.pool.bal.Fail(b) {
+			t.s.log.Warn("backend marked down", "pool", st.pool.name, "backend", addr, "err", err)
+		}
+		lastErr = err
+		t.s.log.Debug("backend attempt failed", "backend", addr, "err", err)
+		retry := (isDial(err) && (body == nil || !body.read.Load())) || idempotent
+		if !retry {
+			return nil, err
+		}
+	}
+	if lastErr != nil {
+		return nil, lastErr
+	}
+	return nil, errNoBackend
+}
+
+func isIdempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// trackedBody remembers whether the transport read any of the request
+// body, and ignores Close so a retry can still send it; the server closes
+// the real body when the handler returns.
+type trackedBody struct {
+	rc     io.ReadCloser
+	read   atomic.Bool
+	failed atomic.Bool // reading the client's body failed: not the backend's fault
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	if !b.read.Load() {
+		b.read.Store(true)
+	}
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
+	return n, err
+}
+
+func (b *trackedBody) Close() error { return nil }
+
+// releaseOnClose ends a least-conn count when the response body closes.
+// An upgrade's body is the backend connection (io.ReadWriteCloser), which
+// the reverse proxy needs to keep.
+func releaseOnClose(rc io.ReadCloser, b *balance.Backend) io.ReadCloser {
+	if rwc, ok := rc.(io.ReadWriteCloser); ok {
+		return &releaseRWC{ReadWriteCloser: rwc, b: b}
+	}
+	return &releaseBody{ReadCloser: rc, b: b}
+}
+
+type releaseBody struct {
+	io.ReadCloser
+	b    *balance.Backend
+	once sync.Once
+}
+
+func (r *releaseBody) Close() error {
+	r.once.Do(r.b.Release)
+	return r.ReadCloser.Close()
+}
+
+type releaseRWC struct {
+	io.ReadWriteCloser
+	b    *balance.Backend
+	once sync.Once
+}
+
+func (r *releaseRWC) Close() error {
+	r.once.Do(r.b.Release)
+	return r.ReadWriteCloser.Close()
+}
