@@ -479,7 +479,7 @@ func TestServer_redirectHTTPS(t *testing.T) {
 	c := client(t, nil)
 	tests := []struct {
 		listener, method, host, path, want string
-		code                                int
+		code                               int
 	}{
 		{"plain", "GET", "mail.test", "/a/b?c=d", "https://mail.test:8443/a/b?c=d", 301},
 		{"plain", "POST", "mail.test:80", "/x", "https://mail.test:8443/x", 308},
