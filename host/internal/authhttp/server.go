@@ -221,6 +221,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-s.stop:
+			panic(http.ErrAbortHandler) // close the connection without an answer
 		}
 		return
 	case FailGarbage:
