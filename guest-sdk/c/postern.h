@@ -1,0 +1,279 @@
+/*
+ * postern.h: the Postern plugin ABI v1 for C (header only).
+ *
+ * abi/ABI.md is the specification; this header names its numbers
+ * (mirroring abi/abi.go: guest-sdk/c/header_test.go fails when they
+ * drift), declares every host function of module "postern", and adds
+ * helpers for the probe-then-read convention.
+ *
+ * Build a plugin as a WASI reactor with Debian's clang and wasi-libc:
+ *
+ *   clang --target=wasm32-wasi -O2 -mexec-model=reactor -nodefaultlibs -lc \
+ *       -Wl,--strip-debug -I guest-sdk/c -o plugin.wasm plugin.c
+ *
+ * A plugin exports its hooks with POSTERN_EXPORT and declares its ABI
+ * version once with POSTERN_ABI_VERSION_EXPORT():
+ *
+ *   #include "postern.h"
+ *   POSTERN_ABI_VERSION_EXPORT()
+ *   POSTERN_EXPORT("postern_hook_login") int32_t login(void) {
+ *       char *l; int32_t n = postern_field_dup(POSTERN_FIELD_LOGIN, &l);
+ *       ...
+ *       return POSTERN_VERDICT_CONTINUE;
+ *   }
+ *
+ * Host functions return a length or 0 on success and a negative
+ * POSTERN_ERR_* code on failure; a pointer range outside memory traps.
+ * The host never keeps a pointer into guest memory and never calls
+ * malloc: the *_dup helpers allocate with the guest's own malloc.
+ */
+#ifndef POSTERN_H
+#define POSTERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI version (ABI.md "Versioning"). */
+#define POSTERN_ABI_VERSION_MAJOR 1
+#define POSTERN_ABI_VERSION_MINOR 0
+#define POSTERN_PACK_VERSION(major, minor) ((int32_t)(((uint32_t)(major) << 16) | (uint32_t)(minor)))
+
+/* Init results (ABI.md "Guest exports"). */
+#define POSTERN_INIT_OK 0
+#define POSTERN_INIT_REFUSE 1
+
+/* Verdicts a hook returns (ABI.md "Verdicts"). */
+#define POSTERN_VERDICT_CONTINUE 0
+#define POSTERN_VERDICT_DONE 1
+#define POSTERN_VERDICT_REFUSE 2
+#define POSTERN_VERDICT_TEMPFAIL 3
+#define POSTERN_VERDICT_RETRY 4
+#define POSTERN_MAX_RETRIES 5
+
+/* Hooks and events (ABI.md "Overview", "Events"). */
+#define POSTERN_HOOK_LOGIN 1
+#define POSTERN_HOOK_THROTTLE 2
+#define POSTERN_HOOK_ROUTE 3
+#define POSTERN_HOOK_REWRITE 4
+#define POSTERN_EVENT_ROUTE_DECIDED 1
+#define POSTERN_EVENT_LOGIN_FAILED 2
+
+/* Fields (ABI.md "Fields"). */
+#define POSTERN_FIELD_PROTOCOL 1
+#define POSTERN_FIELD_LISTENER 2
+#define POSTERN_FIELD_SESSION_ID 3
+#define POSTERN_FIELD_CLIENT_IP 4
+#define POSTERN_FIELD_CLIENT_PORT 5
+#define POSTERN_FIELD_LOCAL_IP 6
+#define POSTERN_FIELD_LOCAL_PORT 7
+#define POSTERN_FIELD_TLS_VERSION 8
+#define POSTERN_FIELD_TLS_CIPHER 9
+#define POSTERN_FIELD_SNI 10
+#define POSTERN_FIELD_AUTH_METHOD 11
+#define POSTERN_FIELD_LOGIN 12
+#define POSTERN_FIELD_PASSWORD 13
+#define POSTERN_FIELD_LOGIN_ATTEMPT 14
+#define POSTERN_FIELD_ACCOUNT 15
+#define POSTERN_FIELD_AUTH_ID 16
+#define POSTERN_FIELD_HTTP_METHOD 17
+#define POSTERN_FIELD_HTTP_HOST 18
+#define POSTERN_FIELD_HTTP_PATH 19
+#define POSTERN_FIELD_HTTP_QUERY 20
+#define POSTERN_FIELD_HTTP_HEADER 21
+#define POSTERN_FIELD_HTTP_COOKIE 22
+#define POSTERN_FIELD_HTTP_HEADERS 23
+#define POSTERN_FIELD_UPSTREAMS 24
+#define POSTERN_FIELD_UPSTREAM_LOGIN 25
+#define POSTERN_FIELD_UPSTREAM_PASSWORD 26
+#define POSTERN_FIELD_MESSAGE 27
+#define POSTERN_FIELD_DELAY_MS 28
+#define POSTERN_FIELD_REDIRECT_CODE 29
+#define POSTERN_FIELD_REDIRECT_URL 30
+#define POSTERN_FIELD_CACHE_ALIAS 31
+#define POSTERN_FIELD_CLIENT_SUFFIX 32
+#define POSTERN_FIELD_IMAP_ID 33
+#define POSTERN_FIELD_UPSTREAM 34
+#define POSTERN_FIELD_ROUTE_CACHED 35
+#define POSTERN_FIELD_MAX 35
+
+/* Errors, returned negative (ABI.md "Errors"). */
+#define POSTERN_ERR_UNKNOWN_FIELD (-1)
+#define POSTERN_ERR_NOT_AVAILABLE (-2)
+#define POSTERN_ERR_READ_ONLY (-3)
+#define POSTERN_ERR_INVALID (-4)
+#define POSTERN_ERR_NOT_FOUND (-5)
+#define POSTERN_ERR_UNAVAILABLE (-6)
+#define POSTERN_ERR_TOO_LARGE (-7)
+#define POSTERN_ERR_DENIED (-8)
+#define POSTERN_ERR_EXISTS (-9)
+#define POSTERN_ERR_TIMEOUT (-10)
+
+/* Log levels (ABI.md "log"). */
+#define POSTERN_LEVEL_DEBUG 0
+#define POSTERN_LEVEL_INFO 1
+#define POSTERN_LEVEL_WARN 2
+#define POSTERN_LEVEL_ERROR 3
+
+/* http_response_get parts. */
+#define POSTERN_HTTP_PART_HEADERS 0
+#define POSTERN_HTTP_PART_BODY 1
+
+/* Limits (ABI.md "Limits"). */
+#define POSTERN_MAX_FIELD_BYTES 65536
+#define POSTERN_MAX_KEY_BYTES 250
+#define POSTERN_MAX_KV_VALUE_BYTES 1048576
+#define POSTERN_MAX_LOG_BYTES 4096
+#define POSTERN_MAX_HTTP_BODY 1048576
+#define POSTERN_MAX_DELAY_MS 300000
+#define POSTERN_MAX_KEY_NAME_BYTES 256
+
+/* Features (ABI.md "feature"). */
+#define POSTERN_FEATURE_ABI_1_0 "abi-1.0"
+#define POSTERN_FEATURE_KV_SHARED "kv-shared"
+#define POSTERN_FEATURE_HTTP_CALL "http-call"
+
+/* Exports. */
+#define POSTERN_EXPORT(name) __attribute__((export_name(name)))
+/* Defines postern_abi_version returning this header's version. */
+#define POSTERN_ABI_VERSION_EXPORT()                                        \
+	POSTERN_EXPORT("postern_abi_version") int32_t postern_abi_version(void) { \
+		return POSTERN_PACK_VERSION(POSTERN_ABI_VERSION_MAJOR,              \
+		                            POSTERN_ABI_VERSION_MINOR);             \
+	}
+
+/* Host functions (ABI.md "Host functions"); pointers are offsets into the
+ * plugin's memory, lengths are bytes. */
+#define POSTERN_IMPORT(name) __attribute__((import_module("postern"), import_name(name)))
+
+POSTERN_IMPORT("feature") int32_t postern_feature(const void *name, uint32_t name_len);
+POSTERN_IMPORT("log") void postern_log(int32_t level, const void *msg, uint32_t msg_len);
+POSTERN_IMPORT("config_get") int32_t postern_config_get(void *buf, uint32_t limit);
+POSTERN_IMPORT("field_get") int32_t postern_field_get(int32_t field, void *buf, uint32_t limit);
+POSTERN_IMPORT("field_set") int32_t postern_field_set(int32_t field, const void *val, uint32_t val_len);
+POSTERN_IMPORT("field_get_key")
+int32_t postern_field_get_key(int32_t field, const void *key, uint32_t key_len, void *buf, uint32_t limit);
+POSTERN_IMPORT("field_set_key")
+int32_t postern_field_set_key(int32_t field, const void *key, uint32_t key_len, const void *val, uint32_t val_len);
+POSTERN_IMPORT("field_delete_key") int32_t postern_field_delete_key(int32_t field, const void *key, uint32_t key_len);
+POSTERN_IMPORT("kv_get") int32_t postern_kv_get(const void *key, uint32_t key_len, void *buf, uint32_t limit);
+POSTERN_IMPORT("kv_set")
+int32_t postern_kv_set(const void *key, uint32_t key_len, const void *val, uint32_t val_len, int32_t ttl_seconds);
+POSTERN_IMPORT("kv_add")
+int32_t postern_kv_add(const void *key, uint32_t key_len, const void *val, uint32_t val_len, int32_t ttl_seconds);
+POSTERN_IMPORT("kv_incr") int64_t postern_kv_incr(const void *key, uint32_t key_len, int64_t delta);
+POSTERN_IMPORT("kv_delete") int32_t postern_kv_delete(const void *key, uint32_t key_len);
+POSTERN_IMPORT("http_call")
+int32_t postern_http_call(const void *method, uint32_t method_len, const void *url, uint32_t url_len,
+                          const void *headers, uint32_t headers_len, const void *body, uint32_t body_len,
+                          int32_t timeout_ms);
+POSTERN_IMPORT("http_response_get") int32_t postern_http_response_get(int32_t part, void *buf, uint32_t limit);
+POSTERN_IMPORT("clock_now") int64_t postern_clock_now(void);
+POSTERN_IMPORT("counter_add") void postern_counter_add(const void *name, uint32_t name_len, int64_t delta);
+
+/*
+ * Probe-then-read helpers. Each returns the value's length and stores a
+ * malloc'd, NUL-terminated copy in *out (free it), or returns a negative
+ * POSTERN_ERR_* code and sets *out to NULL. A value can change between the
+ * probe and the read (kv_get races other sessions), so they loop until the
+ * value fits. Values may contain NUL bytes (lists): use the length.
+ */
+typedef int32_t (*postern_reader)(const void *ctx, void *buf, uint32_t limit);
+
+static inline int32_t postern_read_dup(postern_reader read, const void *ctx, char **out) {
+	*out = NULL;
+	int32_t n = read(ctx, NULL, 0);
+	for (;;) {
+		if (n < 0) return n;
+		char *buf = (char *)malloc((size_t)n + 1);
+		if (buf == NULL) return POSTERN_ERR_TOO_LARGE;
+		int32_t m = read(ctx, buf, (uint32_t)n);
+		if (m >= 0 && m <= n) {
+			buf[m] = '\0';
+			*out = buf;
+			return m;
+		}
+		free(buf);
+		n = m; /* grew in between, or an error: probe again with its size */
+	}
+}
+
+/* The contexts of the helpers below: what to read, captured for the reader. */
+struct postern__field_ctx { int32_t field; const char *key; uint32_t key_len; };
+struct postern__kv_ctx { const char *key; uint32_t key_len; };
+
+static inline int32_t postern__read_field(const void *c, void *buf, uint32_t limit) {
+	return postern_field_get(((const struct postern__field_ctx *)c)->field, buf, limit);
+}
+static inline int32_t postern__read_key(const void *c, void *buf, uint32_t limit) {
+	const struct postern__field_ctx *x = (const struct postern__field_ctx *)c;
+	return postern_field_get_key(x->field, x->key, x->key_len, buf, limit);
+}
+static inline int32_t postern__read_config(const void *c, void *buf, uint32_t limit) {
+	(void)c;
+	return postern_config_get(buf, limit);
+}
+static inline int32_t postern__read_kv(const void *c, void *buf, uint32_t limit) {
+	const struct postern__kv_ctx *x = (const struct postern__kv_ctx *)c;
+	return postern_kv_get(x->key, x->key_len, buf, limit);
+}
+static inline int32_t postern__read_response(const void *c, void *buf, uint32_t limit) {
+	return postern_http_response_get(*(const int32_t *)c, buf, limit);
+}
+
+/* postern_field_dup reads a plain field. */
+static inline int32_t postern_field_dup(int32_t field, char **out) {
+	struct postern__field_ctx c = {field, NULL, 0};
+	return postern_read_dup(postern__read_field, &c, out);
+}
+
+/* postern_key_dup reads one key of a keyed field (a header, a cookie). */
+static inline int32_t postern_key_dup(int32_t field, const char *key, char **out) {
+	struct postern__field_ctx c = {field, key, (uint32_t)strlen(key)};
+	return postern_read_dup(postern__read_key, &c, out);
+}
+
+/* postern_config_dup reads the plugin's configuration (JSON). */
+static inline int32_t postern_config_dup(char **out) { return postern_read_dup(postern__read_config, NULL, out); }
+
+/* postern_kv_get_dup reads a value from the key-value store. */
+static inline int32_t postern_kv_get_dup(const char *key, char **out) {
+	struct postern__kv_ctx c = {key, (uint32_t)strlen(key)};
+	return postern_read_dup(postern__read_kv, &c, out);
+}
+
+/* postern_http_response_dup reads a part of the last http_call's response. */
+static inline int32_t postern_http_response_dup(int32_t part, char **out) {
+	return postern_read_dup(postern__read_response, &part, out);
+}
+
+/* String conveniences for NUL-terminated values. */
+static inline int32_t postern_field_set_str(int32_t field, const char *s) {
+	return postern_field_set(field, s, (uint32_t)strlen(s));
+}
+static inline int32_t postern_set_message(const char *s) { return postern_field_set_str(POSTERN_FIELD_MESSAGE, s); }
+static inline void postern_log_str(int32_t level, const char *s) { postern_log(level, s, (uint32_t)strlen(s)); }
+static inline int postern_has_feature(const char *name) { return postern_feature(name, (uint32_t)strlen(name)) == 1; }
+
+/* postern_refuse sets the client's message and returns the Refuse verdict:
+ *   return postern_refuse("too many logins");                              */
+static inline int32_t postern_refuse(const char *msg) {
+	postern_set_message(msg);
+	return POSTERN_VERDICT_REFUSE;
+}
+
+/* postern_tempfail sets the message (when not empty) and returns TempFail. */
+static inline int32_t postern_tempfail(const char *msg) {
+	if (msg != NULL && msg[0] != '\0') postern_set_message(msg);
+	return POSTERN_VERDICT_TEMPFAIL;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* POSTERN_H */
