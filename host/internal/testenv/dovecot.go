@@ -143,7 +143,7 @@ func startDovecot(dir string) (*Dovecot, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := selfSigned("localhost")
+	certPEM, keyPEM, err := SelfSigned("localhost")
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +254,8 @@ ssl_key = <%[1]s/tls.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests log in with wrong passwords on purpose: no 2 s delay per failure.
+auth_failure_delay = 0
 auth_master_user_separator = *
 login_trusted_networks = 127.0.0.0/8
 imap_id_retain = yes
@@ -310,8 +312,8 @@ service anvil {
 `, dir, internal, login, mailUser, ports[0], ports[1], ports[2], ports[3])
 }
 
-// selfSigned returns a PEM certificate and key for host, valid for a day.
-func selfSigned(host string) (certPEM, keyPEM []byte, err error) {
+// SelfSigned returns a PEM certificate and key for host, valid for a day.
+func SelfSigned(host string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err

@@ -1,0 +1,259 @@
+package mail
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/postern/postern/host/plugin"
+)
+
+// Config configures the mail front ends. The zero value of every limit and
+// timeout takes the default documented on it.
+type Config struct {
+	// Listeners are the sockets to serve.
+	Listeners []Listener
+	// Upstream says how to reach and log in to mailbox servers.
+	Upstream Upstream
+	// Limits bound what a client may do before and after login.
+	Limits Limits
+	// TLS is the server side for STARTTLS, STLS and implicit TLS
+	// (certificates by SNI, from host/tlsstore). Required when a listener
+	// uses TLS.
+	TLS *tls.Config
+	// Greeting is the text after "* OK" / "+OK" (default "Postern ready.").
+	Greeting string
+	// Plugins runs the hook chains. Nil runs only the built-in defaults.
+	Plugins *plugin.Host
+	// Logger receives one line per session and errors; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Protocols.
+const (
+	IMAP = "imap"
+	POP3 = "pop3"
+)
+
+// TLS modes of a listener or upstream.
+const (
+	TLSNone     = "none"     // plaintext only
+	TLSStartTLS = "starttls" // plaintext, upgraded with STARTTLS / STLS
+	TLSImplicit = "implicit" // TLS from the first byte (993, 995)
+)
+
+// Listener is one socket.
+type Listener struct {
+	// Name identifies the listener in logs and to plugins (the listener
+	// field). Required, unique.
+	Name string
+	// Address to listen on, "host:port".
+	Address string
+	// Protocol is "imap" or "pop3".
+	Protocol string
+	// TLS is "none", "starttls" (default) or "implicit".
+	TLS string
+	// AllowPlaintextLogin lets clients log in without TLS on a
+	// "starttls" or "none" listener. Off by default: LOGINDISABLED is
+	// advertised until STARTTLS. Use it only on trusted networks.
+	AllowPlaintextLogin bool
+	// ProxyProtocol expects a PROXY v1/v2 header from TrustedProxies
+	// before the first byte of the protocol.
+	ProxyProtocol bool
+	// TrustedProxies may send a PROXY header; connections from other
+	// addresses with ProxyProtocol on are refused.
+	TrustedProxies []netip.Prefix
+	// Route is the built-in default route ("host:port", tried in order)
+	// when no route plugin decides.
+	Route []string
+}
+
+// Client-address modes for Upstream.ClientAddress.
+const (
+	// ClientAddrAuto: IMAP ID x-originating-ip/port/session-id, POP3
+	// XCLIENT ADDR/PORT (Dovecot honours both from login_trusted_networks).
+	ClientAddrAuto = "auto"
+	// ClientAddrProxyV2: a PROXY protocol v2 header before the greeting.
+	ClientAddrProxyV2 = "proxy-v2"
+	// ClientAddrNone: do not pass the client's address.
+	ClientAddrNone = "none"
+)
+
+// Upstream login modes.
+const (
+	// LoginAsUser logs in with the user's own login and password.
+	LoginAsUser = "user"
+	// LoginMasterSeparator logs in as "<user><sep><master>" with the master
+	// password (Dovecot's auth_master_user_separator).
+	LoginMasterSeparator = "master-separator"
+	// LoginMasterAuthzID logs in with SASL PLAIN, authzid = the user,
+	// authcid = the master user.
+	LoginMasterAuthzID = "master-authzid"
+)
+
+// Upstream says how to talk to mailbox servers.
+type Upstream struct {
+	// TLS to the backend: "none" (default), "starttls" or "implicit".
+	TLS string
+	// TLSConfig verifies the backend (RootCAs, ServerName). Nil uses the
+	// system roots.
+	TLSConfig *tls.Config
+	// ClientAddress: "auto" (default), "proxy-v2" or "none".
+	ClientAddress string
+	// Login for password logins: "user" (default: the user's own login
+	// and password), "master-separator" or "master-authzid". A master mode
+	// means the backend no longer checks the user's password: use it only
+	// when a login plugin verifies passwords.
+	Login string
+	// GSSAPILogin for Kerberos logins, which have no password to pass on:
+	// "master-separator" (default) or "master-authzid".
+	GSSAPILogin    string
+	MasterUser     string
+	MasterPassword string
+	// MasterSeparator for "master-separator" (default "*").
+	MasterSeparator string
+	// ConnectTimeout bounds one dial (default 5s).
+	ConnectTimeout time.Duration
+	// LoginTimeout bounds greeting, STARTTLS and login upstream (default 15s).
+	LoginTimeout time.Duration
+}
+
+// Limits bound a client.
+type Limits struct {
+	MaxLine         int           // one command line (default 8192)
+	MaxLiteral      int           // one literal, and all literals of a command (default 8192)
+	MaxAuthFailures int           // failed logins per connection before BYE (default 3)
+	MaxBadCommands  int           // BAD answers per connection before BYE (default 10)
+	PreLoginIdle    time.Duration // idle before login (default 60s)
+	RelayIdle       time.Duration // idle after login, both directions (default 1h; IMAP IDLE clients refresh every 29 min)
+	LoginTimeout    time.Duration // all hooks plus the upstream login of one attempt (default 30s)
+	TLSHandshake    time.Duration // client TLS handshake (default 10s)
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Greeting == "" {
+		d.Greeting = "Postern ready."
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	l := &d.Limits
+	setInt(&l.MaxLine, 8192)
+	setInt(&l.MaxLiteral, 8192)
+	setInt(&l.MaxAuthFailures, 3)
+	setInt(&l.MaxBadCommands, 10)
+	setDur(&l.PreLoginIdle, 60*time.Second)
+	setDur(&l.RelayIdle, time.Hour)
+	setDur(&l.LoginTimeout, 30*time.Second)
+	setDur(&l.TLSHandshake, 10*time.Second)
+	u := &d.Upstream
+	setStr(&u.TLS, TLSNone)
+	setStr(&u.ClientAddress, ClientAddrAuto)
+	setStr(&u.Login, LoginAsUser)
+	setStr(&u.GSSAPILogin, LoginMasterSeparator)
+	setStr(&u.MasterSeparator, "*")
+	setDur(&u.ConnectTimeout, 5*time.Second)
+	setDur(&u.LoginTimeout, 15*time.Second)
+	d.Listeners = append([]Listener(nil), c.Listeners...)
+	for i := range d.Listeners {
+		setStr(&d.Listeners[i].TLS, TLSStartTLS)
+	}
+	return d
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDur(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+// Validate checks the configuration; errors name the listener and key.
+func (c *Config) Validate() error {
+	d := c.withDefaults()
+	var errs []error
+	seen := map[string]bool{}
+	for i, l := range d.Listeners {
+		where := fmt.Sprintf("mail.listeners[%d] (%s)", i, l.Name)
+		if l.Name == "" {
+			errs = append(errs, fmt.Errorf("mail.listeners[%d]: name is empty", i))
+		} else if seen[l.Name] {
+			errs = append(errs, fmt.Errorf("%s: name used twice", where))
+		}
+		seen[l.Name] = true
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			errs = append(errs, fmt.Errorf("%s: address %q: want host:port", where, l.Address))
+		}
+		if l.Protocol != IMAP && l.Protocol != POP3 {
+			errs = append(errs, fmt.Errorf("%s: protocol %q: want imap or pop3", where, l.Protocol))
+		}
+		switch l.TLS {
+		case TLSNone:
+		case TLSStartTLS, TLSImplicit:
+			if d.TLS == nil {
+				errs = append(errs, fmt.Errorf("%s: tls %s needs certificates (tls section)", where, l.TLS))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: tls %q: want none, starttls or implicit", where, l.TLS))
+		}
+		if l.ProxyProtocol && len(l.TrustedProxies) == 0 {
+			errs = append(errs, fmt.Errorf("%s: proxy_protocol needs trusted_proxies", where))
+		}
+		for _, r := range l.Route {
+			if err := checkHostPort(r); err != nil {
+				errs = append(errs, fmt.Errorf("%s: route %q: %v", where, r, err))
+			}
+		}
+	}
+	u := d.Upstream
+	if u.TLS != TLSNone && u.TLS != TLSStartTLS && u.TLS != TLSImplicit {
+		errs = append(errs, fmt.Errorf("mail.upstream.tls %q: want none, starttls or implicit", u.TLS))
+	}
+	if u.ClientAddress != ClientAddrAuto && u.ClientAddress != ClientAddrProxyV2 && u.ClientAddress != ClientAddrNone {
+		errs = append(errs, fmt.Errorf("mail.upstream.client_address %q: want auto, proxy-v2 or none", u.ClientAddress))
+	}
+	switch u.Login {
+	case LoginAsUser:
+	case LoginMasterSeparator, LoginMasterAuthzID:
+		if u.MasterUser == "" || u.MasterPassword == "" {
+			errs = append(errs, fmt.Errorf("mail.upstream.login %s needs master_user and master_password", u.Login))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("mail.upstream.login %q: want user, master-separator or master-authzid", u.Login))
+	}
+	if u.GSSAPILogin != LoginMasterSeparator && u.GSSAPILogin != LoginMasterAuthzID {
+		errs = append(errs, fmt.Errorf("mail.upstream.gssapi_login %q: want master-separator or master-authzid", u.GSSAPILogin))
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(s string) error {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if h == "" {
+		return errors.New("empty host")
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return errors.New("port must be 1-65535")
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/internal/sasl"
+	"github.com/postern/postern/host/plugin"
+)
+
+// failKind says how a login failed, which decides the wire answer.
+type failKind int
+
+const (
+	failNone        failKind = iota
+	failAuth                 // bad credentials: IMAP NO [AUTHENTICATIONFAILED], POP3 -ERR [AUTH]
+	failThrottled            // throttle refused: IMAP * BYE + NO, POP3 -ERR, then close
+	failUnavailable          // no route or all upstreams down: NO [UNAVAILABLE], -ERR [SYS/TEMP]
+)
+
+// loginResult is the outcome of one login attempt.
+type loginResult struct {
+	kind failKind
+	msg  string // client-facing text for failures
+	up   *upstreamConn
+}
+
+// Default client-facing texts.
+const (
+	msgAuthFailed  = "Authentication failed."
+	msgUnavailable = "Mailbox server temporarily unavailable, try again later."
+	msgThrottled   = "Too many login attempts, try again later."
+)
+
+// doLogin runs the hook chains for one set of credentials and, when they
+// allow it, logs in upstream. tag is the client's IMAP tag ("" for POP3).
+func (ss *session) doLogin(id sasl.Identity) loginResult {
+	srv := ss.srv
+	ss.attempts++
+	ctx, cancel := context.WithTimeout(ss.ctx, srv.cfg.Limits.LoginTimeout)
+	defer cancel()
+
+	// A client's PLAIN authzid is ignored, as nginx does: the proxy logs in
+	// as the authenticated user, never as someone else on their word.
+	login := id.User
+	f := &plugin.Fields{
+		Protocol: ss.l.Protocol, Listener: ss.l.Name, SessionID: ss.id,
+		Client: ss.client, Local: ss.local,
+		TLSVersion: ss.tlsVersion(), SNI: ss.sni(), TLSCipher: ss.cipher(),
+		AuthMethod: id.Method, Login: login, Password: id.Password,
+		LoginAttempt: ss.attempts, IMAPID: ss.imapID,
+	}
+	if id.Method == "gssapi" {
+		f.AuthID = id.User
+	}
+	ss.login = login
+
+	// login -> throttle -> route, each a chain; Continue falls to the default.
+	for _, hook := range []abi.Hook{abi.HookLogin, abi.HookThrottle, abi.HookRoute} {
+		r := ss.runHook(ctx, hook, f)
+		if err := sleepCtx(ctx, f.Delay); err != nil {
+			return loginResult{kind: failUnavailable, msg: msgUnavailable}
+		}
+		f.Delay = 0
+		ss.login = f.Login
+		switch r.Verdict {
+		case abi.VerdictRefuse:
+			switch hook {
+			case abi.HookThrottle:
+				srv.stats.Throttled.Add(1)
+				return loginResult{kind: failThrottled, msg: orDefault(f.Message, msgThrottled)}
+			}
+			// A login plugin's refusal, or a lookup's "Auth-Status:
+			// <error>": the credentials or the account were refused.
+			srv.stats.AuthFailed.Add(1)
+			return loginResult{kind: failAuth, msg: orDefault(f.Message, msgAuthFailed)}
+		case abi.VerdictTempFail:
+			srv.stats.Unavailable.Add(1)
+			if r.Err != nil {
+				ss.err = r.Err
+			}
+			return loginResult{kind: failUnavailable, msg: orDefault(f.Message, msgUnavailable)}
+		}
+	}
+	routes := f.Upstreams
+	if len(routes) == 0 {
+		routes = ss.l.Route
+	}
+	if len(routes) == 0 {
+		srv.stats.Unavailable.Add(1)
+		ss.err = errors.New("no route: no plugin chose an upstream and the listener has no route")
+		return loginResult{kind: failUnavailable, msg: msgUnavailable}
+	}
+
+	creds := upstreamCreds(srv.cfg.Upstream, f, id.Method == "gssapi")
+	var lastErr error
+	for _, addr := range routes {
+		up, err := srv.dialUpstream(ctx, ss, addr)
+		if err != nil {
+			srv.stats.UpstreamErr.Add(1)
+			lastErr = err
+			srv.log.Warn("mail: upstream unreachable; trying the next", "session", ss.id, "upstream", addr, "error", err.Error())
+			continue
+		}
+		ok, text, err := up.login(ctx, creds)
+		if err != nil {
+			up.conn.Close()
+			srv.stats.UpstreamErr.Add(1)
+			lastErr = err
+			srv.log.Warn("mail: upstream login failed; trying the next", "session", ss.id, "upstream", addr, "error", err.Error())
+			continue
+		}
+		f.Upstream = addr
+		if !ok {
+			up.conn.Close()
+			srv.stats.AuthFailed.Add(1)
+			f.Message = text
+			ss.fire(abi.EventLoginFailed, f)
+			return loginResult{kind: failAuth, msg: text}
+		}
+		ss.upstream = addr
+		ss.fire(abi.EventRouteDecided, f)
+		srv.stats.Logins.Add(1)
+		return loginResult{up: up}
+	}
+	srv.stats.Unavailable.Add(1)
+	ss.err = fmt.Errorf("every upstream failed; last: %w", lastErr)
+	return loginResult{kind: failUnavailable, msg: msgUnavailable}
+}
+
+func (ss *session) runHook(ctx context.Context, hook abi.Hook, f *plugin.Fields) plugin.Result {
+	if ss.srv.cfg.Plugins == nil {
+		return plugin.Result{Verdict: abi.VerdictContinue}
+	}
+	return ss.srv.cfg.Plugins.Run(ctx, hook, f)
+}
+
+// fire delivers an event; its failures are the plugin runtime's to log.
+func (ss *session) fire(e abi.Event, f *plugin.Fields) {
+	if ss.srv.cfg.Plugins != nil {
+		_ = ss.srv.cfg.Plugins.Fire(ss.ctx, e, f)
+	}
+}
+
+func (ss *session) sni() string {
+	if ss.tlsState == nil {
+		return ""
+	}
+	return ss.tlsState.ServerName
+}
+
+func (ss *session) cipher() string {
+	if ss.tlsState == nil {
+		return ""
+	}
+	return tlsCipherName(ss.tlsState.CipherSuite)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// creds are what the proxy presents upstream.
+type creds struct {
+	user, password string // the account's own, or the master's
+	authzid        string // for master-authzid: the user to act as
+	plainMech      bool   // use SASL PLAIN rather than LOGIN / USER+PASS
+}
+
+// upstreamCreds picks the upstream login: the route's override, else the
+// (rewritten) login; as the user or as a master user on their behalf.
+func upstreamCreds(u Upstream, f *plugin.Fields, gssapi bool) creds {
+	user := f.Login
+	if f.UpstreamLogin != "" {
+		user = f.UpstreamLogin
+	}
+	pass := f.Password
+	if f.UpstreamPassword != "" {
+		pass = f.UpstreamPassword
+	}
+	mode := u.Login
+	if gssapi {
+		// No password to pass on: only a master login can act for the user.
+		mode = u.GSSAPILogin
+	}
+	switch mode {
+	case LoginMasterSeparator:
+		return creds{user: user + u.MasterSeparator + u.MasterUser, password: u.MasterPassword}
+	case LoginMasterAuthzID:
+		return creds{user: u.MasterUser, password: u.MasterPassword, authzid: user, plainMech: true}
+	}
+	return creds{user: user, password: pass}
+}
+
+// dialUpstream connects to one mailbox server and gets it ready for login:
+// TLS or STARTTLS, greeting, client address.
+func (srv *Server) dialUpstream(ctx context.Context, ss *session, addr string) (*upstreamConn, error) {
+	d := net.Dialer{Timeout: srv.cfg.Upstream.ConnectTimeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	up := &upstreamConn{conn: c, srv: srv, ss: ss, addr: addr, proto: ss.l.Protocol}
+	c.SetDeadline(time.Now().Add(srv.cfg.Upstream.LoginTimeout))
+	if err := up.prepare(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return up, nil
+}
