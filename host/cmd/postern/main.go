@@ -32,6 +32,7 @@ Commands:
   call     -c FILE -hook H | -event E  -field name=value ...
                                 run one hook chain (or fire one event) on fields
                                 given on the command line, and print the result
+  purge-route -c FILE [-ip A] [-vhost H] LOGIN...  delete the logins' cached routes on every memcached
   version                       print the version and the plugin ABI version
   help                          print this text
 
@@ -112,6 +113,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		defer signal.Stop(sigs)
 		return cmdRun(ctx, *path, sigs, stderr)
+
+	case "purge-route":
+		return cmdPurgeRoute(ctx, args, stdout, stderr)
 
 	case "call":
 		var c callArgs
