@@ -17,22 +17,23 @@ import (
 var conf struct {
 	Limit   uint64 `json:"limit"`
 	WindowS int    `json:"window_s"`
+	Prefix  string `json:"prefix"` // key prefix; "throttle:" (Zimbra's) by default
 }
 
 func main() {}
 
 func init() {
 	postern.OnInit(func(cfg []byte) error {
-		conf.Limit, conf.WindowS = 10, 60
+		conf.Limit, conf.WindowS, conf.Prefix = 10, 60, "throttle:"
 		if len(cfg) > 0 {
 			return json.Unmarshal(cfg, &conf)
 		}
 		return nil
 	})
 	throttle.Handle(func() postern.Verdict {
-		keys := []string{"throttle:proto=h,ip=" + postern.ClientIP().String()}
+		keys := []string{conf.Prefix + "proto=h,ip=" + postern.ClientIP().String()}
 		if a := postern.Account(); a != "" {
-			keys = append(keys, "throttle:user="+a)
+			keys = append(keys, conf.Prefix+"user="+a)
 		}
 		window := time.Duration(conf.WindowS) * time.Second
 		for _, k := range keys {
