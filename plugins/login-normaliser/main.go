@@ -1,0 +1,19 @@
+// Command login-normaliser is Postern's bundled login hook plugin: it puts
+// the login the client typed into the form the rest of the chain expects
+// (lower case, with its domain, aliases resolved, client suffixes such as
+// Zimbra's "/tb" moved to the client_suffix field). See README.md.
+//
+// Build it with `make plugins` (build/wasm/plugins/login-normaliser.wasm).
+package main
+
+import (
+	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/guest-sdk/hook/login"
+)
+
+func main() {} // never called: the host runs init, then the exports
+
+func init() {
+	postern.OnInit(configure)
+	login.Handle(normaliseLogin)
+}
