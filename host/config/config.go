@@ -20,6 +20,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,6 +62,11 @@ type Config struct {
 	// chain. Relative paths are already resolved against the directory of
 	// the configuration file.
 	Plugins []plugin.Spec
+	// TLS holds the certificates of every TLS listener.
+	TLS TLS
+	// Mail configures the IMAP and POP3 front ends (none when it has no
+	// listeners).
+	Mail Mail
 }
 
 // Log is the `log` section.
@@ -127,6 +133,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		Store:    Store{Timeout: DefaultStoreTimeout},
 		Watch:    true,
 		Debounce: DefaultDebounce,
+		TLS:      TLS{Watch: true},
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -167,11 +174,31 @@ func parse(data []byte, dir, file string) (*Config, error) {
 				field{"chain", func(n *yaml.Node, p string) { c.Plugins = d.chain(n, p, dir) }},
 			)
 		}},
+		field{"tls", func(n *yaml.Node, p string) { d.tlsSection(n, p, dir, &c.TLS) }},
+		field{"mail", func(n *yaml.Node, p string) { d.mailSection(n, p, dir, &c.Mail) }},
 	)
 	if err := d.err(); err != nil {
 		return nil, err
 	}
+	if c.Mail.Enabled() {
+		// Certificates are loaded later (OpenTLS); a placeholder lets
+		// Validate check that TLS listeners have some.
+		m := c.Mail.Config
+		if c.TLS.configured() {
+			m.TLS = &tls.Config{}
+		}
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", orFile(file), err)
+		}
+	}
 	return c, nil
+}
+
+func orFile(file string) string {
+	if file == "" {
+		return "config"
+	}
+	return file
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

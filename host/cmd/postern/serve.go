@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +20,8 @@ const closeTimeout = 30 * time.Second
 // cmdRun loads the plugins with file watching on and runs until SIGINT or
 // SIGTERM, when it closes the host. SIGHUP re-reads the configuration and
 // loads the new plugin chain; if either fails, the running chain keeps
-// serving and the error is logged. There are no listeners yet.
+// serving and the error is logged, and the certificates are read again.
+// The listeners of the mail front end start with the process.
 func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, stderr io.Writer) int {
 	cfg, err := readConfig(path)
 	if err != nil {
@@ -32,16 +34,27 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, stderr io.W
 		log.Error("postern cannot start", "config", path, "error", err.Error())
 		return exitFail
 	}
+	fe, err := startFrontends(s, log)
+	if err != nil {
+		log.Error("postern cannot start", "config", path, "error", err.Error())
+		s.close(ctx)
+		return exitFail
+	}
 	log.Info("postern running", "config", path, "plugins", s.names(), "version", buildVersion(),
-		"listeners", "none: front ends are not implemented yet, so no connection is served")
+		"listeners", fe.listeners(s))
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			s.reload(ctx, path, log)
+			if fe.certs != nil {
+				if err := fe.certs.Reload(); err != nil {
+					log.Error("certificate reload failed; the previous certificates keep serving", "error", err.Error())
+				}
+			}
 			continue
 		}
 		log.Info("postern stopping", "signal", sig.String())
 		cctx, cancel := context.WithTimeout(ctx, closeTimeout)
-		err := s.close(cctx)
+		err := errors.Join(fe.close(cctx), s.close(cctx))
 		cancel()
 		if err != nil {
 			log.Error("postern stopped with an error", "error", err.Error())
@@ -90,6 +103,12 @@ func restartOnly(old, cur *config.Config) []string {
 	}
 	if old.Debounce != cur.Debounce {
 		keys = append(keys, "plugins.debounce")
+	}
+	if fmt.Sprint(old.Mail) != fmt.Sprint(cur.Mail) {
+		keys = append(keys, "mail")
+	}
+	if fmt.Sprint(old.TLS) != fmt.Sprint(cur.TLS) {
+		keys = append(keys, "tls (the files themselves are reloaded)")
 	}
 	return keys
 }
