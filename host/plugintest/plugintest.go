@@ -20,6 +20,7 @@ import (
 
 	"github.com/postern/postern/abi"
 	"github.com/postern/postern/host/internal/guestbuild"
+	"github.com/postern/postern/host/internal/testenv"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/plugin"
 )
@@ -132,3 +133,17 @@ func (l *Logs) String() string {
 	defer l.mu.Unlock()
 	return string(l.b)
 }
+
+// Memcached starts a real memcached on 127.0.0.1 for this test and returns
+// its address; the test is skipped (failed on CI) when memcached is not
+// installed.
+func Memcached(tb testing.TB) string { return testenv.Memcached(tb) }
+
+// SharedMemcached returns one memcached shared by the whole test binary;
+// call Main from TestMain so that it is stopped at the end.
+func SharedMemcached(tb testing.TB) string { return testenv.SharedMemcached(tb) }
+
+// Main runs the tests and stops the shared servers:
+//
+//	func TestMain(m *testing.M) { plugintest.Main(m) }
+func Main(m *testing.M) { testenv.Main(m) }
