@@ -73,6 +73,7 @@ func Cleanup() {
 		shared.srv.stop()
 	}
 	sharedDovecot.d.Stop()
+	sharedKDC.k.Stop()
 }
 
 // Main runs the tests and then [Cleanup], and exits with the tests' status.
