@@ -1,0 +1,258 @@
+// Package metrics exports Postern's counters in the Prometheus format.
+//
+// The front ends and the plugin runtime keep their own counters as
+// atomics (mail.Stats, plugin.Stats, counter_add). A [Collector] reads
+// them when Prometheus scrapes, so nothing is counted twice and the hot
+// path pays nothing for metrics. The only values this package owns are
+// the ones nobody else keeps: configuration reloads and the per-plugin
+// call latency histogram ([Collector.ObserveCall]).
+//
+// Register a Collector in a registry of its own (the admin server does),
+// never in prometheus.DefaultRegisterer: two Postern servers in one
+// process (tests) must not share series.
+package metrics
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/mail"
+	"github.com/postern/postern/host/plugin"
+)
+
+// Namespace prefixes every series of this package.
+const Namespace = "postern"
+
+// Sources are the live objects a Collector reads at scrape time. Any of
+// them may be nil (not started yet, or not configured).
+type Sources struct {
+	// Plugins is the plugin runtime: per-plugin stats, counter_add
+	// counters, reload state, store errors.
+	Plugins *plugin.Host
+	// Mail is the IMAP and POP3 front end.
+	Mail *mail.Server
+}
+
+// Collector is a prometheus.Collector over Postern's live counters. The
+// zero value is not usable; create one with New. It is safe for
+// concurrent use.
+type Collector struct {
+	src     atomic.Pointer[Sources]
+	version string
+
+	reloadsOK   atomic.Int64
+	reloadsFail atomic.Int64
+	lastReload  atomic.Int64 // unix nanoseconds of the last config reload
+	lastOK      atomic.Bool
+
+	latency *prometheus.HistogramVec
+
+	// Reused descriptors, built once.
+	d descs
+}
+
+type descs struct {
+	build, mailConns, mailActive, mailLogins, mailUpstreamErr, mailBytes               *prometheus.Desc
+	calls, failures, timeouts, traps, badVerdicts, instantiations, recycled            *prometheus.Desc
+	reloads, reloadFailures, logDropped, httpErrors, instances, maxInstances, pluginOK *prometheus.Desc
+	lastReloadTime, pluginInfo, pluginCounter, storeErrors                             *prometheus.Desc
+	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
+}
+
+// LatencyBuckets are the upper bounds, in seconds, of the plugin call
+// latency histogram: from 10 µs (a WAT guest) to 2.5 s (a lookup that
+// waits on its HTTP service).
+var LatencyBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// New returns a Collector that reports version in postern_build_info.
+// Call Set once the sources exist.
+func New(version string) *Collector {
+	n := func(sub, name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, sub, name), help, labels, nil)
+	}
+	c := &Collector{version: version}
+	c.d = descs{
+		build:           n("", "build_info", "Postern's version and plugin ABI version; always 1.", "version", "abi"),
+		mailConns:       n("mail", "connections_total", "IMAP and POP3 connections accepted."),
+		mailActive:      n("mail", "sessions_active", "IMAP and POP3 sessions open now."),
+		mailLogins:      n("mail", "logins_total", "Mail login attempts by outcome: ok (logged in upstream), auth_failed (refused credentials), throttled, unavailable (no route or every upstream down).", "outcome"),
+		mailUpstreamErr: n("mail", "upstream_errors_total", "Failures to connect to or speak with a mailbox server."),
+		mailBytes:       n("mail", "relayed_bytes_total", "Bytes relayed after login; direction in is client to upstream.", "direction"),
+
+		calls:          n("plugin", "calls_total", "Hook and event export calls.", "plugin"),
+		failures:       n("plugin", "failures_total", "Failed calls (traps, timeouts, bad verdicts, no instance); each applied the hook's failure policy.", "plugin"),
+		timeouts:       n("plugin", "timeouts_total", "Calls stopped at their deadline.", "plugin"),
+		traps:          n("plugin", "traps_total", "Calls that trapped, exited or ran out of memory.", "plugin"),
+		badVerdicts:    n("plugin", "bad_verdicts_total", "Calls that returned a value outside the ABI's verdicts.", "plugin"),
+		instantiations: n("plugin", "instantiations_total", "Instances created.", "plugin"),
+		recycled:       n("plugin", "recycled_total", "Instances retired by use count, age or memory high water.", "plugin"),
+		reloads:        n("plugin", "reloads_total", "Versions of the plugin file swapped in, the first load included.", "plugin"),
+		reloadFailures: n("plugin", "reload_failures_total", "Loads and reloads refused; the previous version kept serving.", "plugin"),
+		logDropped:     n("plugin", "log_dropped_total", "Plugin log lines dropped by the rate limit.", "plugin"),
+		httpErrors:     n("plugin", "http_errors_total", "Outbound http_call failures.", "plugin"),
+		instances:      n("plugin", "instances", "Instances alive now.", "plugin"),
+		maxInstances:   n("plugin", "instances_max", "The plugin's instance limit.", "plugin"),
+		pluginOK:       n("plugin", "last_reload_success", "1 when the plugin's last load or reload succeeded, else 0.", "plugin"),
+		lastReloadTime: n("plugin", "last_reload_timestamp_seconds", "When the plugin's last load or reload was attempted.", "plugin"),
+		pluginInfo:     n("plugin", "info", "The plugin version serving; always 1.", "plugin", "sha256", "abi"),
+		pluginCounter:  n("plugin", "counter_total", "A plugin's own counter (counter_add), such as lookups, cache_hits, cache_misses, throttled_ip.", "plugin", "name"),
+		storeErrors:    n("store", "errors_total", "Key-value store operations that failed for plugins (memcached down or slow)."),
+
+		configReloads:    n("config", "reloads_total", "Configuration reloads (SIGHUP or POST /reload) by result.", "result"),
+		configLastReload: n("config", "last_reload_timestamp_seconds", "When the configuration was last reloaded (0: never)."),
+		configLastOK:     n("config", "last_reload_success", "1 when the last configuration reload succeeded (or none was tried), else 0."),
+	}
+	c.lastOK.Store(true)
+	c.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Subsystem: "plugin", Name: "call_duration_seconds",
+		Help:    "Time of one hook or event call into a plugin, host-function waits included, by hook and result (ok or error).",
+		Buckets: LatencyBuckets,
+	}, []string{"plugin", "hook", "result"})
+	return c
+}
+
+// Set replaces the sources read at scrape time.
+func (c *Collector) Set(s Sources) { c.src.Store(&s) }
+
+// ConfigReloaded records one configuration reload and its outcome.
+func (c *Collector) ConfigReloaded(at time.Time, err error) {
+	if err != nil {
+		c.reloadsFail.Add(1)
+	} else {
+		c.reloadsOK.Add(1)
+	}
+	c.lastReload.Store(at.UnixNano())
+	c.lastOK.Store(err == nil)
+}
+
+// ObserveCall records the duration of one plugin call. Its signature is
+// the one a plugin-runtime observer would have, so it can be passed as one
+// directly; hook is "login", "throttle", "route", "rewrite" or an event
+// name.
+func (c *Collector) ObserveCall(plugin, hook string, d time.Duration, err error) {
+	res := "ok"
+	if err != nil {
+		res = "error"
+	}
+	c.latency.WithLabelValues(plugin, hook, res).Observe(d.Seconds())
+}
+
+// ObserveHook is ObserveCall for a hook.
+func (c *Collector) ObserveHook(plugin string, h abi.Hook, d time.Duration, err error) {
+	c.ObserveCall(plugin, h.String(), d, err)
+}
+
+// Describe implements prometheus.Collector. Every series Collect sends
+// has one of these descriptors; plugin names and counter names are label
+// values, known only at scrape time.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.all() {
+		ch <- d
+	}
+	c.latency.Describe(ch)
+}
+
+func (c *Collector) all() []*prometheus.Desc {
+	d := &c.d
+	return []*prometheus.Desc{d.build, d.mailConns, d.mailActive, d.mailLogins, d.mailUpstreamErr, d.mailBytes,
+		d.calls, d.failures, d.timeouts, d.traps, d.badVerdicts, d.instantiations, d.recycled, d.reloads,
+		d.reloadFailures, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
+		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK}
+}
+
+// Collect implements prometheus.Collector: it reads every counter now.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	d := &c.d
+	counter := func(desc *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(d.build, 1, c.version, strconv.Itoa(abi.VersionMajor)+"."+strconv.Itoa(abi.VersionMinor))
+
+	counter(d.configReloads, c.reloadsOK.Load(), "ok")
+	counter(d.configReloads, c.reloadsFail.Load(), "error")
+	var last float64
+	if ns := c.lastReload.Load(); ns != 0 {
+		last = float64(ns) / 1e9
+	}
+	gauge(d.configLastReload, last)
+	gauge(d.configLastOK, b2f(c.lastOK.Load()))
+
+	src := c.src.Load()
+	if src == nil {
+		c.latency.Collect(ch)
+		return
+	}
+	if m := src.Mail; m != nil {
+		st := m.Stats()
+		counter(d.mailConns, st.Connections.Load())
+		gauge(d.mailActive, float64(st.Active.Load()))
+		counter(d.mailLogins, st.Logins.Load(), "ok")
+		counter(d.mailLogins, st.AuthFailed.Load(), "auth_failed")
+		counter(d.mailLogins, st.Throttled.Load(), "throttled")
+		counter(d.mailLogins, st.Unavailable.Load(), "unavailable")
+		counter(d.mailUpstreamErr, st.UpstreamErr.Load())
+		counter(d.mailBytes, st.BytesIn.Load(), "in")
+		counter(d.mailBytes, st.BytesOut.Load(), "out")
+	}
+	if h := src.Plugins; h != nil {
+		counter(d.storeErrors, h.StoreErrors())
+		for _, p := range h.Plugins() {
+			c.collectPlugin(ch, p, counter, gauge)
+		}
+	}
+	c.latency.Collect(ch)
+}
+
+func (c *Collector) collectPlugin(ch chan<- prometheus.Metric, p *plugin.Plugin,
+	counter func(*prometheus.Desc, int64, ...string), gauge func(*prometheus.Desc, float64, ...string)) {
+	d := &c.d
+	name := p.Name()
+	st := p.Stats()
+	counter(d.calls, st.Calls.Load(), name)
+	counter(d.failures, st.Failures.Load(), name)
+	counter(d.timeouts, st.Timeouts.Load(), name)
+	counter(d.traps, st.Traps.Load(), name)
+	counter(d.badVerdicts, st.BadVerdicts.Load(), name)
+	counter(d.instantiations, st.Instantiations.Load(), name)
+	counter(d.recycled, st.Recycled.Load(), name)
+	counter(d.reloads, st.Reloads.Load(), name)
+	counter(d.reloadFailures, st.ReloadFailures.Load(), name)
+	counter(d.logDropped, st.LogDropped.Load(), name)
+	counter(d.httpErrors, st.HTTPErrors.Load(), name)
+	in := p.Info()
+	gauge(d.instances, float64(in.Instances), name)
+	gauge(d.maxInstances, float64(in.MaxInst), name)
+	gauge(d.pluginInfo, 1, name, in.SHA256, in.ABIVersion)
+	if !in.LastReload.At.IsZero() {
+		gauge(d.lastReloadTime, float64(in.LastReload.At.UnixNano())/1e9, name)
+		gauge(d.pluginOK, b2f(in.LastReload.Err == nil), name)
+	}
+	for k, v := range in.Counters {
+		counter(d.pluginCounter, v, name, k)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Registry returns a new registry holding c and the Go runtime and
+// process collectors: what /metrics serves.
+func Registry(c *Collector) *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
