@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/postern/postern/host/internal/gssapi"
 	"github.com/postern/postern/host/plugin"
 )
 
@@ -32,6 +34,63 @@ type Config struct {
 	Plugins *plugin.Host
 	// Logger receives one line per session and errors; nil: slog.Default().
 	Logger *slog.Logger
+	// GSSAPI enables Kerberos logins (IMAP AUTHENTICATE GSSAPI, POP3 AUTH
+	// GSSAPI) when its Keytab is set.
+	GSSAPI GSSAPI
+
+	gss *gssState // the acceptor, loaded on first use; set by withDefaults
+}
+
+// GSSAPI configures Kerberos single sign-on (RFC 4752). The client
+// authenticates with a ticket for imap/<host>@REALM or pop/<host>@REALM;
+// Postern checks it with the keytab, maps the principal to a login, runs
+// the hooks with auth_method "gssapi" and auth_id the principal, and logs
+// in upstream with the master credentials (Upstream.GSSAPILogin).
+// AUTH=GSSAPI is advertised only while the keytab is readable and holds a
+// key for the listener's service.
+type GSSAPI struct {
+	// Keytab is the path of the service keytab. Empty: no GSSAPI.
+	Keytab string
+	// ServiceHost is the host part of the service principals accepted
+	// ("mail.example.com"); empty accepts any host the keytab has keys for.
+	ServiceHost string
+	// MaxClockSkew is the largest clock difference with clients, and the
+	// grace on ticket times (default 5m).
+	MaxClockSkew time.Duration
+	// Principals maps whole principals ("bob@EXAMPLE.COM") to logins,
+	// checked first.
+	Principals map[string]string
+	// Realms maps a realm to the domain appended to its users' names
+	// (EXAMPLE.COM: example.com makes bob@EXAMPLE.COM bob@example.com);
+	// an empty domain strips the realm. Principals of other realms are
+	// refused. Empty: the realm of the keytab's principals is stripped.
+	Realms map[string]string
+}
+
+// gssState holds the GSSAPI acceptor of one Server.
+type gssState struct {
+	once sync.Once
+	a    *gssapi.Acceptor
+}
+
+// acceptor returns the GSSAPI acceptor, loading the keytab on first use;
+// nil when GSSAPI is not configured or the keytab cannot be loaded (logged
+// once).
+func (c *Config) acceptor() *gssapi.Acceptor {
+	if c.gss == nil {
+		return nil
+	}
+	c.gss.once.Do(func() {
+		g := c.GSSAPI
+		a, err := gssapi.NewAcceptor(gssapi.Config{Keytab: g.Keytab, ServiceHost: g.ServiceHost,
+			MaxClockSkew: g.MaxClockSkew, Principals: g.Principals, Realms: g.Realms})
+		if err != nil {
+			c.Logger.Error("mail: GSSAPI disabled: the keytab did not load", "error", err.Error())
+			return
+		}
+		c.gss.a = a
+	})
+	return c.gss.a
 }
 
 // Protocols.
@@ -160,6 +219,9 @@ func (c *Config) withDefaults() Config {
 	setStr(&u.MasterSeparator, "*")
 	setDur(&u.ConnectTimeout, 5*time.Second)
 	setDur(&u.LoginTimeout, 15*time.Second)
+	if d.GSSAPI.Keytab != "" && d.gss == nil {
+		d.gss = &gssState{}
+	}
 	d.Listeners = append([]Listener(nil), c.Listeners...)
 	for i := range d.Listeners {
 		setStr(&d.Listeners[i].TLS, TLSStartTLS)
@@ -240,6 +302,14 @@ func (c *Config) Validate() error {
 	}
 	if u.GSSAPILogin != LoginMasterSeparator && u.GSSAPILogin != LoginMasterAuthzID {
 		errs = append(errs, fmt.Errorf("mail.upstream.gssapi_login %q: want master-separator or master-authzid", u.GSSAPILogin))
+	}
+	if g := d.GSSAPI; g.Keytab != "" {
+		if u.MasterUser == "" || u.MasterPassword == "" {
+			errs = append(errs, errors.New("mail.gssapi needs mail.upstream.master_user and master_password: Kerberos logins have no password to pass on"))
+		}
+		if g.MaxClockSkew < 0 {
+			errs = append(errs, errors.New("mail.gssapi.max_clock_skew is negative"))
+		}
 	}
 	return errors.Join(errs...)
 }

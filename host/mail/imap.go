@@ -21,6 +21,9 @@ func (ss *session) imapCaps() string {
 	}
 	if ss.loginAllowed() {
 		caps = append(caps, "AUTH=PLAIN", "AUTH=LOGIN")
+		if ss.gssapiOffered() {
+			caps = append(caps, "AUTH=GSSAPI")
+		}
 	} else {
 		caps = append(caps, "LOGINDISABLED")
 	}
@@ -181,7 +184,7 @@ func (ss *session) imapAuthenticate(cmd *imapwire.Command, r *imapwire.Reader) b
 		ss.write(cmd.Tag + " NO [PRIVACYREQUIRED] Authenticate after STARTTLS.\r\n")
 		return false
 	}
-	mech, err := sasl.NewServer(args[0])
+	mech, err := ss.saslServer(args[0])
 	if err != nil {
 		ss.write(cmd.Tag + " NO [CANNOT] Unsupported authentication mechanism.\r\n")
 		return false
@@ -196,7 +199,7 @@ func (ss *session) imapAuthenticate(cmd *imapwire.Command, r *imapwire.Reader) b
 		ch, done, err := mech.Next(resp)
 		if err != nil {
 			ss.authFailures++
-			ss.write(cmd.Tag + " NO [AUTHENTICATIONFAILED] Malformed credentials.\r\n")
+			ss.write(cmd.Tag + " NO [AUTHENTICATIONFAILED] " + ss.saslFailed(err) + "\r\n")
 			return false
 		}
 		if done {

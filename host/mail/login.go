@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/internal/gssapi"
 	"github.com/postern/postern/host/internal/sasl"
 	"github.com/postern/postern/host/plugin"
 )
@@ -47,6 +49,20 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 	// A client's PLAIN authzid is ignored, as nginx does: the proxy logs in
 	// as the authenticated user, never as someone else on their word.
 	login := id.User
+	if id.Method == "gssapi" {
+		// id.User is the principal; the exchange already checked that it
+		// maps (again here, as the keytab may have changed since).
+		a := srv.cfg.acceptor()
+		if a == nil {
+			return loginResult{kind: failUnavailable, msg: msgUnavailable}
+		}
+		var err error
+		if login, err = a.MapPrincipal(id.User); err != nil {
+			srv.stats.AuthFailed.Add(1)
+			srv.log.Info("mail: gssapi authentication failed", "session", ss.id, "reason", gssapi.ReasonUnmapped, "principal", id.User, "error", err.Error())
+			return loginResult{kind: failAuth, msg: msgAuthFailed}
+		}
+	}
 	f := &plugin.Fields{
 		Protocol: ss.l.Protocol, Listener: ss.l.Name, SessionID: ss.id,
 		Client: ss.client, Local: ss.local,
@@ -55,7 +71,7 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		LoginAttempt: ss.attempts, IMAPID: ss.imapID,
 	}
 	if id.Method == "gssapi" {
-		f.AuthID = id.User
+		f.AuthID = id.User // the principal, Zimbra's Auth-ID
 	}
 	ss.login = login
 
@@ -123,6 +139,8 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 			return loginResult{kind: failAuth, msg: text}
 		}
 		ss.upstream = addr
+		// From now on a shutdown lets this session finish its work.
+		ss.relaying.Store(true)
 		ss.fire(abi.EventRouteDecided, f)
 		srv.stats.Logins.Add(1)
 		return loginResult{up: up}
@@ -228,4 +246,44 @@ func (srv *Server) dialUpstream(ctx context.Context, ss *session, addr string) (
 		return nil, err
 	}
 	return up, nil
+}
+
+// gssapiService is the Kerberos service name of this listener's protocol.
+func (ss *session) gssapiService() string {
+	if ss.l.Protocol == POP3 {
+		return gssapi.ServicePOP
+	}
+	return gssapi.ServiceIMAP
+}
+
+// gssapiOffered reports whether GSSAPI is configured and the keytab holds
+// a key for this listener's service.
+func (ss *session) gssapiOffered() bool {
+	a := ss.srv.cfg.acceptor()
+	return a != nil && a.Offers(ss.gssapiService())
+}
+
+// saslServer starts the server side of a SASL mechanism for this session.
+func (ss *session) saslServer(mech string) (sasl.Server, error) {
+	if strings.EqualFold(mech, "GSSAPI") {
+		if !ss.gssapiOffered() {
+			return nil, sasl.ErrUnknown
+		}
+		return ss.srv.cfg.acceptor().NewServer(ss.gssapiService(), ss.client.Addr()), nil
+	}
+	return sasl.NewServer(mech)
+}
+
+// saslFailed logs why an exchange failed and returns the client's text. A
+// GSSAPI failure is logged with its reason (wrong service, expired,
+// clock skew, replay, ...), never with the token.
+func (ss *session) saslFailed(err error) string {
+	var ge *gssapi.Error
+	if errors.As(err, &ge) {
+		ss.srv.stats.AuthFailed.Add(1)
+		ss.srv.log.Info("mail: gssapi authentication failed", "session", ss.id, "listener", ss.l.Name,
+			"client", ss.client.String(), "reason", string(ge.Reason), "principal", ge.Principal, "error", ge.Error())
+		return msgAuthFailed
+	}
+	return "Malformed credentials."
 }

@@ -109,6 +109,9 @@ func (ss *session) pop3Mechs() []string {
 	if !ss.loginAllowed() {
 		return nil
 	}
+	if ss.gssapiOffered() {
+		return []string{"PLAIN", "LOGIN", "GSSAPI"}
+	}
 	return []string{"PLAIN", "LOGIN"}
 }
 
@@ -163,7 +166,7 @@ func (ss *session) pop3Authenticate(arg string, r *imapwire.Reader) bool {
 		return false
 	}
 	name, ir, hasIR := strings.Cut(arg, " ")
-	mech, err := sasl.NewServer(name)
+	mech, err := ss.saslServer(name)
 	if err != nil {
 		ss.write("-ERR Unsupported authentication mechanism.\r\n")
 		return false
@@ -178,7 +181,7 @@ func (ss *session) pop3Authenticate(arg string, r *imapwire.Reader) bool {
 		ch, done, err := mech.Next(resp)
 		if err != nil {
 			ss.authFailures++
-			ss.write("-ERR [AUTH] Malformed credentials.\r\n")
+			ss.write("-ERR [AUTH] " + ss.saslFailed(err) + "\r\n")
 			return false
 		}
 		if done {

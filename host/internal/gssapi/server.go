@@ -78,9 +78,9 @@ const maxAuthzID = 1024
 type state int
 
 const (
-	stateStart  state = iota // waiting for the initial context token
-	stateAPRep               // AP-REP sent; waiting for the client's empty response
-	stateOffer               // security-layer offer sent; waiting for the choice
+	stateStart state = iota // waiting for the initial context token
+	stateAPRep              // AP-REP sent; waiting for the client's empty response
+	stateOffer              // security-layer offer sent; waiting for the choice
 	stateDone
 	stateFailed
 )
@@ -108,10 +108,15 @@ func (a *Acceptor) NewServer(service string, client netip.Addr) *Server {
 	return &Server{a: a, service: service, client: client}
 }
 
-// Identity returns the established identity: User is the mapped login,
-// AuthzID what the client asked to act as ("" or the login), Method
-// "gssapi".
+// Identity returns the established identity: User is the authenticated
+// principal ("bob@REALM", the SASL authentication identity), AuthzID what
+// the client asked to act as ("", the login or the principal), Method
+// "gssapi". [Acceptor.MapPrincipal] or [Server.Login] give the login.
 func (s *Server) Identity() sasl.Identity { return s.id }
+
+// Login returns the login the principal maps to, once the AP-REQ was
+// accepted.
+func (s *Server) Login() string { return s.login }
 
 // Principal returns the authenticated client principal ("bob@REALM"), once
 // the AP-REQ was accepted.
@@ -331,6 +336,6 @@ func (s *Server) choice(resp []byte) error {
 	if z != "" && z != s.login && z != s.principal {
 		return s.fail(ReasonAuthzID, "client asked to act as %q, but authenticated as %s (login %s)", z, s.principal, s.login)
 	}
-	s.id = sasl.Identity{User: s.login, AuthzID: z, Method: "gssapi"}
+	s.id = sasl.Identity{User: s.principal, AuthzID: z, Method: "gssapi"}
 	return nil
 }

@@ -135,11 +135,15 @@ func TestServer_exchange(t *testing.T) {
 				return
 			}
 			id := srv.Identity()
-			if id.User != tc.login || id.Method != "gssapi" || id.AuthzID != tc.opts.AuthzID || id.Password != "" {
-				t.Fatalf("identity %+v, want login %s", id, tc.login)
+			principal := cl.Credentials.CName().PrincipalNameString() + "@TEST.REALM"
+			if id.User != principal || id.Method != "gssapi" || id.AuthzID != tc.opts.AuthzID || id.Password != "" {
+				t.Fatalf("identity %+v, want user %s", id, principal)
 			}
-			if want := cl.Credentials.CName().PrincipalNameString() + "@TEST.REALM"; srv.Principal() != want {
-				t.Fatalf("principal %q, want %q", srv.Principal(), want)
+			if srv.Principal() != principal || srv.Login() != tc.login {
+				t.Fatalf("principal %q login %q, want %q %q", srv.Principal(), srv.Login(), principal, tc.login)
+			}
+			if login, err := a.MapPrincipal(principal); err != nil || login != tc.login {
+				t.Fatalf("MapPrincipal = %q, %v", login, err)
 			}
 		})
 	}
