@@ -253,7 +253,7 @@ func (ss *session) imapLogin(tag string, id sasl.Identity) bool {
 		ss.outcome = "client_gone"
 		return true
 	}
-	ss.relay(up)
+	ss.loggedIn = up // run relays once this protocol code has returned
 	return true
 }
 
@@ -266,7 +266,10 @@ func withCode(text, code string) string {
 }
 
 // relay hands both sockets to the byte relay, first passing on whatever
-// either side sent ahead (pipelined commands, early responses).
+// either side sent ahead (pipelined commands, early responses). It runs
+// after the protocol code returned, so that nothing of the pre-login
+// state (readers, parsers, plugin fields) stays reachable from a session
+// that may idle for hours.
 func (ss *session) relay(up *upstreamConn) {
 	ss.closeMu.Lock()
 	ss.up = up.conn
@@ -283,8 +286,9 @@ func (ss *session) relay(up *upstreamConn) {
 		ss.conn.Write(b)
 		ss.out += int64(n)
 	}
-	ss.br, up.br = nil, nil // no buffers held for the session's life
-	in, out, err := relay(ss.conn, up.conn, ss.srv.cfg.Limits.RelayIdle)
+	ss.br = nil // no buffers held for the session's life
+	conn := up.conn
+	in, out, err := relay(ss.conn, conn, ss.srv.cfg.Limits.RelayIdle)
 	ss.in += in
 	ss.out += out
 	ss.srv.stats.BytesIn.Add(in)

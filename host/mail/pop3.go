@@ -229,6 +229,6 @@ func (ss *session) pop3Login(id sasl.Identity) bool {
 		ss.outcome = "client_gone"
 		return true
 	}
-	ss.relay(res.up)
+	ss.loggedIn = res.up
 	return true
 }

@@ -177,18 +177,11 @@ func addrPort(a net.Addr) netip.AddrPort {
 // run serves one session and makes sure nothing escapes it: a panic is
 // logged with the session id and ends only this session.
 func (s *Server) run(sess *session) {
-	defer s.wg.Done()
+	handedOff := false
 	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("mail: session panicked; closed", "session", sess.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			sess.outcome = "internal_error"
+		if !handedOff {
+			s.finish(sess, recover())
 		}
-		sess.close()
-		sess.logEnd()
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		s.mu.Unlock()
-		s.stats.Active.Add(-1)
 	}()
 	if err := sess.prepare(); err != nil {
 		sess.outcome = "bad_connection"
@@ -200,6 +193,32 @@ func (s *Server) run(sess *session) {
 	} else {
 		sess.servePOP3()
 	}
+	if up := sess.loggedIn; up != nil {
+		// Relay on a fresh goroutine and let this one, whose stack grew
+		// during TLS and the login, end: a session may idle for hours.
+		sess.loggedIn = nil
+		handedOff = true
+		go func() {
+			defer func() { s.finish(sess, recover()) }()
+			sess.relay(up)
+		}()
+	}
+}
+
+// finish ends a session: closes it, logs its line, and forgets it. r is a
+// recovered panic, if any: logged, and only this session ends.
+func (s *Server) finish(sess *session, r any) {
+	defer s.wg.Done()
+	if r != nil {
+		s.log.Error("mail: session panicked; closed", "session", sess.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		sess.outcome = "internal_error"
+	}
+	sess.close()
+	sess.logEnd()
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.stats.Active.Add(-1)
 }
 
 // Shutdown stops accepting, ends sessions still before login at once, and
@@ -255,7 +274,8 @@ type session struct {
 	attempts, authFailures, badCommands int
 	imapID                              map[string]string
 
-	up       net.Conn // the upstream, once logged in
+	loggedIn *upstreamConn // set by a successful login, relayed by run
+	up       net.Conn      // the upstream, once logged in
 	upstream string
 	login    string
 	relaying atomic.Bool

@@ -26,6 +26,9 @@ type upstreamConn struct {
 	caps  map[string]bool // IMAP capabilities, upper-case; POP3 greeting codes
 	tagN  int
 
+	// pendingID is an ID command to pipeline with the login.
+	pendingID string
+
 	// After a successful IMAP login: the tagged OK's text after the tag,
 	// and the untagged lines worth passing on (CAPABILITY, ALERT).
 	okText   string
@@ -155,6 +158,11 @@ func (u *upstreamConn) prepareIMAP() error {
 		ss := u.ss
 		cmd := fmt.Sprintf(`ID ("x-originating-ip" "%s" "x-originating-port" "%d" "x-session-id" "%s")`,
 			ss.client.Addr().Unmap(), ss.client.Port(), ss.id)
+		if u.caps["LITERAL+"] {
+			// Sent in the same write as LOGIN: one round trip fewer.
+			u.pendingID = cmd
+			return nil
+		}
 		if _, _, err := u.imapCommand(cmd); err != nil {
 			return err
 		}
@@ -292,15 +300,23 @@ func (u *upstreamConn) loginIMAP(c creds) (bool, string, error) {
 	var text string
 	var err error
 	if c.plainMech {
+		if u.pendingID != "" {
+			if _, _, err := u.imapCommand(u.pendingID); err != nil {
+				return false, "", err
+			}
+			u.pendingID = ""
+		}
 		resp := sasl.EncodePlain(c.authzid, c.user, c.password)
 		if u.caps["SASL-IR"] {
 			ok, untagged, text, err = u.imapExchange("AUTHENTICATE PLAIN "+resp, nil)
 		} else {
 			ok, untagged, text, err = u.imapAuthenticate(resp)
 		}
+	} else if u.caps["LITERAL+"] {
+		ok, untagged, text, err = u.imapPipelinedLogin(c)
 	} else {
 		// Both strings as literals: any byte in a login or password is safe.
-		ok, untagged, text, err = u.imapExchange("LOGIN "+literalHeader(c.user, u.caps["LITERAL+"]), []string{c.user, c.password})
+		ok, untagged, text, err = u.imapExchange("LOGIN "+literalHeader(c.user, false), []string{c.user, c.password})
 	}
 	if err != nil {
 		return false, "", err
@@ -316,6 +332,43 @@ func (u *upstreamConn) loginIMAP(c creds) (bool, string, error) {
 		}
 	}
 	return true, "", nil
+}
+
+// imapPipelinedLogin sends the pending ID command and LOGIN with
+// non-synchronizing literals in one write (RFC 7888), then reads both
+// tagged replies. A refused ID is not fatal: the login decides.
+func (u *upstreamConn) imapPipelinedLogin(c creds) (bool, []string, string, error) {
+	var b strings.Builder
+	idTag := ""
+	if u.pendingID != "" {
+		idTag = u.tag()
+		b.WriteString(idTag + " " + u.pendingID + "\r\n")
+		u.pendingID = ""
+	}
+	tag := u.tag()
+	b.WriteString(tag + " LOGIN " + literalHeader(c.user, true) + "\r\n" + c.user + " " +
+		literalHeader(c.password, true) + "\r\n" + c.password + "\r\n")
+	if err := u.send(b.String()); err != nil {
+		return false, nil, "", err
+	}
+	var untagged []string
+	for {
+		l, err := u.readLine()
+		if err != nil {
+			return false, nil, "", err
+		}
+		switch {
+		case strings.HasPrefix(l, "* "):
+			untagged = append(untagged, l)
+			if len(untagged) > 1000 {
+				return false, nil, "", fmt.Errorf("%w: too many untagged lines", errProtocol)
+			}
+		case idTag != "" && strings.HasPrefix(l, idTag+" "):
+			idTag = ""
+		default:
+			return u.finishTagged(tag, l, untagged)
+		}
+	}
 }
 
 // imapAuthenticate runs AUTHENTICATE PLAIN with a continuation.
