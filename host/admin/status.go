@@ -114,19 +114,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if h := src.Plugins; h != nil {
 		d.Counters = append(d.Counters, counter{"store errors", h.StoreErrors()})
 	}
-	ok, fail := 0, 0
-	for _, ev := range s.reloads.latest() {
-		if ev.Kind == "config" {
-			if ev.Error == "" {
-				ok++
-			} else {
-				fail++
-			}
-		}
-	}
-	d.Counters = append(d.Counters,
-		counter{"configuration reloads ok (last 20 events)", int64(ok)},
-		counter{"configuration reloads failed (last 20 events)", int64(fail)})
+	ok, fail := s.collector.ConfigReloads()
+	d.Counters = append(d.Counters, counter{"configuration reloads ok", ok}, counter{"configuration reloads failed", fail})
 	for i := range d.Plugins {
 		p := &d.Plugins[i]
 		names := make([]string, 0, len(p.Counters))

@@ -130,6 +130,12 @@ func (c *Collector) ConfigReloaded(at time.Time, err error) {
 	c.lastOK.Store(err == nil)
 }
 
+// ConfigReloads returns how many configuration reloads succeeded and
+// failed since the Collector was created.
+func (c *Collector) ConfigReloads() (ok, failed int64) {
+	return c.reloadsOK.Load(), c.reloadsFail.Load()
+}
+
 // ObserveCall records the duration of one plugin call. Its signature is
 // the one a plugin-runtime observer would have, so it can be passed as one
 // directly; hook is "login", "throttle", "route", "rewrite" or an event
