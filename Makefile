@@ -21,9 +21,9 @@ help:
 	@echo "make test      vet and run every test (needs memcached; .ci/run installs it)"
 	@echo "make build     the postern binary in bin/"
 	@echo "make plugins   every Go plugin to $(WASM_DIR)/<dir>.wasm"
-	@echo "make bench     the benchmarks whose numbers the issues ask for"
+	@echo "make bench     the benchmarks whose numbers the issues ask for (wrk for the web one)"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 10s)"
-	@echo "make fixtures  rebuild abi/testdata/*.wasm from their .wat (needs wabt)"
+	@echo "make fixtures  rebuild the committed .wasm fixtures from WAT and C (needs wabt, clang, wasi-libc)"
 
 build: bin/postern
 
@@ -57,6 +57,10 @@ bench: plugins
 	$(GO) test -run '^$$' -bench 'Hook_|Instance_|Loop' -benchtime $(BENCHTIME) -benchmem ./host/plugin
 	$(GO) test -run '^$$' -bench 'Reload' -benchtime 5x ./host/plugin
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./host/kv
+	$(GO) test -run '^$$' -bench Wasm_Hook -benchtime $(BENCHTIME) -benchmem ./plugins/throttle ./plugins/url-rewrite ./plugins/login-normaliser
+	$(GO) test -run '^$$' -bench RouteChain -benchtime $(BENCHTIME) -benchmem ./host/internal/authhttp
+	POSTERN_BENCH=1 $(GO) test -run TestBench_mail -count=1 -v -timeout 15m ./host/mail | grep -E '^\s+(\||Idle)' || true
+	bench/web/run.sh
 
 # Every `func FuzzX` in the module, each for FUZZTIME.
 FUZZTIME ?= 10s
@@ -76,6 +80,12 @@ demo:
 
 fixtures:
 	cd abi/testdata && ./build.sh
+	cd conformance/testdata && ./build.sh
+	clang --target=wasm32-wasi -O2 -mexec-model=reactor -nodefaultlibs -lc -Wl,--strip-debug -I guest-sdk/c \
+	  -o conformance/testdata/guests/c/guest.wasm conformance/testdata/guests/c/guest.c
+	clang --target=wasm32-wasi -O2 -mexec-model=reactor -nodefaultlibs -lc -Wl,--strip-debug -I guest-sdk/c \
+	  -o examples/c-plugin/plugin.wasm examples/c-plugin/src/plugin.c
+	wat2wasm examples/wat-plugin/maintenance.wat -o examples/wat-plugin/maintenance.wasm
 
 clean:
 	rm -rf bin build
