@@ -67,6 +67,8 @@ type Config struct {
 	// Mail configures the IMAP and POP3 front ends (none when it has no
 	// listeners).
 	Mail Mail
+	// Admin configures the admin API; its zero value is the default.
+	Admin Admin
 }
 
 // Log is the `log` section.
@@ -176,6 +178,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		}},
 		field{"tls", func(n *yaml.Node, p string) { d.tlsSection(n, p, dir, &c.TLS) }},
 		field{"mail", func(n *yaml.Node, p string) { d.mailSection(n, p, dir, &c.Mail) }},
+		field{"admin", func(n *yaml.Node, p string) { d.adminSection(n, p, &c.Admin) }},
 	)
 	if err := d.err(); err != nil {
 		return nil, err
