@@ -177,6 +177,9 @@ func (ss *session) pop3Authenticate(arg string, r *imapwire.Reader) bool {
 			return !ss.pop3Err("Invalid base64 in the initial response.")
 		}
 	}
+	// Responses are not commands: a Kerberos AP-REQ is well over the
+	// command line's 512 octets (RFC 5034 4 lifts the limit for them).
+	r = &imapwire.Reader{R: r.R, MaxLine: ss.srv.cfg.Limits.MaxLine}
 	for {
 		ch, done, err := mech.Next(resp)
 		if err != nil {
