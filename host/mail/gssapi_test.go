@@ -65,11 +65,11 @@ func (ls *lookupServer) requests() []http.Header {
 }
 
 type gssProxyOpts struct {
-	gssapi  GSSAPI         // Keytab defaults to the KDC's service keytab
-	lookup  *lookupServer  // route-cache + route-lookup plugins asking it; nil: no plugins
-	store   kv.Store       // the plugins' store
-	logger  *slog.Logger   // nil: into p.logs
-	noKDC   bool           // no keytab at all
+	gssapi  GSSAPI        // Keytab defaults to the KDC's service keytab
+	lookup  *lookupServer // route-cache + route-lookup plugins asking it; nil: no plugins
+	store   kv.Store      // the plugins' store
+	logger  *slog.Logger  // nil: into p.logs
+	noKDC   bool          // no keytab at all
 	skipLog bool
 }
 
