@@ -141,6 +141,23 @@ func (d *decoder) mailSection(n *yaml.Node, path, dir string, m *Mail) {
 				field{"login_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &u.LoginTimeout) }},
 			)
 		}},
+		field{"gssapi", func(n *yaml.Node, p string) {
+			g := &c.GSSAPI
+			d.mapping(n, p,
+				field{"keytab", func(n *yaml.Node, p string) {
+					if d.str(n, p, &g.Keytab) {
+						g.Keytab = resolve(dir, g.Keytab)
+					}
+				}},
+				field{"service_host", func(n *yaml.Node, p string) { d.str(n, p, &g.ServiceHost) }},
+				field{"max_clock_skew", func(n *yaml.Node, p string) { d.duration(n, p, &g.MaxClockSkew) }},
+				field{"principals", func(n *yaml.Node, p string) { g.Principals = d.stringMap(n, p, "principal: login") }},
+				field{"realms", func(n *yaml.Node, p string) { g.Realms = d.stringMap(n, p, "REALM: domain") }},
+			)
+			if g.Keytab == "" {
+				d.errorf(n, p, "keytab is required; remove the gssapi section to turn Kerberos logins off")
+			}
+		}},
 		field{"limits", func(n *yaml.Node, p string) {
 			l := &c.Limits
 			d.mapping(n, p,
@@ -161,6 +178,33 @@ func (d *decoder) mailSection(n *yaml.Node, path, dir string, m *Mail) {
 			)
 		}},
 	)
+}
+
+// stringMap decodes a mapping of strings to strings (values may be empty).
+func (d *decoder) stringMap(n *yaml.Node, path, what string) map[string]string {
+	if n = d.resolve(n); n == nil || d.null(n, path) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "want a mapping of %s, got %s", what, kindName(n))
+		return nil
+	}
+	m := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		var k, v string
+		if !d.str(n.Content[i], path, &k) {
+			continue
+		}
+		kp := join(path, k)
+		if _, dup := m[k]; dup {
+			d.errorf(n.Content[i], kp, "duplicate key: remove one")
+			continue
+		}
+		if d.str(n.Content[i+1], kp, &v) {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // oneOf decodes a string that must be one of the given values.
