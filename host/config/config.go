@@ -67,6 +67,9 @@ type Config struct {
 	// Mail configures the IMAP and POP3 front ends (none when it has no
 	// listeners).
 	Mail Mail
+	// Web configures the HTTP and HTTPS front end (none when it has no
+	// listeners).
+	Web Web
 	// Admin configures the admin API; its zero value is the default.
 	Admin Admin
 }
@@ -178,6 +181,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		}},
 		field{"tls", func(n *yaml.Node, p string) { d.tlsSection(n, p, dir, &c.TLS) }},
 		field{"mail", func(n *yaml.Node, p string) { d.mailSection(n, p, dir, &c.Mail) }},
+		field{"web", func(n *yaml.Node, p string) { d.webSection(n, p, &c.Web) }},
 		field{"admin", func(n *yaml.Node, p string) { d.adminSection(n, p, &c.Admin) }},
 	)
 	if err := d.err(); err != nil {
@@ -192,6 +196,16 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		}
 		if err := m.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", orFile(file), err)
+		}
+	}
+	if c.Web.Enabled() {
+		if err := c.Web.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", orFile(file), err)
+		}
+		for _, l := range c.Web.Listeners {
+			if l.TLS && !c.TLS.configured() {
+				return nil, fmt.Errorf("%s: web listener %s has tls: true but the tls section lists no certificate", orFile(file), l.Name)
+			}
 		}
 	}
 	return c, nil

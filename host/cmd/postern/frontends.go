@@ -8,12 +8,14 @@ import (
 
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/tlsstore"
+	"github.com/postern/postern/host/web"
 )
 
 // frontends are the listeners of a running proxy.
 type frontends struct {
 	certs *tlsstore.Store
 	mail  *mail.Server
+	web   *web.Server
 }
 
 // startFrontends opens the certificate store and starts every configured
@@ -46,6 +48,17 @@ func startFrontends(s *stack, log *slog.Logger) (*frontends, error) {
 		}
 		fe.mail = srv
 	}
+	if s.cfg.Web.Enabled() {
+		srv, err := web.New(web.Options{Config: s.cfg.Web.Config, Certs: certs, Plugins: s.host, Logger: log})
+		if err == nil {
+			err = srv.Start()
+		}
+		if err != nil {
+			fe.close(context.Background())
+			return nil, fmt.Errorf("%s: %w", s.cfg.File, err)
+		}
+		fe.web = srv
+	}
 	return fe, nil
 }
 
@@ -61,6 +74,19 @@ func (fe *frontends) listeners(s *stack) []string {
 		}
 		out = append(out, fmt.Sprintf("%s %s %s (tls %s)", l.Name, l.Protocol, addr, l.TLS))
 	}
+	for _, l := range s.cfg.Web.Listeners {
+		addr := l.Address
+		if fe.web != nil {
+			if a := fe.web.Addr(l.Name); a != nil {
+				addr = a.String()
+			}
+		}
+		proto := "http"
+		if l.TLS {
+			proto = "https"
+		}
+		out = append(out, fmt.Sprintf("%s %s %s", l.Name, proto, addr))
+	}
 	return out
 }
 
@@ -70,6 +96,9 @@ func (fe *frontends) close(ctx context.Context) error {
 	var errs []error
 	if fe.mail != nil {
 		errs = append(errs, fe.mail.Shutdown(ctx))
+	}
+	if fe.web != nil {
+		errs = append(errs, fe.web.Shutdown(ctx))
 	}
 	if fe.certs != nil {
 		errs = append(errs, fe.certs.Close())

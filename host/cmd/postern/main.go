@@ -39,9 +39,9 @@ Commands:
 -c defaults to postern.yaml; postern.example.yaml documents every key.
 check and plugins print log lines only with -v; call prints the plugins'
 log lines to stderr; run logs as the configuration's log section says.
-"run" serves the IMAP and POP3 listeners of the mail section (the HTTP
-front end is not wired in yet); SIGHUP reloads plugins and certificates,
-while listener changes need a restart.
+"run" serves the IMAP and POP3 listeners of the mail section and the
+HTTP listeners of the web section; SIGHUP reloads plugins and
+certificates, while listener changes need a restart.
 
 Exit status: 0 on success, 1 on an error, 2 on a usage error.
 Run "postern <command> -h" for a command's flags.

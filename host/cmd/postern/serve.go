@@ -138,6 +138,9 @@ func restartOnly(old, cur *config.Config) []string {
 	if fmt.Sprint(old.Mail) != fmt.Sprint(cur.Mail) {
 		keys = append(keys, "mail")
 	}
+	if fmt.Sprint(old.Web) != fmt.Sprint(cur.Web) {
+		keys = append(keys, "web")
+	}
 	if old.Admin != cur.Admin {
 		keys = append(keys, "admin")
 	}
