@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postern/postern/host/admin"
 	"github.com/postern/postern/host/kv"
-	"github.com/postern/postern/plugins/route-cache/keys"
 )
 
 // stringList is a repeatable string flag.
@@ -85,20 +84,15 @@ func cmdPurgeRoute(ctx context.Context, args []string, stdout, stderr io.Writer)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	servers := len(st.Servers())
-	code := exitOK
-	for _, login := range logins {
-		for _, k := range keys.All(login, ips, vhosts) {
-			n, err := st.DeleteEverywhere(ctx, k)
-			fmt.Fprintf(stdout, "%s deleted on %d of %d servers\n", k, n, servers)
-			if err != nil {
-				code = exitFail
-				fmt.Fprintf(stderr, "postern purge-route: %s: %v\n", k, err)
-				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-					return code
-				}
-			}
+	// The admin API's POST /purge-route runs the same purge.
+	_, err = admin.PurgeRoutes(ctx, st, admin.PurgeRequest{Logins: logins, IPs: ips, VHosts: vhosts}, func(r admin.PurgeResult) {
+		fmt.Fprintf(stdout, "%s deleted on %d of %d servers\n", r.Key, r.Deleted, r.Servers)
+		if r.Err() != nil {
+			fmt.Fprintf(stderr, "postern purge-route: %s: %v\n", r.Key, r.Err())
 		}
+	})
+	if err != nil {
+		return exitFail
 	}
-	return code
+	return exitOK
 }
