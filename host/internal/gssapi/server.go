@@ -159,7 +159,15 @@ func (s *Server) fail(r Reason, format string, args ...any) *Error {
 
 // accept verifies the initial context token and returns the AP-REP token
 // (mutual authentication) or, without mutual, the security-layer offer.
-func (s *Server) accept(tok []byte) ([]byte, error) {
+func (s *Server) accept(tok []byte) (ch []byte, err error) {
+	// gokrb5's decoders and ciphers can panic on hostile input (a
+	// ciphertext shorter than a block); that is a malformed token, not a
+	// reason to end the session.
+	defer func() {
+		if r := recover(); r != nil {
+			ch, err = nil, s.fail(ReasonMalformed, "the AP-REQ broke the Kerberos decoder")
+		}
+	}()
 	tokID, body, err := ParseContextToken(tok)
 	if err != nil {
 		return nil, s.fail(ReasonMalformed, "%v", err)

@@ -236,6 +236,10 @@ func Unwrap(key types.EncryptionKey, fromAcceptor, acceptorSubkey bool, b []byte
 		}
 		return &WrapToken{Flags: flags, SeqNum: seq, Payload: append([]byte{}, payload...)}, nil
 	}
+	// gokrb5 panics on a ciphertext shorter than confounder plus checksum.
+	if len(body) < et.GetConfounderByteSize()+et.GetHMACBitLength()/8+wrapHeaderLen {
+		return nil, errors.New("sealed wrap token is too short")
+	}
 	plain, err := et.DecryptMessage(key.KeyValue, body, usage)
 	if err != nil {
 		return nil, errors.New("sealed wrap token does not decrypt or verify")
