@@ -22,7 +22,7 @@ func abiFixture(name string) string { return filepath.Join("..", "..", "abi", "t
 
 // newHost loads counter (counts "lookups", continues), trap (traps; the
 // login hook fails open) and all (decides) into a real plugin host.
-func newHost(t *testing.T) *plugin.Host {
+func newHost(t testing.TB) *plugin.Host {
 	t.Helper()
 	ctx := context.Background()
 	st := kv.NewMemory(kv.MemoryOptions{})
