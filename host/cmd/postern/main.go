@@ -33,6 +33,11 @@ Commands:
                                 run one hook chain (or fire one event) on fields
                                 given on the command line, and print the result
   purge-route -c FILE [-ip A] [-vhost H] LOGIN...  delete the logins' cached routes on every memcached
+  getAllReverseProxyURLs (garpu)     -c FILE  the route-lookup URLs, as zmprov prints them
+  getAllReverseProxyBackends (garpb) -c FILE  the mail routes and web pool backends
+  getAllMtaAuthURLs (gamau)          -c FILE  the web backends' SOAP URLs
+  getAllMemcachedServers (gamcs)     -c FILE  store.memcached
+  zmprov [-c FILE] COMMAND      the same four, zmprov style (postern zmprov garpb)
   version                       print the version and the plugin ABI version
   help                          print this text
 
@@ -113,10 +118,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		defer signal.Stop(sigs)
-		return cmdRun(ctx, *path, sigs, stderr)
+		return cmdRun(ctx, *path, sigs, stdout)
 
 	case "purge-route":
 		return cmdPurgeRoute(ctx, args, stdout, stderr)
+
+	case "getAllReverseProxyURLs", "garpu":
+		return cmdZmprov(cmd, args, stdout, stderr)
+
+	case "getAllReverseProxyBackends", "garpb":
+		return cmdZmprov(cmd, args, stdout, stderr)
+
+	case "getAllMtaAuthURLs", "gamau":
+		return cmdZmprov(cmd, args, stdout, stderr)
+
+	case "getAllMemcachedServers", "gamcs":
+		return cmdZmprov(cmd, args, stdout, stderr)
+
+	case "zmprov":
+		return cmdZmprov(cmd, args, stdout, stderr)
 
 	case "call":
 		var c callArgs
