@@ -34,6 +34,10 @@ type Config struct {
 	Plugins *plugin.Host
 	// Logger receives one line per session and errors; nil: slog.Default().
 	Logger *slog.Logger
+	// Stats receives the counters; nil: the Server's own. Passing the same
+	// Stats to the Servers of successive configurations keeps the counters
+	// going across reloads.
+	Stats *Stats
 	// GSSAPI enables Kerberos logins (IMAP AUTHENTICATE GSSAPI, POP3 AUTH
 	// GSSAPI) when its Keytab is set.
 	GSSAPI GSSAPI

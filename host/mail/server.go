@@ -40,7 +40,7 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup
 
-	stats Stats
+	stats *Stats
 }
 
 // Stats are the front end's counters.
@@ -62,11 +62,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	c := cfg.withDefaults()
-	return &Server{cfg: c, log: c.Logger, listeners: map[string]net.Listener{}, sessions: map[*session]struct{}{}}, nil
+	st := c.Stats
+	if st == nil {
+		st = new(Stats)
+	}
+	return &Server{cfg: c, log: c.Logger, listeners: map[string]net.Listener{}, sessions: map[*session]struct{}{}, stats: st}, nil
 }
 
 // Stats returns the live counters.
-func (s *Server) Stats() *Stats { return &s.stats }
+func (s *Server) Stats() *Stats { return s.stats }
 
 // Start opens every configured listener and serves it in the background.
 // On error nothing is left open.
@@ -219,6 +223,26 @@ func (s *Server) finish(sess *session, r any) {
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 	s.stats.Active.Add(-1)
+}
+
+// Drain stops accepting on every listener and returns at once; sessions
+// in flight, before or after login, go on until they end. A configuration
+// reload drains the old front end after the new one took over the
+// sockets (host/internal/listeners), so no session is disturbed.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// Sessions returns how many sessions are open.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
 }
 
 // Shutdown stops accepting, ends sessions still before login at once, and

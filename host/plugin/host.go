@@ -37,6 +37,11 @@ type Options struct {
 	// WatchdogInterval is how often deadlines are checked (default 5ms);
 	// it is the precision of limits.call_timeout.
 	WatchdogInterval time.Duration
+	// Observe, when set, is called after every hook and event call with
+	// the plugin's name, the hook or event name, the call's duration
+	// (including the wait for a free instance) and its failure, if any.
+	// It runs on the calling goroutine: keep it cheap (a histogram).
+	Observe func(plugin, hook string, d time.Duration, err error)
 }
 
 // Host loads plugins and runs them as chains at the four hooks. It is safe

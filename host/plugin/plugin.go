@@ -154,6 +154,10 @@ func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Ver
 	if !g.serves[h] {
 		return 0, false, nil
 	}
+	if obs := p.h.opts.Observe; obs != nil {
+		start := time.Now()
+		defer func() { obs(p.spec.Name, h.String(), time.Since(start), err) }()
+	}
 	in, err := g.pool.get(ctx)
 	if err != nil {
 		p.fail(err)
@@ -181,11 +185,15 @@ var (
 )
 
 // callEvent delivers an event to the plugin if it listens for it.
-func (p *Plugin) callEvent(ctx context.Context, e abi.Event, f *Fields) error {
+func (p *Plugin) callEvent(ctx context.Context, e abi.Event, f *Fields) (err error) {
 	g := p.acquire()
 	defer g.release()
 	if !g.hears[e] {
 		return nil
+	}
+	if obs := p.h.opts.Observe; obs != nil {
+		start := time.Now()
+		defer func() { obs(p.spec.Name, e.String(), time.Since(start), err) }()
 	}
 	in, err := g.pool.get(ctx)
 	if err != nil {

@@ -87,11 +87,12 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
-	mu        sync.Mutex
-	servers   []*http.Server
-	listeners map[string]net.Listener
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	mu            sync.Mutex
+	servers       []*http.Server
+	listeners     map[string]net.Listener
+	stop          chan struct{}
+	healthStarted bool
+	wg            sync.WaitGroup
 }
 
 // pool is a configured pool with its balancer.
@@ -182,32 +183,61 @@ func (s *Server) Start() error {
 		lns = append(lns, ln)
 	}
 	for i, l := range s.cfg.Listeners {
-		ln := lns[i]
-		s.listeners[l.Name] = ln
-		srv := s.httpServer(l)
-		s.servers = append(s.servers, srv)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			var err error
-			if l.TLS {
-				err = srv.ServeTLS(ln, "", "")
-			} else {
-				err = srv.Serve(ln)
-			}
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("listener stopped", "listener", l.Name, "err", err)
-			}
-		}()
-		s.log.Info("listening", "listener", l.Name, "addr", ln.Addr().String(), "tls", l.TLS)
+		s.serveLocked(lns[i], l)
 	}
+	s.startHealthLocked()
+	return nil
+}
+
+// Serve serves the named listener on ln, a socket the caller opened (a
+// configuration reload hands over the previous front end's socket this
+// way). Call it once per listener instead of Start; it takes ln.
+func (s *Server) Serve(ln net.Listener, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.cfg.Listeners {
+		if l.Name == name {
+			s.serveLocked(ln, l)
+			s.startHealthLocked()
+			return nil
+		}
+	}
+	ln.Close()
+	return fmt.Errorf("web: no listener named %q in the configuration", name)
+}
+
+func (s *Server) serveLocked(ln net.Listener, l Listener) {
+	s.listeners[l.Name] = ln
+	srv := s.httpServer(l)
+	s.servers = append(s.servers, srv)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var err error
+		if l.TLS {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("listener stopped", "listener", l.Name, "err", err)
+		}
+	}()
+	s.log.Info("listening", "listener", l.Name, "addr", ln.Addr().String(), "tls", l.TLS)
+}
+
+// startHealthLocked starts the active health checks once.
+func (s *Server) startHealthLocked() {
+	if s.healthStarted {
+		return
+	}
+	s.healthStarted = true
 	for _, p := range s.pools {
 		if p.cfg.HealthPath != "" {
 			s.wg.Add(1)
 			go s.healthLoop(p)
 		}
 	}
-	return nil
 }
 
 // Addr returns the address a listener is bound to (with the real port

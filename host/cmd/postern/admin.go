@@ -92,7 +92,7 @@ func (a *adminServer) attach(s *stack, fe *frontends) {
 		return
 	}
 	a.srv.Attach(admin.Sources{Plugins: s.host, Mail: fe.mail, Store: s.store, Listeners: func() []admin.Listener {
-		return adminListeners(s.cfg, fe)
+		return adminListeners(fe.cfg, fe)
 	}})
 }
 
@@ -109,15 +109,37 @@ func adminListeners(cfg *config.Config, fe *frontends) []admin.Listener {
 		}
 		out = append(out, al)
 	}
+	for _, l := range cfg.Web.Listeners {
+		al := admin.Listener{Name: l.Name, Protocol: "http", Address: l.Address}
+		if l.TLS {
+			al.Protocol, al.TLS = "https", "implicit"
+		}
+		if fe != nil && fe.web != nil {
+			if addr := fe.web.Addr(l.Name); addr != nil {
+				al.Bound = addr.String()
+			}
+		}
+		out = append(out, al)
+	}
 	return out
 }
 
-// reloaded records a SIGHUP reload for the status page and metrics.
-func (a *adminServer) reloaded(start time.Time, err error) {
+// observer returns the plugin-call latency observer of the metrics, or nil
+// without an admin API.
+func (a *adminServer) observer() func(plugin, hook string, d time.Duration, err error) {
+	if a == nil {
+		return nil
+	}
+	return a.srv.Collector().ObserveCall
+}
+
+// reloaded records a reload ("sighup", "file change") for the status page
+// and metrics.
+func (a *adminServer) reloaded(start time.Time, source string, err error) {
 	if a == nil {
 		return
 	}
-	a.srv.RecordReload(start, "sighup", time.Since(start), err)
+	a.srv.RecordReload(start, source, time.Since(start), err)
 }
 
 // drain turns /readyz to 503 and refuses further reloads; /metrics keeps

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"time"
 
 	"github.com/postern/postern/host/config"
 	"github.com/postern/postern/host/kv"
@@ -22,13 +23,16 @@ type stack struct {
 
 // load builds the store and the plugin host for cfg and loads its
 // plugins. watch overrides plugins.watch: only `run` watches files.
-func load(ctx context.Context, cfg *config.Config, log *slog.Logger, watch bool) (*stack, error) {
+func load(ctx context.Context, cfg *config.Config, log *slog.Logger, watch bool, observe ...func(plugin, hook string, d time.Duration, err error)) (*stack, error) {
 	store, err := cfg.OpenStore()
 	if err != nil {
 		return nil, err
 	}
 	opts := cfg.HostOptions(log, store)
 	opts.Watch = opts.Watch && watch
+	if len(observe) > 0 {
+		opts.Observe = observe[0]
+	}
 	host, err := plugin.New(ctx, opts)
 	if err != nil {
 		store.Close()

@@ -118,7 +118,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		defer signal.Stop(sigs)
-		return cmdRun(ctx, *path, sigs, stderr)
+		return cmdRun(ctx, *path, sigs, stdout)
 
 	case "purge-route":
 		return cmdPurgeRoute(ctx, args, stdout, stderr)

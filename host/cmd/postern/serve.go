@@ -7,29 +7,36 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"syscall"
 	"time"
 
 	"github.com/postern/postern/host/config"
+	"github.com/postern/postern/host/internal/filewatch"
+	"github.com/postern/postern/host/internal/listeners"
+	"github.com/postern/postern/host/mail"
+	"github.com/postern/postern/host/tlsstore"
 )
 
 // closeTimeout bounds the shutdown: closing the plugin host and the store.
 const closeTimeout = 30 * time.Second
 
-// cmdRun loads the plugins with file watching on and runs until SIGINT or
-// SIGTERM, when it closes the host. SIGHUP re-reads the configuration and
-// loads the new plugin chain; if either fails, the running chain keeps
-// serving and the error is logged, and the certificates are read again.
-// The listeners of the mail front end start with the process, after the
-// admin API (admin.go), whose POST /reload does what SIGHUP does.
-func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, stderr io.Writer) int {
+// cmdRun runs the proxy until SIGINT or SIGTERM: the admin API, the
+// plugin chain (plugin files watched), and the mail and web front ends.
+// SIGHUP, a change of the configuration file, or the admin API's
+// POST /reload applies the configuration again, build-then-swap: a bad
+// configuration is refused and logged while the running one keeps
+// serving; listeners whose address did not change keep their sockets;
+// sessions in flight finish on the configuration they started on.
+// Logs go to out (stdout), JSON unless log.format says text.
+func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writer) int {
 	cfg, err := readConfig(path)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(out, err)
 		return exitFail
 	}
-	log := cfg.Logger(stderr)
+	log := cfg.Logger(out)
 	// The admin API starts first, so /healthz answers (and /readyz says
 	// why not yet) while the plugins compile.
 	adm, err := startAdmin(cfg, log)
@@ -37,38 +44,34 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, stderr io.W
 		log.Error("postern cannot start", "config", path, "error", err.Error())
 		return exitFail
 	}
-	s, err := load(ctx, cfg, log, true)
+	s, err := load(ctx, cfg, log, true, adm.observer())
 	if err != nil {
 		log.Error("postern cannot start", "config", path, "error", err.Error())
 		adm.close(ctx)
 		return exitFail
 	}
-	fe, err := startFrontends(s, log)
+	r := &runner{path: path, log: log, s: s, adm: adm, set: listeners.New(), stats: new(mail.Stats)}
+	r.fe, err = buildFrontends(cfg, nil, s, r.set, r.stats, log)
 	if err != nil {
 		log.Error("postern cannot start", "config", path, "error", err.Error())
 		s.close(ctx)
 		adm.close(ctx)
 		return exitFail
 	}
-	adm.attach(s, fe)
+	adm.attach(s, r.fe)
 	log.Info("postern running", "config", path, "plugins", s.names(), "version", buildVersion(),
-		"listeners", fe.listeners(s))
-	// reload is what SIGHUP and the admin API's POST /reload do.
-	reload := func(ctx context.Context) error {
-		err := s.reload(ctx, path, log)
-		if fe.certs != nil {
-			if cerr := fe.certs.Reload(); cerr != nil {
-				log.Error("certificate reload failed; the previous certificates keep serving", "error", cerr.Error())
-				err = errors.Join(err, cerr)
-			}
-		}
-		return err
-	}
+		"listeners", r.fe.listeners())
+	changes := watchConfig(path, log)
+	defer changes.close()
 	for {
 		var sig os.Signal
 		select {
-		case r := <-adm.reloads():
-			r.done <- reload(r.ctx)
+		case req := <-adm.reloads():
+			req.done <- r.reload(req.ctx, "admin api")
+			continue
+		case <-changes.events():
+			start := time.Now()
+			adm.reloaded(start, "file change", r.reload(ctx, "file change"))
 			continue
 		case sg, ok := <-sigs:
 			if !ok {
@@ -78,13 +81,13 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, stderr io.W
 		}
 		if sig == syscall.SIGHUP {
 			start := time.Now()
-			adm.reloaded(start, reload(ctx))
+			adm.reloaded(start, "sighup", r.reload(ctx, "sighup"))
 			continue
 		}
 		log.Info("postern stopping", "signal", sig.String())
 		adm.drain()
 		cctx, cancel := context.WithTimeout(ctx, closeTimeout)
-		err := errors.Join(fe.close(cctx), s.close(cctx), adm.close(cctx))
+		err := errors.Join(r.fe.close(cctx), s.close(cctx), adm.close(cctx))
 		cancel()
 		if err != nil {
 			log.Error("postern stopped with an error", "error", err.Error())
@@ -95,25 +98,65 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, stderr io.W
 	}
 }
 
-// reload applies the configuration file again. Only the plugin chain is
-// reloaded; other changed keys are reported as needing a restart. The
-// error, also logged, says why the previous configuration keeps serving.
-func (s *stack) reload(ctx context.Context, path string, log *slog.Logger) error {
-	cfg, err := config.Load(path)
+// runner is the running proxy: what a reload replaces.
+type runner struct {
+	path  string
+	log   *slog.Logger
+	s     *stack
+	adm   *adminServer
+	set   *listeners.Set
+	fe    *frontends
+	stats *mail.Stats // shared by the mail front ends of every configuration
+}
+
+// reload applies the configuration file again: plugins first (their Load
+// is itself build-then-swap), then, when the tls, mail or web sections
+// changed, new front ends on the shared sockets; the old ones drain. The
+// error, also logged, says why the previous configuration keeps serving
+// (all of it when the file is bad; the front ends when only they fail).
+func (r *runner) reload(ctx context.Context, why string) error {
+	log, s := r.log, r.s
+	cfg, err := config.Load(r.path)
 	if err != nil {
-		log.Error("configuration reload failed; the previous configuration keeps serving", "config", path, "error", err.Error())
+		log.Error("configuration reload failed; the previous configuration keeps serving", "config", r.path, "trigger", why, "error", err.Error())
 		return err
 	}
 	if keys := restartOnly(s.cfg, cfg); len(keys) > 0 {
 		log.Warn("these keys changed but apply only at a restart; restart postern to apply them", "keys", keys)
 	}
 	if err := s.host.Load(ctx, cfg.Plugins); err != nil {
-		log.Error("plugin reload failed; the previous plugins keep serving", "config", path, "error", err.Error())
+		log.Error("plugin reload failed; the previous plugins keep serving", "config", r.path, "trigger", why, "error", err.Error())
 		return err
 	}
 	s.cfg.Plugins = cfg.Plugins
-	log.Info("configuration reloaded", "config", path, "plugins", s.names())
+	old := r.fe
+	if frontendsChanged(old.cfg, cfg) {
+		var certs *tlsstore.Store
+		if sameTLS(old.cfg, cfg) {
+			certs = old.certs // unchanged files: the store watches them already
+		}
+		fe, err := buildFrontends(cfg, certs, s, r.set, r.stats, log)
+		if err != nil {
+			log.Error("front end reload failed; the previous listeners keep serving", "config", r.path, "trigger", why, "error", err.Error())
+			return err
+		}
+		r.fe = fe
+		old.drain(log, certs == nil)
+		r.adm.attach(s, fe)
+		log.Info("front ends reloaded; sessions in flight finish on the previous configuration", "listeners", fe.listeners())
+	} else if old.certs != nil {
+		if err := old.certs.Reload(); err != nil {
+			log.Error("certificate reload failed; the previous certificates keep serving", "error", err.Error())
+			return err
+		}
+	}
+	log.Info("configuration reloaded", "config", r.path, "trigger", why, "plugins", s.names())
 	return nil
+}
+
+// frontendsChanged reports whether the tls, mail or web sections differ.
+func frontendsChanged(a, b *config.Config) bool {
+	return !reflect.DeepEqual(a.TLS, b.TLS) || !reflect.DeepEqual(a.Mail, b.Mail) || !reflect.DeepEqual(a.Web, b.Web)
 }
 
 // restartOnly lists the keys that differ between the running and the new
@@ -148,4 +191,37 @@ func restartOnly(old, cur *config.Config) []string {
 		keys = append(keys, "tls (the files themselves are reloaded)")
 	}
 	return keys
+}
+
+// configWatch reports changes of the configuration file.
+type configWatch struct{ w *filewatch.Watcher }
+
+// watchConfig watches the configuration file; a failure to watch is
+// logged and leaves SIGHUP and the admin API as the ways to reload.
+func watchConfig(path string, log *slog.Logger) configWatch {
+	w, err := filewatch.New(filewatch.Options{Logger: log})
+	if err == nil {
+		err = w.Add(path)
+	}
+	if err != nil {
+		log.Warn("the configuration file is not watched; reload with SIGHUP", "config", path, "error", err.Error())
+		if w != nil {
+			w.Close()
+		}
+		return configWatch{}
+	}
+	return configWatch{w: w}
+}
+
+func (c configWatch) events() <-chan string {
+	if c.w == nil {
+		return nil // never ready
+	}
+	return c.w.Events()
+}
+
+func (c configWatch) close() {
+	if c.w != nil {
+		c.w.Close()
+	}
 }
