@@ -33,7 +33,7 @@ type socket struct {
 	views int
 	done  chan struct{} // closed by acceptLoop when Accept fails
 	stop  chan struct{} // closed when the last view is closed
-	err   error // the accept error that ended the socket
+	err   error         // the accept error that ended the socket
 }
 
 // Listen returns a view of the socket on addr ("host:port"), opening the
