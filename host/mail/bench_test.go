@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/postern/postern/host/internal/authhttp"
 	"github.com/postern/postern/host/internal/guestbuild"
 	"github.com/postern/postern/host/internal/testenv"
 )
@@ -151,6 +152,7 @@ mail:
 		row("Idle logged-in sessions held: %d; proxy RSS %d KiB -> %d KiB: %.1f KiB per session",
 			h.Holding, rss0, rss1, float64(rss1-rss0)/float64(h.Holding))
 	}
+	benchRouteChain(t, bin, lightIMAP, row)
 	t.Log("\n" + report.String())
 	os.MkdirAll(filepath.Join(root, "build", "bench"), 0o755)
 	os.WriteFile(filepath.Join(root, "build", "bench", "mail.txt"), []byte(report.String()), 0o644)
@@ -313,4 +315,58 @@ func BenchmarkLogin(b *testing.B) {
 			_ = buf
 		}
 	})
+}
+
+// benchRouteChain measures IMAP logins through Postern with route-lookup
+// alone and with route-cache in front of it (warm), each in its own
+// postern process, against an auth_http lookup service routing every user
+// to lightimap and a real memcached, and counts the lookups per login.
+func benchRouteChain(t *testing.T, bin, lightIMAP string, row func(string, ...any)) {
+	mc := testenv.SharedMemcached(t)
+	host, port, _ := net.SplitHostPort(lightIMAP)
+	p, _ := strconv.Atoi(port)
+	lookup, err := authhttp.NewServer(map[string]authhttp.Route{"bob@example.com": {Server: host, Port: p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lookup.Close()
+	row("")
+	row("| route chain | lookup service latency | logins/s | p99 | lookups per login |")
+	row("|---|---|---|---|---|")
+	for _, run := range []struct {
+		chain string
+		delay time.Duration
+	}{{"route-lookup", 0}, {"route-cache,route-lookup", 0}, {"route-lookup", 5 * time.Millisecond}, {"route-cache,route-lookup", 5 * time.Millisecond}} {
+		chain := run.chain
+		lookup.SetDelay(run.delay)
+		dir := t.TempDir()
+		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		var plugins strings.Builder
+		for _, name := range strings.Split(chain, ",") {
+			fmt.Fprintf(&plugins, "    - name: %s\n      path: %s\n", name, guestbuild.Build(t, "plugins/"+name))
+			if name == "route-lookup" {
+				fmt.Fprintf(&plugins, "      http_allow: [%q]\n      config: {servers: [%q]}\n", lookup.Addr(), lookup.URL())
+			}
+		}
+		conf := fmt.Sprintf("cache_dir: \"\"\nlog: {level: warn}\nstore: {memcached: [%q]}\nplugins:\n  chain:\n%s"+
+			"mail:\n  listeners:\n    - {name: imap, address: %q, protocol: imap, tls: none, allow_plaintext_login: true}\n",
+			mc, plugins.String(), addr)
+		cfg := filepath.Join(dir, "postern.yaml")
+		os.WriteFile(cfg, []byte(conf), 0o600)
+		proc := start(t, filepath.Join(bin, "postern"), "run", "-c", cfg)
+		waitPort(t, addr)
+		// Warm the cache (and the plugin instances) before measuring.
+		exec.Command(filepath.Join(bin, "mailload"), "-addr", addr, "-mode", "login", "-c", "4", "-n", "50").Run()
+		before := lookup.Lookups()
+		out, err := exec.Command(filepath.Join(bin, "mailload"), "-addr", addr, "-mode", "login", "-c", "16", "-d", "5s").Output()
+		if err != nil {
+			t.Fatalf("mailload: %v %s", err, out)
+		}
+		var m map[string]any
+		json.Unmarshal(bytes.TrimSpace(out), &m)
+		ops := m["ops"].(float64)
+		row("| %s | %v | %.0f/s | %.2f ms | %.3f |", chain, run.delay, m["ops_per_sec"], m["p99_ms"], float64(lookup.Lookups()-before)/ops)
+		proc.Process.Signal(os.Interrupt)
+		proc.Wait()
+	}
 }

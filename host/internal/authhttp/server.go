@@ -112,6 +112,7 @@ type Server struct {
 	closed   bool
 	routes   map[string]Route
 	failure  Failure
+	delay    time.Duration
 	requests []Request
 }
 
@@ -146,6 +147,14 @@ func (s *Server) SetRoute(user string, r Route) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.routes[user] = r
+}
+
+// SetDelay makes every later answer wait d first, as a lookup servlet
+// that asks LDAP does (benchmarks).
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
 }
 
 // SetFailure makes every later request fail as f says.
@@ -210,11 +219,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.handlers.Done()
 	s.requests = append(s.requests, req)
 	failure := s.failure
+	delay := s.delay
 	route, known := s.routes[req.User]
 	if known && route.Next != nil && req.Problem == "" && failure == FailNone {
 		s.routes[req.User] = *route.Next
 	}
 	s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
 
 	switch failure {
 	case FailHang:
