@@ -38,6 +38,8 @@ Commands:
   getAllMtaAuthURLs (gamau)          -c FILE  the web backends' SOAP URLs
   getAllMemcachedServers (gamcs)     -c FILE  store.memcached
   zmprov [-c FILE] COMMAND      the same four, zmprov style (postern zmprov garpb)
+  demo     [-addr-base N] [-for D]  the proxy with the bundled plugins and demo mail and
+                                web servers, all in this process; prints commands to try
   version                       print the version and the plugin ABI version
   help                          print this text
 
@@ -119,6 +121,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		defer signal.Stop(sigs)
 		return cmdRun(ctx, *path, sigs, stdout)
+
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr)
 
 	case "purge-route":
 		return cmdPurgeRoute(ctx, args, stdout, stderr)
