@@ -17,7 +17,7 @@ GUEST_SRC   := $(shell find guest-sdk abi -name '*.go') go.mod
 all: build plugins
 
 help:
-	@echo "make demo      run the proxy with the bundled plugins (placeholder until the demo lands)"
+	@echo "make demo      the proxy, the bundled plugins and demo mail and web servers in one process"
 	@echo "make test      vet and run every test (needs memcached; .ci/run installs it)"
 	@echo "make build     the postern binary in bin/"
 	@echo "make plugins   every Go plugin to $(WASM_DIR)/<dir>.wasm"
@@ -73,10 +73,12 @@ fuzz:
 	  done; \
 	done
 
-demo:
-	@echo "make demo: not built yet. The demo (postern demo: proxy, bundled plugins, in-memory IMAP"
-	@echo "backend and lookup service in one process) lands with the operator-surface issue."
-	@echo "Meanwhile: make plugins && go run ./host/cmd/postern help"
+# The proxy, the bundled plugins and demo backends in one process, until
+# Ctrl-C; it prints curl commands to try. DEMO_FLAGS: -addr-base N (fixed
+# ports N+143, N+110, N+443, N+90), -for 10m.
+DEMO_FLAGS ?=
+demo: bin/postern plugins
+	bin/postern demo $(DEMO_FLAGS)
 
 fixtures:
 	cd abi/testdata && ./build.sh

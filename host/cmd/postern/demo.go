@@ -107,30 +107,34 @@ func cmdDemo(ctx context.Context, a demoArgs, sigs <-chan os.Signal, stdout, std
 	runSigs := make(chan os.Signal, 1)
 	exited := make(chan int, 1)
 	go func() { exited <- cmdRun(ctx, path, runSigs, stderr) }()
-	if code, ok := waitReady(addrs.admin, exited); !ok {
-		fmt.Fprintln(stderr, "postern demo: the proxy did not start; its log above says why")
-		return code
-	}
-	printDemo(stdout, addrs, cert, path)
+	ready, stopPolling := make(chan struct{}), make(chan struct{})
+	defer close(stopPolling)
+	go waitReady(addrs.admin, ready, stopPolling)
 
-	var timeout <-chan time.Time
-	if a.duration > 0 {
-		timeout = time.After(a.duration)
-	}
 	forward := func(sig os.Signal) {
 		select {
 		case runSigs <- sig:
 		default: // one is pending already
 		}
 	}
+	var timeout <-chan time.Time
 	for {
 		select {
+		case <-ready:
+			ready = nil
+			printDemo(stdout, addrs, cert, path)
+			if a.duration > 0 {
+				timeout = time.After(a.duration)
+			}
 		case sig := <-sigs:
 			forward(sig) // as with postern run: SIGHUP reloads, SIGINT and SIGTERM stop
 		case <-timeout:
 			timeout = nil
 			forward(syscall.SIGTERM)
 		case code := <-exited:
+			if code != exitOK && ready != nil {
+				fmt.Fprintln(stderr, "postern demo: the proxy did not start; the log above says why")
+			}
 			if err := backends.Close(); err != nil {
 				fmt.Fprintln(stderr, err)
 				code = exitFail
@@ -163,23 +167,22 @@ func demoAddrs(base int) (demoListeners, error) {
 	return demoListeners{addr(ports[0]), addr(ports[1]), addr(ports[2]), addr(ports[3])}, nil
 }
 
-// waitReady polls the admin API's /readyz until it answers 200 (true), or
-// the proxy exits (false, with its exit code).
-func waitReady(admin string, exited <-chan int) (int, bool) {
+// waitReady polls the admin API's /readyz until it answers 200, then
+// closes ready; it gives up when stop is closed.
+func waitReady(admin string, ready, stop chan struct{}) {
 	client := &http.Client{Timeout: time.Second}
+	defer client.CloseIdleConnections()
 	for {
 		if resp, err := client.Get("http://" + admin + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return exitOK, true
+				close(ready)
+				return
 			}
 		}
 		select {
-		case code := <-exited:
-			if code == exitOK {
-				code = exitFail
-			}
-			return code, false
+		case <-stop:
+			return
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -305,6 +305,28 @@ func TestDemo(t *testing.T) {
 			t.Errorf("exit %d\n%s", code, d.logs)
 		}
 	})
+
+	t.Run("signal during start", func(t *testing.T) { testSignalDuringStart(t, plugins, cache) })
+}
+
+// testSignalDuringStart: Ctrl-C while the plugins load stops the demo
+// once they have loaded, cleanly.
+func testSignalDuringStart(t *testing.T, plugins, cache string) {
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGINT
+	var out, logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cmdDemo(context.Background(), demoArgs{plugins: plugins, cacheDir: cache}, sigs, &out, &logs)
+	}()
+	select {
+	case code := <-done:
+		if code != exitOK || !strings.Contains(logs.String(), "postern stopped") {
+			t.Errorf("exit %d\n%s", code, logs.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("did not stop\n%s", logs.String())
+	}
 }
 
 // TestDemo_refuses checks the errors that stop the demo before it starts.
