@@ -292,7 +292,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("exit %d\n%s", code, logs)
 		}
 		for _, want := range []string{"outcome=relayed", "listener=pop3", "login=demo@example.com",
-			"login=alice@example.com", "postern stopped"} {
+			"login=alice@example.com", `path=/home/demo/ proto=HTTP/2.0 status=200`, `plugins="route=done:route-lookup"`, "postern stopped"} {
 			if !strings.Contains(logs.String(), want) {
 				t.Errorf("the log lacks %q", want)
 			}
