@@ -4,9 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"strings"
 
 	"github.com/postern/postern/host/internal/imapwire"
@@ -152,24 +149,8 @@ func (ss *session) imapBad(tag, msg string) bool {
 
 // imapFatal ends the session after a read error.
 func (ss *session) imapFatal(err error) {
-	switch {
-	case errors.Is(err, imapwire.ErrLineTooLong):
-		ss.write("* BYE Line too long.\r\n")
-		ss.outcome = "protocol_error"
-	case errors.Is(err, imapwire.ErrLiteralTooLarge):
-		ss.write("* BYE Literal too large.\r\n")
-		ss.outcome = "protocol_error"
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		ss.write("* BYE Idle too long, disconnecting.\r\n")
-		ss.outcome = "timeout"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		ss.outcome = "client_gone"
-	default:
-		ss.outcome = "client_gone"
-		ss.err = err
-	}
-	if ss.ctx.Err() != nil {
-		ss.outcome = "shutdown"
+	if msg := ss.readFailed(err); msg != "" {
+		ss.write("* BYE " + msg + "\r\n")
 	}
 }
 
@@ -195,32 +176,17 @@ func (ss *session) imapAuthenticate(cmd *imapwire.Command, r *imapwire.Reader) b
 			return !ss.imapBad(cmd.Tag, "Invalid base64 in the initial response.")
 		}
 	}
-	for {
-		ch, done, err := mech.Next(resp)
-		if err != nil {
-			ss.authFailures++
-			ss.write(cmd.Tag + " NO [AUTHENTICATIONFAILED] " + ss.saslFailed(err) + "\r\n")
-			return false
-		}
-		if done {
-			break
-		}
-		if err := ss.write("+ " + sasl.Encode(ch) + "\r\n"); err != nil {
-			ss.outcome = "client_gone"
-			return true
-		}
-		ss.idle()
-		line, err := r.ReadLine()
-		if err != nil {
-			ss.imapFatal(err)
-			return true
-		}
-		if string(line) == "*" {
-			return !ss.imapBad(cmd.Tag, "Authentication aborted.")
-		}
-		if resp, err = sasl.Decode(line); err != nil {
-			return !ss.imapBad(cmd.Tag, "Invalid base64 in the response.")
-		}
+	switch end, msg := ss.saslExchange(mech, resp, r, ss.imapFatal); end {
+	case saslFailed:
+		ss.authFailures++
+		ss.write(cmd.Tag + " NO [AUTHENTICATIONFAILED] " + msg + "\r\n")
+		return false
+	case saslAborted:
+		return !ss.imapBad(cmd.Tag, "Authentication aborted.")
+	case saslBadBase64:
+		return !ss.imapBad(cmd.Tag, "Invalid base64 in the response.")
+	case saslGone:
+		return true
 	}
 	return ss.imapLogin(cmd.Tag, mech.Identity())
 }

@@ -1,10 +1,6 @@
 package mail
 
 import (
-	"errors"
-	"io"
-	"net"
-	"os"
 	"strings"
 
 	"github.com/postern/postern/host/internal/imapwire"
@@ -141,21 +137,8 @@ func (ss *session) pop3Err(msg string) bool {
 }
 
 func (ss *session) pop3Fatal(err error) {
-	switch {
-	case errors.Is(err, imapwire.ErrLineTooLong):
-		ss.write("-ERR Line too long, disconnecting.\r\n")
-		ss.outcome = "protocol_error"
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		ss.write("-ERR Idle too long, disconnecting.\r\n")
-		ss.outcome = "timeout"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		ss.outcome = "client_gone"
-	default:
-		ss.outcome = "client_gone"
-		ss.err = err
-	}
-	if ss.ctx.Err() != nil {
-		ss.outcome = "shutdown"
+	if msg := ss.readFailed(err); msg != "" {
+		ss.write("-ERR " + msg + "\r\n")
 	}
 }
 
@@ -180,33 +163,18 @@ func (ss *session) pop3Authenticate(arg string, r *imapwire.Reader) bool {
 	// Responses are not commands: a Kerberos AP-REQ is well over the
 	// command line's 512 octets (RFC 5034 4 lifts the limit for them).
 	r = &imapwire.Reader{R: r.R, MaxLine: ss.srv.cfg.Limits.MaxLine}
-	for {
-		ch, done, err := mech.Next(resp)
-		if err != nil {
-			ss.authFailures++
-			ss.write("-ERR [AUTH] " + ss.saslFailed(err) + "\r\n")
-			return false
-		}
-		if done {
-			break
-		}
-		if err := ss.write("+ " + sasl.Encode(ch) + "\r\n"); err != nil {
-			ss.outcome = "client_gone"
-			return true
-		}
-		ss.idle()
-		line, err := r.ReadLine()
-		if err != nil {
-			ss.pop3Fatal(err)
-			return true
-		}
-		if string(line) == "*" {
-			ss.write("-ERR Authentication aborted.\r\n")
-			return false
-		}
-		if resp, err = sasl.Decode(line); err != nil {
-			return !ss.pop3Err("Invalid base64 in the response.")
-		}
+	switch end, msg := ss.saslExchange(mech, resp, r, ss.pop3Fatal); end {
+	case saslFailed:
+		ss.authFailures++
+		ss.write("-ERR [AUTH] " + msg + "\r\n")
+		return false
+	case saslAborted:
+		ss.write("-ERR Authentication aborted.\r\n")
+		return false
+	case saslBadBase64:
+		return !ss.pop3Err("Invalid base64 in the response.")
+	case saslGone:
+		return true
 	}
 	return ss.pop3Login(mech.Identity())
 }
