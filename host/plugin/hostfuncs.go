@@ -66,6 +66,20 @@ func (in *instance) read(ptr, n uint32, what string) []byte {
 	return b
 }
 
+// bounds checks that every (ptr, len) pair lies inside guest memory, and
+// aborts the call otherwise: ABI.md "Bounds" checks every range before
+// anything else, so a bad pointer traps whatever the other arguments.
+func (in *instance) bounds(what string, ptrLen ...uint64) {
+	size := uint64(in.mem.Size())
+	for i := 0; i+1 < len(ptrLen); i += 2 {
+		ptr, n := uint64(uint32(ptrLen[i])), uint64(uint32(ptrLen[i+1]))
+		if n > 0 && ptr+n > size {
+			in.fault = fmt.Errorf("%s: range [%d, %d) is outside the guest's %d-byte memory", what, ptr, ptr+n, size)
+			panic(in.fault)
+		}
+	}
+}
+
 // output copies v into the guest buffer (buf, limit) and returns the
 // result word: the full length, so that limit 0 probes the size.
 func (in *instance) output(buf, limit uint32, v []byte, what string) uint64 {
@@ -130,12 +144,12 @@ func levelOf(l int32) slog.Level {
 	switch abi.Level(l) {
 	case abi.LevelDebug:
 		return slog.LevelDebug
+	case abi.LevelInfo:
+		return slog.LevelInfo
 	case abi.LevelWarn:
 		return slog.LevelWarn
-	case abi.LevelError:
-		return slog.LevelError
 	}
-	return slog.LevelInfo
+	return slog.LevelError // LevelError, and any level a newer guest may send
 }
 
 func hostConfigGet(ctx context.Context, _ api.Module, s []uint64) {
@@ -145,6 +159,7 @@ func hostConfigGet(ctx context.Context, _ api.Module, s []uint64) {
 
 func hostFieldGet(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("field_get", s[1], s[2])
 	id := abi.Field(int32(s[0]))
 	if id.Keyed() {
 		s[0] = errResult(abi.ErrNotAvailable)
@@ -165,6 +180,7 @@ func hostFieldGet(ctx context.Context, _ api.Module, s []uint64) {
 
 func hostFieldSet(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("field_set", s[1], s[2])
 	id := abi.Field(int32(s[0]))
 	if id.Keyed() {
 		s[0] = errResult(abi.ErrNotAvailable)
@@ -201,9 +217,14 @@ func (in *instance) keyedArgs(s []uint64, write bool) (abi.Field, string, abi.Er
 
 func hostFieldGetKey(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("field_get_key", s[1], s[2], s[3], s[4])
 	id, key, e := in.keyedArgs(s, false)
 	if e != 0 {
 		s[0] = errResult(e)
+		return
+	}
+	if id == abi.FieldHTTPHeader && !validHeaderName(key) {
+		s[0] = errResult(abi.ErrInvalid)
 		return
 	}
 	v, e := in.fields.getKey(id, key)
@@ -217,6 +238,7 @@ func hostFieldGetKey(ctx context.Context, _ api.Module, s []uint64) {
 
 func hostFieldSetKey(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("field_set_key", s[1], s[2], s[3], s[4])
 	id, key, e := in.keyedArgs(s, true)
 	if e != 0 {
 		s[0] = errResult(e)
@@ -234,6 +256,7 @@ func hostFieldSetKey(ctx context.Context, _ api.Module, s []uint64) {
 
 func hostFieldDeleteKey(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("field_delete_key", s[1], s[2])
 	id, key, e := in.keyedArgs(s, true)
 	if e != 0 {
 		s[0] = errResult(e)
@@ -291,6 +314,7 @@ func (in *instance) blocking(op func(ctx context.Context) error) error {
 
 func hostKVGet(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("kv_get", s[0], s[1], s[2], s[3])
 	key, e := in.kvKey(uint32(s[0]), uint32(s[1]))
 	if e != 0 {
 		s[0] = errResult(e)
@@ -310,6 +334,7 @@ func hostKVGet(ctx context.Context, _ api.Module, s []uint64) {
 
 func hostKVStore(ctx context.Context, s []uint64, add bool) {
 	in := instanceFrom(ctx)
+	in.bounds("kv_set", s[0], s[1], s[2], s[3])
 	key, e := in.kvKey(uint32(s[0]), uint32(s[1]))
 	if e != 0 {
 		s[0] = errResult(e)
@@ -337,6 +362,7 @@ func hostKVStore(ctx context.Context, s []uint64, add bool) {
 
 func hostKVIncr(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("kv_incr", s[0], s[1])
 	key, e := in.kvKey(uint32(s[0]), uint32(s[1]))
 	if e != 0 {
 		s[0] = errResult64(e)
@@ -365,6 +391,7 @@ func hostKVIncr(ctx context.Context, _ api.Module, s []uint64) {
 
 func hostKVDelete(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("kv_delete", s[0], s[1])
 	key, e := in.kvKey(uint32(s[0]), uint32(s[1]))
 	if e != 0 {
 		s[0] = errResult(e)
@@ -427,15 +454,16 @@ func (p *Plugin) allowed(u *url.URL) bool {
 
 func hostHTTPCall(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("http_call", s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
 	p := in.g.p
 	in.resp = nil
-	method := string(in.read(uint32(s[0]), min(uint32(s[1]), 32), "http method"))
-	rawURL := string(in.read(uint32(s[2]), min(uint32(s[3]), 8192), "http url"))
 	hdrLen, bodyLen := uint32(s[5]), uint32(s[7])
-	if hdrLen > abi.MaxFieldBytes || bodyLen > abi.MaxHTTPBody {
+	if uint32(s[1]) > 32 || uint32(s[3]) > 8192 || hdrLen > abi.MaxFieldBytes || bodyLen > abi.MaxHTTPBody {
 		s[0] = errResult(abi.ErrTooLarge)
 		return
 	}
+	method := string(in.read(uint32(s[0]), uint32(s[1]), "http method"))
+	rawURL := string(in.read(uint32(s[2]), uint32(s[3]), "http url"))
 	hdr := in.read(uint32(s[4]), hdrLen, "http headers")
 	body := bytes.Clone(in.read(uint32(s[6]), bodyLen, "http body"))
 	timeout := time.Duration(int32(s[8])) * time.Millisecond
@@ -523,6 +551,7 @@ func parseHeaderBlock(b []byte) (http.Header, error) {
 
 func hostHTTPResponseGet(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("http_response_get", s[1], s[2])
 	if in.resp == nil {
 		s[0] = errResult(abi.ErrNotAvailable)
 		return
@@ -542,6 +571,7 @@ func hostHTTPResponseGet(ctx context.Context, _ api.Module, s []uint64) {
 
 func hostCounterAdd(ctx context.Context, _ api.Module, s []uint64) {
 	in := instanceFrom(ctx)
+	in.bounds("counter_add", s[0], s[1])
 	n := uint32(s[1])
 	if n == 0 || n > 64 {
 		in.g.p.logOnce("counter-name", slog.LevelWarn, "counter_add: name must be 1-64 of [a-z0-9_]; ignored")
@@ -554,5 +584,9 @@ func hostCounterAdd(ctx context.Context, _ api.Module, s []uint64) {
 			return
 		}
 	}
-	in.g.p.counterAdd(string(name), int64(s[2]))
+	if delta := int64(s[2]); delta >= 0 {
+		in.g.p.counterAdd(string(name), delta)
+	} else {
+		in.g.p.logOnce("counter-negative", slog.LevelWarn, "counter_add: negative delta ignored (counters only grow)", "name", string(name))
+	}
 }

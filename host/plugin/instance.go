@@ -213,13 +213,26 @@ func (in *instance) call(fn api.Function, phase abi.Phase, f *Fields, what strin
 		in.saved = Fields{}
 		return 0, in.explain(err, what)
 	}
-	if in.hasSaved {
-		in.saved = Fields{} // drop references held by the snapshot
-	}
 	if fn.Definition().ResultTypes() == nil {
+		in.dropSnapshot()
 		return 0, nil
 	}
 	return int32(in.stack[0]), nil
+}
+
+// undo puts back the fields as they were before the last call wrote them,
+// for a call that returned an invalid verdict.
+func (in *instance) undo(f *Fields) {
+	if in.hasSaved {
+		f.restore(&in.saved)
+	}
+	in.dropSnapshot()
+}
+
+// dropSnapshot drops the references the snapshot holds.
+func (in *instance) dropSnapshot() {
+	in.hasSaved = false
+	in.saved = Fields{}
 }
 
 // beforeWrite snapshots the fields on a call's first write.

@@ -167,7 +167,10 @@ func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Ver
 	r, err := in.call(in.hooks[h], abi.Phase(h), f, hookWhat[h])
 	if err == nil && (r < int32(abi.VerdictContinue) || r > int32(abi.VerdictRetry)) {
 		in.dead = true
+		in.undo(f)
 		err = fmt.Errorf("hook %s: %w: returned %d; the ABI allows 0..4 (abi/ABI.md \"Verdicts\")", h, ErrBadVerdict, r)
+	} else {
+		in.dropSnapshot()
 	}
 	g.pool.put(in)
 	if err != nil {
