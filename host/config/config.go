@@ -70,8 +70,21 @@ type Config struct {
 	// Web configures the HTTP and HTTPS front end (none when it has no
 	// listeners).
 	Web Web
+	// Shutdown says how SIGTERM stops the proxy.
+	Shutdown Shutdown
 	// Admin configures the admin API; its zero value is the default.
 	Admin Admin
+}
+
+// Shutdown is the `shutdown` section.
+type Shutdown struct {
+	// Announce is how long the proxy keeps serving after SIGTERM with
+	// /readyz answering 503, so that load balancers stop sending new
+	// connections before the listeners close (default 0).
+	Announce time.Duration
+	// Grace is how long sessions in flight may finish once the listeners
+	// are closed; then they are closed (default 30s).
+	Grace time.Duration
 }
 
 // Log is the `log` section.
@@ -139,6 +152,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		Watch:    true,
 		Debounce: DefaultDebounce,
 		TLS:      TLS{Watch: true},
+		Shutdown: Shutdown{Grace: 30 * time.Second},
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -182,6 +196,12 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		field{"tls", func(n *yaml.Node, p string) { d.tlsSection(n, p, dir, &c.TLS) }},
 		field{"mail", func(n *yaml.Node, p string) { d.mailSection(n, p, dir, &c.Mail) }},
 		field{"web", func(n *yaml.Node, p string) { d.webSection(n, p, &c.Web) }},
+		field{"shutdown", func(n *yaml.Node, p string) {
+			d.mapping(n, p,
+				field{"announce", func(n *yaml.Node, p string) { d.duration(n, p, &c.Shutdown.Announce) }},
+				field{"grace", func(n *yaml.Node, p string) { d.duration(n, p, &c.Shutdown.Grace) }},
+			)
+		}},
 		field{"admin", func(n *yaml.Node, p string) { d.adminSection(n, p, &c.Admin) }},
 	)
 	if err := d.err(); err != nil {

@@ -19,9 +19,6 @@ import (
 	"github.com/postern/postern/host/tlsstore"
 )
 
-// closeTimeout bounds the shutdown: closing the plugin host and the store.
-const closeTimeout = 30 * time.Second
-
 // cmdRun runs the proxy until SIGINT or SIGTERM: the admin API, the
 // plugin chain (plugin files watched), and the mail and web front ends.
 // SIGHUP, a change of the configuration file, or the admin API's
@@ -85,8 +82,12 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writ
 			continue
 		}
 		log.Info("postern stopping", "signal", sig.String())
-		adm.drain()
-		cctx, cancel := context.WithTimeout(ctx, closeTimeout)
+		adm.drain() // /readyz answers 503 from now on
+		if d := r.s.cfg.Shutdown.Announce; d > 0 {
+			log.Info("still serving while load balancers notice /readyz", "for", d.String())
+			time.Sleep(d)
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.s.cfg.Shutdown.Grace)
 		err := errors.Join(r.fe.close(cctx), s.close(cctx), adm.close(cctx))
 		cancel()
 		if err != nil {
@@ -129,6 +130,7 @@ func (r *runner) reload(ctx context.Context, why string) error {
 		return err
 	}
 	s.cfg.Plugins = cfg.Plugins
+	s.cfg.Shutdown = cfg.Shutdown
 	old := r.fe
 	if frontendsChanged(old.cfg, cfg) {
 		var certs *tlsstore.Store
