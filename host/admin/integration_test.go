@@ -132,11 +132,12 @@ func TestServer_Metrics(t *testing.T) {
 	}
 	for _, want := range []string{
 		`postern_build_info{abi="1.0",version="test-1.0"} 1`,
-		`postern_mail_connections_total 2`,
+		`postern_mail_connections_total{protocol="imap"} 2`,
+		`postern_mail_connections_total{protocol="pop3"} 0`,
 		`postern_mail_sessions_active 0`,
-		`postern_mail_logins_total{outcome="ok"} 1`,
-		`postern_mail_logins_total{outcome="auth_failed"} 1`,
-		`postern_mail_logins_total{outcome="throttled"} 0`,
+		`postern_mail_logins_total{outcome="ok",protocol="imap"} 1`,
+		`postern_mail_logins_total{outcome="auth_failed",protocol="imap"} 1`,
+		`postern_mail_logins_total{outcome="throttled",protocol="imap"} 0`,
 		`postern_mail_upstream_errors_total 0`,
 		`postern_plugin_calls_total{plugin="counter"} 2`,
 		`postern_plugin_counter_total{name="lookups",plugin="counter"} 2`,

@@ -58,7 +58,7 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		}
 		var err error
 		if login, err = a.MapPrincipal(id.User); err != nil {
-			srv.stats.AuthFailed.Add(1)
+			ss.count(outAuthFailed)
 			srv.log.Info("mail: gssapi authentication failed", "session", ss.id, "reason", gssapi.ReasonUnmapped, "principal", id.User, "error", err.Error())
 			return loginResult{kind: failAuth, msg: msgAuthFailed}
 		}
@@ -87,15 +87,15 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		case abi.VerdictRefuse:
 			switch hook {
 			case abi.HookThrottle:
-				srv.stats.Throttled.Add(1)
+				ss.count(outThrottled)
 				return loginResult{kind: failThrottled, msg: orDefault(f.Message, msgThrottled)}
 			}
 			// A login plugin's refusal, or a lookup's "Auth-Status:
 			// <error>": the credentials or the account were refused.
-			srv.stats.AuthFailed.Add(1)
+			ss.count(outAuthFailed)
 			return loginResult{kind: failAuth, msg: orDefault(f.Message, msgAuthFailed)}
 		case abi.VerdictTempFail:
-			srv.stats.Unavailable.Add(1)
+			ss.count(outUnavailable)
 			if r.Err != nil {
 				ss.err = r.Err
 			}
@@ -107,7 +107,7 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		routes = ss.l.Route
 	}
 	if len(routes) == 0 {
-		srv.stats.Unavailable.Add(1)
+		ss.count(outUnavailable)
 		ss.err = errors.New("no route: no plugin chose an upstream and the listener has no route")
 		return loginResult{kind: failUnavailable, msg: msgUnavailable}
 	}
@@ -133,7 +133,7 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		f.Upstream = addr
 		if !ok {
 			up.conn.Close()
-			srv.stats.AuthFailed.Add(1)
+			ss.count(outAuthFailed)
 			f.Message = text
 			ss.fire(abi.EventLoginFailed, f)
 			return loginResult{kind: failAuth, msg: text}
@@ -142,10 +142,10 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		// From now on a shutdown lets this session finish its work.
 		ss.relaying.Store(true)
 		ss.fire(abi.EventRouteDecided, f)
-		srv.stats.Logins.Add(1)
+		ss.count(outLogin)
 		return loginResult{up: up}
 	}
-	srv.stats.Unavailable.Add(1)
+	ss.count(outUnavailable)
 	ss.err = fmt.Errorf("every upstream failed; last: %w", lastErr)
 	return loginResult{kind: failUnavailable, msg: msgUnavailable}
 }
@@ -280,7 +280,7 @@ func (ss *session) saslServer(mech string) (sasl.Server, error) {
 func (ss *session) saslFailed(err error) string {
 	var ge *gssapi.Error
 	if errors.As(err, &ge) {
-		ss.srv.stats.AuthFailed.Add(1)
+		ss.count(outAuthFailed)
 		ss.srv.log.Info("mail: gssapi authentication failed", "session", ss.id, "listener", ss.l.Name,
 			"client", ss.client.String(), "reason", string(ge.Reason), "principal", ge.Principal, "error", ge.Error())
 		return msgAuthFailed

@@ -54,6 +54,56 @@ type Stats struct {
 	UpstreamErr atomic.Int64 // upstream connect or protocol failures
 	BytesIn     atomic.Int64 // client to upstream, after login
 	BytesOut    atomic.Int64 // upstream to client, after login
+
+	// IMAP and POP3 count the same events by protocol.
+	IMAP, POP3 ProtoStats
+}
+
+// ProtoStats are the counters of one protocol.
+type ProtoStats struct {
+	Connections atomic.Int64
+	Logins      atomic.Int64
+	AuthFailed  atomic.Int64
+	Throttled   atomic.Int64
+	Unavailable atomic.Int64
+}
+
+func (st *Stats) proto(p string) *ProtoStats {
+	if p == POP3 {
+		return &st.POP3
+	}
+	return &st.IMAP
+}
+
+// outcome is a login outcome counted in Stats.
+type outcome int
+
+const (
+	outLogin outcome = iota
+	outAuthFailed
+	outThrottled
+	outUnavailable
+)
+
+// count adds one to a login outcome, in total and for the session's
+// protocol.
+func (ss *session) count(o outcome) {
+	st := ss.srv.stats
+	ps := st.proto(ss.l.Protocol)
+	switch o {
+	case outLogin:
+		st.Logins.Add(1)
+		ps.Logins.Add(1)
+	case outAuthFailed:
+		st.AuthFailed.Add(1)
+		ps.AuthFailed.Add(1)
+	case outThrottled:
+		st.Throttled.Add(1)
+		ps.Throttled.Add(1)
+	case outUnavailable:
+		st.Unavailable.Add(1)
+		ps.Unavailable.Add(1)
+	}
 }
 
 // New checks cfg and returns a Server that serves nothing yet.
@@ -140,6 +190,7 @@ func (s *Server) acceptLoop(ln net.Listener, l *Listener) {
 		}
 		backoff = 0
 		s.stats.Connections.Add(1)
+		s.stats.proto(l.Protocol).Connections.Add(1)
 		sess := s.newSession(c, l)
 		if sess == nil {
 			c.Close()

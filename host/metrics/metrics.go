@@ -78,9 +78,9 @@ func New(version string) *Collector {
 	c := &Collector{version: version}
 	c.d = descs{
 		build:           n("", "build_info", "Postern's version and plugin ABI version; always 1.", "version", "abi"),
-		mailConns:       n("mail", "connections_total", "IMAP and POP3 connections accepted."),
+		mailConns:       n("mail", "connections_total", "IMAP and POP3 connections accepted, by protocol (imap, pop3).", "protocol"),
 		mailActive:      n("mail", "sessions_active", "IMAP and POP3 sessions open now."),
-		mailLogins:      n("mail", "logins_total", "Mail login attempts by outcome: ok (logged in upstream), auth_failed (refused credentials), throttled, unavailable (no route or every upstream down).", "outcome"),
+		mailLogins:      n("mail", "logins_total", "Mail login attempts by protocol (imap, pop3) and outcome: ok (logged in upstream), auth_failed (refused credentials), throttled, unavailable (no route or every upstream down).", "protocol", "outcome"),
 		mailUpstreamErr: n("mail", "upstream_errors_total", "Failures to connect to or speak with a mailbox server."),
 		mailBytes:       n("mail", "relayed_bytes_total", "Bytes relayed after login; direction in is client to upstream.", "direction"),
 
@@ -198,12 +198,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if m := src.Mail; m != nil {
 		st := m.Stats()
-		counter(d.mailConns, st.Connections.Load())
 		gauge(d.mailActive, float64(st.Active.Load()))
-		counter(d.mailLogins, st.Logins.Load(), "ok")
-		counter(d.mailLogins, st.AuthFailed.Load(), "auth_failed")
-		counter(d.mailLogins, st.Throttled.Load(), "throttled")
-		counter(d.mailLogins, st.Unavailable.Load(), "unavailable")
+		for _, p := range []struct {
+			name string
+			st   *mail.ProtoStats
+		}{{mail.IMAP, &st.IMAP}, {mail.POP3, &st.POP3}} {
+			counter(d.mailConns, p.st.Connections.Load(), p.name)
+			counter(d.mailLogins, p.st.Logins.Load(), p.name, "ok")
+			counter(d.mailLogins, p.st.AuthFailed.Load(), p.name, "auth_failed")
+			counter(d.mailLogins, p.st.Throttled.Load(), p.name, "throttled")
+			counter(d.mailLogins, p.st.Unavailable.Load(), p.name, "unavailable")
+		}
 		counter(d.mailUpstreamErr, st.UpstreamErr.Load())
 		counter(d.mailBytes, st.BytesIn.Load(), "in")
 		counter(d.mailBytes, st.BytesOut.Load(), "out")
