@@ -58,12 +58,17 @@ type Host struct {
 
 	mu      sync.Mutex
 	plugins atomic.Pointer[[]*Plugin] // in chain order
-	watcher *filewatch.Watcher
+
+	servedMu sync.Mutex    // orders recomputations of served
+	served   atomic.Uint32 // bit h set: some configured plugin serves hook h
+	watcher  *filewatch.Watcher
 
 	instMu sync.Mutex
 	insts  map[*instance]struct{}
 
-	clock atomic.Int64 // unix nanos, refreshed by the watchdog
+	clock    atomic.Int64 // unix nanos, refreshed by the watchdog
+	tick     atomic.Int64 // watchdog ticks so far; deadlines are counted in them
+	interval time.Duration
 
 	storeErrs atomic.Int64
 	storeLog  atomic.Bool
@@ -111,6 +116,8 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 		iv = 5 * time.Millisecond
 	}
 	h.clock.Store(time.Now().UnixNano())
+	h.tick.Store(1)
+	h.interval = iv
 	h.wg.Add(1)
 	go h.watchdog(iv)
 	return h, nil
@@ -170,6 +177,7 @@ func (h *Host) Load(ctx context.Context, specs []Spec) error {
 		return err
 	}
 	prev := h.plugins.Swap(&next)
+	h.updateServed()
 	for _, p := range *prev {
 		if !containsPlugin(next, p) {
 			p.gen.Load().retire()
@@ -206,6 +214,37 @@ func (h *Host) Plugin(name string) *Plugin {
 		}
 	}
 	return nil
+}
+
+// Serves reports whether any configured plugin serves hook: it exports
+// the hook and its spec lets it serve it. When it is false, Run would call
+// nothing and return Continue, so a caller on a hot path may skip Run and
+// apply its default. It is one atomic load, kept current by Load and by
+// every reload of a plugin's file; a request racing a reload may see
+// either version, as it may in Run.
+func (h *Host) Serves(hook abi.Hook) bool {
+	return uint32(hook) < 32 && h.served.Load()&(1<<uint32(hook)) != 0
+}
+
+// updateServed recomputes the Serves bits from the configured plugins'
+// serving generations. It runs after every change of either; the mutex
+// makes the last recomputation read the last change.
+func (h *Host) updateServed() {
+	h.servedMu.Lock()
+	defer h.servedMu.Unlock()
+	var bits uint32
+	for _, p := range *h.plugins.Load() {
+		g := p.gen.Load()
+		if g == nil {
+			continue
+		}
+		for hook, ok := range g.serves {
+			if ok {
+				bits |= 1 << hook
+			}
+		}
+	}
+	h.served.Store(bits)
 }
 
 // Store returns the key-value store plugins use.
@@ -313,6 +352,7 @@ func (h *Host) Close(ctx context.Context) error {
 	for _, p := range *h.plugins.Swap(&empty) {
 		p.gen.Load().retire()
 	}
+	h.updateServed()
 	h.mu.Unlock()
 	var err error
 	if h.ownsStore {
@@ -336,6 +376,12 @@ func (h *Host) untrack(in *instance) {
 	h.instMu.Unlock()
 }
 
+// ticks converts a duration to watchdog ticks, rounded up, plus one for
+// the tick in progress: a deadline never fires early.
+func (h *Host) ticks(d time.Duration) int64 {
+	return int64((d+h.interval-1)/h.interval) + 1
+}
+
 // now returns the watchdog's coarse clock (unix nanos, at most one
 // watchdog interval old): deadlines are only checked that often, so
 // reading the precise clock on every call would buy nothing.
@@ -354,8 +400,8 @@ func (h *Host) watchdog(every time.Duration) {
 		case <-h.stop:
 			return
 		case now := <-t.C:
-			n := now.UnixNano()
-			h.clock.Store(n)
+			h.clock.Store(now.UnixNano())
+			n := h.tick.Add(1)
 			h.instMu.Lock()
 			for in := range h.insts {
 				if d := in.deadline.Load(); d > 0 && n > d && in.deadline.CompareAndSwap(d, expired) {

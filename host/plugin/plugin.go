@@ -123,6 +123,7 @@ func (p *Plugin) Reload(ctx context.Context) error {
 	res.SHA256 = g.sha256
 	old := p.gen.Load()
 	p.gen.Store(g)
+	p.h.updateServed() // a new version may serve other hooks
 	p.last.Store(res)
 	p.stats.Reloads.Add(1)
 	if old != nil {
