@@ -42,8 +42,8 @@ type instance struct {
 	scratch  []byte
 	fault    error // a guest error found by a host function (bad pointer)
 
-	// deadline is the unix-nano time by which the current call must
-	// return; 0 when idle or paused in a blocking host function; expired
+	// deadline is the watchdog tick after which the current call is
+	// stopped; 0 when idle or paused in a blocking host function; expired
 	// once the watchdog stopped the call.
 	deadline atomic.Int64
 	timedOut atomic.Bool
@@ -153,12 +153,14 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 // confused with the next call on the same instance.
 const expired = -1
 
-// arm starts the deadline clock of a call.
+// arm starts the deadline clock of a call. Deadlines count watchdog
+// ticks, not wall time read here: the tick counter only moves when the
+// watchdog actually ran, so a starved watchdog can only give a guest more
+// time, never stop a healthy call early, and a call costs no clock read
+// (time.Now is ~100 ns on some virtual machines).
 func (in *instance) arm(d time.Duration) {
 	in.timedOut.Store(false)
-	// The precise clock: the watchdog's coarse one can lag by more than a
-	// deadline when the machine is busy, which would stop healthy calls.
-	in.deadline.Store(time.Now().UnixNano() + int64(d))
+	in.deadline.Store(in.g.p.h.tick.Load() + in.g.p.h.ticks(d))
 }
 
 func (in *instance) disarm() {
@@ -168,8 +170,8 @@ func (in *instance) disarm() {
 }
 
 // pause stops the deadline clock while the guest waits for a blocking
-// host function; resume restarts it with the time that was left.
-func (in *instance) pause() time.Duration {
+// host function; resume restarts it with the ticks that were left.
+func (in *instance) pause() int64 {
 	d := in.deadline.Swap(0)
 	if d == expired {
 		in.deadline.Store(expired)
@@ -178,12 +180,12 @@ func (in *instance) pause() time.Duration {
 	if d == 0 {
 		return 0
 	}
-	return time.Duration(d - time.Now().UnixNano())
+	return max(d-in.g.p.h.tick.Load(), 1)
 }
 
-func (in *instance) resume(left time.Duration) {
+func (in *instance) resume(left int64) {
 	if left != 0 {
-		in.deadline.Store(time.Now().Add(left).UnixNano())
+		in.deadline.Store(in.g.p.h.tick.Load() + left)
 	}
 }
 
