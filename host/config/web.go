@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net/netip"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/postern/postern/host/web"
@@ -29,7 +31,17 @@ func (d *decoder) webSection(n *yaml.Node, path string, w *Web) {
 					field{"https_port", func(n *yaml.Node, p string) {
 						d.integer(n, p, 1, 65535, func(v int64) { l.HTTPSPort = int(v) })
 					}},
+					field{"proxy_protocol", func(n *yaml.Node, p string) { d.boolean(n, p, &l.ProxyProtocol) }},
+					field{"trusted_proxies", func(n *yaml.Node, p string) { l.TrustedProxies = d.prefixes(n, p) }},
+					field{"trusted_forwarders", func(n *yaml.Node, p string) { l.TrustedForwarders = d.prefixes(n, p) }},
 				)
+				// Checked here too (web.Config.Validate checks it for
+				// embedders) so the error carries the listener's line.
+				if l.ProxyProtocol && len(l.TrustedProxies) == 0 {
+					d.errorf(n, p, "proxy_protocol needs trusted_proxies: list the load balancers' addresses (CIDR) that may send a PROXY header")
+				} else if !l.ProxyProtocol && len(l.TrustedProxies) > 0 {
+					d.errorf(n, p, "trusted_proxies without proxy_protocol has no effect; set proxy_protocol: true or remove it")
+				}
 				c.Listeners = append(c.Listeners, l)
 			})
 		}},
@@ -82,4 +94,24 @@ func (d *decoder) webSection(n *yaml.Node, path string, w *Web) {
 		field{"via", func(n *yaml.Node, p string) { d.str(n, p, &c.Via) }},
 		field{"auth_cookie", func(n *yaml.Node, p string) { d.str(n, p, &c.AuthCookie) }},
 	)
+}
+
+// prefixes decodes a list of CIDR prefixes (10.0.0.0/8, 2001:db8::/32).
+// A bare address is refused rather than read as a /32, so that a
+// forgotten mask cannot silently trust less (or more) than meant.
+func (d *decoder) prefixes(n *yaml.Node, path string) []netip.Prefix {
+	var out []netip.Prefix
+	d.sequence(n, path, "CIDR prefixes", func(n *yaml.Node, p string) {
+		var s string
+		if !d.str(n, p, &s) {
+			return
+		}
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			d.errorf(n, p, "%q: want a CIDR prefix such as 10.0.0.0/8 (a single address is 10.0.0.1/32)", s)
+			return
+		}
+		out = append(out, pf)
+	})
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -70,6 +71,24 @@ type Listener struct {
 	RedirectHTTPS bool
 	// HTTPSPort is the port in the redirect; 0 or 443 leaves it out.
 	HTTPSPort int
+	// ProxyProtocol expects every connection to start with a PROXY
+	// protocol v1 or v2 header (HAProxy, an AWS NLB), before the TLS
+	// ClientHello on a TLS listener. The header's source becomes the
+	// client address; a LOCAL or UNKNOWN header (a balancer's health
+	// check) keeps the socket's addresses. Connections from addresses
+	// outside TrustedProxies, and connections without a valid header
+	// within 5 s, are closed. Requires TrustedProxies.
+	ProxyProtocol bool
+	// TrustedProxies are the balancers allowed to send a PROXY header.
+	// Only with ProxyProtocol.
+	TrustedProxies []netip.Prefix
+	// TrustedForwarders are HTTP proxies whose X-Forwarded-For is
+	// believed: when the direct peer (after any PROXY header) is in this
+	// list, the client is the rightmost X-Forwarded-For entry that is not
+	// itself a trusted forwarder, as nginx's realip module with
+	// real_ip_recursive on. From other peers X-Forwarded-For does not
+	// change the client address. Empty: never believed.
+	TrustedForwarders []netip.Prefix
 }
 
 // Pool is a named group of backends with a balancing method and health
@@ -122,7 +141,41 @@ func (c *Config) withDefaults() Config {
 	if d.UserPool == "" {
 		d.UserPool = d.Pool
 	}
+	d.Listeners = append([]Listener(nil), d.Listeners...)
+	for i := range d.Listeners {
+		l := &d.Listeners[i]
+		l.TrustedProxies = unmapPrefixes(l.TrustedProxies)
+		l.TrustedForwarders = unmapPrefixes(l.TrustedForwarders)
+	}
 	return d
+}
+
+// unmapPrefixes returns a copy of ps with IPv4-mapped IPv6 prefixes
+// (::ffff:10.0.0.0/104) written as IPv4 ones, because client addresses
+// are unmapped before they are matched.
+func unmapPrefixes(ps []netip.Prefix) []netip.Prefix {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(ps))
+	for _, p := range ps {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// inPrefixes reports whether a (unmapped) is in one of ps.
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks the configuration and returns every problem found, each
@@ -152,6 +205,22 @@ func (c *Config) Validate() error {
 		}
 		if l.HTTPSPort < 0 || l.HTTPSPort > 65535 {
 			bad("listeners[%d].https_port: %d is not a port", i, l.HTTPSPort)
+		}
+		if l.ProxyProtocol && len(l.TrustedProxies) == 0 {
+			bad("listeners[%d].trusted_proxies: empty with proxy_protocol; list the load balancers' addresses (CIDR)", i)
+		}
+		if !l.ProxyProtocol && len(l.TrustedProxies) > 0 {
+			bad("listeners[%d].trusted_proxies: set without proxy_protocol, so it has no effect; set proxy_protocol: true or remove it", i)
+		}
+		for j, p := range l.TrustedProxies {
+			if !p.IsValid() {
+				bad("listeners[%d].trusted_proxies[%d]: not a CIDR prefix", i, j)
+			}
+		}
+		for j, p := range l.TrustedForwarders {
+			if !p.IsValid() {
+				bad("listeners[%d].trusted_forwarders[%d]: not a CIDR prefix", i, j)
+			}
 		}
 	}
 	for i, p := range c.Pools {

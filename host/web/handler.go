@@ -31,7 +31,8 @@ type stateKey struct{}
 // reverse proxy's hooks and the upstream transport through the context.
 type reqState struct {
 	f      *plugin.Fields
-	client netip.Addr
+	client netip.Addr // the client: the peer, or from X-Forwarded-For of a trusted forwarder
+	peer   netip.Addr // the direct peer (after a PROXY header), appended to X-Forwarded-For
 	https  bool
 
 	route []string // plugin-chosen upstreams, tried in order
@@ -55,7 +56,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := h.s
 	start := time.Now()
 	lw := &logWriter{ResponseWriter: w}
-	client := clientAddr(r)
+	peer := clientAddr(r)
+	client := peer
+	if len(h.l.TrustedForwarders) > 0 {
+		client = realClient(peer, r.Header["X-Forwarded-For"], h.l.TrustedForwarders)
+	}
 	f := &plugin.Fields{
 		Protocol:     "http",
 		Listener:     h.l.Name,
@@ -82,7 +87,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if hasCookie(r, s.cfg.AuthCookie) {
 		f.AuthMethod = "cookie"
 	}
-	st := &reqState{f: f, client: client.Addr(), https: r.TLS != nil}
+	st := &reqState{f: f, client: client.Addr(), peer: peer.Addr(), https: r.TLS != nil}
 	defer func() { s.logAccess(r, lw, st, start) }()
 
 	if s.cfg.MaxBodyBytes > 0 {
@@ -247,6 +252,9 @@ func (s *Server) logAccess(r *http.Request, lw *logWriter, st *reqState, start t
 		slog.Int64("bytes", lw.bytes),
 		slog.String("upstream", st.upstream),
 		slog.Duration("duration", time.Since(start)),
+	}
+	if st.peer != st.client {
+		attrs = append(attrs, slog.String("peer", st.peer.String()))
 	}
 	if len(st.verdicts) > 0 {
 		attrs = append(attrs, slog.String("plugins", string(st.verdicts)))

@@ -32,13 +32,16 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.URL.RawQuery = hf.Query
 	out.Host = hf.Host
-	ip := st.client.String()
+	// X-Forwarded-For gets the direct peer, the hop this request came
+	// from (the client unless a trusted forwarder sent it), so the list
+	// stays a true path; X-Real-IP is the client.
+	peer := st.peer.String()
 	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-		out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+		out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+peer)
 	} else {
-		out.Header.Set("X-Forwarded-For", ip)
+		out.Header.Set("X-Forwarded-For", peer)
 	}
-	out.Header.Set("X-Real-IP", ip)
+	out.Header.Set("X-Real-IP", st.client.String())
 	if st.https {
 		out.Header.Set("X-Forwarded-Proto", "https")
 	} else {

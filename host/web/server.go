@@ -208,6 +208,9 @@ func (s *Server) Serve(ln net.Listener, name string) error {
 
 func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	s.listeners[l.Name] = ln
+	if l.ProxyProtocol {
+		ln = &proxyListener{Listener: ln, name: l.Name, trusted: l.TrustedProxies, timeout: proxyHeaderTimeout, log: s.log}
+	}
 	srv := s.httpServer(l)
 	s.servers = append(s.servers, srv)
 	s.wg.Add(1)
@@ -223,7 +226,7 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 			s.log.Error("listener stopped", "listener", l.Name, "err", err)
 		}
 	}()
-	s.log.Info("listening", "listener", l.Name, "addr", ln.Addr().String(), "tls", l.TLS)
+	s.log.Info("listening", "listener", l.Name, "addr", ln.Addr().String(), "tls", l.TLS, "proxy_protocol", l.ProxyProtocol)
 }
 
 // startHealthLocked starts the active health checks once.
@@ -252,7 +255,9 @@ func (s *Server) Addr(listener string) net.Addr {
 }
 
 // Handler returns the handler of the named listener, for embedding the
-// front end in another server; nil for an unknown name.
+// front end in another server; nil for an unknown name. The listener's
+// TrustedForwarders apply; ProxyProtocol does not (it belongs to the
+// socket, which the embedding server owns).
 func (s *Server) Handler(listener string) http.Handler {
 	for _, l := range s.cfg.Listeners {
 		if l.Name == listener {
