@@ -35,19 +35,26 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	// X-Forwarded-For gets the direct peer, the hop this request came
 	// from (the client unless a trusted forwarder sent it), so the list
 	// stays a true path; X-Real-IP is the client.
-	peer := st.peer.String()
+	peer := st.peerIP
+	// The four values share one array in the request's allocation; the
+	// keys are canonical, so this is Header.Set without its allocations.
+	fwd := &st.fwd
 	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-		out.Header.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+peer)
+		fwd[0] = strings.Join(prior, ", ") + ", " + peer
 	} else {
-		out.Header.Set("X-Forwarded-For", peer)
+		fwd[0] = peer
 	}
-	out.Header.Set("X-Real-IP", st.client.String())
+	fwd[1] = st.clientIP
 	if st.https {
-		out.Header.Set("X-Forwarded-Proto", "https")
+		fwd[2] = "https"
 	} else {
-		out.Header.Set("X-Forwarded-Proto", "http")
+		fwd[2] = "http"
 	}
-	out.Header.Set("X-Forwarded-Host", pr.In.Host)
+	fwd[3] = pr.In.Host
+	out.Header["X-Forwarded-For"] = fwd[0:1:1]
+	out.Header["X-Real-Ip"] = fwd[1:2:2]
+	out.Header["X-Forwarded-Proto"] = fwd[2:3:3]
+	out.Header["X-Forwarded-Host"] = fwd[3:4:4]
 	if s.cfg.Via != "" {
 		out.Header.Add("Via", viaValue(pr.In, s.cfg.Via))
 	}
