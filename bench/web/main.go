@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ func main() {
 	upstream := flag.String("upstream", "", "internal: backend address for the proxy")
 	wasm := flag.String("wasm", "", "the route-rewrite test guest (.wasm); empty skips the plugin run")
 	cpuprofile := flag.String("cpuprofile", "", "write the plugin proxy's CPU profile here")
+	uninterruptible := flag.Bool("uninterruptible", false, "load the plugins with limits.uninterruptible (internal for -role proxy; adds a run otherwise)")
+	var proxyEnv envList
+	flag.Var(&proxyEnv, "proxy-env", "KEY=VALUE added to the proxies' environment only (GOGC=400, GOMAXPROCS=1); repeatable")
 	conns := flag.Int("c", 64, "wrk connections")
 	threads := flag.Int("t", 2, "wrk threads")
 	dur := flag.Duration("d", 10*time.Second, "wrk duration per run")
@@ -50,9 +54,9 @@ func main() {
 	case "backend":
 		err = runBackend(*addr)
 	case "proxy":
-		err = runProxy(*addr, *upstream, *wasm, *cpuprofile)
+		err = runProxy(*addr, *upstream, *wasm, *cpuprofile, *uninterruptible)
 	case "":
-		err = orchestrate(*wasm, *cpuprofile, *conns, *threads, *dur)
+		err = orchestrate(*wasm, *cpuprofile, *conns, *threads, *dur, *uninterruptible, proxyEnv)
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -77,7 +81,20 @@ func runBackend(addr string) error {
 	}))
 }
 
-func runProxy(addr, upstream, wasm, cpuprofile string) error {
+// envList is a repeatable KEY=VALUE flag.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+func (e *envList) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+func runProxy(addr, upstream, wasm, cpuprofile string, uninterruptible bool) error {
 	ctx := context.Background()
 	var host *plugin.Host
 	if wasm != "" {
@@ -86,9 +103,10 @@ func runProxy(addr, upstream, wasm, cpuprofile string) error {
 			return err
 		}
 		routes := fmt.Sprintf(`{"routes":{"bob":%q}}`, upstream)
+		lim := plugin.Limits{Uninterruptible: uninterruptible}
 		if err := h.Load(ctx, []plugin.Spec{
-			{Name: "route", Path: wasm, Hooks: []abi.Hook{abi.HookRoute}, Config: []byte(routes)},
-			{Name: "rewrite", Path: wasm, Hooks: []abi.Hook{abi.HookRewrite}},
+			{Name: "route", Path: wasm, Hooks: []abi.Hook{abi.HookRoute}, Config: []byte(routes), Limits: lim},
+			{Name: "rewrite", Path: wasm, Hooks: []abi.Hook{abi.HookRewrite}, Limits: lim},
 		}); err != nil {
 			return err
 		}
@@ -131,12 +149,13 @@ type child struct {
 	addr string
 }
 
-func spawn(args ...string) (*child, error) {
+func spawn(env []string, args ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -189,12 +208,15 @@ func cpuTime(pid int) (time.Duration, error) {
 }
 
 type result struct {
-	name     string
-	rps      float64
-	p99      time.Duration
-	requests int64
-	cpu      time.Duration // proxy CPU time during the run; 0 for direct
-	errors   string
+	name       string
+	rps        float64
+	p99        time.Duration
+	requests   int64
+	cpu        time.Duration // proxy CPU time during the run; 0 for direct
+	backendCPU time.Duration // the backend's CPU time during the run
+	wrkCPU     time.Duration // wrk's own CPU time
+	wall       time.Duration // how long wrk ran
+	errors     string
 }
 
 var (
@@ -204,7 +226,7 @@ var (
 	reErr  = regexp.MustCompile(`(Socket errors:.*|Non-2xx or 3xx responses:.*)`)
 )
 
-func wrk(name, url string, threads, conns int, d time.Duration, pid int, headers ...string) (result, error) {
+func wrk(name, url string, threads, conns int, d time.Duration, pid, backendPid int, headers ...string) (result, error) {
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", d.String(), "--latency"}
 	for _, h := range headers {
 		args = append(args, "-H", h)
@@ -214,15 +236,21 @@ func wrk(name, url string, threads, conns int, d time.Duration, pid int, headers
 	if pid != 0 {
 		before, _ = cpuTime(pid)
 	}
-	out, err := exec.Command("wrk", args...).CombinedOutput()
+	beBefore, _ := cpuTime(backendPid)
+	t0 := time.Now()
+	cmd := exec.Command("wrk", args...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %v: %s (install it: apt-get install wrk)", err, out)
 	}
-	r := result{name: name}
+	r := result{name: name, wall: time.Since(t0)}
+	r.wrkCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if pid != 0 {
 		after, _ := cpuTime(pid)
 		r.cpu = after - before
 	}
+	beAfter, _ := cpuTime(backendPid)
+	r.backendCPU = beAfter - beBefore
 	s := string(out)
 	if m := reRPS.FindStringSubmatch(s); m != nil {
 		r.rps, _ = strconv.ParseFloat(m[1], 64)
@@ -244,14 +272,14 @@ func wrk(name, url string, threads, conns int, d time.Duration, pid int, headers
 	return r, nil
 }
 
-func orchestrate(wasm, cpuprofile string, conns, threads int, d time.Duration) error {
-	be, err := spawn("-role", "backend")
+func orchestrate(wasm, cpuprofile string, conns, threads int, d time.Duration, uninterruptible bool, proxyEnv []string) error {
+	be, err := spawn(nil, "-role", "backend")
 	if err != nil {
 		return err
 	}
 	defer be.stop()
 	var results []result
-	r, err := wrk("direct", "http://"+be.addr+"/old/bench", threads, conns, d, 0)
+	r, err := wrk("direct", "http://"+be.addr+"/old/bench", threads, conns, d, 0, be.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -270,15 +298,21 @@ func orchestrate(wasm, cpuprofile string, conns, threads int, d time.Duration) e
 			name string
 			args []string
 		}{"postern, route+rewrite plugins", args})
+		if uninterruptible {
+			runs = append(runs, struct {
+				name string
+				args []string
+			}{"postern, same, uninterruptible", []string{"-wasm", wasm, "-uninterruptible"}})
+		}
 	}
 	for _, run := range runs {
-		px, err := spawn(append([]string{"-role", "proxy", "-upstream", be.addr}, run.args...)...)
+		px, err := spawn(proxyEnv, append([]string{"-role", "proxy", "-upstream", be.addr}, run.args...)...)
 		if err != nil {
 			return err
 		}
 		// Basic auth names user bob, whom the route plugin routes; the
 		// rewrite plugin rewrites /old/bench to /new/bench with a header.
-		r, err := wrk(run.name, "http://"+px.addr+"/old/bench", threads, conns, d, px.cmd.Process.Pid,
+		r, err := wrk(run.name, "http://"+px.addr+"/old/bench", threads, conns, d, px.cmd.Process.Pid, be.cmd.Process.Pid,
 			"Authorization: Basic Ym9iOng=")
 		px.stop()
 		if err != nil {
@@ -288,19 +322,28 @@ func orchestrate(wasm, cpuprofile string, conns, threads int, d time.Duration) e
 	}
 
 	direct := results[0]
-	fmt.Printf("wrk -t%d -c%d -d%s --latency, 1 KiB responses, GOMAXPROCS=%s\n", threads, conns, d, os.Getenv("GOMAXPROCS"))
-	fmt.Printf("%-32s %12s %10s %10s %10s %14s\n", "run", "req/s", "vs direct", "p99", "p99/direct", "proxy CPU/req")
-	for _, r := range results {
-		cpu := "-"
-		if r.cpu > 0 && r.requests > 0 {
-			cpu = (r.cpu / time.Duration(r.requests)).String()
+	fmt.Printf("wrk -t%d -c%d -d%s --latency, 1 KiB responses, GOMAXPROCS=%s, proxy env %q, %d CPUs\n",
+		threads, conns, d, os.Getenv("GOMAXPROCS"), strings.Join(proxyEnv, " "), runtime.NumCPU())
+	fmt.Printf("%-32s %8s %6s %9s %7s %9s %9s %9s %9s %8s\n", "run", "req/s", "direct", "p99", "p99/dir",
+		"proxy/req", "backend", "wrk/req", "total/req", "CPU used")
+	perReq := func(d time.Duration, n int64) string {
+		if d <= 0 || n <= 0 {
+			return "-"
 		}
-		fmt.Printf("%-32s %12.0f %9.0f%% %10s %9.2fx %14s", r.name, r.rps, 100*r.rps/direct.rps, r.p99,
-			float64(r.p99)/float64(direct.p99), cpu)
+		return (d / time.Duration(n)).Round(100 * time.Nanosecond).String()
+	}
+	for _, r := range results {
+		total := r.cpu + r.backendCPU + r.wrkCPU
+		fmt.Printf("%-32s %8.0f %5.0f%% %9s %6.2fx %9s %9s %9s %9s %7.0f%%", r.name, r.rps, 100*r.rps/direct.rps,
+			r.p99.Round(10*time.Microsecond), float64(r.p99)/float64(direct.p99), perReq(r.cpu, r.requests),
+			perReq(r.backendCPU, r.requests), perReq(r.wrkCPU, r.requests), perReq(total, r.requests),
+			100*float64(total)/float64(r.wall)/float64(runtime.NumCPU()))
 		if r.errors != "" {
 			fmt.Printf("  (%s)", r.errors)
 		}
 		fmt.Println()
 	}
+	fmt.Println("CPU/req columns: each process's user+system time over the requests wrk completed;")
+	fmt.Println("CPU used: the three processes' share of all CPUs during the run.")
 	return nil
 }
