@@ -381,14 +381,22 @@ func validHeaderName(s string) bool {
 
 // snapshot returns a copy of f that restore can put back, so that a plugin
 // that fails after writing some fields leaves no partial decision behind.
+// The header map is shared, not copied: snapshotHeader copies it before
+// the first header write, so calls that write no header pay nothing.
 func (f *Fields) snapshot() Fields {
 	s := *f
 	if f.HTTP != nil {
 		h := *f.HTTP
-		h.Header = f.HTTP.Header.Clone()
 		s.HTTP = &h
 	}
 	return s
+}
+
+// snapshotHeader gives a snapshot its own copy of the header map.
+func (s *Fields) snapshotHeader() {
+	if s.HTTP != nil {
+		s.HTTP.Header = s.HTTP.Header.Clone()
+	}
 }
 
 func (f *Fields) restore(s *Fields) {

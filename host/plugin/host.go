@@ -226,6 +226,12 @@ func (h *Host) Serves(hook abi.Hook) bool {
 	return uint32(hook) < 32 && h.served.Load()&(1<<uint32(hook)) != 0
 }
 
+// Hears reports whether any configured plugin listens for event e; when
+// it is false, Fire would call nothing. Like Serves, one atomic load.
+func (h *Host) Hears(e abi.Event) bool {
+	return uint32(e) < 16 && h.served.Load()&(1<<(16+uint32(e))) != 0
+}
+
 // updateServed recomputes the Serves bits from the configured plugins'
 // serving generations. It runs after every change of either; the mutex
 // makes the last recomputation read the last change.
@@ -241,6 +247,11 @@ func (h *Host) updateServed() {
 		for hook, ok := range g.serves {
 			if ok {
 				bits |= 1 << hook
+			}
+		}
+		for e, ok := range g.hears {
+			if ok {
+				bits |= 1 << (16 + e)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -467,5 +468,48 @@ func TestPool_recycles(t *testing.T) {
 				t.Errorf("%d instances alive", n)
 			}
 		})
+	}
+}
+
+func TestHost_Hears(t *testing.T) {
+	h, _ := newTestHost(t, Options{})
+	if h.Hears(abi.EventRouteDecided) {
+		t.Fatal("an empty host hears events")
+	}
+	if err := h.Load(context.Background(), []Spec{{Name: "min", Path: fixture("minimal")}}); err != nil {
+		t.Fatal(err)
+	}
+	if h.Hears(abi.EventRouteDecided) || h.Hears(abi.EventLoginFailed) {
+		t.Fatal("minimal exports no event")
+	}
+	if err := h.Load(context.Background(), []Spec{{Name: "all", Path: fixture("all_hooks")}}); err != nil {
+		t.Fatal(err)
+	}
+	if !h.Hears(abi.EventRouteDecided) || !h.Hears(abi.EventLoginFailed) {
+		t.Fatal("all_hooks exports both events")
+	}
+	if !h.Serves(abi.HookRoute) {
+		t.Fatal("the event bits hid a hook")
+	}
+}
+
+// TestFields_headerSnapshot: a failed call that wrote a header leaves the
+// request's headers as they were; one that wrote no header copies none.
+func TestFields_headerSnapshot(t *testing.T) {
+	f := &Fields{HTTP: &HTTPFields{Header: http.Header{"A": {"1"}}}}
+	s := f.snapshot()
+	s.snapshotHeader()
+	f.setKey(abi.FieldHTTPHeader, "A", "2", false)
+	f.setKey(abi.FieldHTTPHeader, "B", "3", false)
+	f.restore(&s)
+	if got := f.HTTP.Header; got.Get("A") != "1" || got.Get("B") != "" {
+		t.Fatalf("headers after restore: %v", got)
+	}
+	g := &Fields{HTTP: &HTTPFields{Header: http.Header{"A": {"1"}}, Path: "/x"}}
+	s = g.snapshot()
+	g.HTTP.Path = "/y"
+	g.restore(&s)
+	if g.HTTP.Path != "/x" || g.HTTP.Header.Get("A") != "1" {
+		t.Fatalf("%+v", g.HTTP)
 	}
 }

@@ -250,7 +250,7 @@ func hostFieldSetKey(ctx context.Context, _ api.Module, s []uint64) {
 		return
 	}
 	v := in.read(uint32(s[3]), n, "field_set_key")
-	in.beforeWrite()
+	in.beforeHeaderWrite()
 	s[0] = errResult(in.fields.setKey(id, key, string(v), false))
 }
 
@@ -262,7 +262,7 @@ func hostFieldDeleteKey(ctx context.Context, _ api.Module, s []uint64) {
 		s[0] = errResult(e)
 		return
 	}
-	in.beforeWrite()
+	in.beforeHeaderWrite()
 	s[0] = errResult(in.fields.setKey(id, key, "", true))
 }
 

@@ -38,9 +38,11 @@ type instance struct {
 	fields   *Fields
 	saved    Fields
 	hasSaved bool
-	resp     *httpResponse
-	scratch  []byte
-	fault    error // a guest error found by a host function (bad pointer)
+	// savedHeader: the snapshot holds its own copy of the header map.
+	savedHeader bool
+	resp        *httpResponse
+	scratch     []byte
+	fault       error // a guest error found by a host function (bad pointer)
 
 	// deadline is the watchdog tick after which the current call is
 	// stopped; 0 when idle or paused in a blocking host function; expired
@@ -242,6 +244,16 @@ func (in *instance) beforeWrite() {
 	if !in.hasSaved {
 		in.saved = in.fields.snapshot()
 		in.hasSaved = true
+		in.savedHeader = false
+	}
+}
+
+// beforeHeaderWrite also copies the header map, on the first header write.
+func (in *instance) beforeHeaderWrite() {
+	in.beforeWrite()
+	if !in.savedHeader {
+		in.saved.snapshotHeader()
+		in.savedHeader = true
 	}
 }
 

@@ -138,7 +138,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	s.proxy.ServeHTTP(lw, r.WithContext(ctx))
-	if st.connected && s.plugins != nil {
+	if st.connected && s.plugins != nil && s.plugins.Hears(abi.EventRouteDecided) {
 		f.Upstream = st.upstream
 		// After the response: a slow event does not delay the client.
 		// The cost is one event call per request per listening plugin.
