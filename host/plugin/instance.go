@@ -71,7 +71,10 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 	p := g.p
 	name := p.spec.Name
 	in := &instance{g: g, born: time.Now().UnixNano(), stack: make([]uint64, 1), scratch: make([]byte, 0, 256)}
-	in.ctx, in.cancel = context.WithCancel(context.WithValue(context.Background(), ctxKey{}, in))
+	// The value on top of the cancel context: host functions find their
+	// instance at the first level of the context chain.
+	cctx, cancel := context.WithCancel(context.Background())
+	in.ctx, in.cancel = context.WithValue(cctx, ctxKey{}, in), cancel
 
 	cfg := wazero.NewModuleConfig().
 		WithName("").
