@@ -1,8 +1,6 @@
 package testenv
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -146,37 +144,5 @@ var errExited = errors.New("exited before accepting connections")
 
 // start runs bin and waits until addr accepts TCP connections.
 func start(bin string, args []string, addr string) (*server, error) {
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	setPdeathsig(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	srv := &server{addr: addr, cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(srv.exited)
-	}()
-
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	var d net.Dialer
-	for {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			c.Close()
-			return srv, nil
-		}
-		select {
-		case <-srv.exited:
-			return nil, fmt.Errorf("%s %v: %w: %s", bin, args, errExited, bytes.TrimSpace(stderr.Bytes()))
-		case <-ctx.Done():
-			srv.stop()
-			return nil, fmt.Errorf("%s %v: not accepting connections on %s after %v; output: %s",
-				bin, args, addr, startTimeout, bytes.TrimSpace(stderr.Bytes()))
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	return startEnv(bin, args, nil, addr) // nil: the test process's environment
 }
