@@ -7,8 +7,10 @@ import (
 	"strings"
 )
 
-// cmdCheck parses the configuration and loads every plugin (compile,
-// ABI checks, a trial instance running init), then exits.
+// cmdCheck parses the configuration, loads every plugin (compile, ABI
+// checks, a trial instance running init) and listens briefly on every
+// listener's address (probeListeners: an address in use is a warning),
+// then exits.
 //
 //	ok: 2 plugins loaded (throttle, route-lookup)
 func cmdCheck(ctx context.Context, path string, verbose bool, stdout, stderr io.Writer) int {
@@ -17,6 +19,16 @@ func cmdCheck(ctx context.Context, path string, verbose bool, stdout, stderr io.
 		return exitFail
 	}
 	defer s.close(ctx)
+	warnings, errs := probeListeners(s.cfg)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", s.cfg.File, w)
+	}
+	for _, err := range errs {
+		fmt.Fprintf(stderr, "%s: %v\n", s.cfg.File, err)
+	}
+	if len(errs) > 0 {
+		return exitFail
+	}
 	names := s.names()
 	noun := "plugins"
 	if len(names) == 1 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"syscall"
 
 	"github.com/postern/postern/host/config"
 	"github.com/postern/postern/host/internal/listeners"
@@ -28,76 +29,118 @@ type frontends struct {
 }
 
 // buildFrontends starts the front ends of cfg on sockets from set, with
-// certs (nil: open them from cfg.TLS). On error nothing it started is
-// left running and the sockets the previous configuration holds stay open.
-func buildFrontends(cfg *config.Config, certs *tlsstore.Store, s *stack, set *listeners.Set, stats *mail.Stats, log *slog.Logger) (fe *frontends, err error) {
-	fe = &frontends{cfg: cfg, certs: certs}
+// certs (nil: open them from cfg.TLS). It builds both servers, then takes
+// a view of every listener's socket, and only then serves: a busy address
+// fails the build before any connection is taken by a configuration that
+// will not run. On error nothing it started is left running, the sockets
+// only it opened are closed, and the sockets the previous configuration
+// holds stay open.
+func buildFrontends(cfg *config.Config, certs *tlsstore.Store, s *stack, set *listeners.Set, stats *mail.Stats, log *slog.Logger) (*frontends, error) {
+	fe := &frontends{cfg: cfg, certs: certs}
 	ownCerts := false
 	if fe.certs == nil {
-		if fe.certs, err = cfg.OpenTLS(log); err != nil {
+		c, err := cfg.OpenTLS(log)
+		if err != nil {
 			return nil, err
 		}
-		ownCerts = fe.certs != nil
+		fe.certs, ownCerts = c, c != nil
 	}
+	var mailSrv *mail.Server
+	var webSrv *web.Server
+	built := false
 	defer func() {
-		if err != nil {
-			for _, v := range fe.views {
-				v.Close()
-			}
-			if ownCerts {
-				fe.certs.Close()
-			}
+		if built {
+			return
+		}
+		for _, v := range fe.views {
+			v.Close()
+		}
+		if webSrv != nil {
+			webSrv.Shutdown(context.Background())
+		}
+		if mailSrv != nil {
+			mailSrv.Shutdown(context.Background())
+		}
+		if ownCerts {
+			fe.certs.Close()
 		}
 	}()
-	listen := func(addr string) (net.Listener, error) {
-		v, err := set.Listen(addr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: listen on %s: %w", cfg.File, addr, err)
-		}
-		fe.views = append(fe.views, v)
-		return v, nil
-	}
+
 	if cfg.Mail.Enabled() {
 		mc := cfg.Mail.Config
 		if fe.certs != nil {
 			mc.TLS = fe.certs.TLSConfig()
 		}
+		var err error
 		if mc.Upstream.TLSConfig, err = cfg.Mail.UpstreamTLS(); err != nil {
 			return nil, err
 		}
 		mc.Plugins, mc.Logger, mc.Stats = s.host, log, stats
-		srv, err := mail.New(mc)
-		if err != nil {
+		if mailSrv, err = mail.New(mc); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
-		for _, l := range mc.Listeners {
-			v, err := listen(l.Address)
-			if err != nil {
-				return nil, err
-			}
-			srv.Serve(v, l.Name)
-		}
-		fe.mail = srv
 	}
 	if cfg.Web.Enabled() {
-		srv, err := web.New(web.Options{Config: cfg.Web.Config, Certs: fe.certs, Plugins: s.host, Logger: log})
+		var err error
+		webSrv, err = web.New(web.Options{Config: cfg.Web.Config, Certs: fe.certs, Plugins: s.host, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
-		for _, l := range cfg.Web.Listeners {
-			v, err := listen(l.Address)
-			if err != nil {
-				srv.Shutdown(context.Background())
-				return nil, err
-			}
-			if err := srv.Serve(v, l.Name); err != nil {
-				srv.Shutdown(context.Background())
-				return nil, err
-			}
-		}
-		fe.web = srv
 	}
+
+	// Every socket first, then serve.
+	type bound struct {
+		name string
+		v    net.Listener
+	}
+	var mailViews, webViews []bound
+	listen := func(kind, name, addr string) (net.Listener, error) {
+		v, err := set.Listen(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.File, listenError(kind, name, addr, err))
+		}
+		fe.views = append(fe.views, v)
+		return v, nil
+	}
+	if mailSrv != nil {
+		for _, l := range cfg.Mail.Listeners {
+			v, err := listen("mail", l.Name, l.Address)
+			if err != nil {
+				return nil, err
+			}
+			mailViews = append(mailViews, bound{l.Name, v})
+		}
+	}
+	if webSrv != nil {
+		for _, l := range cfg.Web.Listeners {
+			v, err := listen("web", l.Name, l.Address)
+			if err != nil {
+				return nil, err
+			}
+			webViews = append(webViews, bound{l.Name, v})
+		}
+	}
+	for _, b := range mailViews {
+		mailSrv.Serve(b.v, b.name)
+	}
+	for _, b := range webViews {
+		if err := webSrv.Serve(b.v, b.name); err != nil {
+			return nil, err
+		}
+	}
+	fe.mail, fe.web = mailSrv, webSrv
+	built = true
 	return fe, nil
+}
+
+// listenError says which listener could not listen on addr, and what to do
+// when the address is taken: the message `postern run` logs and `postern
+// check` prints.
+func listenError(kind, name, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s listener %s: address %s is in use; stop what listens there (ss -ltnp shows it) or choose another address: %w", kind, name, addr, err)
+	}
+	return fmt.Errorf("%s listener %s: cannot listen on %s: %w", kind, name, addr, err)
 }
 
 // sameTLS reports whether two configurations name the same certificates.
