@@ -1,11 +1,12 @@
 // Command lightimap is a deliberately minimal IMAP and POP3 server for
 // benchmarks: it accepts any login and answers the few commands the load
 // generator sends (CAPABILITY, ID, LOGIN, SELECT, FETCH 1 BODY[], NOOP,
-// LOGOUT; POP3 USER, PASS, STAT, RETR 1, QUIT) as cheaply as it can, so
-// that a benchmark through Postern measures the proxy, not the backend.
-// It is not a mail server: never expose it.
+// LOGOUT; POP3 CAPA, USER, PASS, STAT, RETR 1, QUIT) as cheaply as it can,
+// so that a benchmark through a proxy measures the proxy, not the backend.
+// With -http it also serves 1 KiB to every HTTP GET (a web backend for
+// mixed loads). It is not a mail server: never expose it.
 //
-//	lightimap -imap 127.0.0.1:7143 -pop3 127.0.0.1:7110 -size 1048576
+//	lightimap -imap 127.0.0.1:7143 -pop3 127.0.0.1:7110 -size 1048576 -http 127.0.0.1:7080
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"strings"
 )
 
@@ -23,8 +25,23 @@ func main() {
 	imapAddr := flag.String("imap", "127.0.0.1:7143", "IMAP listen address")
 	pop3Addr := flag.String("pop3", "127.0.0.1:7110", "POP3 listen address (empty: none)")
 	size := flag.Int("size", 1<<20, "size of message 1 in bytes")
+	httpAddr := flag.String("http", "", "HTTP listen address (empty: none)")
 	flag.Parse()
 	msg := makeMessage(*size)
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body := bytes.Repeat([]byte("x"), 1024)
+		go func() {
+			log.Fatal(http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				w.Header().Set("Content-Length", "1024")
+				w.Write(body)
+			})))
+		}()
+	}
 	if *pop3Addr != "" {
 		ln, err := net.Listen("tcp", *pop3Addr)
 		if err != nil {
@@ -143,6 +160,8 @@ func pop3(c net.Conn, msg []byte) {
 		}
 		verb, _, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
 		switch strings.ToUpper(verb) {
+		case "CAPA":
+			w.WriteString("+OK\r\nUSER\r\nUIDL\r\nTOP\r\n.\r\n")
 		case "STAT":
 			fmt.Fprintf(w, "+OK 1 %d\r\n", len(msg))
 		case "RETR":
