@@ -12,7 +12,7 @@ PLUGIN_DIRS := $(sort $(shell find plugins examples guest-sdk/example host/plugi
 PLUGIN_WASM := $(PLUGIN_DIRS:%=$(WASM_DIR)/%.wasm)
 GUEST_SRC   := $(shell find guest-sdk abi -name '*.go') go.mod
 
-.PHONY: all build plugins test vet bench fuzz demo fixtures clean help
+.PHONY: all build plugins test vet bench bench-mail soak fuzz demo fixtures clean help
 
 all: build plugins
 
@@ -22,6 +22,8 @@ help:
 	@echo "make build     the postern binary in bin/"
 	@echo "make plugins   every Go plugin to $(WASM_DIR)/<dir>.wasm"
 	@echo "make bench     the benchmarks whose numbers the issues ask for (wrk for the web one)"
+	@echo "make bench-mail  mail logins: direct, nginx mail proxy, Postern side by side (nginx, libnginx-mod-mail, memcached)"
+	@echo "make soak      Postern under mixed mail and web load for SOAK_MINUTES (default 30)"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 10s)"
 	@echo "make fixtures  rebuild the committed .wasm fixtures from WAT and C (needs wabt, clang, wasi-libc)"
 
@@ -61,6 +63,18 @@ bench: plugins
 	$(GO) test -run '^$$' -bench RouteChain -benchtime $(BENCHTIME) -benchmem ./host/internal/authhttp
 	POSTERN_BENCH=1 $(GO) test -run TestBench_mail -count=1 -v -timeout 15m ./host/mail | grep -E '^\s+(\||Idle)' || true
 	bench/web/run.sh
+	$(MAKE) bench-mail
+
+# Issue 12: mail logins direct, through nginx's mail proxy and through
+# Postern with the standard chain, side by side (bench/mail/README.md).
+# Knobs: RUNS, DURATION, CLIENTS, PROTOCOLS. Not part of `make test`.
+bench-mail: build plugins
+	bench/mail/run.sh
+
+# Postern under mixed load for SOAK_MINUTES (default 30); fails when
+# logins/s fall or RSS grows (bench/mail/README.md).
+soak: build plugins
+	bench/mail/soak.sh
 
 # Every `func FuzzX` in the module, each for FUZZTIME.
 FUZZTIME ?= 10s

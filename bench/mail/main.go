@@ -399,6 +399,47 @@ func (e *env) lookups() int64 {
 	return m["lookups"]
 }
 
+// metrics sums every sample of each named metric on Postern's admin API
+// (nil when it cannot be read).
+func (t *target) metrics(names ...string) map[string]float64 {
+	if t.name != "postern" || t.admin == 0 {
+		return nil
+	}
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr(t.admin) + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		name := l
+		if i := strings.IndexAny(l, "{ "); i >= 0 {
+			name = l[:i]
+		}
+		for _, n := range names {
+			if name == n {
+				if i := strings.LastIndexByte(l, ' '); i >= 0 {
+					v, _ := strconv.ParseFloat(l[i+1:], 64)
+					m[n] += v
+				}
+			}
+		}
+	}
+	return m
+}
+
+const (
+	storeErrors    = "postern_store_errors_total"
+	pluginFailures = "postern_plugin_failures_total"
+)
+
 // A target: where the load goes and which processes are the proxy.
 type target struct {
 	name       string
@@ -721,6 +762,8 @@ type run struct {
 	rssIdle, pssIdle, held int64
 	lookupsPerLogin        float64
 	errors                 int64
+	storeErrors            int64 // Postern's, during the main run
+	pluginFailures         int64
 	firstErr               string
 }
 
@@ -773,12 +816,17 @@ func (e *env) measure(round int, proto, tn string) (run, error) {
 	if _, err := e.mailload(append(base, "-c", strconv.Itoa(e.o.clients), "-n", strconv.Itoa(e.o.users), "-d", "60s")...); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
+	m0 := t.metrics(storeErrors, pluginFailures)
 	l0, c0 := e.lookups(), cpu(t.pids())
 	res, err := e.mailload(append(base, "-c", strconv.Itoa(e.o.clients), "-d", e.o.dur.String())...)
 	if err != nil {
 		return r, err
 	}
 	c1, l1 := cpu(t.pids()), e.lookups()
+	if m1 := t.metrics(storeErrors, pluginFailures); m0 != nil && m1 != nil {
+		r.storeErrors = int64(m1[storeErrors] - m0[storeErrors])
+		r.pluginFailures = int64(m1[pluginFailures] - m0[pluginFailures])
+	}
 	r.rssLoad = rssKB(t.pids())
 	r.rate, r.p50, r.p99 = res.OpsPerSec, res.LoginP50ms, res.LoginP99ms
 	r.errors, r.firstErr = res.Errors, res.FirstErr
@@ -825,6 +873,9 @@ func (r run) line() string {
 	if r.errors > 0 || r.firstErr != "" {
 		s += fmt.Sprintf("  ERRORS %d: %s", r.errors, r.firstErr)
 	}
+	if r.storeErrors > 0 || r.pluginFailures > 0 {
+		s += fmt.Sprintf("  postern store errors %d, plugin failures %d", r.storeErrors, r.pluginFailures)
+	}
 	return s
 }
 
@@ -849,6 +900,7 @@ func median(v []float64) float64 {
 
 func summary(o options, runs []run) string {
 	var b strings.Builder
+	var notes []string
 	fmt.Fprintf(&b, "Medians of %d round(s): %d clients x %v (LOGIN p50/p99), 1 client x %v (1-client p50), %d users, %d idle sessions.\n",
 		o.runs, o.clients, o.dur, o.dur, o.users, o.idle)
 	for _, proto := range o.protocols {
@@ -858,7 +910,7 @@ func summary(o options, runs []run) string {
 		med := map[string]float64{}
 		for _, tn := range o.targets {
 			var rate, cpuL, p50, p99, one, rs, rl, ri, lk []float64
-			var errs int64
+			var errs, storeErrs, failures int64
 			held := int64(-1)
 			for _, r := range runs {
 				if r.proto != proto || r.target != tn {
@@ -870,6 +922,8 @@ func summary(o options, runs []run) string {
 				rs, rl, ri = append(rs, float64(r.rssStart)), append(rl, float64(r.rssLoad)), append(ri, float64(r.rssIdle))
 				lk = append(lk, r.lookupsPerLogin)
 				errs += r.errors
+				storeErrs += r.storeErrors
+				failures += r.pluginFailures
 				if held < 0 || r.held < held {
 					held = r.held
 				}
@@ -898,9 +952,16 @@ func summary(o options, runs []run) string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %.3f ms | %.2f ms | %.2f ms | %.2f ms | %s | %s | %s | %.2f | %d |\n",
 				name, spread(rate, "%.0f"), vs, median(cpuL), median(p50), median(p99), median(one),
 				mb(int64(median(rs))), mb(int64(median(rl))), idle, median(lk), errs)
+			if storeErrs > 0 || failures > 0 {
+				notes = append(notes, fmt.Sprintf("%s %s: %d store errors and %d plugin failures during the measured runs (postern_store_errors_total, postern_plugin_failures_total): the throttle fails open, so those logins cost less than they should.",
+					strings.ToUpper(proto), tn, storeErrs, failures))
+			}
 		}
 	}
 	b.WriteString("\nlogins/s: median (min–max over rounds). RSS: VmRSS summed over the proxy's processes (nginx: master and workers).\n")
+	for _, n := range notes {
+		b.WriteString("\n" + n + "\n")
+	}
 	return b.String()
 }
 
