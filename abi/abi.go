@@ -32,7 +32,7 @@ package abi
 // "Versioning".
 const (
 	VersionMajor = 1
-	VersionMinor = 0
+	VersionMinor = 1
 )
 
 // PackVersion packs a major and minor version as [ExportABIVersion]
@@ -290,6 +290,9 @@ const (
 const (
 	// FeatureABI10 is always present in a v1 host.
 	FeatureABI10 = "abi-1.0"
+	// FeatureABI11: the host implements ABI 1.1 (FieldPasswordVerified,
+	// FieldUpstreamAuth).
+	FeatureABI11 = "abi-1.1"
 	// FeatureKVShared: the key-value store is shared by several nodes
 	// (memcached) rather than in-process.
 	FeatureKVShared = "kv-shared"
@@ -430,8 +433,20 @@ const (
 	FieldUpstream      Field = 34 // in events: the "host:port" actually used
 	FieldRouteCached   Field = 35 // "1" when the route came from a cache plugin (set by it)
 
+	// FieldPasswordVerified (ABI 1.1) is "1" once a plugin in this session
+	// checked the password with an authority that accepted it (a lookup
+	// service, a directory). The host logs in upstream with credentials
+	// other than the client's own password only when it is set. Written in
+	// init, it declares that the plugin can vouch for passwords.
+	FieldPasswordVerified Field = 36
+	// FieldUpstreamAuth (ABI 1.1, read-only) says how the host will log in
+	// upstream for this session: "password" (the client's own password:
+	// the mailbox server checks it), "master" (a master user on the
+	// client's behalf: a plugin must verify the password) or "" (HTTP).
+	FieldUpstreamAuth Field = 37
+
 	// FieldMax is the highest field number this version defines.
-	FieldMax = FieldRouteCached
+	FieldMax = FieldUpstreamAuth
 )
 
 var fieldNames = [...]string{
@@ -446,7 +461,8 @@ var fieldNames = [...]string{
 	FieldUpstreamPass: "upstream_password", FieldMessage: "message", FieldDelayMS: "delay_ms",
 	FieldRedirectCode: "redirect_code", FieldRedirectURL: "redirect_url", FieldCacheAlias: "cache_alias",
 	FieldClientSuffix: "client_suffix", FieldIMAPID: "imap_id", FieldUpstream: "upstream",
-	FieldRouteCached: "route_cached",
+	FieldRouteCached: "route_cached", FieldPasswordVerified: "password_verified",
+	FieldUpstreamAuth: "upstream_auth",
 }
 
 // String returns the field's name as written in ABI.md ("client_ip").
@@ -456,6 +472,12 @@ func (f Field) String() string {
 	}
 	return "field(" + itoa(int64(f)) + ")"
 }
+
+// Values of FieldUpstreamAuth.
+const (
+	UpstreamAuthPassword = "password"
+	UpstreamAuthMaster   = "master"
+)
 
 // Keyed reports whether the field is read with field_get_key.
 func (f Field) Keyed() bool {
@@ -495,12 +517,17 @@ func Access(p Phase, f Field) Mode {
 		return None
 	}
 	if p == PhaseInit {
-		if f == FieldMessage {
+		if f == FieldMessage || f == FieldPasswordVerified {
 			return Write
 		}
 		return None
 	}
 	switch f {
+	case FieldPasswordVerified:
+		if p == PhaseLogin || p == PhaseRoute {
+			return Write
+		}
+		return Read
 	case FieldMessage, FieldDelayMS:
 		if p == PhaseRouteDecided || p == PhaseLoginFailed {
 			return Read

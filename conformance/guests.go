@@ -69,8 +69,9 @@ func fieldIs(id abi.Field, want string) func(c *C, p Plugin, f *Fields, k string
 }
 
 var (
-	hookRoute   = abi.HookRoute
-	hookRewrite = abi.HookRewrite
+	hookRoute    = abi.HookRoute
+	hookRewrite  = abi.HookRewrite
+	hookThrottle = abi.HookThrottle
 )
 
 var guestCases = []guestCase{
@@ -132,6 +133,21 @@ var guestCases = []guestCase{
 	{name: "set/delay_ms not decimal", section: "ABI.md#fields", cmd: "set:28:1s", want: "-4"},
 	{name: "set/delay_ms with a sign", section: "ABI.md#fields", cmd: "set:28:+5", want: "-4"},
 	{name: "set/boolean true", section: "ABI.md#fields", hook: hookRoute, cmd: "set:31:true", want: "ok", after: fieldIs(abi.FieldCacheAlias, "1")},
+	// ABI 1.1: password_verified and upstream_auth.
+	{name: "get/password_verified reads 0", section: "ABI.md#password-verification", hook: hookRoute, cmd: "get:36", want: "0"},
+	{name: "set/password_verified in route", section: "ABI.md#password-verification", hook: hookRoute, cmd: "set:36:1", want: "ok",
+		after: fieldIs(abi.FieldPasswordVerified, "1")},
+	{name: "set/password_verified in login", section: "ABI.md#password-verification", cmd: "set:36:true", want: "ok",
+		after: fieldIs(abi.FieldPasswordVerified, "1")},
+	{name: "set/password_verified in throttle is read-only", section: "ABI.md#access-per-phase", hook: hookThrottle, cmd: "set:36:1", want: "-3"},
+	{name: "set/password_verified rejects yes", section: "ABI.md#fields", hook: hookRoute, cmd: "set:36:yes", want: "-4"},
+	{name: "get/upstream_auth", section: "ABI.md#fields", hook: hookRoute, cmd: "get:37", want: "master",
+		fields: func(cmd string) *Fields {
+			f := MailFields("imap", cmd)
+			f.Values[abi.FieldUpstreamAuth] = "master"
+			return f
+		}},
+	{name: "set/upstream_auth is read-only", section: "ABI.md#access-per-phase", hook: hookRoute, cmd: "set:37:password", want: "-3"},
 	{name: "set/boolean rejects yes", section: "ABI.md#fields", hook: hookRoute, cmd: "set:31:yes", want: "-4"},
 	{name: "set/message with a line break", section: "ABI.md#fields", cmd: "set:27:a\nb", match: "any",
 		after: func(c *C, _ Plugin, f *Fields, _ string) {

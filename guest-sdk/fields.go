@@ -238,6 +238,22 @@ func RouteCached() bool { return str(abi.FieldRouteCached) == "1" }
 // SetRouteCached marks the route as coming from a cache (route hook).
 func SetRouteCached(v bool) error { return Set(abi.FieldRouteCached, flag(v)) }
 
+// PasswordVerified reports whether a plugin in this session verified the
+// password with an authority that accepted it (ABI 1.1).
+func PasswordVerified() bool { return str(abi.FieldPasswordVerified) == "1" }
+
+// SetPasswordVerified vouches for the password (login and route hooks):
+// call it only after an authority (a lookup service, a directory) accepted
+// this very password. The host logs in upstream as a master user only for
+// a password someone vouched for. Called from init, it declares that the
+// plugin can vouch, which `postern check` looks for (ABI 1.1).
+func SetPasswordVerified(v bool) error { return Set(abi.FieldPasswordVerified, flag(v)) }
+
+// UpstreamAuth is how the host will log in upstream: "password" (the
+// client's own password, checked by the mailbox server), "master" (as a
+// master user: the password must be vouched for) or "" (HTTP) (ABI 1.1).
+func UpstreamAuth() string { return str(abi.FieldUpstreamAuth) }
+
 // Upstream is the "host:port" actually used; events only.
 func Upstream() string { return str(abi.FieldUpstream) }
 

@@ -121,6 +121,7 @@ func toPostern(f *conformance.Fields) *plugin.Fields {
 		UpstreamLogin: v[abi.FieldUpstreamLogin], UpstreamPassword: v[abi.FieldUpstreamPass],
 		CacheAlias: v[abi.FieldCacheAlias] == "1", RouteCached: v[abi.FieldRouteCached] == "1",
 		Upstream: v[abi.FieldUpstream], Message: v[abi.FieldMessage],
+		PasswordVerified: v[abi.FieldPasswordVerified] == "1", UpstreamAuth: v[abi.FieldUpstreamAuth],
 		Delay: time.Duration(atoi(abi.FieldDelayMS)) * time.Millisecond,
 	}
 	if u := v[abi.FieldUpstreams]; u != "" {
@@ -165,6 +166,9 @@ func fromPostern(pf *plugin.Fields, f *conformance.Fields) {
 	}
 	if pf.RouteCached || v[abi.FieldRouteCached] != "" {
 		v[abi.FieldRouteCached] = b(pf.RouteCached)
+	}
+	if pf.PasswordVerified || v[abi.FieldPasswordVerified] != "" {
+		v[abi.FieldPasswordVerified] = b(pf.PasswordVerified)
 	}
 	set(abi.FieldMessage, pf.Message)
 	if pf.Delay != 0 || v[abi.FieldDelayMS] != "" {

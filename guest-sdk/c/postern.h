@@ -41,7 +41,7 @@ extern "C" {
 
 /* ABI version (ABI.md "Versioning"). */
 #define POSTERN_ABI_VERSION_MAJOR 1
-#define POSTERN_ABI_VERSION_MINOR 0
+#define POSTERN_ABI_VERSION_MINOR 1
 #define POSTERN_PACK_VERSION(major, minor) ((int32_t)(((uint32_t)(major) << 16) | (uint32_t)(minor)))
 
 /* Init results (ABI.md "Guest exports"). */
@@ -100,7 +100,10 @@ extern "C" {
 #define POSTERN_FIELD_IMAP_ID 33
 #define POSTERN_FIELD_UPSTREAM 34
 #define POSTERN_FIELD_ROUTE_CACHED 35
-#define POSTERN_FIELD_MAX 35
+/* ABI 1.1: */
+#define POSTERN_FIELD_PASSWORD_VERIFIED 36
+#define POSTERN_FIELD_UPSTREAM_AUTH 37
+#define POSTERN_FIELD_MAX 37
 
 /* Errors, returned negative (ABI.md "Errors"). */
 #define POSTERN_ERR_UNKNOWN_FIELD (-1)
@@ -135,6 +138,7 @@ extern "C" {
 
 /* Features (ABI.md "feature"). */
 #define POSTERN_FEATURE_ABI_1_0 "abi-1.0"
+#define POSTERN_FEATURE_ABI_1_1 "abi-1.1"
 #define POSTERN_FEATURE_KV_SHARED "kv-shared"
 #define POSTERN_FEATURE_HTTP_CALL "http-call"
 

@@ -102,7 +102,7 @@ func (h *calls) FieldGet(field int32, buf []byte) int32 {
 	case ok:
 	case f == abi.FieldHTTPHeaders:
 		v = h.headerNames()
-	case f == abi.FieldDelayMS, f == abi.FieldCacheAlias, f == abi.FieldRouteCached:
+	case f == abi.FieldDelayMS, f == abi.FieldCacheAlias, f == abi.FieldRouteCached, f == abi.FieldPasswordVerified:
 		v = "0"
 	}
 	return out(buf, v)
@@ -136,7 +136,7 @@ func (h *calls) FieldSet(field int32, val []byte) int32 {
 	if !validField(f, v) {
 		return int32(abi.ErrInvalid)
 	}
-	if f == abi.FieldCacheAlias || f == abi.FieldRouteCached {
+	if f == abi.FieldCacheAlias || f == abi.FieldRouteCached || f == abi.FieldPasswordVerified {
 		v = "0" // booleans read back as "0" or "1"
 		if string(val) == "1" || string(val) == "true" {
 			v = "1"
@@ -171,7 +171,7 @@ func validField(f abi.Field, v string) bool {
 			}
 		}
 		return true
-	case abi.FieldCacheAlias, abi.FieldRouteCached:
+	case abi.FieldCacheAlias, abi.FieldRouteCached, abi.FieldPasswordVerified:
 		switch v {
 		case "", "0", "1", "true", "false":
 			return true

@@ -129,7 +129,7 @@ func New(t testing.TB) *Host {
 		Cookies:     map[string]string{},
 		IMAPID:      map[string]string{},
 		Phase:       abi.PhaseLogin,
-		Features:    map[string]bool{abi.FeatureABI10: true},
+		Features:    map[string]bool{abi.FeatureABI10: true, abi.FeatureABI11: true},
 		KV:          map[string]Item{},
 		Now:         time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		HTTPMaxBody: 64 << 10,
@@ -175,6 +175,10 @@ func (h *Host) Init(config []byte) error {
 
 // InitMessage is the message the last Init set.
 func (h *Host) InitMessage() string { return h.initFields[abi.FieldMessage] }
+
+// InitVerifiesPasswords reports whether the last Init declared that the
+// plugin can verify passwords (set password_verified in init, ABI 1.1).
+func (h *Host) InitVerifiesPasswords() bool { return h.initFields[abi.FieldPasswordVerified] == "1" }
 
 // CallHook runs the plugin's handler of hook and returns its verdict. The
 // test fails if the plugin registered no handler for hook (the real host

@@ -170,8 +170,10 @@ type Upstream struct {
 	ClientAddress string
 	// Login for password logins: "user" (default: the user's own login
 	// and password), "master-separator" or "master-authzid". A master mode
-	// means the backend no longer checks the user's password: use it only
-	// when a login plugin verifies passwords.
+	// means the backend no longer checks the user's password, so a
+	// password login goes upstream only when a plugin verified the
+	// password in this session (plugin.Fields.PasswordVerified); every
+	// other one is refused with a temporary error.
 	Login string
 	// GSSAPILogin for Kerberos logins, which have no password to pass on:
 	// "master-separator" (default) or "master-authzid".

@@ -371,10 +371,14 @@ func TestIMAP_masterLogin(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			p := startProxy(t, proxyOpts{upstream: Upstream{Login: mode, MasterUser: d.Master, MasterPassword: d.MasterPassword}})
 			c := loginTLS(t, p)
-			// The user's password is not checked by the backend in master
-			// mode: the proxy acts on the user's behalf.
+			// The backend does not check the user's password in master
+			// mode and no plugin verified it: refused, fail closed
+			// (verify_test.go has the logins a plugin vouched for).
 			c.send("a LOGIN carol@example.com anything\r\n")
-			c.until("a OK")
+			c.until("a NO [UNAVAILABLE]")
+			c = loginTLS(t, p)
+			c.send("b LOGIN carol@example.com carol-pw\r\n")
+			c.until("b NO [UNAVAILABLE]")
 		})
 	}
 }

@@ -70,8 +70,12 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		AuthMethod: id.Method, Login: login, Password: id.Password,
 		LoginAttempt: ss.attempts, IMAPID: ss.imapID,
 	}
+	f.UpstreamAuth = abi.UpstreamAuthPassword
 	if id.Method == "gssapi" {
 		f.AuthID = id.User // the principal, Zimbra's Auth-ID
+		f.UpstreamAuth = abi.UpstreamAuthMaster
+	} else if srv.cfg.Upstream.Login != LoginAsUser {
+		f.UpstreamAuth = abi.UpstreamAuthMaster
 	}
 	ss.login = login
 
@@ -113,6 +117,18 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 	}
 
 	creds := upstreamCreds(srv.cfg.Upstream, f, id.Method == "gssapi")
+	if id.Method != "gssapi" && creds.password != f.Password && !f.PasswordVerified {
+		// The upstream would not see the password the client typed (a
+		// master login, or credentials the route gave), and no plugin
+		// checked it: logging in would let any password through. Fail
+		// closed. (A GSSAPI login was verified by the exchange itself.)
+		ss.count(outUnavailable)
+		ss.err = errUnverifiedPassword
+		srv.log.Error("mail: refused a login: the upstream login does not use the client's password and no plugin verified it; "+
+			"configure a plugin that checks passwords (route-lookup with send_password: true against a lookup service that checks them) or set mail.upstream.login: user",
+			"session", ss.id, "listener", ss.l.Name, "mode", srv.cfg.Upstream.Login)
+		return loginResult{kind: failUnavailable, msg: msgUnavailable}
+	}
 	var lastErr error
 	for _, addr := range routes {
 		up, err := srv.dialUpstream(ctx, ss, addr)
@@ -206,17 +222,26 @@ type creds struct {
 	plainMech      bool   // use SASL PLAIN rather than LOGIN / USER+PASS
 }
 
-// upstreamCreds picks the upstream login: the route's override, else the
-// (rewritten) login; as the user or as a master user on their behalf.
+// errUnverifiedPassword is a session's error when a login was refused
+// because the upstream login would not check the password and no plugin
+// verified it.
+var errUnverifiedPassword = errors.New("refused: master or route-given upstream login for a password no plugin verified")
+
+// upstreamCreds picks the upstream login. Credentials the route gave (an
+// upstream_password, nginx's Auth-Pass) are used as they are, with
+// upstream_login or the login as the user: the lookup said how to log in,
+// as nginx does. Otherwise the user is the route's upstream_login, else
+// the (rewritten) login, logged in with the client's password or as a
+// master user on the user's behalf, as mail.upstream.login says.
 func upstreamCreds(u Upstream, f *plugin.Fields, gssapi bool) creds {
 	user := f.Login
 	if f.UpstreamLogin != "" {
 		user = f.UpstreamLogin
 	}
-	pass := f.Password
 	if f.UpstreamPassword != "" {
-		pass = f.UpstreamPassword
+		return creds{user: user, password: f.UpstreamPassword}
 	}
+	pass := f.Password
 	mode := u.Login
 	if gssapi {
 		// No password to pass on: only a master login can act for the user.

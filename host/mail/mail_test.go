@@ -58,6 +58,7 @@ type proxyOpts struct {
 	upstream  Upstream
 	limits    Limits
 	proxyProt bool
+	host      *plugin.Host // plugins to use instead of the router plugin
 }
 
 func startProxy(t *testing.T, o proxyOpts) *proxy {
@@ -75,7 +76,7 @@ func startProxy(t *testing.T, o proxyOpts) *proxy {
 	roots.AppendCertsFromPEM(certPEM)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var host *plugin.Host
+	host := o.host
 	if o.plugin != nil {
 		host, err = plugin.New(context.Background(), plugin.Options{Logger: logger})
 		if err != nil {

@@ -49,6 +49,15 @@ type Fields struct {
 	RouteCached      bool
 	Upstream         string // in events: the upstream actually used
 
+	// PasswordVerified is set by a plugin that checked Password with an
+	// authority that accepted it (abi.FieldPasswordVerified). A front end
+	// that logs in upstream as a master user requires it.
+	PasswordVerified bool
+	// UpstreamAuth is how the front end will log in upstream
+	// (abi.UpstreamAuthPassword, abi.UpstreamAuthMaster, "" for HTTP);
+	// plugins read it, never write it.
+	UpstreamAuth string
+
 	Message string        // client-facing refusal text, or event text
 	Delay   time.Duration // wait this long before acting on the verdict
 }
@@ -126,6 +135,10 @@ func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
 		return appendBool(b, f.CacheAlias), 0
 	case abi.FieldRouteCached:
 		return appendBool(b, f.RouteCached), 0
+	case abi.FieldPasswordVerified:
+		return appendBool(b, f.PasswordVerified), 0
+	case abi.FieldUpstreamAuth:
+		return append(b, f.UpstreamAuth...), 0
 	case abi.FieldUpstream:
 		return append(b, f.Upstream...), 0
 	case abi.FieldMessage:
@@ -184,15 +197,18 @@ func (f *Fields) setField(id abi.Field, v []byte) abi.Err {
 		f.UpstreamLogin = string(v)
 	case abi.FieldUpstreamPass:
 		f.UpstreamPassword = string(v)
-	case abi.FieldCacheAlias, abi.FieldRouteCached:
+	case abi.FieldCacheAlias, abi.FieldRouteCached, abi.FieldPasswordVerified:
 		b, ok := parseBool(v)
 		if !ok {
 			return abi.ErrInvalid
 		}
-		if id == abi.FieldCacheAlias {
+		switch id {
+		case abi.FieldCacheAlias:
 			f.CacheAlias = b
-		} else {
+		case abi.FieldRouteCached:
 			f.RouteCached = b
+		default:
+			f.PasswordVerified = b
 		}
 	case abi.FieldMessage:
 		if bytes.ContainsAny(v, "\r\n") {

@@ -232,6 +232,26 @@ func (h *Host) Hears(e abi.Event) bool {
 	return uint32(e) < 16 && h.served.Load()&(1<<(16+uint32(e))) != 0
 }
 
+// PasswordVerifiers returns the names of the plugins that serve the login
+// or route hook and whose init declared that they can verify passwords
+// (abi.FieldPasswordVerified). A front end that logs in upstream as a
+// master user refuses every password login no plugin verified, so a
+// configuration with such a front end and no verifier is a mistake that
+// `postern check` reports.
+func (h *Host) PasswordVerifiers() []string {
+	var out []string
+	for _, p := range h.Plugins() {
+		g := p.gen.Load()
+		if g == nil || !g.vouches {
+			continue
+		}
+		if (g.serves[abi.HookLogin] && p.wants(abi.HookLogin)) || (g.serves[abi.HookRoute] && p.wants(abi.HookRoute)) {
+			out = append(out, p.spec.Name)
+		}
+	}
+	return out
+}
+
 // updateServed recomputes the Serves bits from the configured plugins'
 // serving generations. It runs after every change of either; the mutex
 // makes the last recomputation read the last change.

@@ -138,6 +138,9 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 		}
 	}
 	in.disarm()
+	if trial {
+		g.vouches = in.fields.PasswordVerified
+	}
 	in.fields = nil
 	for _, h := range abi.Hooks {
 		if g.serves[h] {

@@ -36,6 +36,9 @@ type generation struct {
 	hears      [abi.EventLoginFailed + 1]bool
 	hasInit    bool
 	hasWASIIni bool
+	// vouches: the trial instance's init set FieldPasswordVerified, which
+	// declares that this plugin can verify passwords.
+	vouches bool
 
 	pool       pool
 	httpClient *http.Client

@@ -322,6 +322,9 @@ type Info struct {
 	LoadedAt   time.Time
 	LastReload ReloadResult
 	Counters   map[string]int64
+	// VerifiesPasswords: the plugin's init declared that it can verify
+	// passwords (abi.FieldPasswordVerified).
+	VerifiesPasswords bool
 }
 
 // Info returns the plugin's current state.
@@ -334,6 +337,7 @@ func (p *Plugin) Info() Info {
 		Hooks:      g.hookNames(), Events: g.eventNames(),
 		Instances: int(g.pool.live.Load()), MaxInst: p.limits.Instances,
 		LoadedAt: g.loadedAt, Counters: p.Counters(),
+		VerifiesPasswords: g.vouches,
 	}
 	if r := p.last.Load(); r != nil {
 		inf.LastReload = *r

@@ -253,6 +253,11 @@ func (l *lookup) ask(s server, h postern.HTTPHeader) (postern.Verdict, error) {
 	if r.cacheAlias {
 		_ = postern.SetCacheAlias(true)
 	}
+	if pass := h.Get("Auth-Pass"); pass != passwordPlaceholder && pass != "" {
+		// The service saw this password and answered OK: it accepted it.
+		// A route-only lookup (the placeholder) vouches for nothing.
+		_ = postern.SetPasswordVerified(true)
+	}
 	return postern.Done, nil
 }
 

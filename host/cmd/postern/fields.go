@@ -189,6 +189,11 @@ var callFields = []callField{
 		f.RouteCached, err = parseBool(v)
 		return err
 	}, get: func(f *plugin.Fields) string { return boolText(f.RouteCached) }},
+	{name: "password_verified", set: func(f *plugin.Fields, v string) (err error) {
+		f.PasswordVerified, err = parseBool(v)
+		return err
+	}, get: func(f *plugin.Fields) string { return boolText(f.PasswordVerified) }},
+	{name: "upstream_auth", set: str(func(f *plugin.Fields) *string { return &f.UpstreamAuth }), get: func(f *plugin.Fields) string { return f.UpstreamAuth }},
 }
 
 func parseBool(v string) (bool, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/postern/postern/host/config"
 	"github.com/postern/postern/host/kv"
+	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/plugin"
 )
 
@@ -43,7 +44,29 @@ func load(ctx context.Context, cfg *config.Config, log *slog.Logger, watch bool,
 		s.close(ctx)
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
+	if err := checkPasswordVerifier(cfg, host); err != nil {
+		s.close(ctx)
+		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+	}
 	return s, nil
+}
+
+// checkPasswordVerifier refuses a configuration whose mail front end logs
+// in upstream as a master user for password logins while no loaded plugin
+// can verify a password: the front end would refuse every password login
+// (it never lets an unchecked password through a master login).
+func checkPasswordVerifier(cfg *config.Config, host *plugin.Host) error {
+	if !cfg.Mail.Enabled() {
+		return nil
+	}
+	mode := cfg.Mail.Config.Upstream.Login
+	if mode == "" || mode == mail.LoginAsUser || len(host.PasswordVerifiers()) > 0 {
+		return nil
+	}
+	return fmt.Errorf("mail.upstream.login %s: no plugin verifies passwords, so every password login would be refused "+
+		"(the mailbox server does not check the password of a master login); "+
+		"add a plugin that checks them, such as route-lookup with send_password: true against a lookup service that checks passwords, "+
+		"or set mail.upstream.login: user", mode)
 }
 
 // close closes the host, then the store it was using.

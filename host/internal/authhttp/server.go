@@ -48,6 +48,11 @@ type Route struct {
 	Password string
 	// CacheAlias sends Auth-Cache-Alias: TRUE.
 	CacheAlias bool
+	// CheckPassword, when set, makes the server check passwords: a request
+	// whose Auth-Pass is neither this nor the route-only placeholder is
+	// answered with UnknownUser, as a lookup service backed by a directory
+	// does. Empty: the password is not checked.
+	CheckPassword string
 	// Next, when set, replaces this route after it has answered once (a
 	// WAIT followed by an OK, say).
 	Next *Route
@@ -260,6 +265,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case req.Problem != "":
 		h.Set("Auth-Status", "Invalid request: "+req.Problem)
 	case !known:
+		h.Set("Auth-Status", UnknownUser)
+	case route.CheckPassword != "" && req.Pass != PasswordPlaceholder && req.Pass != route.CheckPassword:
 		h.Set("Auth-Status", UnknownUser)
 	default:
 		writeRoute(h, route)
