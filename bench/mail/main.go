@@ -622,7 +622,9 @@ func (e *env) startPostern(withWeb bool) (*target, error) {
 		return nil, err
 	}
 	if !posternChecked {
-		out, err := exec.Command(e.o.postern, "check", "-c", cf).CombinedOutput()
+		check := exec.Command(e.o.postern, "check", "-c", cf)
+		check.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		out, err := check.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("postern check -c %s: %v\n%s", cf, err, out)
 		}
