@@ -1,25 +1,28 @@
-// Package keys builds the memcached keys of Zimbra's route cache, byte for
-// byte as Zimbra's proxy writes them, so that Postern and Zimbra nodes can
-// share one memcached:
+// Package storekeys builds every key the bundled plugins write to the
+// key-value store (memcached), byte for byte as Zimbra's proxy writes them
+// for ordinary values, so that Postern and Zimbra nodes can share one
+// memcached:
 //
-//	route:proto=<proto>;user=<account>   -> <ip>:<port>
-//	alias:user=<login>;ip=<proxy ip>     -> <account>   (mail)
-//	alias:user=<login>;vhost=<host>      -> <account>   (web)
+//	route:proto=<proto>;user=<account>   -> <ip>:<port>   (route-cache)
+//	alias:user=<login>;ip=<proxy ip>     -> <account>     (route-cache, mail)
+//	alias:user=<login>;vhost=<host>      -> <account>     (route-cache, web)
+//	throttle:proto=<i|p|h>,ip=<ip>       -> a count       (throttle)
+//	throttle:user=<login>                -> a count       (throttle)
 //
-// The route-cache plugin builds its keys here, and the host imports the
-// package natively for `postern purge-route` (and later the admin API), so
-// the plugin and the purge can never disagree on a key. It imports only
-// the standard library and holds no state.
+// Both sides import it: the plugins (built for GOOS=wasip1) build their
+// keys here, and the host imports it natively for `postern purge-route`
+// and POST /purge-route, so a plugin and the purge can never disagree on a
+// key. It imports only the standard library and holds no state.
 //
 // # Odd and long values
 //
 // memcached keys are 1 to 250 bytes without spaces or control characters.
-// Zimbra concatenates the login as it is; for every login memcached
-// accepts, Postern does the same. Otherwise each variable part (proto,
-// login, ip, vhost) is escaped as nginx's NGX_ESCAPE_MEMCACHED does, plus
-// DEL: a space, '%', a control byte or DEL becomes %XX (upper-case hex).
-// Escaping '%' keeps the mapping one-to-one: "a b" becomes "a%20b" and the
-// login "a%20b" becomes "a%2520b", so two logins never share a key.
+// Zimbra concatenates the values as they are; for every value memcached
+// accepts, Postern does the same. Otherwise each variable part is escaped
+// as nginx's NGX_ESCAPE_MEMCACHED does, plus DEL: a space, '%', a control
+// byte or DEL becomes %XX (upper-case hex). Escaping '%' keeps the mapping
+// one-to-one: "a b" becomes "a%20b" and the login "a%20b" becomes
+// "a%2520b", so two logins never share a key.
 //
 // If the key is still over 250 bytes, the longest variable part is
 // replaced by "%sha256:" and the hex SHA-256 of its raw bytes, and so on
@@ -27,7 +30,20 @@
 // leading '%' cannot start an escaped part (an escape is '%' followed by
 // two hex digits, and 's' is not one), so a login that happens to read
 // "sha256:<hex>" cannot collide with a hashed one.
-package keys
+//
+// # Keys with two variable parts
+//
+// One part of each key is the login or account, kept as it is but for
+// the escapes above. The other parts (protocol, proxy address, virtual
+// host) also have ';' and ',' escaped (%3B, %2C), the characters that
+// start the labels after the first (";user=", ";ip=", ";vhost=",
+// ",ip="). A protocol name, an IP address or a host name never holds
+// them, so Zimbra's keys are unchanged; but a crafted Host header cannot
+// make "login a, host b;vhost=c" share a key with "login a;vhost=b, host
+// c". With every part but one free of those characters, a key splits
+// back into its parts in one way only, so distinct values always give
+// distinct keys (the fuzz test checks it by splitting every key back).
+package storekeys
 
 import (
 	"crypto/sha256"
@@ -46,28 +62,62 @@ var Protocols = []string{"imap", "pop3", "http", "imapssl", "pop3ssl", "httpssl"
 // hashPrefix marks a part replaced by its SHA-256; see the package doc.
 const hashPrefix = "%sha256:"
 
+// A key's layout: labels[i] comes before part i; free is the index of the
+// one part that may hold ';' and ',' (-1: none).
+type layout struct {
+	labels []string
+	free   int
+}
+
+var (
+	routeKey        = layout{[]string{"route:proto=", ";user="}, 1}
+	mailAliasKey    = layout{[]string{"alias:user=", ";ip="}, 0}
+	webAliasKey     = layout{[]string{"alias:user=", ";vhost="}, 0}
+	throttleIPKey   = layout{[]string{"throttle:proto=", ",ip="}, -1}
+	throttleUserKey = layout{[]string{"throttle:user="}, 0}
+)
+
 // Route returns the route key of account for proto:
 // "route:proto=<proto>;user=<account>".
 func Route(proto, account string) string {
-	return build([]string{"route:proto=", ";user="}, []string{proto, account})
+	return routeKey.build(proto, account)
 }
 
 // MailAlias returns the alias key of a mail login seen on the proxy
 // address ip: "alias:user=<login>;ip=<ip>". Its value is the account.
 func MailAlias(login, ip string) string {
-	return build([]string{"alias:user=", ";ip="}, []string{login, ip})
+	return mailAliasKey.build(login, ip)
 }
 
 // WebAlias returns the alias key of a web login on virtual host vhost:
 // "alias:user=<login>;vhost=<vhost>". Its value is the account.
 func WebAlias(login, vhost string) string {
-	return build([]string{"alias:user=", ";vhost="}, []string{login, vhost})
+	return webAliasKey.build(login, vhost)
 }
 
-// All returns every key a login may have: its route key for each of
-// [Protocols], and its alias keys for each proxy address in ips and each
-// virtual host in vhosts. A purge (Zimbra's zmproxypurge) deletes them
-// all after a mailbox moves. Keys are unique and in a stable order.
+// ThrottleIP returns Zimbra's per-protocol login counter of a client
+// address: "throttle:proto=<letter>,ip=<ip>", where the letter is the
+// first byte of the protocol's name (i for imap, p for pop3, h for http).
+// Protocols with one first letter share a counter, as on Zimbra (imap and
+// imapssl both count under i).
+func ThrottleIP(proto, ip string) string {
+	if proto != "" {
+		proto = proto[:1]
+	}
+	return throttleIPKey.build(proto, ip)
+}
+
+// ThrottleUser returns Zimbra's login counter of a user:
+// "throttle:user=<login>".
+func ThrottleUser(login string) string {
+	return throttleUserKey.build(login)
+}
+
+// All returns every key a login may have in the route cache: its route
+// key for each of [Protocols], and its alias keys for each proxy address
+// in ips and each virtual host in vhosts. A purge (Zimbra's zmproxypurge)
+// deletes them all after a mailbox moves. Keys are unique and in a stable
+// order. Throttle counters are not route-cache keys and are not included.
 func All(login string, ips, vhosts []string) []string {
 	out := make([]string, 0, len(Protocols)+len(ips)+len(vhosts))
 	seen := map[string]bool{}
@@ -91,11 +141,14 @@ func All(login string, ips, vhosts []string) []string {
 
 // Escape percent-encodes the bytes memcached does not accept in a key (a
 // space, a control byte, DEL) and '%' itself. Every other byte, including
-// UTF-8, is kept, so an ordinary login is unchanged.
-func Escape(s string) string {
+// UTF-8, is kept, so an ordinary login is unchanged. It is how the login
+// or account part of every key is escaped.
+func Escape(s string) string { return escape(s, false) }
+
+func escape(s string, delims bool) string {
 	n := 0
 	for i := 0; i < len(s); i++ {
-		if needsEscape(s[i]) {
+		if needsEscape(s[i], delims) {
 			n++
 		}
 	}
@@ -106,7 +159,7 @@ func Escape(s string) string {
 	b := make([]byte, 0, len(s)+2*n)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if needsEscape(c) {
+		if needsEscape(c, delims) {
 			b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
 		} else {
 			b = append(b, c)
@@ -115,24 +168,28 @@ func Escape(s string) string {
 	return string(b)
 }
 
-func needsEscape(c byte) bool { return c <= ' ' || c == 0x7f || c == '%' }
+func needsEscape(c byte, delims bool) bool {
+	return c <= ' ' || c == 0x7f || c == '%' || (delims && (c == ';' || c == ','))
+}
 
 // Hashed reports whether key has a part replaced by its SHA-256 (the
-// login or host was too long for a memcached key).
+// value was too long for a memcached key).
 func Hashed(key string) bool { return strings.Contains(key, hashPrefix) }
 
-// build joins fixed labels and escaped parts, hashing the longest part
+// build joins the labels and the escaped parts, hashing the longest part
 // until the key fits in MaxKeyBytes.
-func build(labels, raw []string) string {
-	parts := make([]string, len(raw))
-	hashed := make([]bool, len(raw))
+func (l layout) build(raw ...string) string {
+	var buf [2]string
+	parts := buf[:0]
 	for i, r := range raw {
-		parts[i] = Escape(r)
+		parts = append(parts, escape(r, i != l.free))
 	}
+	var hashed [2]bool
+	n := 0
 	for {
-		n := 0
+		n = 0
 		for i := range parts {
-			n += len(labels[i]) + len(parts[i])
+			n += len(l.labels[i]) + len(parts[i])
 		}
 		if n <= MaxKeyBytes {
 			break
@@ -151,8 +208,9 @@ func build(labels, raw []string) string {
 		hashed[longest] = true
 	}
 	var b strings.Builder
+	b.Grow(n)
 	for i := range parts {
-		b.WriteString(labels[i])
+		b.WriteString(l.labels[i])
 		b.WriteString(parts[i])
 	}
 	return b.String()

@@ -1,4 +1,4 @@
-package keys
+package storekeys
 
 import (
 	"strings"
@@ -66,6 +66,65 @@ func TestRoute_noCollisions(t *testing.T) {
 			t.Errorf("logins %q and %q share key %q", prev, l, k)
 		}
 		seen[k] = l
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	long := strings.Repeat("x", 237) // one byte over: "throttle:user=" is 14
+	tests := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"user: zimbra byte for byte", ThrottleUser("bob@example.com"), "throttle:user=bob@example.com"},
+		{"user: no case folding", ThrottleUser("Bob@Example.COM"), "throttle:user=Bob@Example.COM"},
+		{"user: utf-8 kept", ThrottleUser("jürgen@example.de"), "throttle:user=jürgen@example.de"},
+		{"user: ';' and ',' kept in the login", ThrottleUser("a;b,c"), "throttle:user=a;b,c"},
+		{"user: space escaped", ThrottleUser("a b"), "throttle:user=a%20b"},
+		{"user: percent escaped", ThrottleUser("a%20b"), "throttle:user=a%2520b"},
+		{"user: controls escaped", ThrottleUser("tab\tnl\n\x7f"), "throttle:user=tab%09nl%0A%7F"},
+		{"user: longest kept", ThrottleUser(strings.Repeat("x", 236)), "throttle:user=" + strings.Repeat("x", 236)},
+		{"user: too long hashed", ThrottleUser(long), "throttle:user=%sha256:" + sha(long)},
+		{"user: a login reading like a hash is kept", ThrottleUser("sha256:" + sha(long)), "throttle:user=sha256:" + sha(long)},
+		{"ip: imap", ThrottleIP("imap", "192.0.2.7"), "throttle:proto=i,ip=192.0.2.7"},
+		{"ip: pop3 ipv6", ThrottleIP("pop3", "2001:db8::1"), "throttle:proto=p,ip=2001:db8::1"},
+		{"ip: imapssl counts with imap", ThrottleIP("imapssl", "192.0.2.7"), "throttle:proto=i,ip=192.0.2.7"},
+		{"ip: http", ThrottleIP("http", "192.0.2.7"), "throttle:proto=h,ip=192.0.2.7"},
+		{"ip: a delimiter in the address escaped", ThrottleIP("imap", "x,ip=y"), "throttle:proto=i,ip=x%2Cip=y"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got %q, want %q", tc.got, tc.want)
+			}
+			checkKey(t, tc.got)
+		})
+	}
+}
+
+// TestKeys_distinct: values that a naive concatenation or escaping maps to
+// one key get different keys.
+func TestKeys_distinct(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name string
+		a, b string
+	}{
+		{"throttle: space and its escape", ThrottleUser("a b"), ThrottleUser("a%20b")},
+		{"throttle: long login and its hash read as a login", ThrottleUser(long), ThrottleUser("sha256:" + sha(long))},
+		{"throttle: long login and its hashed key read as a login", ThrottleUser(long), ThrottleUser("%sha256:" + sha(long))},
+		{"throttle: two long logins", ThrottleUser(strings.Repeat("x", 237)), ThrottleUser(strings.Repeat("x", 238))},
+		{"throttle: two addresses", ThrottleIP("imap", "192.0.2.1"), ThrottleIP("imap", "192.0.2.10")},
+		{"web alias: the vhost label moved from host to login", WebAlias("a", "b;vhost=c"), WebAlias("a;vhost=b", "c")},
+		{"mail alias: the ip label moved from ip to login", MailAlias("a", "b;ip=c"), MailAlias("a;ip=b", "c")},
+		{"route: the user label moved from account to proto", Route("imap;user=a", "b"), Route("imap", "a;user=b")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.a == tc.b {
+				t.Errorf("both are %q", tc.a)
+			}
+		})
 	}
 }
 

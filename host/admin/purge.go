@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/postern/postern/host/kv"
-	"github.com/postern/postern/plugins/route-cache/keys"
+	"github.com/postern/postern/storekeys"
 )
 
 // PurgeRequest names the logins whose cached routes to delete (Zimbra's
@@ -67,7 +67,7 @@ type everywhere interface {
 }
 
 // PurgeRoutes deletes every route-cache key of each login in req
-// (keys.All: the route for every protocol and the alias keys) from st: on
+// (storekeys.All: the route for every protocol and the alias keys) from st: on
 // every server of a memcached store, or from an in-process store. It
 // calls each, when not nil, after every key, and returns the results in
 // order. It stops at the first context error; a server that fails is
@@ -79,7 +79,7 @@ func PurgeRoutes(ctx context.Context, st kv.Store, req PurgeRequest, each func(P
 	var out []PurgeResult
 	var errs []error
 	for _, login := range req.Logins {
-		for _, k := range keys.All(login, req.IPs, req.VHosts) {
+		for _, k := range storekeys.All(login, req.IPs, req.VHosts) {
 			res := purgeKey(ctx, st, k)
 			out = append(out, res)
 			if each != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
-	"github.com/postern/postern/plugins/route-cache/keys"
+	"github.com/postern/postern/storekeys"
 )
 
 // defaultTTL is how long Zimbra keeps a cached route or alias.
@@ -113,12 +113,12 @@ func (c *cache) proto() string {
 func aliasKey(login string) string {
 	if postern.Protocol() == "http" {
 		if host := postern.HTTPHost(); host != "" {
-			return keys.WebAlias(login, host)
+			return storekeys.WebAlias(login, host)
 		}
 		return ""
 	}
 	if ip := postern.LocalIP(); ip.IsValid() {
-		return keys.MailAlias(login, ip.String())
+		return storekeys.MailAlias(login, ip.String())
 	}
 	return ""
 }
@@ -163,7 +163,7 @@ func (c *cache) route() postern.Verdict {
 			return postern.Continue // the store is down: do not wait on it twice
 		}
 	}
-	v, err := postern.KVGet(keys.Route(c.proto(), account))
+	v, err := postern.KVGet(storekeys.Route(c.proto(), account))
 	if err != nil {
 		if unavailable(err) {
 			c.storeFailed("get", err)
@@ -176,7 +176,7 @@ func (c *cache) route() postern.Verdict {
 	if err != nil || up.Port() == 0 {
 		// Not a route we can use: let the lookup decide and overwrite it.
 		postern.CounterAdd("cache_invalid", 1)
-		_ = postern.KVDelete(keys.Route(c.proto(), account))
+		_ = postern.KVDelete(storekeys.Route(c.proto(), account))
 		return postern.Continue
 	}
 	if err := postern.SetUpstreams([]string{up.String()}); err != nil {
@@ -207,7 +207,7 @@ func (c *cache) routeDecided() {
 	if account == "" {
 		return
 	}
-	if err := postern.KVAdd(keys.Route(c.proto(), account), []byte(up), c.cfg.ttl); err == nil {
+	if err := postern.KVAdd(storekeys.Route(c.proto(), account), []byte(up), c.cfg.ttl); err == nil {
 		postern.CounterAdd("routes_stored", 1)
 	} else if unavailable(err) {
 		c.storeFailed("add", err)
@@ -232,9 +232,9 @@ func (c *cache) loginFailed() {
 		return
 	}
 	login, account := postern.Login(), postern.Account()
-	del := []string{keys.Route(c.proto(), login)}
+	del := []string{storekeys.Route(c.proto(), login)}
 	if account != "" && account != login {
-		del = append(del, keys.Route(c.proto(), account))
+		del = append(del, storekeys.Route(c.proto(), account))
 	}
 	if k := aliasKey(login); k != "" {
 		del = append(del, k)

@@ -3,7 +3,7 @@
 // login of the same user, on any node, needs no lookup. See README.md.
 //
 // This file is the SDK wiring only; the logic is in cache.go and the key
-// formats in package keys, which compile natively.
+// formats in package storekeys, which compile natively.
 package main
 
 import (

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/netip"
 	"time"
 
 	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/storekeys"
 )
 
 // cfg is this instance's configuration, set by configure (init).
@@ -56,7 +55,7 @@ func check() postern.Verdict {
 			c.limit = n
 		}
 		if c.active() {
-			switch over(c, ipKey(proto, ip), true) {
+			switch over(c, storekeys.ThrottleIP(proto, ip.String()), true) {
 			case hard:
 				postern.CounterAdd(ctrThrottledIP, 1)
 				return postern.Refuse(c.message)
@@ -77,7 +76,7 @@ func check() postern.Verdict {
 		}
 		if user != "" {
 			move := cfg.userEveryAttempt || postern.LoginAttempt() <= 1
-			switch over(cfg.user, userKey(user), move) {
+			switch over(cfg.user, storekeys.ThrottleUser(user), move) {
 			case hard:
 				postern.CounterAdd(ctrThrottledUser, 1)
 				return postern.Refuse(cfg.user.message)
@@ -164,51 +163,4 @@ func storeFailed(err error) {
 	}
 	storeErrLogged = true
 	postern.Warnf("throttle: key-value store failed (%v); logins are allowed unthrottled while it fails; check the memcached servers in the store configuration (logged once per instance, counted in store_errors)", err)
-}
-
-// ipKey is Zimbra's per-protocol IP key: throttle:proto=<i|p|h>,ip=<ip>.
-// The protocol letter is the first letter of the protocol's name.
-func ipKey(proto string, ip netip.Addr) string {
-	return "throttle:proto=" + proto[:1] + ",ip=" + ip.String()
-}
-
-const userPrefix = "throttle:user="
-
-// userKey is Zimbra's user key, throttle:user=<login>. A login that
-// memcached cannot hold in a key is made safe: bytes memcached refuses
-// (space, control characters) are %-escaped, and a key still longer than
-// 250 bytes uses "sha256:" and the hex SHA-256 of the login instead.
-func userKey(login string) string {
-	k := userPrefix + escapeKey(login)
-	if len(k) <= abi.MaxKeyBytes {
-		return k
-	}
-	sum := sha256.Sum256([]byte(login))
-	return userPrefix + "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// escapeKey %-escapes the bytes memcached does not allow in a key. Other
-// bytes, '%' included, are kept, so ordinary logins give Zimbra's keys
-// byte for byte.
-func escapeKey(s string) string {
-	bad := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] == 0x7f {
-			bad++
-		}
-	}
-	if bad == 0 {
-		return s
-	}
-	const hexd = "0123456789ABCDEF"
-	b := make([]byte, 0, len(s)+2*bad)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c == 0x7f {
-			b = append(b, '%', hexd[c>>4], hexd[c&15])
-			continue
-		}
-		b = append(b, c)
-	}
-	return string(b)
 }

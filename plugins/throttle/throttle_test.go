@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/postern/postern/abi"
 	"github.com/postern/postern/guest-sdk/sdktest"
+	"github.com/postern/postern/storekeys"
 )
 
 // attempt is one call of the throttle hook and what it must decide.
@@ -179,9 +182,32 @@ func TestCheck(t *testing.T) {
 			config:   `{"user":{"limit":9}}`,
 			attempts: []attempt{{login: "bob smith\x01", want: ok}, {login: strings.Repeat("x", 300), want: ok}},
 			keys: map[string]string{
-				"throttle:user=bob%20smith%01":    "1",
-				userKey(strings.Repeat("x", 300)): "1", // its form: TestUserKey
+				"throttle:user=bob%20smith%01":                           "1",
+				"throttle:user=%sha256:" + sha(strings.Repeat("x", 300)): "1",
 			},
+		},
+		{
+			// "a b" is stored as a%20b: the login "a%20b" must not spend its budget.
+			name:   "a login and its escaped form count apart",
+			config: `{"user":{"limit":1}}`,
+			attempts: []attempt{{login: "a b", want: ok}, {login: "a%20b", want: ok},
+				{login: "a b", want: deny, msg: defaultUserMessage}},
+			keys: map[string]string{
+				"throttle:user=a%20b":   "2",
+				"throttle:user=a%2520b": "1",
+			},
+			counters: map[string]int64{ctrAllowed: 2, ctrThrottledUser: 1},
+		},
+		{
+			name:   "a long login and a login reading like its hash count apart",
+			config: `{"user":{"limit":1}}`,
+			attempts: []attempt{{login: strings.Repeat("x", 300), want: ok},
+				{login: "sha256:" + sha(strings.Repeat("x", 300)), want: ok}},
+			keys: map[string]string{
+				"throttle:user=%sha256:" + sha(strings.Repeat("x", 300)): "1",
+				"throttle:user=sha256:" + sha(strings.Repeat("x", 300)):  "1",
+			},
+			counters: map[string]int64{ctrAllowed: 2},
 		},
 	}
 	for _, tc := range tests {
@@ -257,26 +283,27 @@ func TestCheck_storeDownFailsOpen(t *testing.T) {
 	run(t, h, 5, attempt{want: deny, msg: ipM})
 }
 
+// TestUserKey: the user key is storekeys.ThrottleUser, Zimbra's
+// throttle:user=<login> byte for byte for ordinary logins.
 func TestUserKey(t *testing.T) {
 	tests := []struct{ login, want string }{
 		{"bob@example.com", "throttle:user=bob@example.com"},
 		{"Bob@Example.COM", "throttle:user=Bob@Example.COM"}, // no case folding: that is login-normaliser's job
 		{"a b", "throttle:user=a%20b"},
-		{"a%20b", "throttle:user=a%20b"},
+		{"a%20b", "throttle:user=a%2520b"}, // not a%20b: that is the key of "a b"
 		{"tab\tnl\n\x7f", "throttle:user=tab%09nl%0A%7F"},
 		{"jürgen@example.de", "throttle:user=jürgen@example.de"},
 		{strings.Repeat("x", 236), "throttle:user=" + strings.Repeat("x", 236)},
+		{strings.Repeat("x", 237), "throttle:user=%sha256:" + sha(strings.Repeat("x", 237))},
 	}
 	for _, tc := range tests {
-		if got := userKey(tc.login); got != tc.want {
-			t.Errorf("userKey(%q) = %q, want %q", tc.login, got, tc.want)
+		if got := storekeys.ThrottleUser(tc.login); got != tc.want {
+			t.Errorf("ThrottleUser(%q) = %q, want %q", tc.login, got, tc.want)
 		}
 	}
-	long := userKey(strings.Repeat("x", 237))
-	if !strings.HasPrefix(long, "throttle:user=sha256:") || len(long) != len("throttle:user=sha256:")+64 {
-		t.Errorf("userKey(237 bytes) = %q, want the sha256 form", long)
-	}
-	if userKey(strings.Repeat("x", 237)) == userKey(strings.Repeat("x", 238)) {
-		t.Error("two long logins share a key")
-	}
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/plugin"
 	"github.com/postern/postern/host/plugintest"
-	"github.com/postern/postern/plugins/route-cache/keys"
+	"github.com/postern/postern/storekeys"
 )
 
 // These tests run the bundled route-cache and route-lookup plugins, built
@@ -111,7 +111,7 @@ func TestChain_CacheThenLookup(t *testing.T) {
 	bob := user(t, "bob")
 	c := newChain(t, st, false, map[string]authhttp.Route{bob: {Server: "127.0.0.5", Port: 143}})
 	ctx := context.Background()
-	routeKey := keys.Route("imap", bob)
+	routeKey := storekeys.Route("imap", bob)
 	_ = st.Delete(ctx, routeKey)
 
 	// First login: a miss, one lookup, and route_decided stores the route.
@@ -171,9 +171,9 @@ func TestChain_Alias(t *testing.T) {
 		account: {Server: "127.0.0.7", Port: 143, Account: account},
 	})
 	ctx := context.Background()
-	aliasKey := keys.MailAlias(short, "127.0.0.1")
+	aliasKey := storekeys.MailAlias(short, "127.0.0.1")
 	_ = st.Delete(ctx, aliasKey)
-	_ = st.Delete(ctx, keys.Route("imap", account))
+	_ = st.Delete(ctx, storekeys.Route("imap", account))
 
 	f, r := c.login(t, short)
 	if r.Plugin != "route-lookup" || f.Account != account || f.UpstreamLogin != account || !f.CacheAlias {
