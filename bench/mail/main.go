@@ -742,15 +742,30 @@ func (e *env) hold(proto string, port, n int, read func()) (int64, string, error
 	return h.held, h.end(), nil
 }
 
-// workDir is where the generated configurations and every process's log
-// go: out/work, emptied first, kept afterwards for a look.
-func workDir(o options) (string, error) {
-	dir, err := filepath.Abs(filepath.Join(o.out, "work"))
-	if err != nil {
-		return "", err
+// workDir is where the generated configurations, postern's compile cache
+// and every process's log go: a new directory under out for each
+// invocation (two benchmarks in one tree must not share it), removed by
+// cleanup when the run succeeded and kept, for a look, when it failed.
+func workDir(o options) (dir string, cleanup func(error), err error) {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return "", nil, err
 	}
-	os.RemoveAll(dir)
-	return dir, os.MkdirAll(dir, 0o755)
+	out, err := filepath.Abs(o.out)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err = os.MkdirTemp(out, "work-")
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func(err error) {
+		stopAll()
+		if err == nil {
+			os.RemoveAll(dir)
+		} else {
+			fmt.Fprintln(os.Stderr, "mailbench: configurations and logs kept in", dir)
+		}
+	}, nil
 }
 
 // The comparison.
@@ -769,16 +784,17 @@ type run struct {
 	firstErr               string
 }
 
-func compare(o options) error {
-	dir, err := workDir(o)
+func compare(o options) (err error) {
+	dir, cleanup, err := workDir(o)
 	if err != nil {
 		return err
 	}
+	defer func() { cleanup(err) }()
 	e := &env{o: o, dir: dir}
 	if err := e.start(4096, false); err != nil {
 		return err
 	}
-	fmt.Printf("mailbench: %d round(s) of %v runs, %d clients, %d users, %d idle sessions; protocols %s; targets %s; logs in %s\n",
+	fmt.Printf("mailbench: %d round(s) of %v runs, %d clients, %d users, %d idle sessions; protocols %s; targets %s; logs in %s (removed when it succeeds)\n",
 		o.runs, o.dur, o.clients, o.users, o.idle, strings.Join(o.protocols, ","), strings.Join(o.targets, ","), dir)
 	var runs []run
 	for round := 1; round <= o.runs; round++ {

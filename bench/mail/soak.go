@@ -74,11 +74,12 @@ type sample struct {
 // through the web front end (4 connections, 50 per second each). Every
 // o.soakEvery it writes a CSV row; at the end it compares the first and
 // the last 5 minutes (or halves, for a soak under 10 minutes).
-func soak(o options) error {
-	dir, err := workDir(o)
+func soak(o options) (err error) {
+	dir, cleanup, err := workDir(o)
 	if err != nil {
 		return err
 	}
+	defer func() { cleanup(err) }()
 	e := &env{o: o, dir: dir}
 	if err := e.start(100<<10, true); err != nil {
 		return err
@@ -95,7 +96,7 @@ func soak(o options) error {
 	if _, err := e.mailload("-addr", imapAddr, "-mode", "login", "-users", users, "-c", "16", "-n", users, "-d", "60s"); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	fmt.Printf("mailbench soak: %v, a sample every %v; Postern RSS at start %s; logs in %s\n", o.soak, o.soakEvery, mb(rss0), dir)
+	fmt.Printf("mailbench soak: %v, a sample every %v; Postern RSS at start %s; logs in %s (removed when it passes)\n", o.soak, o.soakEvery, mb(rss0), dir)
 	var h *holder
 	if o.idle > 0 {
 		if h, err = e.startHold("imap", t.imap, o.idle, o.soak+5*time.Minute); err != nil {
