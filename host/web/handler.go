@@ -140,9 +140,38 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.proxy.ServeHTTP(lw, r.WithContext(ctx))
 	if st.connected && s.plugins != nil && s.plugins.Hears(abi.EventRouteDecided) {
 		f.Upstream = st.upstream
-		// After the response: a slow event does not delay the client.
-		// The cost is one event call per request per listening plugin.
-		_ = s.plugins.Fire(context.WithoutCancel(r.Context()), abi.EventRouteDecided, f)
+		s.fireRouteDecided(lw, r.Context(), f)
+	}
+}
+
+// maxEventsInFlight bounds the route_decided events running behind
+// responses. Past it, an event runs on the request's goroutine after the
+// response was flushed: a store that stalls slows its own listeners'
+// clients' next requests on that connection, never the response itself,
+// and event goroutines cannot pile up without bound.
+const maxEventsInFlight = 256
+
+// fireRouteDecided delivers route_decided without delaying the response.
+// net/http sends a response with a Content-Length only when the handler
+// returns (or on a flush), so an event fired on the handler's goroutine
+// would hold the response for as long as the event takes (a store write:
+// up to the store's timeout). The event runs on its own goroutine, the
+// handler returns and net/http completes the response; f belongs to the
+// request's own allocation, which nothing reuses, and events only read it.
+func (s *Server) fireRouteDecided(w http.ResponseWriter, ctx context.Context, f *plugin.Fields) {
+	ctx = context.WithoutCancel(ctx)
+	select {
+	case s.eventSem <- struct{}{}:
+		s.events.Add(1)
+		go func() {
+			defer func() { <-s.eventSem; s.events.Done() }()
+			_ = s.plugins.Fire(ctx, abi.EventRouteDecided, f)
+		}()
+	default:
+		// Too many events in flight: finish the response first, then run
+		// this one here.
+		_ = http.NewResponseController(w).Flush()
+		_ = s.plugins.Fire(ctx, abi.EventRouteDecided, f)
 	}
 }
 

@@ -26,7 +26,9 @@
 //     idempotent requests without a body are also retried on other
 //     errors before a response arrived. Errors map to 502 (backend
 //     failed), 503 (no backend), 504 (timeout), 413 (body too large).
-//  7. route_decided is fired after the response, with upstream set.
+//  7. route_decided is fired with upstream set, on its own goroutine
+//     (at most 256 in flight; past that after a flush of the response), so
+//     a slow event never delays the response.
 //  8. One access log line (never a cookie, Authorization value or
 //     password).
 //
@@ -87,6 +89,9 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
+	eventSem chan struct{}  // route_decided events running behind responses
+	events   sync.WaitGroup // those events, waited for by Shutdown
+
 	mu            sync.Mutex
 	servers       []*http.Server
 	listeners     map[string]net.Listener
@@ -128,6 +133,7 @@ func New(opts Options) (*Server, error) {
 		cfg: cfg, certs: opts.Certs, plugins: opts.Plugins, log: log, access: access,
 		pools: map[string]*pool{}, idPrefix: hex.EncodeToString(idb[:]) + "-",
 		listeners: map[string]net.Listener{}, stop: make(chan struct{}),
+		eventSem: make(chan struct{}, maxEventsInFlight),
 	}
 	for _, pc := range cfg.Pools {
 		mode, _ := balance.ParseMode(pc.Balance)
@@ -294,8 +300,8 @@ func (s *Server) httpServer(l Listener) *http.Server {
 }
 
 // Shutdown stops accepting, waits for requests in flight until ctx ends
-// (then closes them), stops health checks and closes idle backend
-// connections. Hijacked connections (WebSocket) are closed by their
+// (then closes them) and for the route_decided events they fired, stops
+// health checks and closes idle backend connections. Hijacked connections (WebSocket) are closed by their
 // peers; they are not waited for.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -315,6 +321,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
+	// Events still running behind answered requests, until ctx ends: the
+	// caller closes the plugin host next.
+	done := make(chan struct{})
+	go func() { s.events.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	s.transport.CloseIdleConnections()
 	return errors.Join(errs...)
 }
