@@ -334,6 +334,40 @@ type env struct {
 	dir                            string
 	memcached, imapB, pop3B, httpB int
 	lookup                         int
+	mcProc, lightProc, lookupProc  *child
+}
+
+// machineCPU returns the busy and total time of every CPU (/proc/stat).
+func machineCPU() (busy, total time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		d := time.Duration(n) * 10 * time.Millisecond
+		if i < 8 {
+			total += d
+			if i != 3 && i != 4 {
+				busy += d
+			}
+		}
+	}
+	return busy, total
+}
+
+// snapshot is the CPU time of every process of a run, and the machine's.
+type snapshot struct {
+	proxy, backend, lookup, memcached, busy, total time.Duration
+}
+
+func (e *env) snap(t *target) snapshot {
+	s := snapshot{proxy: cpu(t.pids()), backend: cpu([]int{e.lightProc.pid()}),
+		lookup: cpu([]int{e.lookupProc.pid()}), memcached: cpu([]int{e.mcProc.pid()})}
+	s.busy, s.total = machineCPU()
+	return s
 }
 
 func (e *env) log(name string) string { return filepath.Join(e.dir, name+".log") }
@@ -356,7 +390,7 @@ func (e *env) start(msgSize int, withHTTP bool) error {
 	if os.Geteuid() == 0 {
 		mcArgs = append(mcArgs, "-u", "root") // memcached refuses root without it
 	}
-	mc, err := spawn("memcached", e.log("memcached"), nil, nil, mcArgs...)
+	e.mcProc, err = spawn("memcached", e.log("memcached"), nil, nil, mcArgs...)
 	if err != nil {
 		return fmt.Errorf("%w (apt-get install memcached)", err)
 	}
@@ -364,11 +398,11 @@ func (e *env) start(msgSize int, withHTTP bool) error {
 	if withHTTP {
 		args = append(args, "-http", addr(e.httpB))
 	}
-	light, err := spawn("lightimap", e.log("lightimap"), nil, nil, args...)
+	e.lightProc, err = spawn("lightimap", e.log("lightimap"), nil, nil, args...)
 	if err != nil {
 		return err
 	}
-	lk, err := spawn("lookup", e.log("lookup"), nil, nil, e.bin("lookup"), "-addr", addr(e.lookup),
+	e.lookupProc, err = spawn("lookup", e.log("lookup"), nil, nil, e.bin("lookup"), "-addr", addr(e.lookup),
 		"-imap", strconv.Itoa(e.imapB), "-pop3", strconv.Itoa(e.pop3B), "-users", strconv.Itoa(e.o.users))
 	if err != nil {
 		return err
@@ -376,7 +410,7 @@ func (e *env) start(msgSize int, withHTTP bool) error {
 	for _, w := range []struct {
 		c    *child
 		port int
-	}{{mc, e.memcached}, {light, e.imapB}, {light, e.pop3B}, {lk, e.lookup}} {
+	}{{e.mcProc, e.memcached}, {e.lightProc, e.imapB}, {e.lightProc, e.pop3B}, {e.lookupProc, e.lookup}} {
 		if err := waitPort(w.c, w.port, e.log(w.c.name)); err != nil {
 			return err
 		}
@@ -661,6 +695,7 @@ type loadResult struct {
 	LoginP99ms float64 `json:"login_p99_ms"`
 	FirstErr   string  `json:"first_error"`
 	Held       int64   `json:"held"`
+	clientCPU  time.Duration
 }
 
 func (e *env) mailload(args ...string) (loadResult, error) {
@@ -668,6 +703,9 @@ func (e *env) mailload(args ...string) (loadResult, error) {
 	cmd := exec.Command(e.bin("mailload"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.Output()
+	if cmd.ProcessState != nil {
+		r.clientCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &r); jerr != nil {
 		if err == nil {
@@ -781,7 +819,11 @@ type run struct {
 	errors                 int64
 	storeErrors            int64 // Postern's, during the main run
 	pluginFailures         int64
-	firstErr               string
+	// CPU per login (ms) of the other processes, and the machine's CPUs
+	// busy (%) during the main run: all, and not by this benchmark.
+	backendCPU, lookupCPU, memcachedCPU, clientCPU float64
+	machineBusy, othersBusy                        float64
+	firstErr                                       string
 }
 
 func compare(o options) (err error) {
@@ -835,12 +877,12 @@ func (e *env) measure(round int, proto, tn string) (run, error) {
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
 	m0 := t.metrics(storeErrors, pluginFailures)
-	l0, c0 := e.lookups(), cpu(t.pids())
+	l0, s0 := e.lookups(), e.snap(t)
 	res, err := e.mailload(append(base, "-c", strconv.Itoa(e.o.clients), "-d", e.o.dur.String())...)
 	if err != nil {
 		return r, err
 	}
-	c1, l1 := cpu(t.pids()), e.lookups()
+	s1, l1 := e.snap(t), e.lookups()
 	if m1 := t.metrics(storeErrors, pluginFailures); m0 != nil && m1 != nil {
 		r.storeErrors = int64(m1[storeErrors] - m0[storeErrors])
 		r.pluginFailures = int64(m1[pluginFailures] - m0[pluginFailures])
@@ -849,8 +891,16 @@ func (e *env) measure(round int, proto, tn string) (run, error) {
 	r.rate, r.p50, r.p99 = res.OpsPerSec, res.LoginP50ms, res.LoginP99ms
 	r.errors, r.firstErr = res.Errors, res.FirstErr
 	if res.Ops > 0 {
-		r.cpuPerLogin = float64(c1-c0) / float64(time.Millisecond) / float64(res.Ops)
+		per := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(res.Ops) }
+		r.cpuPerLogin = per(s1.proxy - s0.proxy)
 		r.lookupsPerLogin = float64(l1-l0) / float64(res.Ops)
+		r.backendCPU, r.lookupCPU, r.memcachedCPU, r.clientCPU = per(s1.backend-s0.backend), per(s1.lookup-s0.lookup),
+			per(s1.memcached-s0.memcached), per(res.clientCPU)
+	}
+	if total := s1.total - s0.total; total > 0 {
+		ours := (s1.proxy - s0.proxy) + (s1.backend - s0.backend) + (s1.lookup - s0.lookup) + (s1.memcached - s0.memcached) + res.clientCPU
+		r.machineBusy = float64(s1.busy-s0.busy) / float64(total) * 100
+		r.othersBusy = float64(s1.busy-s0.busy-ours) / float64(total) * 100
 	}
 	one, err := e.mailload(append(base, "-c", "1", "-d", e.o.dur.String())...)
 	if err != nil {
@@ -888,6 +938,8 @@ func (r run) line() string {
 	} else if r.held > 0 {
 		s += fmt.Sprintf("  (%d idle held)", r.held)
 	}
+	s += fmt.Sprintf("\n        CPU ms/login: backend %.3f, lookup %.3f, memcached %.3f, mailload %.3f; machine CPUs %.0f%% busy, %.0f%% by processes not this benchmark's",
+		r.backendCPU, r.lookupCPU, r.memcachedCPU, r.clientCPU, r.machineBusy, r.othersBusy)
 	if r.errors > 0 || r.firstErr != "" {
 		s += fmt.Sprintf("  ERRORS %d: %s", r.errors, r.firstErr)
 	}
@@ -971,12 +1023,17 @@ func summary(o options, runs []run) string {
 				name, spread(rate, "%.0f"), vs, median(cpuL), median(p50), median(p99), median(one),
 				mb(int64(median(rs))), mb(int64(median(rl))), idle, median(lk), errs)
 			if storeErrs > 0 || failures > 0 {
-				notes = append(notes, fmt.Sprintf("%s %s: %d store errors and %d plugin failures during the measured runs (postern_store_errors_total, postern_plugin_failures_total): the throttle fails open, so those logins cost less than they should.",
+				notes = append(notes, fmt.Sprintf("%s %s: %d store errors and %d plugin failures during the measured runs (postern_store_errors_total, postern_plugin_failures_total): memcached operations that failed or timed out (the throttle then fails open and route-cache misses), so those logins did not do the standard chain's work.",
 					strings.ToUpper(proto), tn, storeErrs, failures))
 			}
 		}
 	}
 	b.WriteString("\nlogins/s: median (min–max over rounds). RSS: VmRSS summed over the proxy's processes (nginx: master and workers).\n")
+	others := 0.0
+	for _, r := range runs {
+		others = max(others, r.othersBusy)
+	}
+	fmt.Fprintf(&b, "Processes other than this benchmark's used up to %.0f%% of the machine's CPUs during a main run (the run lines give each).\n", others)
 	for _, n := range notes {
 		b.WriteString("\n" + n + "\n")
 	}
