@@ -40,6 +40,13 @@ func configure(config []byte) error {
 // check is the throttle hook. It allows (Continue), delays (delay_ms, then
 // Continue) or refuses; it never fails the login because the store is down.
 func check() postern.Verdict {
+	// A request without a login (a web page load: no basic auth, no user
+	// a login plugin found) is not a login attempt: counting it would let
+	// page loads spend an address's login budget, and cost a store round
+	// trip per request. account reads as login unless a plugin set it.
+	if postern.Account() == "" {
+		return postern.Continue
+	}
 	ip := postern.ClientIP().WithZone("")
 	if ip.IsValid() && allowlisted(ip) {
 		postern.CounterAdd(ctrAllowlisted, 1)

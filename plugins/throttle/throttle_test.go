@@ -145,6 +145,13 @@ func TestCheck(t *testing.T) {
 			keys:     map[string]string{},
 		},
 		{
+			// A page load without credentials is not a login attempt.
+			name:     "no login (anonymous web request): nothing counted",
+			config:   `{"ip":{"limit":1},"user":{"limit":1}}`,
+			attempts: []attempt{{proto: "http", login: "-", want: ok}, {proto: "http", login: "-", want: ok}, {proto: "http", login: "-", want: ok}},
+			keys:     map[string]string{},
+		},
+		{
 			name:     "ip refusal does not move the user counter",
 			config:   `{"ip":{"limit":1},"user":{"limit":5}}`,
 			attempts: []attempt{{want: ok}, {want: deny, msg: ipM}},
