@@ -41,6 +41,11 @@ type Config struct {
 	// GSSAPI enables Kerberos logins (IMAP AUTHENTICATE GSSAPI, POP3 AUTH
 	// GSSAPI) when its Keytab is set.
 	GSSAPI GSSAPI
+	// GSSAPIReplay is the Kerberos replay cache; nil: the Server's own.
+	// Like Stats, pass the same cache to the Servers of successive
+	// configurations: a reload then cannot reopen the replay window of
+	// authenticators seen before it.
+	GSSAPIReplay *ReplayCache
 
 	gss *gssState // the acceptor, loaded on first use; set by withDefaults
 }
@@ -71,6 +76,14 @@ type GSSAPI struct {
 	Realms map[string]string
 }
 
+// ReplayCache remembers the Kerberos authenticators seen, so that each is
+// accepted once (for twice mail.gssapi.max_clock_skew). It is in memory
+// only. Create it with NewReplayCache.
+type ReplayCache = gssapi.ReplayCache
+
+// NewReplayCache returns an empty ReplayCache for Config.GSSAPIReplay.
+func NewReplayCache() *ReplayCache { return gssapi.NewReplayCache() }
+
 // gssState holds the GSSAPI acceptor of one Server.
 type gssState struct {
 	once sync.Once
@@ -87,7 +100,7 @@ func (c *Config) acceptor() *gssapi.Acceptor {
 	c.gss.once.Do(func() {
 		g := c.GSSAPI
 		a, err := gssapi.NewAcceptor(gssapi.Config{Keytab: g.Keytab, ServiceHost: g.ServiceHost,
-			MaxClockSkew: g.MaxClockSkew, Principals: g.Principals, Realms: g.Realms})
+			MaxClockSkew: g.MaxClockSkew, Principals: g.Principals, Realms: g.Realms, Replay: c.GSSAPIReplay})
 		if err != nil {
 			c.Logger.Error("mail: GSSAPI disabled: the keytab did not load", "error", err.Error())
 			return

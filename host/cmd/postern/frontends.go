@@ -28,6 +28,19 @@ type frontends struct {
 	views []net.Listener // this configuration's views of the sockets
 }
 
+// mailShared is what the mail front ends of every configuration of one
+// process share, so that a reload neither resets the counters nor empties
+// the Kerberos replay cache (which would accept an authenticator replayed
+// within the clock skew of the reload).
+type mailShared struct {
+	stats  *mail.Stats
+	replay *mail.ReplayCache
+}
+
+func newMailShared() mailShared {
+	return mailShared{stats: new(mail.Stats), replay: mail.NewReplayCache()}
+}
+
 // buildFrontends starts the front ends of cfg on sockets from set, with
 // certs (nil: open them from cfg.TLS). It builds both servers, then takes
 // a view of every listener's socket, and only then serves: a busy address
@@ -35,7 +48,7 @@ type frontends struct {
 // will not run. On error nothing it started is left running, the sockets
 // only it opened are closed, and the sockets the previous configuration
 // holds stay open.
-func buildFrontends(cfg *config.Config, certs *tlsstore.Store, s *stack, set *listeners.Set, stats *mail.Stats, log *slog.Logger) (*frontends, error) {
+func buildFrontends(cfg *config.Config, certs *tlsstore.Store, s *stack, set *listeners.Set, shared mailShared, log *slog.Logger) (*frontends, error) {
 	fe := &frontends{cfg: cfg, certs: certs}
 	ownCerts := false
 	if fe.certs == nil {
@@ -75,7 +88,7 @@ func buildFrontends(cfg *config.Config, certs *tlsstore.Store, s *stack, set *li
 		if mc.Upstream.TLSConfig, err = cfg.Mail.UpstreamTLS(); err != nil {
 			return nil, err
 		}
-		mc.Plugins, mc.Logger, mc.Stats = s.host, log, stats
+		mc.Plugins, mc.Logger, mc.Stats, mc.GSSAPIReplay = s.host, log, shared.stats, shared.replay
 		if mailSrv, err = mail.New(mc); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/postern/postern/host/config"
 	"github.com/postern/postern/host/internal/filewatch"
 	"github.com/postern/postern/host/internal/listeners"
-	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/tlsstore"
 )
 
@@ -47,8 +46,8 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writ
 		adm.close(ctx)
 		return exitFail
 	}
-	r := &runner{path: path, log: log, s: s, adm: adm, set: listeners.New(), stats: new(mail.Stats)}
-	r.fe, err = buildFrontends(cfg, nil, s, r.set, r.stats, log)
+	r := &runner{path: path, log: log, s: s, adm: adm, set: listeners.New(), mail: newMailShared()}
+	r.fe, err = buildFrontends(cfg, nil, s, r.set, r.mail, log)
 	if err != nil {
 		log.Error("postern cannot start", "config", path, "error", err.Error())
 		s.close(ctx)
@@ -101,13 +100,13 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writ
 
 // runner is the running proxy: what a reload replaces.
 type runner struct {
-	path  string
-	log   *slog.Logger
-	s     *stack
-	adm   *adminServer
-	set   *listeners.Set
-	fe    *frontends
-	stats *mail.Stats // shared by the mail front ends of every configuration
+	path string
+	log  *slog.Logger
+	s    *stack
+	adm  *adminServer
+	set  *listeners.Set
+	fe   *frontends
+	mail mailShared // counters and Kerberos replay cache of every configuration's mail front end
 }
 
 // reload applies the configuration file again: plugins first (their Load
@@ -137,7 +136,7 @@ func (r *runner) reload(ctx context.Context, why string) error {
 		if sameTLS(old.cfg, cfg) {
 			certs = old.certs // unchanged files: the store watches them already
 		}
-		fe, err := buildFrontends(cfg, certs, s, r.set, r.stats, log)
+		fe, err := buildFrontends(cfg, certs, s, r.set, r.mail, log)
 		if err != nil {
 			log.Error("front end reload failed; the previous listeners keep serving", "config", r.path, "trigger", why, "error", err.Error())
 			return err

@@ -5,9 +5,10 @@
 // layer) and maps the client principal to a mail login.
 //
 // An [Acceptor] holds what every exchange shares: the keytab (re-read when
-// the file changes), the principal mapping and a replay cache. Each
-// authentication is a [Server], which satisfies the sasl.Server interface
-// of host/internal/sasl.
+// the file changes), the principal mapping and a [ReplayCache], which may
+// outlive it (a configuration reload hands the running cache to the new
+// Acceptor). Each authentication is a [Server], which satisfies the
+// sasl.Server interface of host/internal/sasl.
 //
 // Only RFC 4121 enctypes (AES) are supported: a ticket with a DES or RC4
 // session key is refused. Errors never contain ticket or key bytes.
@@ -47,6 +48,11 @@ type Config struct {
 	// of realms not listed are refused. When Realms is empty, the realms of
 	// the keytab's service principals are stripped.
 	Realms map[string]string
+	// Replay is the replay cache. Nil gives the Acceptor a new cache of its
+	// own. Pass the same cache to the Acceptors of successive
+	// configurations (a reload builds a new Acceptor), or an authenticator
+	// captured before the reload is accepted once more after it.
+	Replay *ReplayCache
 }
 
 // Service names of the mail protocols' principals (RFC 4752 and RFC 5034
@@ -76,9 +82,22 @@ type Acceptor struct {
 	ktChecked time.Time
 	ktErr     error
 
-	replayMu   sync.Mutex
-	replay     map[[32]byte]time.Time
-	replayScan time.Time
+	replay *ReplayCache
+}
+
+// ReplayCache remembers the authenticators presented to the Acceptors
+// that share it, each for twice the clock skew allowed when it was seen
+// (an authenticator is fresh within ±skew), so that each is accepted once.
+// It lives in memory: a restart empties it. It is safe for concurrent use.
+type ReplayCache struct {
+	mu   sync.Mutex
+	m    map[[32]byte]time.Time // hash of the ciphertext -> when it may be forgotten
+	scan time.Time              // last sweep of expired entries
+}
+
+// NewReplayCache returns an empty ReplayCache.
+func NewReplayCache() *ReplayCache {
+	return &ReplayCache{m: map[[32]byte]time.Time{}}
 }
 
 // NewAcceptor loads the keytab and returns an Acceptor.
@@ -93,7 +112,10 @@ func NewAcceptor(cfg Config) (*Acceptor, error) {
 	if cfg.MaxClockSkew <= 0 {
 		cfg.MaxClockSkew = 5 * time.Minute
 	}
-	a := &Acceptor{cfg: cfg, replay: map[[32]byte]time.Time{}}
+	a := &Acceptor{cfg: cfg, replay: cfg.Replay}
+	if a.replay == nil {
+		a.replay = NewReplayCache()
+	}
 	kt, st, err := loadKeytab(cfg.Keytab)
 	if err != nil {
 		return nil, err
@@ -219,25 +241,29 @@ func (a *Acceptor) MapPrincipal(principal string) (string, error) {
 // seen records an authenticator (by a hash of its ciphertext) and reports
 // whether it was already presented within the replay window.
 func (a *Acceptor) seen(cipher []byte) (replay, full bool) {
-	key := sha256.Sum256(cipher)
-	now := time.Now()
-	window := 2 * a.cfg.MaxClockSkew // an authenticator is fresh within ±skew
-	a.replayMu.Lock()
-	defer a.replayMu.Unlock()
-	if now.Sub(a.replayScan) > a.cfg.MaxClockSkew || len(a.replay) >= maxReplayEntries {
-		for k, exp := range a.replay {
+	// An authenticator is fresh within ±skew of our clock.
+	return a.replay.seen(sha256.Sum256(cipher), 2*a.cfg.MaxClockSkew, time.Now())
+}
+
+// seen records key until now+window and reports whether it was recorded
+// already and has not expired; full means it could not be recorded.
+func (c *ReplayCache) seen(key [32]byte, window time.Duration, now time.Time) (replay, full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.scan) > window/2 || len(c.m) >= maxReplayEntries {
+		for k, exp := range c.m {
 			if now.After(exp) {
-				delete(a.replay, k)
+				delete(c.m, k)
 			}
 		}
-		a.replayScan = now
+		c.scan = now
 	}
-	if exp, ok := a.replay[key]; ok && now.Before(exp) {
+	if exp, ok := c.m[key]; ok && now.Before(exp) {
 		return true, false
 	}
-	if len(a.replay) >= maxReplayEntries {
+	if len(c.m) >= maxReplayEntries {
 		return false, true
 	}
-	a.replay[key] = now.Add(window)
+	c.m[key] = now.Add(window)
 	return false, false
 }

@@ -330,3 +330,38 @@ func TestAcceptor_keytabRemoved(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestAcceptor_sharedReplayCache: a configuration reload builds a new
+// Acceptor; with the running ReplayCache handed to it, an AP-REQ accepted
+// by the old one is refused by the new one. A cache of its own (nil
+// Replay) would accept it again: the window the shared cache closes.
+func TestAcceptor_sharedReplayCache(t *testing.T) {
+	k := testenv.SharedKDC(t)
+	bob := kdcClient(t, k, "bob", nil)
+	cache := gssapi.NewReplayCache()
+	before, err := gssapi.NewAcceptor(gssapi.Config{Keytab: k.ServiceKeytab, Replay: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := gssapitest.New(bob, "imap/localhost", gssapitest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(before.NewServer("imap", loopback), x); err != nil {
+		t.Fatal(err)
+	}
+	after, err := gssapi.NewAcceptor(gssapi.Config{Keytab: k.ServiceKeytab, Replay: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = after.NewServer("imap", loopback).Next(x.APReq)
+	wantReason(t, err, gssapi.ReasonReplay)
+
+	own, err := gssapi.NewAcceptor(gssapi.Config{Keytab: k.ServiceKeytab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := own.NewServer("imap", loopback).Next(x.APReq); err != nil {
+		t.Errorf("an acceptor with a cache of its own refused the AP-REQ: %v", err)
+	}
+}
