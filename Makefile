@@ -34,6 +34,18 @@ bin/postern: $(shell find host abi -name '*.go' -not -path '*/testdata/*') go.mo
 
 plugins: $(PLUGIN_WASM)
 
+# The bundled plugins' C builds (plugins/<name>/c/plugin.c -> plugin.wasm,
+# committed like the other fixtures; tests check they match their source).
+# They need clang, lld and wasi-libc; `make plugins` does not.
+C_PLUGIN_SRC  := $(wildcard plugins/*/c/plugin.c)
+C_PLUGIN_WASM := $(C_PLUGIN_SRC:.c=.wasm)
+WASM_CFLAGS   := --target=wasm32-wasi -O2 -mexec-model=reactor -nodefaultlibs -lc -Wl,--strip-debug -Wall -Werror -I guest-sdk/c
+
+c-plugins: $(C_PLUGIN_WASM)
+
+plugins/%/c/plugin.wasm: plugins/%/c/plugin.c $(wildcard guest-sdk/c/*.h)
+	clang $(WASM_CFLAGS) -o $@ $<
+
 # Second expansion lets the prerequisites name the plugin's own sources.
 .SECONDEXPANSION:
 
@@ -94,7 +106,7 @@ DEMO_FLAGS ?=
 demo: bin/postern plugins
 	bin/postern demo $(DEMO_FLAGS)
 
-fixtures:
+fixtures: c-plugins
 	cd abi/testdata && ./build.sh
 	cd conformance/testdata && ./build.sh
 	clang --target=wasm32-wasi -O2 -mexec-model=reactor -nodefaultlibs -lc -Wl,--strip-debug -I guest-sdk/c \
