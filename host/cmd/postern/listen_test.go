@@ -177,12 +177,18 @@ func TestCheck_listenAddresses(t *testing.T) {
 		listenConfig(t, p, "", mailL, webL)
 		return p
 	}
+	busyAdmin := busyAddr(t)
+	adminConf := filepath.Join(dir, "admin.yaml")
+	if err := os.WriteFile(adminConf, []byte("cache_dir: \"\"\nadmin: {address: \""+busyAdmin+"\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		config   string
 		wantCode int
 		want     []string // substrings of stderr
 	}{
+		{"busy admin address the file chose", adminConf, exitOK, []string{"warning: admin.address: address " + busyAdmin + " is in use"}},
 		{"all free", write("free", []string{"imap=" + free}, []string{"http=" + freeAddr(t)}), exitOK, nil},
 		{"busy mail and web", write("busy", []string{"imap=" + busyMail}, []string{"http=" + busyWeb}), exitOK, []string{
 			"warning: mail listener imap: address " + busyMail + " is in use",
