@@ -48,6 +48,7 @@ type options struct {
 	posternEnv                 []string
 	soak, soakEvery            time.Duration
 	soakClients                int
+	profile                    string
 }
 
 func main() {
@@ -67,6 +68,7 @@ func main() {
 	flag.DurationVar(&o.soak, "soak", 0, "run the soak for this long instead of the comparison")
 	flag.DurationVar(&o.soakEvery, "soak-every", 30*time.Second, "soak: sampling interval")
 	flag.IntVar(&o.soakClients, "soak-clients", 8, "soak: clients looping logins")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of postern's main runs into this directory (from its admin API's /debug/pprof/profile)")
 	flag.Parse()
 	o.protocols = strings.FieldsFunc(*protocols, splitList)
 	o.targets = strings.FieldsFunc(*targets, splitList)
@@ -467,6 +469,34 @@ func (t *target) metrics(names ...string) map[string]float64 {
 		}
 	}
 	return m
+}
+
+// cpuProfile saves a CPU profile of postern over d (whole seconds, at
+// least 1) to path.
+func (t *target) cpuProfile(path string, d time.Duration) error {
+	secs := max(1, int((d+time.Second-1)/time.Second))
+	c := http.Client{Timeout: time.Duration(secs+30) * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr(t.admin), secs))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/debug/pprof/profile: %s", resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "mailbench: CPU profile in", path)
+	return f.Close()
 }
 
 const (
@@ -877,12 +907,23 @@ func (e *env) measure(round int, proto, tn string) (run, error) {
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
 	m0 := t.metrics(storeErrors, pluginFailures)
+	var profDone chan error
+	if e.o.profile != "" && tn == "postern" {
+		profDone = make(chan error, 1)
+		path := filepath.Join(e.o.profile, fmt.Sprintf("postern-%s-round%d.pprof", proto, round))
+		go func() { profDone <- t.cpuProfile(path, e.o.dur) }()
+	}
 	l0, s0 := e.lookups(), e.snap(t)
 	res, err := e.mailload(append(base, "-c", strconv.Itoa(e.o.clients), "-d", e.o.dur.String())...)
 	if err != nil {
 		return r, err
 	}
 	s1, l1 := e.snap(t), e.lookups()
+	if profDone != nil {
+		if err := <-profDone; err != nil {
+			fmt.Fprintln(os.Stderr, "mailbench: profile:", err)
+		}
+	}
 	if m1 := t.metrics(storeErrors, pluginFailures); m0 != nil && m1 != nil {
 		r.storeErrors = int64(m1[storeErrors] - m0[storeErrors])
 		r.pluginFailures = int64(m1[pluginFailures] - m0[pluginFailures])

@@ -10,9 +10,10 @@
 #   RUNS=1 DURATION=2 bench/mail/run.sh      # a quick look
 #   PROTOCOLS=imap CLIENTS=32 bench/mail/run.sh
 #   POSTERN_ENV="GOGC=400" bench/mail/run.sh # environment of postern only
+#   PROFILE=/tmp/mailprof bench/mail/run.sh   # CPU profiles of postern's main runs
 # Knobs: RUNS (3), DURATION (seconds or a Go duration, 10), CLIENTS (16),
 # PROTOCOLS (imap,pop3), TARGETS (direct,nginx,postern), USERS (1000),
-# IDLE (2000 idle sessions; 0 skips), POSTERN_ENV.
+# IDLE (2000 idle sessions; 0 skips), POSTERN_ENV, PROFILE (a directory).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 missing=()
@@ -38,7 +39,7 @@ trap '[[ -n $pid ]] && kill -TERM $pid 2>/dev/null; wait 2>/dev/null || true' EX
 trap 'exit 130' INT TERM
 "$out/mailbench" -bin "$out" -out "$out/mail" -runs "${RUNS:-3}" -d "$dur" -c "${CLIENTS:-16}" \
   -protocols "${PROTOCOLS:-imap,pop3}" -targets "${TARGETS:-direct,nginx,postern}" \
-  -users "${USERS:-1000}" -idle "${IDLE:-2000}" -postern-env "${POSTERN_ENV:-}" &
+  -users "${USERS:-1000}" -idle "${IDLE:-2000}" -postern-env "${POSTERN_ENV:-}" -profile "${PROFILE:-}" &
 pid=$!
 wait $pid
 rc=$?
