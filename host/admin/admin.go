@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,5 +266,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /reload", s.reload)
 	mux.HandleFunc("POST /purge-route", s.purgeRoute)
 	mux.HandleFunc("GET /{$}", s.status)
+	// Go's profiler, behind the same guard as every other endpoint
+	// (loopback, or the bearer token elsewhere): a CPU profile of a node
+	// under load is how its cost is found (RATIONALE.md "Performance").
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return s.guard(mux)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/abi"
 	"github.com/postern/postern/host/internal/testenv"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/mail"
@@ -131,7 +133,7 @@ func TestServer_Metrics(t *testing.T) {
 		t.Fatalf("%d %s", r.code, r.hdr.Get("Content-Type"))
 	}
 	for _, want := range []string{
-		`postern_build_info{abi="1.0",version="test-1.0"} 1`,
+		`postern_build_info{abi="` + abiVersion + `",version="test-1.0"} 1`,
 		`postern_mail_connections_total{protocol="imap"} 2`,
 		`postern_mail_connections_total{protocol="pop3"} 0`,
 		`postern_mail_sessions_active 0`,
@@ -304,3 +306,6 @@ func TestServer_StatusPage_Chromium(t *testing.T) {
 		}
 	}
 }
+
+// abiVersion is the ABI version this host and the Go SDK declare ("1.1").
+var abiVersion = fmt.Sprintf("%d.%d", abi.VersionMajor, abi.VersionMinor)
