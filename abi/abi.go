@@ -291,7 +291,7 @@ const (
 	// FeatureABI10 is always present in a v1 host.
 	FeatureABI10 = "abi-1.0"
 	// FeatureABI11: the host implements ABI 1.1 (FieldPasswordVerified,
-	// FieldUpstreamAuth).
+	// FieldUpstreamAuth, the request filters FieldOnlyLogin..FieldOnlyMethods).
 	FeatureABI11 = "abi-1.1"
 	// FeatureKVShared: the key-value store is shared by several nodes
 	// (memcached) rather than in-process.
@@ -445,9 +445,32 @@ const (
 	// client's behalf: a plugin must verify the password) or "" (HTTP).
 	FieldUpstreamAuth Field = 37
 
+	// Request filters (ABI 1.1), writable in init only: a plugin declares
+	// which logins and requests it wants, and the host enters none of its
+	// hooks or events for the others (ABI.md "Request filters"). Empty
+	// means no restriction; every non-empty filter must match.
+
+	// FieldOnlyLogin: boolean; "1": only sessions whose account (the login
+	// unless a plugin set it) is not empty at the call.
+	FieldOnlyLogin Field = 38
+	// FieldOnlyProtocols: list of "imap", "pop3", "http".
+	FieldOnlyProtocols Field = 39
+	// FieldOnlyHosts: list of HTTP hosts ("mail.example.com", or
+	// "*.example.com" for any subdomain), matched without the port and
+	// in any case; HTTP only.
+	FieldOnlyHosts Field = 40
+	// FieldOnlyPaths: list of prefixes of the escaped http_path, each
+	// starting with "/"; HTTP only.
+	FieldOnlyPaths Field = 41
+	// FieldOnlyMethods: list of HTTP methods, exact ("GET"); HTTP only.
+	FieldOnlyMethods Field = 42
+
 	// FieldMax is the highest field number this version defines.
-	FieldMax = FieldUpstreamAuth
+	FieldMax = FieldOnlyMethods
 )
+
+// IsFilter reports whether f is a request filter field (written in init).
+func (f Field) IsFilter() bool { return f >= FieldOnlyLogin && f <= FieldOnlyMethods }
 
 var fieldNames = [...]string{
 	FieldProtocol: "protocol", FieldListener: "listener", FieldSessionID: "session_id",
@@ -462,7 +485,8 @@ var fieldNames = [...]string{
 	FieldRedirectCode: "redirect_code", FieldRedirectURL: "redirect_url", FieldCacheAlias: "cache_alias",
 	FieldClientSuffix: "client_suffix", FieldIMAPID: "imap_id", FieldUpstream: "upstream",
 	FieldRouteCached: "route_cached", FieldPasswordVerified: "password_verified",
-	FieldUpstreamAuth: "upstream_auth",
+	FieldUpstreamAuth: "upstream_auth", FieldOnlyLogin: "only_login", FieldOnlyProtocols: "only_protocols",
+	FieldOnlyHosts: "only_hosts", FieldOnlyPaths: "only_paths", FieldOnlyMethods: "only_methods",
 }
 
 // String returns the field's name as written in ABI.md ("client_ip").
@@ -517,9 +541,12 @@ func Access(p Phase, f Field) Mode {
 		return None
 	}
 	if p == PhaseInit {
-		if f == FieldMessage || f == FieldPasswordVerified {
+		if f == FieldMessage || f == FieldPasswordVerified || f.IsFilter() {
 			return Write
 		}
+		return None
+	}
+	if f.IsFilter() {
 		return None
 	}
 	switch f {

@@ -25,7 +25,7 @@ func TestAccess(t *testing.T) {
 		if strings.HasPrefix(f.String(), "field(") {
 			t.Errorf("field %d has no name", f)
 		}
-		if Access(PhaseInit, f) != None && f != FieldMessage && f != FieldPasswordVerified {
+		if Access(PhaseInit, f) != None && f != FieldMessage && f != FieldPasswordVerified && !f.IsFilter() {
 			t.Errorf("init may touch %v", f)
 		}
 		for _, p := range phases {
@@ -43,6 +43,16 @@ func TestAccess(t *testing.T) {
 	}
 	if Access(PhaseRoute, FieldUpstreams) != Write || Access(PhaseLogin, FieldLogin) != Write || Access(PhaseRewrite, FieldHTTPPath) != Write {
 		t.Error("a hook cannot write its own result field")
+	}
+	for f := FieldOnlyLogin; f <= FieldOnlyMethods; f++ {
+		if !f.IsFilter() || Access(PhaseInit, f) != Write {
+			t.Errorf("request filter %v not writable in init", f)
+		}
+		for _, p := range phases {
+			if Access(p, f) != None {
+				t.Errorf("request filter %v accessible in phase %d; init only", f, p)
+			}
+		}
 	}
 	if Access(PhaseLogin, 0) != None || Access(PhaseLogin, FieldMax+1) != None {
 		t.Error("unknown fields have access")

@@ -255,6 +255,32 @@ var abiCases = append([]abiCase{
 		}
 	}},
 
+	// Request filters (1.1)
+	{"filters/entered for a request inside every filter", "ABI.md#request-filters", filterCase(func() *Fields {
+		return HTTPFields("bob") // GET /home/bob/inbox
+	}, true)},
+	{"filters/entered when a login plugin set the account", "ABI.md#request-filters", filterCase(func() *Fields {
+		f := HTTPFields("")
+		f.Values[abi.FieldAccount] = "bob"
+		return f
+	}, true)},
+	{"filters/not entered without a login", "ABI.md#request-filters", filterCase(func() *Fields {
+		return HTTPFields("")
+	}, false)},
+	{"filters/not entered for another path", "ABI.md#request-filters", filterCase(func() *Fields {
+		f := HTTPFields("bob")
+		f.Values[abi.FieldHTTPPath] = "/zimbra/home/"
+		return f
+	}, false)},
+	{"filters/not entered for another method", "ABI.md#request-filters", filterCase(func() *Fields {
+		f := HTTPFields("bob")
+		f.Values[abi.FieldHTTPMethod] = "DELETE"
+		return f
+	}, false)},
+	{"filters/HTTP filters exclude IMAP", "ABI.md#request-filters", filterCase(func() *Fields {
+		return MailFields("imap", "bob")
+	}, false)},
+
 	// Key-value store
 	{"kv/set get add incr delete", "ABI.md#kv_get", func(c *C) {
 		st := c.Target.Store()
@@ -332,4 +358,30 @@ func verdictCases() []abiCase {
 		}})
 	}
 	return out
+}
+
+// filterCase loads testdata/request_filter.wat (only_login, only_paths
+// /service/ and /home/, only_methods GET and POST) and runs every hook and
+// route_decided on f: entered, every hook must have run (message "seen")
+// and the event logged; not entered, nothing may have run.
+func filterCase(f func() *Fields, entered bool) func(c *C) {
+	return func(c *C) {
+		p := c.load(Spec{Wasm: c.fixture("request_filter.wasm")})
+		for _, h := range abi.Hooks {
+			fields := f()
+			v, err := p.Run(h, fields)
+			if err != nil || v != abi.VerdictContinue {
+				c.Fatalf("%s: verdict %v, error %v; want Continue", h, v, err)
+			}
+			if got := fields.Get(abi.FieldMessage) == "seen"; got != entered {
+				c.Errorf("%s: entered %v (message %q), want %v", h, got, fields.Get(abi.FieldMessage), entered)
+			}
+		}
+		if err := p.Fire(abi.EventRouteDecided, f()); err != nil {
+			c.Fatalf("route_decided: %v", err)
+		}
+		if got := hasLog(p, int32(abi.LevelInfo), "event"); got != entered {
+			c.Errorf("route_decided entered %v, want %v; logs:\n%s", got, entered, logText(p))
+		}
+	}
 }

@@ -148,6 +148,10 @@ var guestCases = []guestCase{
 			return f
 		}},
 	{name: "set/upstream_auth is read-only", section: "ABI.md#access-per-phase", hook: hookRoute, cmd: "set:37:password", want: "-3"},
+	// ABI 1.1: request filters are init's only.
+	{name: "get/only_login outside init", section: "ABI.md#request-filters", hook: hookRoute, cmd: "get:38", want: "-2"},
+	{name: "set/only_login outside init", section: "ABI.md#request-filters", cmd: "set:38:1", want: "-2"},
+	{name: "set/only_paths outside init", section: "ABI.md#request-filters", hook: hookThrottle, cmd: "set:41:/service/", want: "-2"},
 	{name: "set/boolean rejects yes", section: "ABI.md#fields", hook: hookRoute, cmd: "set:31:yes", want: "-4"},
 	{name: "set/message with a line break", section: "ABI.md#fields", cmd: "set:27:a\nb", match: "any",
 		after: func(c *C, _ Plugin, f *Fields, _ string) {

@@ -103,7 +103,19 @@ extern "C" {
 /* ABI 1.1: */
 #define POSTERN_FIELD_PASSWORD_VERIFIED 36
 #define POSTERN_FIELD_UPSTREAM_AUTH 37
-#define POSTERN_FIELD_MAX 37
+/* ABI 1.1 request filters, written in postern_init only (ABI.md "Request
+   filters"): the host enters the plugin only for requests that match.
+   Lists are NUL-separated. ONLY_LOGIN: "1" = only with a non-empty account;
+   ONLY_PROTOCOLS: imap, pop3, http; ONLY_HOSTS: names or "*.domain" (HTTP
+   only); ONLY_PATHS: path prefixes starting with "/" (HTTP only);
+   ONLY_METHODS: exact methods (HTTP only). A 1.0 host returns
+   POSTERN_ERR_UNKNOWN_FIELD and calls the plugin for every request. */
+#define POSTERN_FIELD_ONLY_LOGIN 38
+#define POSTERN_FIELD_ONLY_PROTOCOLS 39
+#define POSTERN_FIELD_ONLY_HOSTS 40
+#define POSTERN_FIELD_ONLY_PATHS 41
+#define POSTERN_FIELD_ONLY_METHODS 42
+#define POSTERN_FIELD_MAX 42
 
 /* Errors, returned negative (ABI.md "Errors"). */
 #define POSTERN_ERR_UNKNOWN_FIELD (-1)
@@ -241,6 +253,10 @@ static inline int32_t postern_key_dup(int32_t field, const char *key, char **out
 	struct postern__field_ctx c = {field, key, (uint32_t)strlen(key)};
 	return postern_read_dup(postern__read_key, &c, out);
 }
+
+/* postern_only_with_login declares, in postern_init, that the plugin wants
+   only logins and requests with a login (ABI 1.1 request filter). */
+static inline int32_t postern_only_with_login(void) { return postern_field_set(POSTERN_FIELD_ONLY_LOGIN, "1", 1); }
 
 /* postern_config_dup reads the plugin's configuration (JSON). */
 static inline int32_t postern_config_dup(char **out) { return postern_read_dup(postern__read_config, NULL, out); }

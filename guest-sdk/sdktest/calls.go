@@ -102,7 +102,7 @@ func (h *calls) FieldGet(field int32, buf []byte) int32 {
 	case ok:
 	case f == abi.FieldHTTPHeaders:
 		v = h.headerNames()
-	case f == abi.FieldDelayMS, f == abi.FieldCacheAlias, f == abi.FieldRouteCached, f == abi.FieldPasswordVerified:
+	case f == abi.FieldDelayMS, f == abi.FieldCacheAlias, f == abi.FieldRouteCached, f == abi.FieldPasswordVerified, f == abi.FieldOnlyLogin:
 		v = "0"
 	}
 	return out(buf, v)
@@ -136,7 +136,7 @@ func (h *calls) FieldSet(field int32, val []byte) int32 {
 	if !validField(f, v) {
 		return int32(abi.ErrInvalid)
 	}
-	if f == abi.FieldCacheAlias || f == abi.FieldRouteCached || f == abi.FieldPasswordVerified {
+	if f == abi.FieldCacheAlias || f == abi.FieldRouteCached || f == abi.FieldPasswordVerified || f == abi.FieldOnlyLogin {
 		v = "0" // booleans read back as "0" or "1"
 		if string(val) == "1" || string(val) == "true" {
 			v = "1"
@@ -191,8 +191,44 @@ func validField(f abi.Field, v string) bool {
 		return false
 	case abi.FieldRedirectURL:
 		return v != "" && !strings.ContainsAny(v, " \r\n\t")
+	case abi.FieldOnlyLogin:
+		switch v {
+		case "", "0", "1", "true", "false":
+			return true
+		}
+		return false
+	case abi.FieldOnlyProtocols, abi.FieldOnlyHosts, abi.FieldOnlyPaths, abi.FieldOnlyMethods:
+		if v == "" {
+			return true
+		}
+		for _, it := range strings.Split(v, "\x00") {
+			if !validFilterItem(f, it) {
+				return false
+			}
+		}
+		return true
 	}
 	return true
+}
+
+// validFilterItem checks one item of a request filter list as the real
+// host does (ABI.md "Request filters").
+func validFilterItem(f abi.Field, s string) bool {
+	if s == "" {
+		return false
+	}
+	switch f {
+	case abi.FieldOnlyProtocols:
+		return s == "imap" || s == "pop3" || s == "http"
+	case abi.FieldOnlyMethods:
+		return !strings.ContainsAny(s, " \t\r\n()<>@,;:\\\"/[]?={}\x00\x7f")
+	case abi.FieldOnlyPaths:
+		return s[0] == '/' && !strings.ContainsAny(s, " \r\n\t?#")
+	case abi.FieldOnlyHosts:
+		name := strings.TrimPrefix(s, "*.")
+		return name != "" && !strings.ContainsAny(name, " /\r\n\t*:")
+	}
+	return false
 }
 
 // maxKeyedName is the real host's bound on a keyed field's key.

@@ -180,6 +180,11 @@ func (h *Host) InitMessage() string { return h.initFields[abi.FieldMessage] }
 // plugin can verify passwords (set password_verified in init, ABI 1.1).
 func (h *Host) InitVerifiesPasswords() bool { return h.initFields[abi.FieldPasswordVerified] == "1" }
 
+// InitFilter returns the value the last Init wrote to a request filter
+// field (abi.FieldOnlyLogin .. abi.FieldOnlyMethods, ABI 1.1): "1" for
+// OnlyWithLogin, lists NUL-separated; "" when it wrote none.
+func (h *Host) InitFilter(f abi.Field) string { return h.initFields[f] }
+
 // CallHook runs the plugin's handler of hook and returns its verdict. The
 // test fails if the plugin registered no handler for hook (the real host
 // would not call it), or for the rewrite hook outside an HTTP session.

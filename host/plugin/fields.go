@@ -60,6 +60,9 @@ type Fields struct {
 
 	Message string        // client-facing refusal text, or event text
 	Delay   time.Duration // wait this long before acting on the verdict
+
+	// only holds the request filters an init writes; nil outside init.
+	only *filter
 }
 
 // HTTPFields are the request fields of an HTTP session.
@@ -84,6 +87,12 @@ func (f *Fields) EffectiveAccount() string {
 // appendField appends the encoded value of a plain field to b. It returns
 // abi error codes for fields that do not apply to this session.
 func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
+	if id.IsFilter() {
+		if f.only == nil {
+			return b, abi.ErrNotAvailable
+		}
+		return f.only.appendValue(b, id), 0
+	}
 	switch id {
 	case abi.FieldProtocol:
 		return append(b, f.Protocol...), 0
@@ -180,6 +189,12 @@ func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
 
 // setField decodes and stores a plain field. Access has been checked.
 func (f *Fields) setField(id abi.Field, v []byte) abi.Err {
+	if id.IsFilter() {
+		if f.only == nil {
+			return abi.ErrNotAvailable
+		}
+		return f.only.set(id, v)
+	}
 	switch id {
 	case abi.FieldLogin:
 		f.Login = string(v)

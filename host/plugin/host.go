@@ -232,6 +232,22 @@ func (h *Host) Hears(e abi.Event) bool {
 	return uint32(e) < 16 && h.served.Load()&(1<<(16+uint32(e))) != 0
 }
 
+// HearsFor reports whether any configured plugin listens for event e and
+// wants the session f by its request filter: when it is false, Fire(e, f)
+// would enter no guest, and a caller may skip it (and any goroutine it
+// would start for it). It allocates nothing.
+func (h *Host) HearsFor(e abi.Event, f *Fields) bool {
+	if !h.Hears(e) {
+		return false
+	}
+	for _, p := range *h.plugins.Load() {
+		if g := p.gen.Load(); g != nil && g.hears[e] && (g.only == nil || g.only.match(f)) {
+			return true
+		}
+	}
+	return false
+}
+
 // PasswordVerifiers returns the names of the plugins that serve the login
 // or route hook and whose init declared that they can verify passwords
 // (abi.FieldPasswordVerified). A front end that logs in upstream as a

@@ -86,7 +86,7 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 	// Instantiation runs the module's start section, which may loop: it
 	// runs under the init deadline like _initialize and init.
 	in.phase = abi.PhaseInit
-	in.fields = &Fields{}
+	in.fields = &Fields{only: &filter{}}
 	in.arm(p.limits.InitTimeout)
 	p.h.track(in)
 	mod, err := g.rt.InstantiateModule(in.ctx, g.compiled, cfg)
@@ -140,6 +140,9 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 	in.disarm()
 	if trial {
 		g.vouches = in.fields.PasswordVerified
+		if !in.fields.only.empty() {
+			g.only = in.fields.only
+		}
 	}
 	in.fields = nil
 	for _, h := range abi.Hooks {

@@ -39,6 +39,9 @@ type generation struct {
 	// vouches: the trial instance's init set FieldPasswordVerified, which
 	// declares that this plugin can verify passwords.
 	vouches bool
+	// only: the request filters the trial instance's init declared; nil
+	// when it declared none. Checked before every hook and event call.
+	only *filter
 
 	pool       pool
 	httpClient *http.Client

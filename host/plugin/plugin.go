@@ -150,6 +150,9 @@ func (p *Plugin) acquire() *generation {
 // does not serve h. A failure is returned as an error wrapping a failure
 // kind; the instance is discarded and the fields are left as before.
 func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Verdict, ok bool, err error) {
+	if g := p.gen.Load(); !g.serves[h] || (g.only != nil && !g.only.match(f)) {
+		return 0, false, nil // not served, or outside its request filter: no guest entered
+	}
 	g := p.acquire()
 	defer g.release()
 	if !g.serves[h] {
@@ -190,6 +193,9 @@ var (
 
 // callEvent delivers an event to the plugin if it listens for it.
 func (p *Plugin) callEvent(ctx context.Context, e abi.Event, f *Fields) (err error) {
+	if g := p.gen.Load(); !g.hears[e] || (g.only != nil && !g.only.match(f)) {
+		return nil
+	}
 	g := p.acquire()
 	defer g.release()
 	if !g.hears[e] {
@@ -325,6 +331,9 @@ type Info struct {
 	// VerifiesPasswords: the plugin's init declared that it can verify
 	// passwords (abi.FieldPasswordVerified).
 	VerifiesPasswords bool
+	// Filter is the request filter its init declared ("login
+	// paths=/service/"); "" when it wants every request.
+	Filter string
 }
 
 // Info returns the plugin's current state.
@@ -338,6 +347,7 @@ func (p *Plugin) Info() Info {
 		Instances: int(g.pool.live.Load()), MaxInst: p.limits.Instances,
 		LoadedAt: g.loadedAt, Counters: p.Counters(),
 		VerifiesPasswords: g.vouches,
+		Filter:            g.only.describe(),
 	}
 	if r := p.last.Load(); r != nil {
 		inf.LastReload = *r
