@@ -259,7 +259,9 @@ func upstreamCreds(u Upstream, f *plugin.Fields, gssapi bool) creds {
 // dialUpstream connects to one mailbox server and gets it ready for login:
 // TLS or STARTTLS, greeting, client address.
 func (srv *Server) dialUpstream(ctx context.Context, ss *session, addr string) (*upstreamConn, error) {
-	d := net.Dialer{Timeout: srv.cfg.Upstream.ConnectTimeout}
+	// No TCP keepalive (four setsockopt calls per login): the relay's idle
+	// timeout ends a session whose mailbox server vanished.
+	d := net.Dialer{Timeout: srv.cfg.Upstream.ConnectTimeout, KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err

@@ -127,7 +127,8 @@ func (s *Server) Stats() *Stats { return s.stats }
 func (s *Server) Start() error {
 	var opened []net.Listener
 	for _, l := range s.cfg.Listeners {
-		ln, err := net.Listen("tcp", l.Address)
+		lc := net.ListenConfig{KeepAlive: -1} // as postern run's listeners (host/internal/listeners)
+		ln, err := lc.Listen(context.Background(), "tcp", l.Address)
 		if err != nil {
 			for _, o := range opened {
 				o.Close()

@@ -10,6 +10,7 @@
 package listeners
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -43,7 +44,12 @@ func (s *Set) Listen(addr string) (net.Listener, error) {
 	defer s.mu.Unlock()
 	sk := s.sockets[addr]
 	if sk == nil {
-		ln, err := net.Listen("tcp", addr)
+		// No TCP keepalive on accepted connections, as nginx's default
+		// (so_keepalive off): it costs four setsockopt calls per
+		// connection, and the front ends' own timeouts (pre-login, relay
+		// idle, HTTP idle) find dead peers.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			return nil, err
 		}
