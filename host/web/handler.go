@@ -140,7 +140,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.proxy.ServeHTTP(lw, r.WithContext(ctx))
 	if st.connected && s.plugins != nil && s.plugins.Hears(abi.EventRouteDecided) {
 		f.Upstream = st.upstream
-		s.fireRouteDecided(lw, r.Context(), f)
+		// Only when a listener's request filter wants this request: no
+		// goroutine for an anonymous request a route cache ignores.
+		if s.plugins.HearsFor(abi.EventRouteDecided, f) {
+			s.fireRouteDecided(lw, r.Context(), f)
+		}
 	}
 }
 

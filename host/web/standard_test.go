@@ -76,9 +76,10 @@ func standardChain(t *testing.T, st kv.Store, backend string) (*plugin.Host, *at
 }
 
 // TestServer_anonymousNoStore: with the standard chain against a real
-// memcached, a request without a login (no basic auth, no cookie) sends
-// no command to the store and asks the lookup service nothing; a request
-// with a login does both, then is served from the cache.
+// memcached, a request without a login (no basic auth, no cookie) enters
+// no plugin, sends no command to the store and asks the lookup service
+// nothing; a request with a login does all three, then is served from the
+// cache.
 func TestServer_anonymousNoStore(t *testing.T) {
 	mc, err := kv.NewMemcached([]string{testenv.SharedMemcached(t)}, kv.MemcachedOptions{})
 	if err != nil {
@@ -104,6 +105,13 @@ func TestServer_anonymousNoStore(t *testing.T) {
 	}
 	if n := lookups.Load(); n != 0 {
 		t.Errorf("20 anonymous requests made %d lookups, want 0", n)
+	}
+	// Every plugin of the chain asked for requests with a login only
+	// (ABI 1.1 request filter): no guest was entered at all.
+	for _, p := range h.Plugins() {
+		if n := p.Stats().Calls.Load(); n != 0 || p.Info().Filter != "login" {
+			t.Errorf("plugin %s: entered %d times by anonymous requests, filter %q; want 0 and login", p.Name(), n, p.Info().Filter)
+		}
 	}
 
 	// With a login: throttle counts, the cache misses, the lookup routes

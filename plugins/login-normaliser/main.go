@@ -15,5 +15,8 @@ func main() {} // never called: the host runs init, then the exports
 
 func init() {
 	postern.OnInit(configure)
+	// An empty login has nothing to normalise: anonymous web requests
+	// never enter the plugin (ABI 1.1 request filter).
+	postern.OnInit(func([]byte) error { _ = postern.OnlyWithLogin(); return nil })
 	login.Handle(normaliseLogin)
 }

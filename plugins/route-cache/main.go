@@ -25,6 +25,9 @@ func init() {
 			return err
 		}
 		state = &cache{cfg: c}
+		// Nobody to look up or store without a login (route and the events
+		// skip an empty account themselves on hosts older than ABI 1.1).
+		_ = postern.OnlyWithLogin()
 		return nil
 	})
 	route.Handle(func() postern.Verdict { return state.route() })

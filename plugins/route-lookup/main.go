@@ -23,6 +23,9 @@ func init() {
 			return err
 		}
 		state = newLookup(c)
+		// Nothing to look up without a login (route skips an empty account
+		// itself on hosts older than ABI 1.1).
+		_ = postern.OnlyWithLogin()
 		if c.sendPassword {
 			// The lookup service sees the password and refuses a wrong
 			// one: this plugin can vouch for passwords (ABI 1.1).

@@ -15,5 +15,8 @@ func main() {} // never called: the host runs init, then the exports
 
 func init() {
 	postern.OnInit(configure)
+	// Only logins count (check skips a request without one too, for
+	// hosts older than ABI 1.1): anonymous requests never enter it.
+	postern.OnInit(func([]byte) error { _ = postern.OnlyWithLogin(); return nil })
 	throttle.Handle(check)
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
@@ -357,4 +358,84 @@ func jsonError(err error) error {
 		return fmt.Errorf("not valid JSON at byte %d: %v", se.Offset, err)
 	}
 	return err
+}
+
+// requestFilter derives the ABI 1.1 request filters from the rules: the
+// hosts, path prefixes and methods of which every rule needs one. A
+// request outside them matches no rule, so the host need not enter the
+// plugin for it. A kind some rule leaves open (no host, a path pattern
+// without a literal prefix after "^", no method) is not filtered: the
+// filter may let in requests no rule matches, never keep out one that
+// would match.
+func requestFilter(rules []rule) (hosts, paths, methods []string) {
+	hostsOK, pathsOK, methodsOK := len(rules) > 0, len(rules) > 0, len(rules) > 0
+	for i := range rules {
+		r := &rules[i]
+		switch {
+		case r.hostExact != "" && !strings.ContainsAny(r.hostExact, ":/ *"):
+			hosts = appendNew(hosts, r.hostExact)
+		case r.hostSuffix != "" && !strings.ContainsAny(r.hostSuffix, ":/ *"):
+			hosts = appendNew(hosts, "*"+r.hostSuffix)
+		default:
+			hostsOK = false
+		}
+		if r.path == nil {
+			pathsOK = false
+		} else if p := literalPathPrefix(r.path.String()); p != "" {
+			paths = appendNew(paths, p)
+		} else {
+			pathsOK = false
+		}
+		if r.methods != nil {
+			for _, m := range r.methods {
+				methods = appendNew(methods, m)
+			}
+		} else {
+			methodsOK = false
+		}
+	}
+	if !hostsOK {
+		hosts = nil
+	}
+	if !pathsOK {
+		paths = nil
+	}
+	if !methodsOK {
+		methods = nil
+	}
+	return hosts, paths, methods
+}
+
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+// literalPathPrefix returns the literal text every match of a path
+// pattern starts the path with: the case-sensitive literals right after a
+// leading "^" ("^/zimbra/(.*)" gives "/zimbra/"). "" when there is none,
+// or when it is not a usable path prefix (not starting with "/").
+func literalPathPrefix(expr string) string {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range re.Sub[1:] {
+		if s.Op != syntax.OpLiteral || s.Flags&syntax.FoldCase != 0 {
+			break
+		}
+		b.WriteString(string(s.Rune))
+	}
+	p := b.String()
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \r\n\t?#") {
+		return ""
+	}
+	return p
 }

@@ -120,3 +120,45 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestFilter(t *testing.T) {
+	tests := []struct {
+		name                   string
+		rules                  string
+		hosts, paths, methods string // joined with ","
+	}{
+		{name: "anchored literal paths, hosts, methods",
+			rules: `{"path":"^/zimbra/(.*)","host":"Mail.Example.com","method":"GET","rewrite":{"path":"/$1"}},
+				{"path":"^/Microsoft-Server-ActiveSync$","host":"*.example.org","method":["POST","GET"],"set_headers":{"X":"1"}}`,
+			hosts: "mail.example.com,*.example.org", paths: "/zimbra/,/Microsoft-Server-ActiveSync", methods: "GET,POST"},
+		{name: "a rule without a host or method opens that kind",
+			rules: `{"path":"^/a/","host":"a.example","rewrite":{"path":"/b"}},{"path":"^/c/","rewrite":{"path":"/d"}}`,
+			paths: "/a/,/c/"},
+		{name: "an unanchored path opens the paths",
+			rules: `{"path":"^/a/","rewrite":{"path":"/b"}},{"path":"/c/","rewrite":{"path":"/d"}}`},
+		{name: "case-insensitive path: only its case-free prefix",
+			rules: `{"path":"^/(?i)abc","rewrite":{"path":"/b"}}`, paths: "/"},
+		{name: "alternation at the top has no literal prefix",
+			rules: `{"path":"^/a|^/b","rewrite":{"path":"/b"}}`},
+		{name: "no path pattern", rules: `{"host":"x.example","rewrite":{"path":"/b"}}`, hosts: "x.example"},
+		{name: "an IPv6 host is not a filter item", rules: `{"host":"2001:db8::1","rewrite":{"path":"/b"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rules, err := parseConfig([]byte(`{"rules":[` + tc.rules + `]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, p, m := requestFilter(rules)
+			if got := strings.Join(h, ","); got != tc.hosts {
+				t.Errorf("hosts %q, want %q", got, tc.hosts)
+			}
+			if got := strings.Join(p, ","); got != tc.paths {
+				t.Errorf("paths %q, want %q", got, tc.paths)
+			}
+			if got := strings.Join(m, ","); got != tc.methods {
+				t.Errorf("methods %q, want %q", got, tc.methods)
+			}
+		})
+	}
+}

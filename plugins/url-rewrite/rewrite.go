@@ -27,6 +27,18 @@ func configure(config []byte) error {
 		return err
 	}
 	rules, errLogged = r, false
+	// Requests no rule can match never enter the plugin (ABI 1.1; an older
+	// host ignores this and apply finds no match itself).
+	hosts, paths, methods := requestFilter(r)
+	if hosts != nil {
+		_ = postern.OnlyHosts(hosts...)
+	}
+	if paths != nil {
+		_ = postern.OnlyPaths(paths...)
+	}
+	if methods != nil {
+		_ = postern.OnlyMethods(methods...)
+	}
 	return nil
 }
 
