@@ -67,6 +67,7 @@ type StatsJSON struct {
 	BadVerdicts    int64 `json:"bad_verdicts"`
 	Instantiations int64 `json:"instantiations"`
 	Recycled       int64 `json:"recycled"`
+	Shrunk         int64 `json:"shrunk"`
 	Reloads        int64 `json:"reloads"`
 	ReloadFailures int64 `json:"reload_failures"`
 	LogDropped     int64 `json:"log_dropped"`
@@ -93,7 +94,7 @@ func pluginsJSON(h *plugin.Host) []PluginJSON {
 			Stats: StatsJSON{
 				Calls: st.Calls.Load(), Failures: st.Failures.Load(), Timeouts: st.Timeouts.Load(),
 				Traps: st.Traps.Load(), BadVerdicts: st.BadVerdicts.Load(), Instantiations: st.Instantiations.Load(),
-				Recycled: st.Recycled.Load(), Reloads: st.Reloads.Load(), ReloadFailures: st.ReloadFailures.Load(),
+				Recycled: st.Recycled.Load(), Shrunk: st.Shrunk.Load(), Reloads: st.Reloads.Load(), ReloadFailures: st.ReloadFailures.Load(),
 				LogDropped: st.LogDropped.Load(), HTTPErrors: st.HTTPErrors.Load(),
 			},
 		})

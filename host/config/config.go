@@ -507,6 +507,7 @@ func (d *decoder) limits(n *yaml.Node, path string, l *plugin.Limits) {
 			d.integer(n, p, 1, maxInt32, func(v int64) { l.MaxUses = int(v) })
 		}},
 		field{"max_age", func(n *yaml.Node, p string) { d.duration(n, p, &l.MaxAge) }},
+		field{"idle_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.IdleTimeout) }},
 		field{"memory_high_water", func(n *yaml.Node, p string) {
 			d.size(n, p, 1<<32-1, func(v int64) { l.MemoryHighWater = uint32(v) })
 		}},

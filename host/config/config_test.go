@@ -305,7 +305,7 @@ func TestExampleConfig(t *testing.T) {
 	// The example's limits are documented as the defaults: keep them so.
 	want := plugin.Limits{
 		MemoryPages: 1024, CallTimeout: 500 * time.Millisecond, InitTimeout: 5 * time.Second,
-		Instances: 16, MaxUses: 10000, MaxAge: 10 * time.Minute, MemoryHighWater: 32 << 20,
+		Instances: 16, MaxUses: 10000, MaxAge: 10 * time.Minute, IdleTimeout: 30 * time.Second, MemoryHighWater: 32 << 20,
 		HTTPResponseBytes: 64 << 10, HTTPTimeout: 15 * time.Second, LogPerSecond: 50,
 	}
 	if c.Plugins[0].Limits != want {

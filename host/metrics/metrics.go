@@ -1,7 +1,7 @@
 // Package metrics exports Postern's counters in the Prometheus format.
 //
 // The front ends and the plugin runtime keep their own counters as
-// atomics (mail.Stats, plugin.Stats, counter_add). A [Collector] reads
+// atomics (mail.Stats, web.Stats, plugin.Stats, counter_add). A [Collector] reads
 // them when Prometheus scrapes, so nothing is counted twice and the hot
 // path pays nothing for metrics. The only values this package owns are
 // the ones nobody else keeps: configuration reloads and the per-plugin
@@ -23,6 +23,7 @@ import (
 	"github.com/postern/postern/abi"
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/plugin"
+	"github.com/postern/postern/host/web"
 )
 
 // Namespace prefixes every series of this package.
@@ -36,6 +37,8 @@ type Sources struct {
 	Plugins *plugin.Host
 	// Mail is the IMAP and POP3 front end.
 	Mail *mail.Server
+	// Web is the HTTP and HTTPS front end.
+	Web *web.Server
 }
 
 // Collector is a prometheus.Collector over Postern's live counters. The
@@ -58,10 +61,12 @@ type Collector struct {
 
 type descs struct {
 	build, mailConns, mailActive, mailLogins, mailUpstreamErr, mailBytes               *prometheus.Desc
-	calls, failures, timeouts, traps, badVerdicts, instantiations, recycled            *prometheus.Desc
+	calls, failures, timeouts, traps, badVerdicts, instantiations, recycled, shrunk    *prometheus.Desc
 	reloads, reloadFailures, logDropped, httpErrors, instances, maxInstances, pluginOK *prometheus.Desc
 	lastReloadTime, pluginInfo, pluginCounter, storeErrors                             *prometheus.Desc
 	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
+	webRequests, webDuration, webUpstream, webUpErrors, webRetries, webBackendUp       *prometheus.Desc
+	webBytesIn, webBytesOut, webUpgrades                                               *prometheus.Desc
 }
 
 // LatencyBuckets are the upper bounds, in seconds, of the plugin call
@@ -91,6 +96,7 @@ func New(version string) *Collector {
 		badVerdicts:    n("plugin", "bad_verdicts_total", "Calls that returned a value outside the ABI's verdicts.", "plugin"),
 		instantiations: n("plugin", "instantiations_total", "Instances created.", "plugin"),
 		recycled:       n("plugin", "recycled_total", "Instances retired by use count, age or memory high water.", "plugin"),
+		shrunk:         n("plugin", "shrunk_total", "Idle instances closed after limits.idle_timeout (the pool shrinking after load).", "plugin"),
 		reloads:        n("plugin", "reloads_total", "Versions of the plugin file swapped in, the first load included.", "plugin"),
 		reloadFailures: n("plugin", "reload_failures_total", "Loads and reloads refused; the previous version kept serving.", "plugin"),
 		logDropped:     n("plugin", "log_dropped_total", "Plugin log lines dropped by the rate limit.", "plugin"),
@@ -102,6 +108,16 @@ func New(version string) *Collector {
 		pluginInfo:     n("plugin", "info", "The plugin version serving; always 1.", "plugin", "sha256", "abi"),
 		pluginCounter:  n("plugin", "counter_total", "A plugin's own counter (counter_add), such as lookups, cache_hits, cache_misses, throttled_ip.", "plugin", "name"),
 		storeErrors:    n("store", "errors_total", "Key-value store operations that failed for plugins (memcached down or slow)."),
+
+		webRequests:  n("web", "requests_total", "HTTP requests answered, by listener, pool, backend and status class (1xx..5xx, other). Pool and backend are empty for requests answered without a backend (refused, redirected, none available); an empty pool with a backend is a route plugin's upstream.", "listener", "pool", "backend", "class"),
+		webDuration:  n("web", "request_duration_seconds", "Time from a request's headers to the end of its response, by listener.", "listener"),
+		webUpstream:  n("web", "upstream_duration_seconds", "Time from sending a request to a backend to its response headers, by pool (empty: route plugins' upstreams).", "pool"),
+		webUpErrors:  n("web", "upstream_errors_total", "Failed attempts to a backend: connect failures, timeouts, protocol errors.", "pool", "backend"),
+		webRetries:   n("web", "upstream_retries_total", "Attempts on another backend after a failed one, by pool.", "pool"),
+		webBackendUp: n("web", "backend_up", "1 when the balancer would pick the backend now (not marked down by failures or its health check), else 0.", "pool", "backend"),
+		webBytesIn:   n("web", "received_bytes_total", "Request body bytes sent upstream, by listener.", "listener"),
+		webBytesOut:  n("web", "sent_bytes_total", "Response body bytes sent to clients, by listener.", "listener"),
+		webUpgrades:  n("web", "upgrades_total", "Responses 101 Switching Protocols (WebSocket upgrades), by listener.", "listener"),
 
 		configReloads:    n("config", "reloads_total", "Configuration reloads (SIGHUP or POST /reload) by result.", "result"),
 		configLastReload: n("config", "last_reload_timestamp_seconds", "When the configuration was last reloaded (0: never)."),
@@ -166,9 +182,11 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) all() []*prometheus.Desc {
 	d := &c.d
 	return []*prometheus.Desc{d.build, d.mailConns, d.mailActive, d.mailLogins, d.mailUpstreamErr, d.mailBytes,
-		d.calls, d.failures, d.timeouts, d.traps, d.badVerdicts, d.instantiations, d.recycled, d.reloads,
+		d.calls, d.failures, d.timeouts, d.traps, d.badVerdicts, d.instantiations, d.recycled, d.shrunk, d.reloads,
 		d.reloadFailures, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
-		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK}
+		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK,
+		d.webRequests, d.webDuration, d.webUpstream, d.webUpErrors, d.webRetries, d.webBackendUp,
+		d.webBytesIn, d.webBytesOut, d.webUpgrades}
 }
 
 // Collect implements prometheus.Collector: it reads every counter now.
@@ -213,6 +231,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.mailBytes, st.BytesIn.Load(), "in")
 		counter(d.mailBytes, st.BytesOut.Load(), "out")
 	}
+	if w := src.Web; w != nil {
+		c.collectWeb(ch, w.Stats(), counter, gauge)
+	}
 	if h := src.Plugins; h != nil {
 		counter(d.storeErrors, h.StoreErrors())
 		for _, p := range h.Plugins() {
@@ -234,6 +255,7 @@ func (c *Collector) collectPlugin(ch chan<- prometheus.Metric, p *plugin.Plugin,
 	counter(d.badVerdicts, st.BadVerdicts.Load(), name)
 	counter(d.instantiations, st.Instantiations.Load(), name)
 	counter(d.recycled, st.Recycled.Load(), name)
+	counter(d.shrunk, st.Shrunk.Load(), name)
 	counter(d.reloads, st.Reloads.Load(), name)
 	counter(d.reloadFailures, st.ReloadFailures.Load(), name)
 	counter(d.logDropped, st.LogDropped.Load(), name)
@@ -248,6 +270,37 @@ func (c *Collector) collectPlugin(ch chan<- prometheus.Metric, p *plugin.Plugin,
 	}
 	for k, v := range in.Counters {
 		counter(d.pluginCounter, v, name, k)
+	}
+}
+
+func (c *Collector) collectWeb(ch chan<- prometheus.Metric, st web.Stats,
+	counter func(*prometheus.Desc, int64, ...string), gauge func(*prometheus.Desc, float64, ...string)) {
+	d := &c.d
+	hist := func(desc *prometheus.Desc, h web.Histogram, label string) {
+		b := make(map[float64]uint64, len(h.Buckets))
+		for i, le := range h.Buckets {
+			b[le] = h.Counts[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(desc, h.Count, h.Sum, b, label)
+	}
+	for _, r := range st.Requests {
+		counter(d.webRequests, r.N, r.Listener, r.Pool, r.Backend, r.Class)
+	}
+	for _, l := range st.Listeners {
+		hist(d.webDuration, l.Duration, l.Name)
+		counter(d.webBytesIn, l.BytesIn, l.Name)
+		counter(d.webBytesOut, l.BytesOut, l.Name)
+		counter(d.webUpgrades, l.Upgrades, l.Name)
+	}
+	for _, p := range st.Pools {
+		hist(d.webUpstream, p.Upstream, p.Name)
+		counter(d.webRetries, p.Retries, p.Name)
+	}
+	for _, b := range st.Backends {
+		counter(d.webUpErrors, b.Errors, b.Pool, b.Backend)
+		if b.Pool != "" {
+			gauge(d.webBackendUp, b2f(b.Up), b.Pool, b.Backend)
+		}
 	}
 }
 

@@ -102,6 +102,10 @@ type Limits struct {
 	MaxUses int
 	// MaxAge recycles an instance older than this (default 10m).
 	MaxAge time.Duration
+	// IdleTimeout closes an idle instance no call needed for this long,
+	// keeping one per plugin (default 30s): the pool grows with load and
+	// shrinks back after it.
+	IdleTimeout time.Duration
 	// MemoryHighWater recycles an instance whose memory grew past this
 	// many bytes, since guest memory never shrinks (default 32 MiB).
 	MemoryHighWater uint32
@@ -133,6 +137,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxAge == 0 {
 		l.MaxAge = 10 * time.Minute
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = 30 * time.Second
 	}
 	if l.MemoryHighWater == 0 {
 		l.MemoryHighWater = 32 << 20
@@ -168,7 +175,7 @@ func (s *Spec) validate() error {
 	if l.MemoryPages > 65536 {
 		return fmt.Errorf("plugin %s: limits.memory_pages %d: at most 65536 (4 GiB)", s.Name, l.MemoryPages)
 	}
-	if l.Instances < 0 || l.MaxUses < 0 || l.CallTimeout < 0 || l.MaxAge < 0 {
+	if l.Instances < 0 || l.MaxUses < 0 || l.CallTimeout < 0 || l.MaxAge < 0 || l.IdleTimeout < 0 {
 		return fmt.Errorf("plugin %s: limits must not be negative", s.Name)
 	}
 	for _, a := range s.HTTPAllow {

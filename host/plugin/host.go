@@ -449,6 +449,9 @@ func (h *Host) watchdog(every time.Duration) {
 		case now := <-t.C:
 			h.clock.Store(now.UnixNano())
 			n := h.tick.Add(1)
+			if n%h.ticks(time.Second) == 0 {
+				h.sweepPools(now.UnixNano())
+			}
 			h.instMu.Lock()
 			for in := range h.insts {
 				if d := in.deadline.Load(); d > 0 && n > d && in.deadline.CompareAndSwap(d, expired) {
@@ -457,6 +460,15 @@ func (h *Host) watchdog(every time.Duration) {
 				}
 			}
 			h.instMu.Unlock()
+		}
+	}
+}
+
+// sweepPools shrinks every plugin's serving pool (pool.sweep).
+func (h *Host) sweepPools(now int64) {
+	for _, p := range h.Plugins() {
+		if g := p.gen.Load(); g != nil {
+			g.pool.sweep(now)
 		}
 	}
 }

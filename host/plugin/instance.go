@@ -26,6 +26,9 @@ type instance struct {
 	ctx    context.Context // carries the instance to host functions
 	cancel context.CancelFunc
 	born   int64 // unix nanos
+	// idleSince is when the instance went back to its pool (the host's
+	// clock, unix nanos); pool.sweep closes it after limits.idle_timeout.
+	idleSince int64
 	uses   int
 	dead   bool
 
@@ -156,6 +159,7 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 		}
 	}
 	g.pool.live.Add(1)
+	p.stats.Instantiations.Add(1)
 	return in, nil
 }
 

@@ -288,77 +288,171 @@ func (g *generation) close() {
 	})
 }
 
-// pool holds a generation's idle instances. slots bounds live instances;
-// an instance is either idle (in the channel) or serving one call.
+// pool holds a generation's idle instances. It grows on demand up to
+// limits.instances and shrinks when idle: idle instances are a stack, so
+// the most recently used one serves the next call, and those at the bottom
+// that nobody needed for limits.idle_timeout are closed by sweep (the last
+// one is kept). A light load so keeps only the instances it uses, and a
+// Go guest's several megabytes are returned after a burst.
+//
+// slots bounds live instances (a token per live instance); a caller at the
+// limit queues in waiters and is handed the next instance put back, or a
+// nil, meaning "a slot was freed: create one".
 type pool struct {
-	g     *generation
-	idle  chan *instance
-	slots chan struct{}
-	live  atomic.Int32
+	g       *generation
+	mu      sync.Mutex
+	stack   []*instance
+	waiters []chan *instance
+	slots   chan struct{}
+	live    atomic.Int32
 }
 
 func (p *pool) init(g *generation, size int) {
 	p.g = g
-	p.idle = make(chan *instance, size)
 	p.slots = make(chan struct{}, size)
 }
 
 // get returns an idle instance, creates one if under the limit, or waits
 // for one until ctx ends.
 func (p *pool) get(ctx context.Context) (*instance, error) {
-	select {
-	case in := <-p.idle:
+	p.mu.Lock()
+	if n := len(p.stack); n > 0 {
+		in := p.stack[n-1]
+		p.stack[n-1] = nil
+		p.stack = p.stack[:n-1]
+		p.mu.Unlock()
 		return in, nil
-	default:
 	}
 	select {
-	case in := <-p.idle:
-		return in, nil
 	case p.slots <- struct{}{}:
-		// A slot was free; but an instance may have been returned
-		// meanwhile: prefer it, keeping the slot count exact.
-		select {
-		case in := <-p.idle:
-			<-p.slots
-			return in, nil
-		default:
-		}
-		in, err := p.g.newInstance(ctx, false)
-		if err != nil {
-			<-p.slots
-			return nil, err
+		p.mu.Unlock()
+		return p.create(ctx)
+	default:
+	}
+	ch := make(chan *instance, 1)
+	p.waiters = append(p.waiters, ch)
+	p.mu.Unlock()
+	select {
+	case in := <-ch:
+		if in == nil {
+			return p.createFreed(ctx)
 		}
 		return in, nil
 	case <-ctx.Done():
+		p.mu.Lock()
+		for i, w := range p.waiters {
+			if w == ch {
+				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+				break
+			}
+		}
+		p.mu.Unlock()
+		select {
+		case in := <-ch: // handed over just as we gave up: pass it on
+			if in == nil {
+				p.freed()
+			} else {
+				p.put(in)
+			}
+		default:
+		}
 		return nil, fmt.Errorf("plugin %s: waiting for a free instance (limits.instances=%d): %w",
 			p.g.p.spec.Name, cap(p.slots), ctx.Err())
 	}
+}
+
+// create makes a new instance in a slot the caller holds.
+func (p *pool) create(ctx context.Context) (*instance, error) {
+	in, err := p.g.newInstance(ctx, false)
+	if err != nil {
+		<-p.slots
+		p.freed()
+		return nil, err
+	}
+	return in, nil
+}
+
+// createFreed takes the slot a closed instance freed, or waits again when
+// another caller took it first.
+func (p *pool) createFreed(ctx context.Context) (*instance, error) {
+	select {
+	case p.slots <- struct{}{}:
+		return p.create(ctx)
+	default:
+		return p.get(ctx)
+	}
+}
+
+// freed tells the first waiter, if any, that a slot is free.
+func (p *pool) freed() {
+	p.mu.Lock()
+	if len(p.waiters) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	ch := p.waiters[0]
+	p.waiters = p.waiters[1:]
+	p.mu.Unlock()
+	ch <- nil
 }
 
 // put returns an instance after a call, or discards it when it failed or is
 // due for recycling.
 func (p *pool) put(in *instance) {
 	lim := &p.g.p.limits
-	if !in.dead && (in.uses >= lim.MaxUses || p.g.p.h.now()-in.born > int64(lim.MaxAge) ||
+	now := p.g.p.h.now()
+	if !in.dead && (in.uses >= lim.MaxUses || now-in.born > int64(lim.MaxAge) ||
 		in.mem.Size() > lim.MemoryHighWater || p.g.retired.Load()) {
 		in.dead = true
 		p.g.p.stats.Recycled.Add(1)
 	}
 	if in.dead {
 		in.close()
+		p.freed()
 		return
 	}
-	p.idle <- in
+	in.idleSince = now
+	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		ch := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		ch <- in
+		return
+	}
+	p.stack = append(p.stack, in)
+	p.mu.Unlock()
+}
+
+// sweep closes idle instances unused for limits.idle_timeout, from the
+// bottom of the stack (the least recently used), keeping one.
+func (p *pool) sweep(now int64) {
+	timeout := int64(p.g.p.limits.IdleTimeout)
+	var stale []*instance
+	p.mu.Lock()
+	keep := 0
+	for keep < len(p.stack)-1 && now-p.stack[keep].idleSince > timeout {
+		keep++
+	}
+	if keep > 0 {
+		stale = append(stale, p.stack[:keep]...)
+		p.stack = append(p.stack[:0], p.stack[keep:]...)
+	}
+	p.mu.Unlock()
+	for _, in := range stale {
+		p.g.p.stats.Shrunk.Add(1)
+		in.close()
+		p.freed()
+	}
 }
 
 // closeAll closes idle instances; called when no call is in flight.
 func (p *pool) closeAll() {
-	for {
-		select {
-		case in := <-p.idle:
-			in.close()
-		default:
-			return
-		}
+	p.mu.Lock()
+	stale := p.stack
+	p.stack = nil
+	p.mu.Unlock()
+	for _, in := range stale {
+		in.close()
 	}
 }

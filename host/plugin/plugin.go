@@ -47,6 +47,7 @@ type Stats struct {
 	BadVerdicts    atomic.Int64
 	Instantiations atomic.Int64
 	Recycled       atomic.Int64 // instances retired by use count, age or memory
+	Shrunk         atomic.Int64 // idle instances closed after limits.idle_timeout
 	Reloads        atomic.Int64
 	ReloadFailures atomic.Int64
 	LogDropped     atomic.Int64
