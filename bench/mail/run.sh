@@ -12,7 +12,7 @@
 #   POSTERN_ENV="GOGC=400" bench/mail/run.sh # environment of postern only
 #   PROFILE=/tmp/mailprof bench/mail/run.sh   # CPU profiles of postern's main runs
 # Knobs: RUNS (3), DURATION (seconds or a Go duration, 10), CLIENTS (16),
-# PROTOCOLS (imap,pop3), TARGETS (direct,nginx,postern), USERS (1000),
+# PROTOCOLS (imap,pop3), TARGETS (direct,nginx,postern; postern-go: the Go plugin builds), USERS (1000),
 # IDLE (2000 idle sessions; 0 skips), POSTERN_ENV, PROFILE (a directory).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
