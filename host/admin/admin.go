@@ -45,6 +45,7 @@ import (
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/metrics"
 	"github.com/postern/postern/host/plugin"
+	"github.com/postern/postern/host/web"
 )
 
 // DefaultAddress is where the admin server listens unless configured.
@@ -86,6 +87,7 @@ type Listener struct {
 type Sources struct {
 	Plugins *plugin.Host
 	Mail    *mail.Server
+	Web     *web.Server
 	// Store is the key-value store the route cache uses (POST
 	// /purge-route); nil: the plugin host's store.
 	Store kv.Store
@@ -210,7 +212,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // once plugins are attached and every listener is bound.
 func (s *Server) Attach(src Sources) {
 	s.src.Store(&src)
-	s.collector.Set(metrics.Sources{Plugins: src.Plugins, Mail: src.Mail})
+	s.collector.Set(metrics.Sources{Plugins: src.Plugins, Mail: src.Mail, Web: src.Web})
 	s.samplePluginReloads()
 }
 

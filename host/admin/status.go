@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/postern/postern/host/web"
 )
 
 //go:embed status.html
@@ -111,6 +113,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			counter{"mail bytes upstream to client", st.BytesOut.Load()},
 		)
 	}
+	if w := src.Web; w != nil {
+		d.Counters = append(d.Counters, webCounters(w.Stats())...)
+	}
 	if h := src.Plugins; h != nil {
 		d.Counters = append(d.Counters, counter{"store errors", h.StoreErrors()})
 	}
@@ -133,4 +138,51 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if err := statusTmpl.Execute(w, d); err != nil {
 		s.log.Error("admin: status page", "error", err.Error())
 	}
+}
+
+// webCounters are the status page's rows for the web front end: requests
+// by status class, per listener totals, and per backend errors and state
+// (the full series are in /metrics).
+func webCounters(st web.Stats) []counter {
+	var out []counter
+	byClass := map[string]int64{}
+	var total int64
+	for _, r := range st.Requests {
+		byClass[r.Class] += r.N
+		total += r.N
+	}
+	out = append(out, counter{"web requests", total})
+	for _, c := range []string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"} {
+		if n := byClass[c]; n != 0 {
+			out = append(out, counter{"web responses " + c, n})
+		}
+	}
+	for _, l := range st.Listeners {
+		out = append(out,
+			counter{"web " + l.Name + ": bytes received (request bodies)", l.BytesIn},
+			counter{"web " + l.Name + ": bytes sent (response bodies)", l.BytesOut},
+			counter{"web " + l.Name + ": WebSocket upgrades", l.Upgrades})
+	}
+	for _, p := range st.Pools {
+		if p.Retries != 0 {
+			out = append(out, counter{"web pool " + p.Name + ": retries", p.Retries})
+		}
+	}
+	for _, b := range st.Backends {
+		name := "web pool " + b.Pool + " backend " + b.Backend
+		if b.Pool == "" {
+			name = "web route upstream " + b.Backend
+		}
+		if b.Pool != "" {
+			up := int64(0)
+			if b.Up {
+				up = 1
+			}
+			out = append(out, counter{name + ": up", up})
+		}
+		if b.Errors != 0 {
+			out = append(out, counter{name + ": errors", b.Errors})
+		}
+	}
+	return out
 }

@@ -21,8 +21,9 @@ import (
 
 // handler serves one listener.
 type handler struct {
-	s *Server
-	l Listener
+	s  *Server
+	l  Listener
+	ls *listenerStats
 }
 
 type stateKey struct{}
@@ -37,6 +38,9 @@ type reqState struct {
 
 	route []string // plugin-chosen upstreams, tried in order
 	pool  *pool    // else the balanced pool
+
+	ls *listenerStats // the listener's counters
+	bs *backendStats  // the last backend tried's counters; nil: none tried
 
 	upstream  string // last backend tried
 	connected bool   // a backend answered
@@ -107,14 +111,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.AuthMethod = "cookie"
 	}
 	st := &rq.st
-	*st = reqState{f: f, client: client.Addr(), peer: peer.Addr(), https: r.TLS != nil}
+	*st = reqState{f: f, client: client.Addr(), peer: peer.Addr(), https: r.TLS != nil, ls: h.ls}
 	st.verdicts = rq.vbuf[:0]
 	st.clientIP = st.client.String()
 	st.peerIP = st.clientIP
 	if st.peer != st.client {
 		st.peerIP = st.peer.String()
 	}
-	defer func() { s.logAccess(r, rq, start) }()
+	defer func() { s.finish(r, rq, start) }()
 
 	if s.cfg.MaxBodyBytes > 0 {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
@@ -288,15 +292,8 @@ func hasCookie(r *http.Request, name string) bool {
 	return false
 }
 
-// logAccess writes the request's access log line. It never logs a cookie,
-// an Authorization value, a query (tokens travel there) or a password.
-// The attributes live in the request's own allocation; nothing is built
-// when the access logger is off at Info.
-func (s *Server) logAccess(r *http.Request, rq *request, start time.Time) {
-	ctx := context.Background()
-	if !s.access.Enabled(ctx, slog.LevelInfo) {
-		return
-	}
+// finish counts the request and writes its access log line.
+func (s *Server) finish(r *http.Request, rq *request, start time.Time) {
 	lw, st := &rq.lw, &rq.st
 	status := lw.status
 	if status == 0 {
@@ -305,6 +302,29 @@ func (s *Server) logAccess(r *http.Request, rq *request, start time.Time) {
 	if status == 0 {
 		status = st.errStatus
 	}
+	d := time.Since(start)
+	if ls := st.ls; ls != nil {
+		ls.duration.observe(d)
+		ls.bytesOut.Add(lw.bytes)
+		if st.bs != nil {
+			st.bs.byListener[ls.idx][classOf(status)].Add(1)
+		} else {
+			ls.noUp[classOf(status)].Add(1)
+		}
+	}
+	s.logAccess(r, rq, status, d)
+}
+
+// logAccess writes the request's access log line. It never logs a cookie,
+// an Authorization value, a query (tokens travel there) or a password.
+// The attributes live in the request's own allocation; nothing is built
+// when the access logger is off at Info.
+func (s *Server) logAccess(r *http.Request, rq *request, status int, d time.Duration) {
+	ctx := context.Background()
+	if !s.access.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	lw, st := &rq.lw, &rq.st
 	attrs := append(rq.attrs[:0],
 		slog.String("request", st.f.SessionID),
 		slog.String("listener", st.f.Listener),
@@ -317,7 +337,7 @@ func (s *Server) logAccess(r *http.Request, rq *request, start time.Time) {
 		slog.Int("status", status),
 		slog.Int64("bytes", lw.bytes),
 		slog.String("upstream", st.upstream),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", d),
 	)
 	if st.peer != st.client {
 		attrs = append(attrs, slog.String("peer", st.peerIP))

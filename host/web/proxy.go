@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/postern/postern/host/web/internal/balance"
 )
@@ -67,6 +68,9 @@ func viaValue(r *http.Request, via string) string {
 func (s *Server) modifyResponse(resp *http.Response) error {
 	if st := stateFrom(resp.Request.Context()); st != nil {
 		st.upStatus = resp.StatusCode
+		if resp.StatusCode == http.StatusSwitchingProtocols && st.ls != nil {
+			st.ls.upgrades.Add(1)
+		}
 	}
 	if s.cfg.Via != "" {
 		resp.Header.Add("Via", viaValue(resp.Request, s.cfg.Via))
@@ -102,7 +106,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	st := stateFrom(req.Context())
 	var body *trackedBody
 	if req.Body != nil && req.Body != http.NoBody {
-		body = &trackedBody{rc: req.Body}
+		body = &trackedBody{rc: req.Body, ls: st.ls}
 		req.Body = body
 	}
 	idempotent := body == nil && isIdempotent(req.Method)
@@ -135,8 +139,20 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		st.upstream = addr
 		req.URL.Host = addr
+		ps := t.s.stats.route
+		if b != nil {
+			ps = st.pool.stats
+			st.bs = ps.backends[b.Index]
+		} else {
+			st.bs = ps.routeBackend(addr)
+		}
+		if i > 0 {
+			ps.retries.Add(1)
+		}
+		t0 := time.Now()
 		resp, err := t.base.RoundTrip(req)
 		if err == nil {
+			ps.upstream.observe(time.Since(t0))
 			st.connected = true
 			if b != nil {
 				st.pool.bal.Success(b)
@@ -148,8 +164,9 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			b.Release()
 		}
 		if req.Context().Err() != nil || (body != nil && body.failed.Load()) {
-			return nil, err
+			return nil, err // the client went away, or its body failed: not the backend's fault
 		}
+		st.bs.errors.Add(1)
 		if b != nil && st.pool.bal.Fail(b) {
 			t.s.log.Warn("backend marked down", "pool", st.pool.name, "backend", addr, "err", err)
 		}
@@ -184,6 +201,7 @@ func isDial(err error) bool {
 // the real body when the handler returns.
 type trackedBody struct {
 	rc     io.ReadCloser
+	ls     *listenerStats // counts the bytes read
 	read   atomic.Bool
 	failed atomic.Bool // reading the client's body failed: not the backend's fault
 }
@@ -193,6 +211,9 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 		b.read.Store(true)
 	}
 	n, err := b.rc.Read(p)
+	if n > 0 && b.ls != nil {
+		b.ls.bytesIn.Add(int64(n))
+	}
 	if err != nil && err != io.EOF {
 		b.failed.Store(true)
 	}

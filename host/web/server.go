@@ -89,6 +89,8 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
+	stats *stats // counters for the exporters (Stats)
+
 	eventSem chan struct{}  // route_decided events running behind responses
 	events   sync.WaitGroup // those events, waited for by Shutdown
 
@@ -102,9 +104,10 @@ type Server struct {
 
 // pool is a configured pool with its balancer.
 type pool struct {
-	name string
-	bal  *balance.Pool
-	cfg  Pool
+	name  string
+	bal   *balance.Pool
+	cfg   Pool
+	stats *poolStats
 }
 
 // New checks the configuration and builds the server without listening.
@@ -147,6 +150,7 @@ func New(opts Options) (*Server, error) {
 		}
 		s.pools[pc.Name] = &pool{name: pc.Name, bal: bp, cfg: pc}
 	}
+	s.stats = newStats(s)
 	s.defPool = s.pools[cfg.Pool]
 	s.userPool = s.pools[cfg.UserPool]
 	dialer := &net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second}
@@ -277,7 +281,13 @@ func (s *Server) handlerFor(l Listener) http.Handler {
 	if l.RedirectHTTPS {
 		return &redirectHandler{port: l.HTTPSPort}
 	}
-	return &handler{s: s, l: l}
+	h := &handler{s: s, l: l}
+	for _, ls := range s.stats.listeners {
+		if ls.name == l.Name {
+			h.ls = ls
+		}
+	}
+	return h
 }
 
 func (s *Server) httpServer(l Listener) *http.Server {

@@ -94,6 +94,7 @@ var ErrNoBackend = errors.New("balance: no backend available")
 type Backend struct {
 	Addr   string
 	Weight int
+	Index  int // position in the pool's configuration (Backends()[Index] is this one)
 
 	active  atomic.Int64 // requests in flight (LeastConn)
 	failing atomic.Bool  // fails > 0: Success has something to reset
@@ -152,7 +153,7 @@ func New(opts Options) (*Pool, error) {
 		if p.mode == RoundRobin {
 			w = 1
 		}
-		p.backends = append(p.backends, &Backend{Addr: s.Addr, Weight: w})
+		p.backends = append(p.backends, &Backend{Addr: s.Addr, Weight: w, Index: len(p.backends)})
 		p.totalWeight += w
 	}
 	return p, nil
