@@ -184,7 +184,20 @@ type Listener struct {
 	clients map[netip.Addr]int32
 
 	refused [nReasons]atomic.Int64
-	lastLog atomic.Int64 // unix nanoseconds of the last refusal logged
+	lastLog atomic.Int64           // unix nanoseconds of the last refusal logged
+	label   atomic.Pointer[string] // SetEarlyLabel
+}
+
+// SetEarlyLabel names what Early means on this listener in metrics and
+// logs: "pre_login" (the default, mail) or "pre_request" (web).
+func (l *Listener) SetEarlyLabel(s string) { l.label.Store(&s) }
+
+// EarlyLabel returns the name SetEarlyLabel gave, or "pre_login".
+func (l *Listener) EarlyLabel() string {
+	if p := l.label.Load(); p != nil {
+		return *p
+	}
+	return "pre_login"
 }
 
 // Name returns the listener's name.
@@ -255,7 +268,7 @@ func (l *Listener) Admit(client netip.Addr, lim *Limits) (*Ticket, Reason) {
 }
 
 // Ticket is one admitted connection. Its methods may be called from any
-// goroutine, but not concurrently with each other.
+// goroutine. A nil *Ticket counts nothing: its methods do nothing.
 type Ticket struct {
 	l        *Listener
 	lim      *Limits
@@ -269,6 +282,9 @@ type Ticket struct {
 // as PerClient) the ticket still holds the connection's other counts:
 // Release it when the connection closes. A second call does nothing.
 func (t *Ticket) SetClient(client netip.Addr) Reason {
+	if t == nil {
+		return OK
+	}
 	client = client.Unmap()
 	lim, l := t.lim, t.l
 	if t.client.IsValid() || !client.IsValid() || lim.MaxPerClient <= 0 || lim.exempt(client) {
@@ -293,6 +309,9 @@ func (t *Ticket) SetClient(client netip.Addr) Reason {
 // Establish moves the connection from the early count (before login,
 // before a first request) to the established one. Later calls do nothing.
 func (t *Ticket) Establish() {
+	if t == nil {
+		return
+	}
 	l := t.l
 	l.mu.Lock()
 	if t.early && !t.released {
@@ -305,6 +324,9 @@ func (t *Ticket) Establish() {
 // Release gives back everything the ticket counts; the connection ended.
 // Later calls do nothing.
 func (t *Ticket) Release() {
+	if t == nil {
+		return
+	}
 	l := t.l
 	l.mu.Lock()
 	defer l.mu.Unlock()

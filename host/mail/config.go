@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/internal/gssapi"
 	"github.com/postern/postern/host/plugin"
 )
@@ -46,6 +47,13 @@ type Config struct {
 	// configurations: a reload then cannot reopen the replay window of
 	// authenticators seen before it.
 	GSSAPIReplay *ReplayCache
+	// Limiter counts connections against Limits.MaxConnections,
+	// MaxConnectionsPerClient and MaxPreLogin, and holds the process-wide
+	// session cap (shared with the web front end); nil: the Server's own,
+	// without a session cap. Like Stats, pass the same Registry to the
+	// Servers of successive configurations, so that sessions still on the
+	// previous one count against the new limits.
+	Limiter *connlimit.Registry
 
 	gss *gssState // the acceptor, loaded on first use; set by withDefaults
 }
@@ -211,6 +219,48 @@ type Limits struct {
 	RelayIdle       time.Duration // idle after login, both directions (default 1h; IMAP IDLE clients refresh every 29 min)
 	LoginTimeout    time.Duration // all hooks plus the upstream login of one attempt (default 30s)
 	TLSHandshake    time.Duration // client TLS handshake (default 10s)
+
+	// Connection limits, per listener, checked when a connection is
+	// accepted (the per-client one after the PROXY header when the
+	// listener reads one). Zero takes the default, a negative value means
+	// no limit. A refused client gets "* BYE [UNAVAILABLE] ..." or
+	// "-ERR [SYS/TEMP] ..." and is closed.
+
+	// MaxConnections caps one listener's connections (default: no limit;
+	// the process-wide session cap applies).
+	MaxConnections int
+	// MaxConnectionsPerClient caps the connections from one client
+	// address to one listener (default 500).
+	MaxConnectionsPerClient int
+	// MaxPreLogin caps one listener's connections that have not logged in
+	// yet (default 5000).
+	MaxPreLogin int
+	// PerClientExempt are client addresses MaxConnectionsPerClient does
+	// not apply to. Nil: loopback (127.0.0.0/8, ::1); empty: none.
+	PerClientExempt []netip.Prefix
+}
+
+// connLimits returns the limits as connlimit takes them (0: none).
+func (l *Limits) connLimits() connlimit.Limits {
+	n := func(v, def int) int {
+		switch {
+		case v < 0:
+			return 0
+		case v == 0:
+			return def
+		}
+		return v
+	}
+	ex := l.PerClientExempt
+	if ex == nil {
+		ex = connlimit.DefaultExempt()
+	}
+	return connlimit.Limits{
+		MaxConns:     n(l.MaxConnections, 0),
+		MaxPerClient: n(l.MaxConnectionsPerClient, connlimit.DefaultMaxPerClient),
+		MaxEarly:     n(l.MaxPreLogin, connlimit.DefaultMaxEarly),
+		Exempt:       ex,
+	}
 }
 
 func (c *Config) withDefaults() Config {
@@ -328,6 +378,11 @@ func (c *Config) Validate() error {
 		}
 		if g.MaxClockSkew < 0 {
 			errs = append(errs, errors.New("mail.gssapi.max_clock_skew is negative"))
+		}
+	}
+	for i, p := range d.Limits.PerClientExempt {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("mail.limits.per_client_exempt[%d]: not a CIDR prefix", i))
 		}
 	}
 	return errors.Join(errs...)

@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/internal/proxyproto"
 )
 
@@ -40,7 +41,9 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup
 
-	stats *Stats
+	stats   *Stats
+	limiter *connlimit.Registry
+	lim     connlimit.Limits // every listener's, from cfg.Limits
 }
 
 // Stats are the front end's counters.
@@ -116,7 +119,12 @@ func New(cfg Config) (*Server, error) {
 	if st == nil {
 		st = new(Stats)
 	}
-	return &Server{cfg: c, log: c.Logger, listeners: map[string]net.Listener{}, sessions: map[*session]struct{}{}, stats: st}, nil
+	lr := c.Limiter
+	if lr == nil {
+		lr = connlimit.New()
+	}
+	return &Server{cfg: c, log: c.Logger, listeners: map[string]net.Listener{}, sessions: map[*session]struct{}{}, stats: st,
+		limiter: lr, lim: c.Limits.connLimits()}, nil
 }
 
 // Stats returns the live counters.
@@ -176,6 +184,7 @@ func (s *Server) Serve(ln net.Listener, name string) {
 
 func (s *Server) acceptLoop(ln net.Listener, l *Listener) {
 	defer s.wg.Done()
+	counts := s.limiter.Listener(l.Name)
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -192,11 +201,24 @@ func (s *Server) acceptLoop(ln net.Listener, l *Listener) {
 		backoff = 0
 		s.stats.Connections.Add(1)
 		s.stats.proto(l.Protocol).Connections.Add(1)
+		// Behind a balancer the peer is the balancer: the client's own
+		// address is checked once the PROXY header is read (prepare).
+		var client netip.Addr
+		if !l.ProxyProtocol {
+			client = addrPort(c.RemoteAddr()).Addr()
+		}
+		tk, why := counts.Admit(client, &s.lim)
+		if why != connlimit.OK {
+			s.refuse(c, l, counts, why)
+			continue
+		}
 		sess := s.newSession(c, l)
 		if sess == nil {
+			tk.Release()
 			c.Close()
 			continue
 		}
+		sess.ticket = tk
 		s.wg.Add(1)
 		go s.run(sess)
 	}
@@ -241,6 +263,9 @@ func (s *Server) run(sess *session) {
 	}()
 	if err := sess.prepare(); err != nil {
 		sess.outcome = "bad_connection"
+		if errors.Is(err, errRefused) {
+			sess.outcome = "refused"
+		}
 		sess.err = err
 		return
 	}
@@ -253,6 +278,7 @@ func (s *Server) run(sess *session) {
 		// Relay on a fresh goroutine and let this one, whose stack grew
 		// during TLS and the login, end: a session may idle for hours.
 		sess.loggedIn = nil
+		sess.ticket.Establish() // no longer counts against max_prelogin
 		handedOff = true
 		go func() {
 			defer func() { s.finish(sess, recover()) }()
@@ -270,6 +296,7 @@ func (s *Server) finish(sess *session, r any) {
 		sess.outcome = "internal_error"
 	}
 	sess.close()
+	sess.ticket.Release()
 	sess.logEnd()
 	s.mu.Lock()
 	delete(s.sessions, sess)
@@ -350,8 +377,9 @@ type session struct {
 	attempts, authFailures, badCommands int
 	imapID                              map[string]string
 
-	loggedIn *upstreamConn // set by a successful login, relayed by run
-	up       net.Conn      // the upstream, once logged in
+	ticket   *connlimit.Ticket // the session's place in the connection limits
+	loggedIn *upstreamConn     // set by a successful login, relayed by run
+	up       net.Conn          // the upstream, once logged in
 	upstream string
 	login    string
 	relaying atomic.Bool
@@ -376,6 +404,9 @@ func (ss *session) prepare() error {
 		}
 		if !h.Local {
 			ss.client, ss.local = h.Source, h.Dest
+		}
+		if why := ss.ticket.SetClient(ss.client.Addr()); why != connlimit.OK {
+			return ss.refuse(why)
 		}
 	}
 	if l.TLS == TLSImplicit {
