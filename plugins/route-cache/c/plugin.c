@@ -1,0 +1,1284 @@
+/*
+ * route-cache, the C build: the bundled route cache, ported from the Go
+ * reference (../cache.go, ../main.go, ../../../storekeys/storekeys.go) so
+ * that it behaves identically (../c_test.go runs both in the real host and
+ * compares every verdict, field, store operation and counter).
+ *
+ * It keeps the routes a lookup found in the key-value store (memcached)
+ * under Zimbra's keys: the route hook answers from the cache, the
+ * route_decided event stores a route (and an alias), login_failed drops
+ * them.
+ *
+ * Build (from the repository root): make c-plugins
+ *
+ * Go behaviour kept here on purpose, because it is observable:
+ *   - keys are package storekeys': escaped as NGX_ESCAPE_MEMCACHED plus
+ *     DEL and '%' (and ';' ',' in the parts that are not the login), the
+ *     longest part replaced by "%sha256:<hex>" until the key fits 250 bytes;
+ *   - values read from the host go through a scratch buffer that grows as
+ *     the Go SDK's does (appendRead), so a value larger than the buffer
+ *     costs the same second kv_get as in the Go build;
+ *   - a cached route is parsed and printed as net/netip's ParseAddrPort
+ *     and AddrPort.String do;
+ *   - the configuration is decoded as encoding/json does (keys in any
+ *     case, unknown keys refused, "ttl" a json.RawMessage: the last one
+ *     wins whatever its type, text read by time.ParseDuration, a number by
+ *     strconv.ParseFloat), and the TTL is rounded up to seconds as the Go
+ *     SDK's KVAdd does.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "postern.h"
+#include "postern_sha256.h"
+
+POSTERN_ABI_VERSION_EXPORT()
+
+/* A byte string: may hold NUL bytes; p is malloc'd (or NULL when n == 0
+ * and nothing was allocated). */
+typedef struct {
+	char *p;
+	size_t n;
+} str;
+
+typedef struct {
+	str k, v;
+} pair;
+
+static void str_free(str *s) {
+	free(s->p);
+	s->p = NULL;
+	s->n = 0;
+}
+
+static str str_dup(const char *p, size_t n) {
+	str s;
+	s.p = malloc(n + 1);
+	if (s.p == NULL) abort();
+	if (n) memcpy(s.p, p, n);
+	s.p[n] = '\0';
+	s.n = n;
+	return s;
+}
+
+static int str_eq(const char *a, size_t an, const char *b, size_t bn) {
+	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+/* ---- UTF-8 as Go's unicode/utf8 decodes it ---- */
+
+#define RUNE_ERROR 0xFFFDu
+
+/* utf8_decode returns the rune at s (n > 0 bytes) and its width; a byte
+ * that does not start a valid encoding is (RUNE_ERROR, 1). */
+static int utf8_decode(const unsigned char *s, size_t n, uint32_t *r) {
+	unsigned char c = s[0];
+	if (c < 0x80) {
+		*r = c;
+		return 1;
+	}
+	int w;
+	unsigned char lo = 0x80, hi = 0xBF;
+	uint32_t v;
+	if (c >= 0xC2 && c <= 0xDF) {
+		w = 2;
+		v = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		w = 3;
+		v = c & 0x0F;
+		if (c == 0xE0) lo = 0xA0;
+		if (c == 0xED) hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		w = 4;
+		v = c & 0x07;
+		if (c == 0xF0) lo = 0x90;
+		if (c == 0xF4) hi = 0x8F;
+	} else {
+		*r = RUNE_ERROR;
+		return 1;
+	}
+	if (n < (size_t)w || s[1] < lo || s[1] > hi) {
+		*r = RUNE_ERROR;
+		return 1;
+	}
+	v = v << 6 | (s[1] & 0x3F);
+	for (int i = 2; i < w; i++) {
+		if (s[i] < 0x80 || s[i] > 0xBF) {
+			*r = RUNE_ERROR;
+			return 1;
+		}
+		v = v << 6 | (s[i] & 0x3F);
+	}
+	*r = v;
+	return w;
+}
+
+static int utf8_encode(char *out, uint32_t r) {
+	if (r < 0x80) {
+		out[0] = (char)r;
+		return 1;
+	}
+	if (r < 0x800) {
+		out[0] = (char)(0xC0 | (r >> 6));
+		out[1] = (char)(0x80 | (r & 0x3F));
+		return 2;
+	}
+	if (r < 0x10000) {
+		out[0] = (char)(0xE0 | (r >> 12));
+		out[1] = (char)(0x80 | ((r >> 6) & 0x3F));
+		out[2] = (char)(0x80 | (r & 0x3F));
+		return 3;
+	}
+	out[0] = (char)(0xF0 | (r >> 18));
+	out[1] = (char)(0x80 | ((r >> 12) & 0x3F));
+	out[2] = (char)(0x80 | ((r >> 6) & 0x3F));
+	out[3] = (char)(0x80 | (r & 0x3F));
+	return 4;
+}
+
+/* ---- a JSON reader with encoding/json's decoding rules ---- */
+
+typedef struct {
+	const char *p, *end;
+	char err[200];
+} jr;
+
+static int jfail(jr *r, const char *what) {
+	if (r->err[0] == '\0') snprintf(r->err, sizeof r->err, "%s", what);
+	return -1;
+}
+
+static void jws(jr *r) {
+	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')) r->p++;
+}
+
+static int jpeek(jr *r) {
+	jws(r);
+	return r->p < r->end ? (unsigned char)*r->p : -1;
+}
+
+static int jhex4(const char *p, const char *end, uint32_t *v) {
+	if (end - p < 4) return -1;
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d;
+		if (c >= '0' && c <= '9') d = c - '0';
+		else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+		else return -1;
+		*v = *v << 4 | (uint32_t)d;
+	}
+	return 0;
+}
+
+/* jstring reads a string at r->p (a '"') and decodes it as Go does. */
+static int jstring(jr *r, str *out) {
+	if (r->p >= r->end || *r->p != '"') return jfail(r, "want a string");
+	r->p++;
+	const char *start = r->p;
+	/* Check the syntax and find the end first. */
+	const char *q = start;
+	while (q < r->end && *q != '"') {
+		unsigned char c = (unsigned char)*q;
+		if (c < 0x20) return jfail(r, "control character in a string");
+		if (c == '\\') {
+			q++;
+			if (q >= r->end) break;
+			switch (*q) {
+			case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+				break;
+			case 'u': {
+				uint32_t v;
+				if (jhex4(q + 1, r->end, &v) < 0) return jfail(r, "bad \\u escape in a string");
+				q += 4;
+				break;
+			}
+			default:
+				return jfail(r, "bad escape in a string");
+			}
+		}
+		q++;
+	}
+	if (q >= r->end) return jfail(r, "unterminated string");
+	size_t n = (size_t)(q - start);
+	out->p = malloc(3 * n + 1);
+	if (out->p == NULL) abort();
+	out->n = 0;
+	const char *p = start;
+	while (p < q) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '\\') {
+			p++;
+			char e = *p++;
+			switch (e) {
+			case 'b': out->p[out->n++] = '\b'; break;
+			case 'f': out->p[out->n++] = '\f'; break;
+			case 'n': out->p[out->n++] = '\n'; break;
+			case 'r': out->p[out->n++] = '\r'; break;
+			case 't': out->p[out->n++] = '\t'; break;
+			case 'u': {
+				uint32_t v, lo;
+				jhex4(p, q, &v);
+				p += 4;
+				if (v >= 0xD800 && v < 0xE000) {
+					/* utf16.IsSurrogate: pair it with a following \u low surrogate, else U+FFFD */
+					if (v < 0xDC00 && q - p >= 6 && p[0] == '\\' && p[1] == 'u' && jhex4(p + 2, q, &lo) == 0 &&
+					    lo >= 0xDC00 && lo < 0xE000) {
+						v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+						p += 6;
+					} else {
+						v = RUNE_ERROR;
+					}
+				}
+				out->n += (size_t)utf8_encode(out->p + out->n, v);
+				break;
+			}
+			default: out->p[out->n++] = e; /* " \ / */
+			}
+		} else if (c < 0x80) {
+			out->p[out->n++] = (char)c;
+			p++;
+		} else {
+			uint32_t v;
+			int w = utf8_decode((const unsigned char *)p, (size_t)(q - p), &v);
+			if (v == RUNE_ERROR && w == 1) out->n += (size_t)utf8_encode(out->p + out->n, RUNE_ERROR);
+			else {
+				memcpy(out->p + out->n, p, (size_t)w);
+				out->n += (size_t)w;
+			}
+			p += w;
+		}
+	}
+	out->p[out->n] = '\0';
+	r->p = q + 1;
+	return 0;
+}
+
+static int jliteral(jr *r, const char *w) {
+	size_t n = strlen(w);
+	if ((size_t)(r->end - r->p) < n || memcmp(r->p, w, n) != 0) return jfail(r, "invalid JSON literal");
+	r->p += n;
+	return 0;
+}
+
+/* jnumber checks a JSON number at r->p and returns its text. */
+static int jnumber(jr *r, const char **s, size_t *n) {
+	const char *q = r->p;
+	if (q < r->end && *q == '-') q++;
+	if (q >= r->end || *q < '0' || *q > '9') return jfail(r, "invalid JSON value");
+	if (*q == '0') q++;
+	else
+		while (q < r->end && *q >= '0' && *q <= '9') q++;
+	if (q < r->end && *q == '.') {
+		q++;
+		if (q >= r->end || *q < '0' || *q > '9') return jfail(r, "invalid JSON number");
+		while (q < r->end && *q >= '0' && *q <= '9') q++;
+	}
+	if (q < r->end && (*q == 'e' || *q == 'E')) {
+		q++;
+		if (q < r->end && (*q == '+' || *q == '-')) q++;
+		if (q >= r->end || *q < '0' || *q > '9') return jfail(r, "invalid JSON number");
+		while (q < r->end && *q >= '0' && *q <= '9') q++;
+	}
+	*s = r->p;
+	*n = (size_t)(q - r->p);
+	r->p = q;
+	return 0;
+}
+
+/* key_is matches a decoded object key to a field name as encoding/json
+ * does: exactly, or equal under case folding (ASCII letters, and U+017F
+ * and U+212A, which fold to 'S' and 'K'). */
+static int key_is(const str *k, const char *name) {
+	size_t i = 0, j = 0, nn = strlen(name);
+	const unsigned char *u = (const unsigned char *)k->p;
+	while (i < k->n && j < nn) {
+		char want = name[j];
+		if (want >= 'a' && want <= 'z') want -= 'a' - 'A';
+		if (u[i] < 0x80) {
+			char c = (char)u[i];
+			if (c >= 'a' && c <= 'z') c -= 'a' - 'A';
+			if (c != want) return 0;
+			i++;
+		} else if (k->n - i >= 2 && u[i] == 0xC5 && u[i + 1] == 0xBF && want == 'S') {
+			i += 2;
+		} else if (k->n - i >= 3 && u[i] == 0xE2 && u[i + 1] == 0x84 && u[i + 2] == 0xAA && want == 'K') {
+			i += 3;
+		} else {
+			return 0;
+		}
+		j++;
+	}
+	return i == k->n && j == nn;
+}
+
+static const char *jtype(int c) {
+	switch (c) {
+	case '{': return "object";
+	case '[': return "array";
+	case '"': return "string";
+	case 't': case 'f': return "bool";
+	case 'n': return "null";
+	}
+	return "number";
+}
+
+/* is_space is unicode.IsSpace, for bytes.TrimSpace. */
+static int is_space(uint32_t r) {
+	switch (r) {
+	case '\t': case '\n': case '\v': case '\f': case '\r': case ' ': case 0x85: case 0xA0:
+	case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+		return 1;
+	}
+	return r >= 0x2000 && r <= 0x200A;
+}
+
+static int only_space(const char *s, size_t n) {
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		uint32_t r;
+		int w = utf8_decode(u + i, n - i, &r);
+		if (r == RUNE_ERROR && w == 1) return 0;
+		if (!is_space(r)) return 0;
+		i += (size_t)w;
+	}
+	return 1;
+}
+
+/* ---- configuration (parseConfig in ../cache.go) ---- */
+
+#define SECOND 1000000000LL
+
+static int64_t ttl_ns = 3600 * SECOND; /* defaultTTL: one hour */
+static int ssl_protocols;
+static int store_logged; /* this instance logged a store outage */
+
+static char errbuf[300];
+
+/* jskip checks any JSON value at r->p (what a json.RawMessage takes),
+ * nesting at most 10000 deep like Go's scanner; depth is the nesting
+ * already open around it. */
+static int jskip(jr *r, int depth) {
+	size_t cap = 16, top = 0;
+	char *stack = malloc(cap);
+	if (stack == NULL) abort();
+	int res = -1;
+	for (;;) {
+		/* a value */
+		int c = jpeek(r);
+		if (c == '{' || c == '[') {
+			if (depth + (int)top + 1 > 10000) {
+				jfail(r, "exceeded max depth");
+				goto out;
+			}
+			if (top == cap) {
+				cap *= 2;
+				stack = realloc(stack, cap);
+				if (stack == NULL) abort();
+			}
+			stack[top++] = (char)c;
+			r->p++;
+			int close = c == '{' ? '}' : ']';
+			if (jpeek(r) == close) {
+				r->p++;
+				top--;
+			} else {
+				if (c == '{') {
+					str k;
+					if (jpeek(r) != '"' || jstring(r, &k) < 0) {
+						jfail(r, "want a quoted key");
+						goto out;
+					}
+					str_free(&k);
+					if (jpeek(r) != ':') {
+						jfail(r, "want ':' after a key");
+						goto out;
+					}
+					r->p++;
+				}
+				continue;
+			}
+		} else if (c == '"') {
+			str s;
+			if (jstring(r, &s) < 0) goto out;
+			str_free(&s);
+		} else if (c == 't') {
+			if (jliteral(r, "true") < 0) goto out;
+		} else if (c == 'f') {
+			if (jliteral(r, "false") < 0) goto out;
+		} else if (c == 'n') {
+			if (jliteral(r, "null") < 0) goto out;
+		} else {
+			const char *s;
+			size_t n;
+			if (jnumber(r, &s, &n) < 0) goto out;
+		}
+		/* after a value: close containers or go on to the next item */
+		for (;;) {
+			if (top == 0) {
+				res = 0;
+				goto out;
+			}
+			c = jpeek(r);
+			char open = stack[top - 1];
+			if (c == ',') {
+				r->p++;
+				if (open == '{') {
+					str k;
+					if (jpeek(r) != '"' || jstring(r, &k) < 0) {
+						jfail(r, "want a quoted key");
+						goto out;
+					}
+					str_free(&k);
+					if (jpeek(r) != ':') {
+						jfail(r, "want ':' after a key");
+						goto out;
+					}
+					r->p++;
+				}
+				break;
+			}
+			if ((open == '{' && c == '}') || (open == '[' && c == ']')) {
+				r->p++;
+				top--;
+				continue;
+			}
+			jfail(r, open == '{' ? "want ',' or '}'" : "want ',' or ']'");
+			goto out;
+		}
+	}
+out:
+	free(stack);
+	return res;
+}
+
+/* parse_duration is time.ParseDuration. */
+static int parse_duration(const char *s, size_t n, int64_t *out) {
+	uint64_t d = 0;
+	int neg = 0;
+	if (n > 0 && (s[0] == '-' || s[0] == '+')) {
+		neg = s[0] == '-';
+		s++;
+		n--;
+	}
+	if (n == 1 && s[0] == '0') {
+		*out = 0;
+		return 0;
+	}
+	if (n == 0) return -1;
+	while (n > 0) {
+		uint64_t v = 0, f = 0;
+		double scale = 1;
+		if (!(s[0] == '.' || (s[0] >= '0' && s[0] <= '9'))) return -1;
+		size_t pl = n, i;
+		for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+			if (v > (1ULL << 63) / 10) return -1;
+			v = v * 10 + (uint64_t)(s[i] - '0');
+			if (v > 1ULL << 63) return -1;
+		}
+		s += i;
+		n -= i;
+		int pre = pl != n, post = 0;
+		if (n > 0 && s[0] == '.') {
+			s++;
+			n--;
+			pl = n;
+			int overflow = 0;
+			for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+				if (overflow) continue;
+				if (f > ((1ULL << 63) - 1) / 10) {
+					overflow = 1;
+					continue;
+				}
+				uint64_t y = f * 10 + (uint64_t)(s[i] - '0');
+				if (y > 1ULL << 63) {
+					overflow = 1;
+					continue;
+				}
+				f = y;
+				scale *= 10;
+			}
+			s += i;
+			n -= i;
+			post = pl != n;
+		}
+		if (!pre && !post) return -1;
+		for (i = 0; i < n && !(s[i] == '.' || (s[i] >= '0' && s[i] <= '9')); i++) {
+		}
+		if (i == 0) return -1; /* missing unit */
+		uint64_t unit;
+		if (str_eq(s, i, "ns", 2)) unit = 1;
+		else if (str_eq(s, i, "us", 2) || str_eq(s, i, "\xc2\xb5s", 3) || str_eq(s, i, "\xce\xbcs", 3)) unit = 1000;
+		else if (str_eq(s, i, "ms", 2)) unit = 1000000;
+		else if (str_eq(s, i, "s", 1)) unit = 1000000000ULL;
+		else if (str_eq(s, i, "m", 1)) unit = 60ULL * 1000000000ULL;
+		else if (str_eq(s, i, "h", 1)) unit = 3600ULL * 1000000000ULL;
+		else return -1; /* unknown unit */
+		s += i;
+		n -= i;
+		if (v > (1ULL << 63) / unit) return -1;
+		v *= unit;
+		if (f > 0) {
+			v += (uint64_t)((double)f * ((double)unit / scale));
+			if (v > 1ULL << 63) return -1;
+		}
+		d += v;
+		if (d > 1ULL << 63) return -1;
+	}
+	if (neg) {
+		*out = (int64_t)(0 - d);
+		return 0;
+	}
+	if (d > (1ULL << 63) - 1) return -1;
+	*out = (int64_t)d;
+	return 0;
+}
+
+/* The raw ttl: what json.RawMessage kept, by kind. */
+enum { TTL_NONE, TTL_STRING, TTL_NUMBER, TTL_OTHER };
+
+static int parse_config(const char *text, size_t n) {
+	errbuf[0] = '\0';
+	if (only_space(text, n)) return 0;
+	jr r;
+	r.p = text;
+	r.end = text + n;
+	r.err[0] = '\0';
+	int ttl_kind = TTL_NONE, ssl_set = 0, ssl_val = 0, res = -1;
+	str ttl_text = {NULL, 0};
+	/* Go decodes only the first value: what follows it is not read. */
+	int c = jpeek(&r);
+	if (c == 'n') {
+		if (jliteral(&r, "null") < 0) goto fail;
+		goto ok;
+	}
+	if (c != '{') {
+		if (c < 0) jfail(&r, "unexpected end of JSON input");
+		else if (c == '[' || c == '"' || c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9'))
+			jfail(&r, "cannot unmarshal a JSON value that is not an object into the configuration");
+		else jfail(&r, "invalid character at the start of the JSON value");
+		goto fail;
+	}
+	r.p++;
+	if (jpeek(&r) == '}') {
+		r.p++;
+		goto ok;
+	}
+	for (;;) {
+		str k;
+		if (jpeek(&r) != '"' || jstring(&r, &k) < 0) {
+			jfail(&r, "want a quoted key");
+			goto fail;
+		}
+		if (jpeek(&r) != ':') {
+			str_free(&k);
+			jfail(&r, "want ':' after a key");
+			goto fail;
+		}
+		r.p++;
+		if (key_is(&k, "ttl")) {
+			str_free(&k);
+			str_free(&ttl_text);
+			c = jpeek(&r);
+			if (c == '"') {
+				if (jstring(&r, &ttl_text) < 0) goto fail;
+				ttl_kind = TTL_STRING;
+			} else if (c == '-' || (c >= '0' && c <= '9')) {
+				const char *s;
+				size_t sn;
+				if (jnumber(&r, &s, &sn) < 0) goto fail;
+				ttl_text = str_dup(s, sn);
+				ttl_kind = TTL_NUMBER;
+			} else {
+				const char *start = r.p;
+				if (jskip(&r, 1) < 0) goto fail;
+				ttl_text = str_dup(start, (size_t)(r.p - start));
+				ttl_kind = TTL_OTHER;
+			}
+		} else if (key_is(&k, "ssl_protocols")) {
+			str_free(&k);
+			c = jpeek(&r);
+			if (c == 'n') {
+				if (jliteral(&r, "null") < 0) goto fail;
+				ssl_set = 0;
+			} else if (c == 't' || c == 'f') {
+				if (jliteral(&r, c == 't' ? "true" : "false") < 0) goto fail;
+				ssl_set = 1;
+				ssl_val = c == 't';
+			} else {
+				snprintf(r.err, sizeof r.err, "key \"ssl_protocols\": want bool, got a JSON %s", jtype(c));
+				goto fail;
+			}
+		} else {
+			snprintf(r.err, sizeof r.err, "unknown key \"%.*s\"; the keys are ttl and ssl_protocols",
+			         (int)(k.n > 100 ? 100 : k.n), k.p);
+			str_free(&k);
+			goto fail;
+		}
+		c = jpeek(&r);
+		if (c == ',') {
+			r.p++;
+			continue;
+		}
+		if (c == '}') {
+			r.p++;
+			break;
+		}
+		jfail(&r, "want ',' or '}' after an object key:value pair");
+		goto fail;
+	}
+ok:
+	if (ttl_kind != TTL_NONE) {
+		int64_t d;
+		if (ttl_kind == TTL_STRING) {
+			if (parse_duration(ttl_text.p, ttl_text.n, &d) < 0) {
+				snprintf(errbuf, sizeof errbuf, "ttl: \"%.*s\" is not a duration; write it like \"1h\" or \"30m\"",
+				         (int)(ttl_text.n > 100 ? 100 : ttl_text.n), ttl_text.p);
+				goto out;
+			}
+		} else {
+			double f = 0;
+			int bad = ttl_kind != TTL_NUMBER;
+			if (!bad) {
+				errno = 0;
+				f = strtod(ttl_text.p, NULL);
+				/* ParseFloat fails on overflow only (strtod's ERANGE also
+				 * flags underflow, which Go rounds to 0 silently) */
+				bad = errno == ERANGE && (f > 1 || f < -1);
+			}
+			if (bad || f > 1e9) {
+				snprintf(errbuf, sizeof errbuf,
+				         "ttl: %.*s is not a duration; write it like \"1h\" or a number of seconds",
+				         (int)(ttl_text.n > 100 ? 100 : ttl_text.n), ttl_text.p);
+				goto out;
+			}
+			/* time.Duration(f * 1e9); below 1 s is refused below, and
+			 * converting a negative or huge double is undefined in C */
+			d = f < 1 ? 0 : (int64_t)(f * (double)SECOND);
+		}
+		if (d < SECOND) {
+			snprintf(errbuf, sizeof errbuf, "ttl %.*s: want at least 1s", (int)(ttl_text.n > 100 ? 100 : ttl_text.n),
+			         ttl_text.p);
+			goto out;
+		}
+		ttl_ns = d;
+	}
+	if (ssl_set) ssl_protocols = ssl_val;
+	res = 0;
+	goto out;
+fail:
+	snprintf(errbuf, sizeof errbuf, "%s", r.err[0] ? r.err : "invalid JSON");
+out:
+	str_free(&ttl_text);
+	return res;
+}
+
+POSTERN_EXPORT("postern_init") int32_t init(void) {
+	char *text;
+	int32_t n = postern_config_dup(&text);
+	if (n < 0) {
+		postern_set_message("route-cache: config: cannot read the configuration");
+		return POSTERN_INIT_REFUSE;
+	}
+	int res = parse_config(text, (size_t)n);
+	free(text);
+	if (res < 0) {
+		char msg[360];
+		snprintf(msg, sizeof msg, "route-cache: config: %s", errbuf);
+		postern_set_message(msg);
+		return POSTERN_INIT_REFUSE;
+	}
+	/* Nobody to look up or store without a login (the hook and the events
+	 * skip an empty account themselves on hosts older than ABI 1.1). */
+	postern_only_with_login();
+	return POSTERN_INIT_OK;
+}
+
+/* ttl_seconds is the Go SDK's ttlSeconds: rounded up to whole seconds
+ * (in int64 arithmetic that wraps, as Go's does), at most 2^31-1. */
+static int32_t ttl_seconds(void) {
+	int64_t s = (int64_t)((uint64_t)ttl_ns + (uint64_t)(SECOND - 1)) / SECOND;
+	if (s > 2147483647LL) s = 2147483647LL;
+	return (int32_t)(uint32_t)(uint64_t)s;
+}
+
+/* ---- reading values as the Go SDK does (guest-sdk/read.go) ---- */
+
+/* The Go SDK reads every value into one scratch buffer (512 bytes at
+ * first) and asks the host again only when the value is larger; the
+ * buffer it grew is kept up to 64 KiB. A kv_get is a store operation, so
+ * the number of them is observable: this follows the same sizes. */
+static char *scratch;
+static size_t scratch_cap = 512;
+
+/* go_roundup is the Go allocator's size for a byte slice of n bytes. */
+static size_t go_roundup(size_t n) {
+	static const uint16_t classes[] = {8,    16,   24,   32,   48,    64,    80,    96,    112,   128,   144,   160,
+	                                   176,  192,  208,  224,  240,   256,   288,   320,   352,   384,   416,   448,
+	                                   480,  512,  576,  640,  704,   768,   896,   1024,  1152,  1280,  1408,  1536,
+	                                   1792, 2048, 2304, 2688, 3072,  3200,  3456,  4096,  4864,  5376,  6144,  6528,
+	                                   6784, 6912, 8192, 9472, 9728,  10240, 10880, 12288, 13568, 14336, 16384, 18432,
+	                                   19072, 20480, 21760, 24576, 27264, 28672, 32768};
+	if (n <= 32768) {
+		for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
+			if (classes[i] >= n) return classes[i];
+	}
+	return (n + 8191) / 8192 * 8192;
+}
+
+/* go_grow is cap(slices.Grow(s[:0], n)) for a slice of capacity old < n. */
+static size_t go_grow(size_t old, size_t n) {
+	size_t c = old;
+	if (n > 2 * old) c = n;
+	else if (old < 256) c = 2 * old;
+	else
+		while (c < n) c += (c + 3 * 256) >> 2;
+	return go_roundup(c);
+}
+
+typedef int32_t (*reader)(const void *ctx, void *buf, uint32_t limit);
+
+/* sdk_read reads a value as appendRead(scratch[:0], read) then keep():
+ * *out is a malloc'd copy ("" on error); returns the length or an error. */
+static int32_t sdk_read(reader rd, const void *ctx, str *out) {
+	if (scratch == NULL) {
+		scratch = malloc(scratch_cap);
+		if (scratch == NULL) abort();
+	}
+	char *buf = scratch;
+	size_t cap = scratch_cap;
+	int32_t r;
+	for (;;) {
+		r = rd(ctx, buf, (uint32_t)cap);
+		if (r < 0 || (size_t)r <= cap) break;
+		size_t nc = go_grow(cap, (size_t)r);
+		char *nb = malloc(nc);
+		if (nb == NULL) abort();
+		if (buf != scratch) free(buf);
+		buf = nb;
+		cap = nc;
+	}
+	*out = r < 0 ? str_dup("", 0) : str_dup(buf, (size_t)r);
+	if (buf != scratch) {
+		if (cap > scratch_cap && cap <= POSTERN_MAX_FIELD_BYTES) {
+			free(scratch);
+			scratch = buf;
+			scratch_cap = cap;
+		} else {
+			free(buf);
+		}
+	}
+	return r;
+}
+
+static int32_t read_field_cb(const void *ctx, void *buf, uint32_t limit) {
+	return postern_field_get(*(const int32_t *)ctx, buf, limit);
+}
+
+static int32_t read_kv_cb(const void *ctx, void *buf, uint32_t limit) {
+	const str *k = (const str *)ctx;
+	return postern_kv_get(k->p, (uint32_t)k->n, buf, limit);
+}
+
+/* field is the Go SDK's str(f): the value, "" on error. */
+static str field(int32_t f) {
+	str s;
+	sdk_read(read_field_cb, &f, &s);
+	return s;
+}
+
+static int field_is(int32_t f, const char *want) {
+	str s = field(f);
+	int eq = str_eq(s.p, s.n, want, strlen(want));
+	str_free(&s);
+	return eq;
+}
+
+/* ---- keys (storekeys/storekeys.go) ---- */
+
+#define MAX_KEY_BYTES 250
+
+static int needs_escape(unsigned char c, int delims) {
+	return c <= ' ' || c == 0x7f || c == '%' || (delims && (c == ';' || c == ','));
+}
+
+static str escape(const str *s, int delims) {
+	size_t n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (needs_escape((unsigned char)s->p[i], delims)) n++;
+	str o;
+	o.p = malloc(s->n + 2 * n + 1);
+	if (o.p == NULL) abort();
+	o.n = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		unsigned char c = (unsigned char)s->p[i];
+		if (needs_escape(c, delims)) {
+			o.p[o.n++] = '%';
+			o.p[o.n++] = "0123456789ABCDEF"[c >> 4];
+			o.p[o.n++] = "0123456789ABCDEF"[c & 15];
+		} else {
+			o.p[o.n++] = (char)c;
+		}
+	}
+	o.p[o.n] = '\0';
+	return o;
+}
+
+/* build_key joins two labels and two escaped parts (free: the part that
+ * keeps ';' and ','), hashing the longest part until the key fits. */
+static str build_key(const char *l0, const char *l1, const str *raw0, const str *raw1, int free_part) {
+	const char *labels[2] = {l0, l1};
+	const str *raw[2] = {raw0, raw1};
+	str parts[2];
+	int hashed[2] = {0, 0};
+	for (int i = 0; i < 2; i++) parts[i] = escape(raw[i], i != free_part);
+	size_t n;
+	for (;;) {
+		n = 0;
+		for (int i = 0; i < 2; i++) n += strlen(labels[i]) + parts[i].n;
+		if (n <= MAX_KEY_BYTES) break;
+		int longest = -1;
+		for (int i = 0; i < 2; i++)
+			if (!hashed[i] && (longest < 0 || parts[i].n > parts[longest].n)) longest = i;
+		if (longest < 0) break;
+		uint8_t sum[32];
+		postern_sha256(raw[longest]->p, raw[longest]->n, sum);
+		str_free(&parts[longest]);
+		parts[longest].p = malloc(8 + 64 + 1);
+		if (parts[longest].p == NULL) abort();
+		memcpy(parts[longest].p, "%sha256:", 8);
+		postern_hex(sum, 32, parts[longest].p + 8);
+		parts[longest].n = 72;
+		parts[longest].p[72] = '\0';
+		hashed[longest] = 1;
+	}
+	str k;
+	k.p = malloc(n + 1);
+	if (k.p == NULL) abort();
+	k.n = 0;
+	for (int i = 0; i < 2; i++) {
+		size_t ln = strlen(labels[i]);
+		memcpy(k.p + k.n, labels[i], ln);
+		k.n += ln;
+		memcpy(k.p + k.n, parts[i].p, parts[i].n);
+		k.n += parts[i].n;
+		str_free(&parts[i]);
+	}
+	k.p[k.n] = '\0';
+	return k;
+}
+
+/* proto is the proto of this session's keys: the protocol, with "ssl"
+ * appended for TLS clients when ssl_protocols is set. */
+static str proto(void) {
+	str p = field(POSTERN_FIELD_PROTOCOL);
+	if (ssl_protocols) {
+		str tls = field(POSTERN_FIELD_TLS_VERSION);
+		if (tls.n > 0) {
+			char *np = malloc(p.n + 4);
+			if (np == NULL) abort();
+			memcpy(np, p.p, p.n);
+			memcpy(np + p.n, "ssl", 4);
+			free(p.p);
+			p.p = np;
+			p.n += 3;
+		}
+		str_free(&tls);
+	}
+	return p;
+}
+
+/* route_key is storekeys.Route(proto(), account). */
+static str route_key(const str *account) {
+	str p = proto();
+	str k = build_key("route:proto=", ";user=", &p, account, 1);
+	str_free(&p);
+	return k;
+}
+
+/* alias_key is the alias key of login (n == 0: none): by the virtual host
+ * for the web, by the proxy's address for mail. The host writes local_ip
+ * as netip.Addr's text or "", so the Go SDK's ParseAddr and String give
+ * it back unchanged. */
+static str alias_key(const str *login) {
+	str k = {NULL, 0};
+	str p = field(POSTERN_FIELD_PROTOCOL);
+	if (str_eq(p.p, p.n, "http", 4)) {
+		str host = field(POSTERN_FIELD_HTTP_HOST);
+		if (host.n > 0) k = build_key("alias:user=", ";vhost=", login, &host, 0);
+		str_free(&host);
+	} else {
+		str ip = field(POSTERN_FIELD_LOCAL_IP);
+		if (ip.n > 0) k = build_key("alias:user=", ";ip=", login, &ip, 0);
+		str_free(&ip);
+	}
+	str_free(&p);
+	return k;
+}
+
+/* ---- net/netip: ParseAddrPort and AddrPort.String ---- */
+
+typedef struct {
+	int is4; /* parsed as IPv4 (z4) */
+	uint8_t ip[16];
+	const char *zone;
+	size_t zone_n;
+} addr;
+
+static int parse_ipv4_fields(const char *in, size_t off, size_t end, uint8_t *fields) {
+	int val = 0, pos = 0, dig = 0;
+	const char *s = in + off;
+	size_t n = end - off;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9') {
+			if (dig == 1 && val == 0) return -1; /* leading zero */
+			val = val * 10 + (s[i] - '0');
+			dig++;
+			if (val > 255) return -1;
+		} else if (s[i] == '.') {
+			if (i == 0 || i == n - 1 || s[i - 1] == '.') return -1;
+			if (pos == 3) return -1;
+			fields[pos++] = (uint8_t)val;
+			val = 0;
+			dig = 0;
+		} else {
+			return -1;
+		}
+	}
+	if (pos < 3) return -1;
+	fields[3] = (uint8_t)val;
+	return 0;
+}
+
+static int parse_ipv6(const char *in, size_t inn, addr *a) {
+	const char *s = in;
+	size_t n = inn;
+	const char *pct = memchr(in, '%', inn);
+	a->zone = NULL;
+	a->zone_n = 0;
+	if (pct != NULL) {
+		n = (size_t)(pct - in);
+		a->zone = pct + 1;
+		a->zone_n = inn - n - 1;
+		if (a->zone_n == 0) return -1;
+	}
+	memset(a->ip, 0, 16);
+	a->is4 = 0;
+	int ellipsis = -1;
+	if (n >= 2 && s[0] == ':' && s[1] == ':') {
+		ellipsis = 0;
+		s += 2;
+		n -= 2;
+		if (n == 0) return 0;
+	}
+	int i = 0;
+	while (i < 16) {
+		size_t off = 0;
+		uint32_t acc = 0;
+		for (; off < n; off++) {
+			char c = s[off];
+			if (c >= '0' && c <= '9') acc = (acc << 4) + (uint32_t)(c - '0');
+			else if (c >= 'a' && c <= 'f') acc = (acc << 4) + (uint32_t)(c - 'a' + 10);
+			else if (c >= 'A' && c <= 'F') acc = (acc << 4) + (uint32_t)(c - 'A' + 10);
+			else break;
+			if (off > 3) return -1;
+			if (acc > 0xFFFF) return -1;
+		}
+		if (off == 0) return -1;
+		if (off < n && s[off] == '.') {
+			if (ellipsis < 0 && i != 12) return -1;
+			if (i + 4 > 16) return -1;
+			size_t end = inn;
+			if (a->zone_n > 0) end -= a->zone_n + 1;
+			if (parse_ipv4_fields(in, end - n, end, a->ip + i) < 0) return -1;
+			n = 0;
+			i += 4;
+			break;
+		}
+		a->ip[i] = (uint8_t)(acc >> 8);
+		a->ip[i + 1] = (uint8_t)acc;
+		i += 2;
+		s += off;
+		n -= off;
+		if (n == 0) break;
+		if (s[0] != ':') return -1;
+		if (n == 1) return -1;
+		s++;
+		n--;
+		if (s[0] == ':') {
+			if (ellipsis >= 0) return -1;
+			ellipsis = i;
+			s++;
+			n--;
+			if (n == 0) break;
+		}
+	}
+	if (n != 0) return -1;
+	if (i < 16) {
+		if (ellipsis < 0) return -1;
+		int k = 16 - i;
+		for (int j = i - 1; j >= ellipsis; j--) a->ip[j + k] = a->ip[j];
+		memset(a->ip + ellipsis, 0, (size_t)k);
+	} else if (ellipsis >= 0) {
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_addr(const char *s, size_t n, addr *a) {
+	for (size_t i = 0; i < n; i++) {
+		switch (s[i]) {
+		case '.':
+			memset(a, 0, sizeof *a);
+			a->is4 = 1;
+			return parse_ipv4_fields(s, 0, n, a->ip + 12);
+		case ':':
+			return parse_ipv6(s, n, a);
+		case '%':
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/* parse_addr_port is netip.ParseAddrPort. */
+static int parse_addr_port(const char *s, size_t n, addr *a, uint32_t *port) {
+	const char *colon = NULL;
+	for (size_t i = n; i > 0; i--)
+		if (s[i - 1] == ':') {
+			colon = s + i - 1;
+			break;
+		}
+	if (colon == NULL) return -1;
+	const char *ip = s, *pt = colon + 1;
+	size_t ipn = (size_t)(colon - s), ptn = n - ipn - 1;
+	if (ipn == 0 || ptn == 0) return -1;
+	int v6 = 0;
+	if (ip[0] == '[') {
+		if (ipn < 2 || ip[ipn - 1] != ']') return -1;
+		ip++;
+		ipn -= 2;
+		v6 = 1;
+	}
+	uint32_t p = 0;
+	for (size_t i = 0; i < ptn; i++) {
+		if (pt[i] < '0' || pt[i] > '9') return -1;
+		p = p * 10 + (uint32_t)(pt[i] - '0');
+		if (p > 65535) return -1;
+	}
+	*port = p;
+	if (parse_addr(ip, ipn, a) < 0) return -1;
+	if (v6 && a->is4) return -1;
+	if (!v6 && !a->is4) return -1;
+	return 0;
+}
+
+static size_t append_v4(char *o, const uint8_t *b) {
+	return (size_t)sprintf(o, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+}
+
+/* addr_port_string is AddrPort.String; o must hold the zone plus 64. */
+static size_t addr_port_string(char *o, const addr *a, uint32_t port) {
+	size_t n = 0;
+	if (a->is4) {
+		n += append_v4(o, a->ip + 12);
+	} else {
+		o[n++] = '[';
+		static const uint8_t v4in6[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(a->ip, v4in6, 12) == 0) {
+			memcpy(o + n, "::ffff:", 7);
+			n += 7;
+			n += append_v4(o + n, a->ip + 12);
+		} else {
+			int zs = 255, ze = 255;
+			for (int i = 0; i < 8; i++) {
+				int j = i;
+				while (j < 8 && a->ip[2 * j] == 0 && a->ip[2 * j + 1] == 0) j++;
+				int l = j - i;
+				if (l >= 2 && l > ze - zs) {
+					zs = i;
+					ze = j;
+				}
+			}
+			for (int i = 0; i < 8; i++) {
+				if (i == zs) {
+					o[n++] = ':';
+					o[n++] = ':';
+					i = ze;
+					if (i >= 8) break;
+				} else if (i > 0) {
+					o[n++] = ':';
+				}
+				n += (size_t)sprintf(o + n, "%x", (unsigned)(a->ip[2 * i] << 8 | a->ip[2 * i + 1]));
+			}
+		}
+		if (a->zone_n > 0) {
+			o[n++] = '%';
+			memcpy(o + n, a->zone, a->zone_n);
+			n += a->zone_n;
+		}
+		o[n++] = ']';
+	}
+	n += (size_t)sprintf(o + n, ":%u", port);
+	return n;
+}
+
+/* ---- the hook and the events (../cache.go) ---- */
+
+static void count(const char *name) { postern_counter_add(name, (uint32_t)strlen(name), 1); }
+
+static int unavailable(int32_t err) { return err == POSTERN_ERR_UNAVAILABLE || err == POSTERN_ERR_TIMEOUT; }
+
+/* store_failed counts a store outage and logs it once per instance. */
+static void store_failed(const char *op, int32_t err) {
+	count("cache_errors");
+	if (!store_logged) {
+		store_logged = 1;
+		char msg[200];
+		snprintf(msg, sizeof msg,
+		         "route-cache: key-value store %s failed: error %d; routes are looked up without the cache until it is back",
+		         op, (int)err);
+		postern_log_str(POSTERN_LEVEL_WARN, msg);
+	}
+}
+
+/* skip: GSSAPI logins are never cached (the mapped login depends on the
+ * ticket). */
+static int skip(void) { return field_is(POSTERN_FIELD_AUTH_METHOD, "gssapi"); }
+
+static int32_t route(void) {
+	if (skip()) return POSTERN_VERDICT_CONTINUE;
+	int32_t verdict = POSTERN_VERDICT_CONTINUE;
+	str login = field(POSTERN_FIELD_LOGIN), account = field(POSTERN_FIELD_ACCOUNT);
+	str k = {NULL, 0}, v = {NULL, 0}, rk = {NULL, 0};
+	if (account.n == 0) goto out; /* nobody to look up: an anonymous web request */
+	if (field_is(POSTERN_FIELD_UPSTREAM_AUTH, "master") && !field_is(POSTERN_FIELD_PASSWORD_VERIFIED, "1")) {
+		/* The host will log in as a master user, so the password must be
+		 * checked by a plugin that asks an authority. A cached route
+		 * checks nothing: let it run. */
+		count("cache_bypassed_unverified");
+		goto out;
+	}
+	k = alias_key(&login);
+	if (k.p != NULL) {
+		int32_t r = sdk_read(read_kv_cb, &k, &v);
+		if (r > 0) {
+			if (postern_field_set(POSTERN_FIELD_ACCOUNT, v.p, (uint32_t)v.n) < 0) goto out;
+			str_free(&account);
+			account = v;
+			v.p = NULL;
+			v.n = 0;
+			count("alias_hits");
+		} else if (r < 0 && unavailable(r)) {
+			store_failed("get", r);
+			goto out; /* the store is down: do not wait on it twice */
+		}
+		str_free(&v);
+	}
+	rk = route_key(&account);
+	int32_t r = sdk_read(read_kv_cb, &rk, &v);
+	if (r < 0) {
+		if (unavailable(r)) store_failed("get", r);
+		else count("cache_misses");
+		goto out;
+	}
+	addr a;
+	uint32_t port;
+	if (parse_addr_port(v.p, v.n, &a, &port) < 0 || port == 0) {
+		/* Not a route we can use: let the lookup decide and overwrite it. */
+		count("cache_invalid");
+		str dk = route_key(&account);
+		postern_kv_delete(dk.p, (uint32_t)dk.n);
+		str_free(&dk);
+		goto out;
+	}
+	char *up = malloc(a.zone_n + 64);
+	if (up == NULL) abort();
+	size_t upn = addr_port_string(up, &a, port);
+	int32_t e = postern_field_set(POSTERN_FIELD_UPSTREAMS, up, (uint32_t)upn);
+	free(up);
+	if (e < 0) goto out;
+	postern_field_set(POSTERN_FIELD_ROUTE_CACHED, "1", 1);
+	count("cache_hits");
+	verdict = POSTERN_VERDICT_DONE;
+out:
+	str_free(&login);
+	str_free(&account);
+	str_free(&k);
+	str_free(&v);
+	str_free(&rk);
+	return verdict;
+}
+
+POSTERN_EXPORT("postern_hook_route") int32_t hook_route(void) { return route(); }
+
+/* route_decided stores the route another plugin decided (and the alias,
+ * when the lookup asked for it) with add, as Zimbra does. */
+POSTERN_EXPORT("postern_event_route_decided") void route_decided(void) {
+	if (skip() || field_is(POSTERN_FIELD_ROUTE_CACHED, "1")) return;
+	str up = field(POSTERN_FIELD_UPSTREAM);
+	if (up.n == 0) {
+		str_free(&up);
+		up = field(POSTERN_FIELD_UPSTREAMS);
+		char *nul = memchr(up.p, '\0', up.n); /* the first item */
+		if (nul != NULL) up.n = (size_t)(nul - up.p);
+	}
+	if (up.n == 0) {
+		str_free(&up);
+		return;
+	}
+	str login = field(POSTERN_FIELD_LOGIN), account = field(POSTERN_FIELD_ACCOUNT);
+	if (account.n > 0) {
+		str rk = route_key(&account);
+		int32_t e = postern_kv_add(rk.p, (uint32_t)rk.n, up.p, (uint32_t)up.n, ttl_seconds());
+		str_free(&rk);
+		if (e >= 0) {
+			count("routes_stored");
+		} else if (unavailable(e)) {
+			store_failed("add", e);
+			goto out;
+		}
+		if (field_is(POSTERN_FIELD_CACHE_ALIAS, "1") && !str_eq(login.p, login.n, account.p, account.n)) {
+			str k = alias_key(&login);
+			if (k.p != NULL) {
+				e = postern_kv_add(k.p, (uint32_t)k.n, account.p, (uint32_t)account.n, ttl_seconds());
+				if (e >= 0) count("aliases_stored");
+				else if (unavailable(e)) store_failed("add", e);
+			}
+			str_free(&k);
+		}
+	}
+out:
+	str_free(&up);
+	str_free(&login);
+	str_free(&account);
+}
+
+/* login_failed deletes the login's route and alias (and the account's
+ * route): the cached route may be stale, after a mailbox moved. */
+POSTERN_EXPORT("postern_event_login_failed") void login_failed(void) {
+	if (skip()) return;
+	str login = field(POSTERN_FIELD_LOGIN), account = field(POSTERN_FIELD_ACCOUNT);
+	str del[3];
+	int n = 0;
+	del[n++] = route_key(&login);
+	if (account.n > 0 && !str_eq(account.p, account.n, login.p, login.n)) del[n++] = route_key(&account);
+	str ak = alias_key(&login);
+	if (ak.p != NULL) del[n++] = ak;
+	for (int i = 0; i < n; i++) {
+		int32_t e = postern_kv_delete(del[i].p, (uint32_t)del[i].n);
+		if (e >= 0) {
+			count("routes_deleted");
+		} else if (unavailable(e)) {
+			store_failed("delete", e);
+			break;
+		}
+	}
+	for (int i = 0; i < n; i++) str_free(&del[i]);
+	str_free(&login);
+	str_free(&account);
+}
