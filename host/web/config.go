@@ -52,6 +52,28 @@ type Config struct {
 	// AuthCookie is the cookie whose presence makes auth_method "cookie";
 	// "" means ZM_AUTH_TOKEN. Its value is never logged.
 	AuthCookie string
+
+	// Connection limits, per listener, checked when a connection is
+	// accepted (the per-client one at the first request when the listener
+	// reads PROXY headers). Zero takes the default, a negative value means
+	// no limit. A refused client gets 503 with Retry-After and
+	// Connection: close.
+
+	// MaxConnections caps one listener's connections (default: no limit;
+	// the process-wide session cap applies).
+	MaxConnections int
+	// MaxConnectionsPerClient caps the connections from one client
+	// address to one listener (default 500). The client is the TCP peer,
+	// or the PROXY header's source; never X-Forwarded-For, so connections
+	// from TrustedForwarders are not limited per client.
+	MaxConnectionsPerClient int
+	// MaxPreRequest caps one listener's connections that have not yet
+	// sent a complete first request: TLS handshakes, PROXY headers and
+	// request headers in progress, idle new connections (default 5000).
+	MaxPreRequest int
+	// PerClientExempt are client addresses MaxConnectionsPerClient does
+	// not apply to. Nil: loopback (127.0.0.0/8, ::1); empty: none.
+	PerClientExempt []netip.Prefix
 }
 
 // Listener is one HTTP or HTTPS socket.
@@ -221,6 +243,11 @@ func (c *Config) Validate() error {
 			if !p.IsValid() {
 				bad("listeners[%d].trusted_forwarders[%d]: not a CIDR prefix", i, j)
 			}
+		}
+	}
+	for i, p := range c.PerClientExempt {
+		if !p.IsValid() {
+			bad("per_client_exempt[%d]: not a CIDR prefix", i)
 		}
 	}
 	for i, p := range c.Pools {

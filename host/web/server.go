@@ -53,6 +53,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/plugin"
 	"github.com/postern/postern/host/tlsstore"
 	"github.com/postern/postern/host/web/internal/balance"
@@ -70,6 +71,11 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog receives one line per request; nil means Logger.
 	AccessLog *slog.Logger
+	// Limiter counts connections against the Config's connection limits
+	// and holds the process-wide session cap (shared with the mail front
+	// end, and across reloads); nil: the Server's own, without a session
+	// cap.
+	Limiter *connlimit.Registry
 }
 
 // Server is the web front end. Safe for concurrent use.
@@ -90,6 +96,8 @@ type Server struct {
 	idSeq    atomic.Uint64
 
 	stats *stats // counters for the exporters (Stats)
+
+	limiter *connlimit.Registry // connection counts (limits.go)
 
 	eventSem chan struct{}  // route_decided events running behind responses
 	events   sync.WaitGroup // those events, waited for by Shutdown
@@ -137,6 +145,10 @@ func New(opts Options) (*Server, error) {
 		pools: map[string]*pool{}, idPrefix: hex.EncodeToString(idb[:]) + "-",
 		listeners: map[string]net.Listener{}, stop: make(chan struct{}),
 		eventSem: make(chan struct{}, maxEventsInFlight),
+		limiter:  opts.Limiter,
+	}
+	if s.limiter == nil {
+		s.limiter = connlimit.New()
 	}
 	for _, pc := range cfg.Pools {
 		mode, _ := balance.ParseMode(pc.Balance)
@@ -221,6 +233,7 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	if l.ProxyProtocol {
 		ln = &proxyListener{Listener: ln, name: l.Name, trusted: l.TrustedProxies, timeout: proxyHeaderTimeout, log: s.log}
 	}
+	ln = s.limitListener(ln, l)
 	srv := s.httpServer(l)
 	s.servers = append(s.servers, srv)
 	s.wg.Add(1)
@@ -306,6 +319,7 @@ func (s *Server) httpServer(l Listener) *http.Server {
 	} else if l.H2C {
 		srv.Protocols.SetUnencryptedHTTP2(true)
 	}
+	limitServer(srv)
 	return srv
 }
 
