@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,9 +196,32 @@ func (tw *twin) run(tb testing.TB, st step) {
 	case stepRoute:
 		tw.Run(tb, abi.HookRoute, f)
 	case stepDecided:
-		tw.Fire(tb, abi.EventRouteDecided, f)
+		tw.fire(tb, abi.EventRouteDecided, f)
 	case stepFailed:
-		tw.Fire(tb, abi.EventLoginFailed, f)
+		tw.fire(tb, abi.EventLoginFailed, f)
+	}
+}
+
+// fire is Twin.Fire for any tb: plugintest.Plugin.Fire reports through
+// the tb the plugin was loaded with, which a fuzz target may not use (the
+// twins are built once per fuzz target).
+func (tw *twin) fire(tb testing.TB, e abi.Event, f *plugin.Fields) {
+	tb.Helper()
+	fr, fp := plugintest.CloneFields(f), plugintest.CloneFields(f)
+	errRef := tw.Ref.Host.Fire(context.Background(), e, fr)
+	errPort := tw.Port.Host.Fire(context.Background(), e, fp)
+	what := fmt.Sprintf("event %s, login %q", e, f.Login)
+	if (errRef == nil) != (errPort == nil) {
+		tb.Errorf("%s: reference err %v, port err %v", what, errRef, errPort)
+	}
+	if !reflect.DeepEqual(fr, fp) {
+		tb.Errorf("%s: fields differ\nreference: %+v\nport:      %+v", what, *fr, *fp)
+	}
+	if or, op := tw.RefStore.Take(), tw.PortStore.Take(); !reflect.DeepEqual(or, op) {
+		tb.Errorf("%s: store operations differ\nreference:\n  %s\nport:\n  %s", what, strings.Join(or, "\n  "), strings.Join(op, "\n  "))
+	}
+	if cr, cp := tw.Ref.Info().Counters, tw.Port.Info().Counters; !reflect.DeepEqual(cr, cp) {
+		tb.Errorf("%s: counters differ\nreference: %v\nport:      %v", what, cr, cp)
 	}
 }
 
