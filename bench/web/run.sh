@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Web front end benchmark (issue 4): wrk, 64 connections, 1 KiB responses;
-# direct, through Postern without plugins, and with a route and a rewrite
-# plugin, and with the same plugins uninterruptible. Needs wrk (apt-get
-# install wrk). Bounded: four 10 s runs.
-#   bench/web/run.sh                 # from the repository root
-#   DURATION=5s PROFILE=/tmp/web.pprof bench/web/run.sh
-#   PROXY_ENV="GOGC=400 GOMAXPROCS=1" bench/web/run.sh   # environment of the proxies only
+# Web front end benchmark (issues 4 and 13): wrk (HTTP/1.1) and h2load (h2),
+# 64 connections, 1 KiB responses from two backends; directly, through
+# Debian's nginx and through Postern (no plugins; the standard chain,
+# anonymous and with a login whose route is cached), plain, HTTPS h1 and h2;
+# RUNS runs of each, interleaved, medians printed. Needs wrk, h2load, nginx
+# and memcached (apt-get install wrk nghttp2-client nginx memcached).
+#   bench/web/run.sh                              # from the repository root
+#   RUNS=5 DURATION=10s bench/web/run.sh
+#   DURATION=3s RUNS=1 ONLY=chain bench/web/run.sh  # one quick pass of the chain runs
+#   PROFILE=/tmp/web.pprof bench/web/run.sh        # CPU profile of the chain proxy
+#   PROXY_ENV="GOGC=400" bench/web/run.sh          # environment of the Postern proxies only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-command -v wrk >/dev/null || { echo "bench/web: wrk not found; apt-get install wrk" >&2; exit 1; }
+for tool in wrk h2load nginx memcached; do
+	command -v "$tool" >/dev/null || { echo "bench/web: $tool not found; apt-get install wrk nghttp2-client nginx memcached" >&2; exit 1; }
+done
 out=build/bench
-mkdir -p "$out"
+mkdir -p "$out/plugins"
 go build -o "$out/webbench" ./bench/web
-GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$out/route-rewrite.wasm" ./host/web/testdata/guests/route-rewrite
-args=(-wasm "$out/route-rewrite.wasm" -d "${DURATION:-10s}" -c 64 -t 2 -uninterruptible)
+for p in login-normaliser throttle route-cache route-lookup url-rewrite; do
+	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$out/plugins/$p.wasm" "./plugins/$p"
+done
+args=(-wasm-dir "$out/plugins" -d "${DURATION:-10s}" -runs "${RUNS:-3}" -c 64 -t 2)
 for kv in ${PROXY_ENV:-}; do args+=(-proxy-env "$kv"); done
 if [[ -n "${PROFILE:-}" ]]; then args+=(-cpuprofile "$PROFILE"); fi
+if [[ -n "${ONLY:-}" ]]; then args+=(-only "$ONLY"); fi
 exec "$out/webbench" "${args[@]}"
