@@ -36,6 +36,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/plugin"
 )
@@ -72,6 +73,8 @@ type Config struct {
 	Web Web
 	// Shutdown says how SIGTERM stops the proxy.
 	Shutdown Shutdown
+	// Limits are the process-wide limits.
+	Limits Limits
 	// Admin configures the admin API; its zero value is the default.
 	Admin Admin
 }
@@ -85,6 +88,16 @@ type Shutdown struct {
 	// Grace is how long sessions in flight may finish once the listeners
 	// are closed; then they are closed (default 30s).
 	Grace time.Duration
+}
+
+// Limits is the `limits` section: what the whole process allows. The
+// front ends' own limits are in their sections (mail.limits, web).
+type Limits struct {
+	// MaxSessions caps the mail sessions and web connections of the
+	// process together (default connlimit.DefaultMaxSessions; 0: no cap).
+	// The admin API is not counted. A reload applies it to new
+	// connections.
+	MaxSessions int
 }
 
 // Log is the `log` section.
@@ -153,6 +166,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		Debounce: DefaultDebounce,
 		TLS:      TLS{Watch: true},
 		Shutdown: Shutdown{Grace: 30 * time.Second},
+		Limits:   Limits{MaxSessions: connlimit.DefaultMaxSessions},
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -200,6 +214,13 @@ func parse(data []byte, dir, file string) (*Config, error) {
 			d.mapping(n, p,
 				field{"announce", func(n *yaml.Node, p string) { d.duration(n, p, &c.Shutdown.Announce) }},
 				field{"grace", func(n *yaml.Node, p string) { d.duration(n, p, &c.Shutdown.Grace) }},
+			)
+		}},
+		field{"limits", func(n *yaml.Node, p string) {
+			d.mapping(n, p,
+				field{"max_sessions", func(n *yaml.Node, p string) {
+					d.integer(n, p, 0, maxConnLimit, func(v int64) { c.Limits.MaxSessions = int(v) })
+				}},
 			)
 		}},
 		field{"admin", func(n *yaml.Node, p string) { d.adminSection(n, p, &c.Admin) }},

@@ -175,9 +175,37 @@ func (d *decoder) mailSection(n *yaml.Node, path, dir string, m *Mail) {
 				field{"relay_idle", func(n *yaml.Node, p string) { d.duration(n, p, &l.RelayIdle) }},
 				field{"login_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.LoginTimeout) }},
 				field{"tls_handshake", func(n *yaml.Node, p string) { d.duration(n, p, &l.TLSHandshake) }},
+				field{"max_connections", func(n *yaml.Node, p string) { d.connLimit(n, p, &l.MaxConnections) }},
+				field{"max_connections_per_client", func(n *yaml.Node, p string) { d.connLimit(n, p, &l.MaxConnectionsPerClient) }},
+				field{"max_prelogin", func(n *yaml.Node, p string) { d.connLimit(n, p, &l.MaxPreLogin) }},
+				field{"per_client_exempt", func(n *yaml.Node, p string) { l.PerClientExempt = d.exempt(n, p) }},
 			)
 		}},
 	)
+}
+
+// maxConnLimit bounds the connection limits: more than a process can
+// have open is a typo.
+const maxConnLimit = 10_000_000
+
+// connLimit decodes a connection limit into a front end's field, where 0
+// means the default: 0 in the file (no limit) becomes -1.
+func (d *decoder) connLimit(n *yaml.Node, path string, dst *int) {
+	d.integer(n, path, 0, maxConnLimit, func(v int64) {
+		*dst = int(v)
+		if v == 0 {
+			*dst = -1
+		}
+	})
+}
+
+// exempt decodes per_client_exempt: never nil, since nil means the
+// default (loopback) to the front ends and [] means nobody.
+func (d *decoder) exempt(n *yaml.Node, path string) []netip.Prefix {
+	if ps := d.prefixes(n, path); ps != nil {
+		return ps
+	}
+	return []netip.Prefix{}
 }
 
 // stringMap decodes a mapping of strings to strings (values may be empty).

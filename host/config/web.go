@@ -93,6 +93,10 @@ func (d *decoder) webSection(n *yaml.Node, path string, w *Web) {
 		field{"retry_after", func(n *yaml.Node, p string) { d.duration(n, p, &c.RetryAfter) }},
 		field{"via", func(n *yaml.Node, p string) { d.str(n, p, &c.Via) }},
 		field{"auth_cookie", func(n *yaml.Node, p string) { d.str(n, p, &c.AuthCookie) }},
+		field{"max_connections", func(n *yaml.Node, p string) { d.connLimit(n, p, &c.MaxConnections) }},
+		field{"max_connections_per_client", func(n *yaml.Node, p string) { d.connLimit(n, p, &c.MaxConnectionsPerClient) }},
+		field{"max_pre_request", func(n *yaml.Node, p string) { d.connLimit(n, p, &c.MaxPreRequest) }},
+		field{"per_client_exempt", func(n *yaml.Node, p string) { c.PerClientExempt = d.exempt(n, p) }},
 	)
 }
 
