@@ -371,19 +371,31 @@ var twinConfigCases = []string{
 	readFile("testdata/zimbra.json"), readFile("testdata/soft.json"),
 }
 
-// TestC_twinConfig: both builds accept or both refuse each configuration;
-// an accepted one then throttles alike.
+// TestC_twinConfig: both builds accept or both refuse each configuration.
+// Every configuration is checked against the Go source's parseConfig run
+// natively (the reference's init is configure(config), nothing more) and
+// loaded into the host as the C build; every tenth one, and the files,
+// also through plugintest.TryNewTwin (the Go build in the host: slow to
+// load), and an accepted one then throttles alike.
 func TestC_twinConfig(t *testing.T) {
 	for i, config := range twinConfigCases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			_, errNative := parseConfig([]byte(config))
+			_, errPort := plugintest.TryLoad(t, cBuild(t), plugintest.Config(config), cCompileCache(t))
+			if (errNative == nil) != (errPort == nil) {
+				t.Fatalf("config %q: Go %v, C %v", config, errNative, errPort)
+			}
+			if errPort != nil && !strings.Contains(errPort.Error(), "throttle: config: ") {
+				t.Errorf("config %q: C refusal %q does not say throttle: config:", config, errPort)
+			}
+			if i%10 != 0 && !strings.Contains(config, "\n") {
+				return
+			}
 			tw, errRef, errPort := plugintest.TryNewTwin(t, goBuild(t), cBuild(t), plugintest.Config(config), cCompileCache(t))
 			if (errRef == nil) != (errPort == nil) {
 				t.Fatalf("config %q: Go %v, C %v", config, errRef, errPort)
 			}
 			if errRef != nil {
-				if !strings.Contains(errPort.Error(), "throttle: config: ") {
-					t.Errorf("config %q: C refusal %q does not say throttle: config:", config, errPort)
-				}
 				return
 			}
 			for _, a := range []try{{}, {}, {n: 2}, {proto: "pop3", ip: "10.1.1.1"}, {proto: "http", ip: "2001:db8:1::1"}, {}} {
@@ -391,6 +403,26 @@ func TestC_twinConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzConfigTwin: a fuzzed configuration is accepted by the C build
+// exactly when the Go source's parseConfig accepts it.
+func FuzzConfigTwin(f *testing.F) {
+	for i, c := range twinConfigCases {
+		if i%8 == 0 { // TestC_twinConfig checks them all
+			f.Add([]byte(c))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, errNative := parseConfig(b)
+		p, errPort := plugintest.TryLoad(t, cBuild(t), plugintest.Config(string(b)), cCompileCache(t))
+		if (errNative == nil) != (errPort == nil) {
+			t.Fatalf("config %q: Go %v, C %v", b, errNative, errPort)
+		}
+		if p != nil {
+			p.Host.Close(context.Background())
+		}
+	})
 }
 
 // fuzzConfigs are the configurations FuzzTwin chooses from.
