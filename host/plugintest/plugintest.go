@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -75,6 +76,9 @@ func TryLoad(tb testing.TB, path string, opts ...Option) (*Plugin, error) {
 	o := plugin.Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, opt := range opts {
 		opt(&spec, &o)
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = compileCache()
 	}
 	h, err := plugin.New(context.Background(), o)
 	if err != nil {
@@ -147,3 +151,15 @@ func SharedMemcached(tb testing.TB) string { return testenv.SharedMemcached(tb) 
 //
 //	func TestMain(m *testing.M) { plugintest.Main(m) }
 func Main(m *testing.M) { testenv.Main(m) }
+
+// compileCache is the directory of wazero's compilation cache that every
+// test loading plugins through this package shares (build/wasm/.compiled
+// under the repository root): a Go guest compiles in seconds, once per
+// content, instead of once per Load. "" (in-memory) when there is no root.
+func compileCache() string {
+	root, err := guestbuild.Root()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(root, "build", "wasm", ".compiled")
+}
