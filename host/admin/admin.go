@@ -41,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/metrics"
@@ -88,6 +89,8 @@ type Sources struct {
 	Plugins *plugin.Host
 	Mail    *mail.Server
 	Web     *web.Server
+	// Limits are the front ends' connection counts and refusals.
+	Limits *connlimit.Registry
 	// Store is the key-value store the route cache uses (POST
 	// /purge-route); nil: the plugin host's store.
 	Store kv.Store
@@ -212,7 +215,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // once plugins are attached and every listener is bound.
 func (s *Server) Attach(src Sources) {
 	s.src.Store(&src)
-	s.collector.Set(metrics.Sources{Plugins: src.Plugins, Mail: src.Mail, Web: src.Web})
+	s.collector.Set(metrics.Sources{Plugins: src.Plugins, Mail: src.Mail, Web: src.Web, Limits: src.Limits})
 	s.samplePluginReloads()
 }
 

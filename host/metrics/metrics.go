@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/plugin"
 	"github.com/postern/postern/host/web"
@@ -39,6 +40,9 @@ type Sources struct {
 	Mail *mail.Server
 	// Web is the HTTP and HTTPS front end.
 	Web *web.Server
+	// Limits are the connection counts and refusals of every front end
+	// (one Registry per process).
+	Limits *connlimit.Registry
 }
 
 // Collector is a prometheus.Collector over Postern's live counters. The
@@ -67,6 +71,7 @@ type descs struct {
 	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
 	webRequests, webDuration, webUpstream, webUpErrors, webRetries, webBackendUp       *prometheus.Desc
 	webBytesIn, webBytesOut, webUpgrades                                               *prometheus.Desc
+	connRefused, connOpen, sessionsOpen, sessionsMax                                   *prometheus.Desc
 }
 
 // LatencyBuckets are the upper bounds, in seconds, of the plugin call
@@ -117,6 +122,10 @@ func New(version string) *Collector {
 		webBackendUp: n("web", "backend_up", "1 when the balancer would pick the backend now (not marked down by failures or its health check), else 0.", "pool", "backend"),
 		webBytesIn:   n("web", "received_bytes_total", "Request body bytes sent upstream, by listener.", "listener"),
 		webBytesOut:  n("web", "sent_bytes_total", "Response body bytes sent to clients, by listener.", "listener"),
+		connRefused:  n("connections", "refused_total", "Client connections refused by a connection limit, by listener and reason: per_client (mail.limits.max_connections_per_client, web.max_connections_per_client), pre_login (mail.limits.max_prelogin), pre_request (web.max_pre_request), per_listener (max_connections), global (limits.max_sessions).", "listener", "reason"),
+		connOpen:     n("connections", "open", "Client connections open now, by listener and state: pre_login (mail, not logged in yet), pre_request (web, no request yet) or established.", "listener", "state"),
+		sessionsOpen: n("sessions", "open", "Mail sessions and web connections open now in the process, the count limits.max_sessions caps."),
+		sessionsMax:  n("sessions", "max", "limits.max_sessions (0: no cap)."),
 		webUpgrades:  n("web", "upgrades_total", "Responses 101 Switching Protocols (WebSocket upgrades), by listener.", "listener"),
 
 		configReloads:    n("config", "reloads_total", "Configuration reloads (SIGHUP or POST /reload) by result.", "result"),
@@ -186,7 +195,8 @@ func (c *Collector) all() []*prometheus.Desc {
 		d.reloadFailures, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
 		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK,
 		d.webRequests, d.webDuration, d.webUpstream, d.webUpErrors, d.webRetries, d.webBackendUp,
-		d.webBytesIn, d.webBytesOut, d.webUpgrades}
+		d.webBytesIn, d.webBytesOut, d.webUpgrades,
+		d.connRefused, d.connOpen, d.sessionsOpen, d.sessionsMax}
 }
 
 // Collect implements prometheus.Collector: it reads every counter now.
@@ -233,6 +243,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if w := src.Web; w != nil {
 		c.collectWeb(ch, w.Stats(), counter, gauge)
+	}
+	if r := src.Limits; r != nil {
+		gauge(d.sessionsOpen, float64(r.Sessions()))
+		gauge(d.sessionsMax, float64(r.MaxSessions()))
+		for _, l := range r.Listeners() {
+			early := l.EarlyLabel()
+			for _, why := range connlimit.Reasons {
+				counter(d.connRefused, l.Refused(why), l.Name(), why.Label(early))
+			}
+			conns, e := l.Open()
+			gauge(d.connOpen, float64(e), l.Name(), early)
+			gauge(d.connOpen, float64(conns-e), l.Name(), "established")
+		}
 	}
 	if h := src.Plugins; h != nil {
 		counter(d.storeErrors, h.StoreErrors())

@@ -91,7 +91,7 @@ func (a *adminServer) attach(s *stack, fe *frontends) {
 	if a == nil {
 		return
 	}
-	a.srv.Attach(admin.Sources{Plugins: s.host, Mail: fe.mail, Web: fe.web, Store: s.store, Listeners: func() []admin.Listener {
+	a.srv.Attach(admin.Sources{Plugins: s.host, Mail: fe.mail, Web: fe.web, Limits: fe.limits, Store: s.store, Listeners: func() []admin.Listener {
 		return adminListeners(fe.cfg, fe)
 	}})
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/postern/postern/host/config"
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/internal/listeners"
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/tlsstore"
@@ -26,19 +27,26 @@ type frontends struct {
 	mail  *mail.Server
 	web   *web.Server
 	views []net.Listener // this configuration's views of the sockets
+	// limits counts the connections of every configuration's front ends
+	// (mailShared.limits).
+	limits *connlimit.Registry
 }
 
 // mailShared is what the mail front ends of every configuration of one
 // process share, so that a reload neither resets the counters nor empties
 // the Kerberos replay cache (which would accept an authenticator replayed
-// within the clock skew of the reload).
+// within the clock skew of the reload). The connection limits' counts are
+// shared by the web front ends too: sessions still on a previous
+// configuration count against the new limits, and limits.max_sessions
+// caps mail and web together.
 type mailShared struct {
 	stats  *mail.Stats
 	replay *mail.ReplayCache
+	limits *connlimit.Registry
 }
 
 func newMailShared() mailShared {
-	return mailShared{stats: new(mail.Stats), replay: mail.NewReplayCache()}
+	return mailShared{stats: new(mail.Stats), replay: mail.NewReplayCache(), limits: connlimit.New()}
 }
 
 // buildFrontends starts the front ends of cfg on sockets from set, with
@@ -49,7 +57,7 @@ func newMailShared() mailShared {
 // only it opened are closed, and the sockets the previous configuration
 // holds stay open.
 func buildFrontends(cfg *config.Config, certs *tlsstore.Store, s *stack, set *listeners.Set, shared mailShared, log *slog.Logger) (*frontends, error) {
-	fe := &frontends{cfg: cfg, certs: certs}
+	fe := &frontends{cfg: cfg, certs: certs, limits: shared.limits}
 	ownCerts := false
 	if fe.certs == nil {
 		c, err := cfg.OpenTLS(log)
@@ -88,14 +96,14 @@ func buildFrontends(cfg *config.Config, certs *tlsstore.Store, s *stack, set *li
 		if mc.Upstream.TLSConfig, err = cfg.Mail.UpstreamTLS(); err != nil {
 			return nil, err
 		}
-		mc.Plugins, mc.Logger, mc.Stats, mc.GSSAPIReplay = s.host, log, shared.stats, shared.replay
+		mc.Plugins, mc.Logger, mc.Stats, mc.GSSAPIReplay, mc.Limiter = s.host, log, shared.stats, shared.replay, shared.limits
 		if mailSrv, err = mail.New(mc); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
 	}
 	if cfg.Web.Enabled() {
 		var err error
-		webSrv, err = web.New(web.Options{Config: cfg.Web.Config, Certs: fe.certs, Plugins: s.host, Logger: log})
+		webSrv, err = web.New(web.Options{Config: cfg.Web.Config, Certs: fe.certs, Plugins: s.host, Logger: log, Limiter: shared.limits})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
@@ -133,6 +141,7 @@ func buildFrontends(cfg *config.Config, certs *tlsstore.Store, s *stack, set *li
 			webViews = append(webViews, bound{l.Name, v})
 		}
 	}
+	shared.limits.SetMaxSessions(cfg.Limits.MaxSessions) // the build can no longer fail
 	for _, b := range mailViews {
 		mailSrv.Serve(b.v, b.name)
 	}

@@ -151,6 +151,9 @@ func (r *runner) reload(ctx context.Context, why string) error {
 			return err
 		}
 	}
+	// The session cap is the process's: it applies to the next connection
+	// whether or not the front ends were rebuilt.
+	r.mail.limits.SetMaxSessions(cfg.Limits.MaxSessions)
 	log.Info("configuration reloaded", "config", r.path, "trigger", why, "plugins", s.names())
 	return nil
 }
