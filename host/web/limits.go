@@ -149,6 +149,15 @@ func (c *limitConn) Close() error {
 	return err
 }
 
+// CloseWrite half-closes the connection when the socket can, as net/http
+// does before closing after an error answer (so the client reads it).
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *limitConn) clamp(t time.Time) time.Time {
 	if !c.hard.IsZero() && (t.IsZero() || t.After(c.hard)) {
 		return c.hard
