@@ -39,6 +39,9 @@ type answer struct {
 	headers [][2]string // written as given (names not canonicalised)
 	sleep   time.Duration
 	bigBody bool
+	// then, when set, answers every second request for the same user (so
+	// a WAIT is followed by a final answer for each build in turn).
+	then *answer
 }
 
 func okAnswer(extra ...string) answer {
@@ -72,10 +75,11 @@ type lookupServer struct {
 	byUser map[string]answer
 	def    answer
 	reqs   []recorded
+	count  map[string]int // requests per Auth-User
 }
 
 func newLookupServer(tb testing.TB) *lookupServer {
-	s := &lookupServer{byPath: map[string]answer{}, byUser: map[string]answer{}, def: okAnswer()}
+	s := &lookupServer{byPath: map[string]answer{}, byUser: map[string]answer{}, def: okAnswer(), count: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.reqs = append(s.reqs, recorded{r.Method, r.RequestURI, r.Header.Clone()})
@@ -86,6 +90,11 @@ func newLookupServer(tb testing.TB) *lookupServer {
 		if !ok {
 			a = s.def
 		}
+		user := r.Header.Get("Auth-User")
+		if a.then != nil && s.count[user]%2 == 1 {
+			a = *a.then
+		}
+		s.count[user]++
 		s.mu.Unlock()
 		time.Sleep(a.sleep)
 		for _, h := range a.headers {
@@ -330,9 +339,10 @@ func TestC_Replies(t *testing.T) {
 		{name: "error with a huge Auth-Wait", a: hdrs("Auth-Status", "No", "Auth-Wait", "4294967295")},
 		{name: "error with an overflowing Auth-Wait", a: hdrs("Auth-Status", "No", "Auth-Wait", "4294967296")},
 		{name: "error text with spaces and UTF-8", a: hdrs("Auth-Status", "  Mot de passe erroné \u00a0")},
-		{name: "WAIT", a: hdrs("Auth-Status", "WAIT", "Auth-Wait", "2")},
-		{name: "WAIT 0", a: hdrs("Auth-Status", "WAIT", "Auth-Wait", "0")},
-		{name: "WAIT capped", a: hdrs("Auth-Status", "WAIT", "Auth-Wait", "99999")},
+		{name: "WAIT then OK", a: answer{headers: hdrs("Auth-Status", "WAIT", "Auth-Wait", "1").headers, then: &answer{headers: okAnswer().headers}}},
+		{name: "WAIT 0 then refused", a: answer{headers: hdrs("Auth-Status", "WAIT", "Auth-Wait", "0").headers, then: &answer{headers: hdrs("Auth-Status", "No").headers}}},
+		{name: "WAIT 0 for ever", a: hdrs("Auth-Status", "WAIT", "Auth-Wait", "0")},
+		{name: "error with Auth-Wait capped", a: hdrs("Auth-Status", "No", "Auth-Wait", "99999")},
 		{name: "WAIT with +2", a: hdrs("Auth-Status", "WAIT", "Auth-Wait", "+2")},
 		{name: "WAIT without Auth-Wait", a: hdrs("Auth-Status", "WAIT")},
 		{name: "hostname Auth-Server", a: hdrs("Auth-Status", "OK", "Auth-Server", "mail.example.com", "Auth-Port", "143")},
@@ -369,7 +379,11 @@ func TestC_Replies(t *testing.T) {
 				srv.answerUser(user, tc.a)
 				f := plugintest.MailFields("imap", user)
 				f.Password = tc.pass
+				start := time.Now()
 				run(t, tw, srv, f)
+				if strings.HasPrefix(tc.name, "WAIT then") && time.Since(start) < 2*time.Second {
+					t.Errorf("both builds together waited %v, want 2 x Auth-Wait 1s", time.Since(start))
+				}
 				// again: a failed server is now skipped (fail_timeout) or
 				// asked again (0); an answered one answers again
 				f = plugintest.MailFields("imap", user)
