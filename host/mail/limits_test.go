@@ -340,3 +340,17 @@ func TestLimits_global(t *testing.T) {
 	reg.SetMaxSessions(3)
 	p.greeted(t, "pop3")
 }
+
+// A reload builds a new Server with new limits on the same Registry: the
+// new limits apply to new connections, and sessions still on the previous
+// Server count against them.
+func TestLimits_reload(t *testing.T) {
+	reg := connlimit.New()
+	old := startLimited(t, Limits{MaxConnections: 1}, reg)
+	old.greeted(t, "imap")
+	old.refused(t, "imap", imapBusy)
+	cur := startLimited(t, Limits{MaxConnections: 2}, reg)
+	cur.greeted(t, "imap") // the old session and this one: 2
+	cur.refused(t, "imap", imapBusy)
+	cur.wantRefused(t, "imap", connlimit.PerListener, 2) // one count per listener name, across both
+}
