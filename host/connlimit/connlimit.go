@@ -267,8 +267,9 @@ func (l *Listener) Admit(client netip.Addr, lim *Limits) (*Ticket, Reason) {
 	return t, OK
 }
 
-// Ticket is one admitted connection. Its methods may be called from any
-// goroutine. A nil *Ticket counts nothing: its methods do nothing.
+// Ticket is one admitted connection. Establish and Release may be called
+// from any goroutine; SetClient from one goroutine at a time. A nil
+// *Ticket counts nothing: its methods do nothing.
 type Ticket struct {
 	l        *Listener
 	lim      *Limits
