@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/postern/postern/abi"
@@ -32,7 +33,13 @@ func compileCache(tb testing.TB) plugintest.Option {
 		}
 		cacheDir = d
 	})
-	return func(_ *plugin.Spec, o *plugin.Options) { o.CacheDir = cacheDir }
+	return func(s *plugin.Spec, o *plugin.Options) {
+		o.CacheDir = cacheDir
+		// The default 500 ms per call is far above what either build
+		// needs (a few ms for the largest inputs here), but a machine
+		// shared by many test runs can stall a call that long.
+		s.Limits.CallTimeout = 10 * time.Second
+	}
 }
 
 func TestMain(m *testing.M) {
