@@ -20,6 +20,11 @@ import (
 // pluginHost loads the test guests in chain order with a store.
 func pluginHost(t *testing.T, st kv.Store, specs ...plugin.Spec) *plugin.Host {
 	t.Helper()
+	return pluginHostTB(t, st, specs...)
+}
+
+func pluginHostTB(t testing.TB, st kv.Store, specs ...plugin.Spec) *plugin.Host {
+	t.Helper()
 	h, err := plugin.New(context.Background(), plugin.Options{Store: st,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -48,10 +48,11 @@ func (s *countingStore) Delete(ctx context.Context, k string) error {
 }
 
 // standardChain loads the bundled plugins as the standard web chain
-// (login-normaliser, throttle, route-cache, route-lookup) with st as the
+// (login-normaliser, throttle, route-cache, route-lookup, and url-rewrite
+// with one /zimbra/ rule) with st as the
 // store and a lookup service that routes every user to backend. It
 // returns the host and the lookup's request count.
-func standardChain(t *testing.T, st kv.Store, backend string) (*plugin.Host, *atomic.Int64) {
+func standardChain(t testing.TB, st kv.Store, backend string) (*plugin.Host, *atomic.Int64) {
 	t.Helper()
 	var lookups atomic.Int64
 	host, port, _ := net.SplitHostPort(backend)
@@ -62,7 +63,7 @@ func standardChain(t *testing.T, st kv.Store, backend string) (*plugin.Host, *at
 		w.Header().Set("Auth-Port", port)
 	}))
 	t.Cleanup(lookup.Close)
-	h := pluginHost(t, st,
+	h := pluginHostTB(t, st,
 		plugin.Spec{Name: "login-normaliser", Path: plugintest.Build(t, "plugins/login-normaliser"),
 			Config: []byte(`{"default_domain":"example.com"}`)},
 		plugin.Spec{Name: "throttle", Path: plugintest.Build(t, "plugins/throttle"),
@@ -71,6 +72,8 @@ func standardChain(t *testing.T, st kv.Store, backend string) (*plugin.Host, *at
 		plugin.Spec{Name: "route-lookup", Path: plugintest.Build(t, "plugins/route-lookup"),
 			HTTPAllow: []string{strings.TrimPrefix(lookup.URL, "http://")},
 			Config:    []byte(`{"servers":["` + lookup.URL + `/service/extension/nginx-lookup"]}`)},
+		plugin.Spec{Name: "url-rewrite", Path: plugintest.Build(t, "plugins/url-rewrite"),
+			Config: []byte(`{"rules":[{"path":"^/zimbra/(.*)$","rewrite":{"path":"/$1"}}]}`)},
 	)
 	return h, &lookups
 }
