@@ -173,8 +173,10 @@ func newTwin(tb testing.TB, srv *lookupServer, cfg string) *plugintest.Twin {
 	tb.Helper()
 	g, c := builds(tb)
 	tw := plugintest.NewTwin(tb, g, c, plugintest.Config(cfg), allow(srv.addr()))
-	if r, p := tw.Ref.Info().VerifiesPasswords, tw.Port.Info().VerifiesPasswords; r != p {
-		tb.Errorf("config %s: Go build declares verifying passwords %v, C build %v", cfg, r, p)
+	if r, p := tw.Ref.Info(), tw.Port.Info(); r.VerifiesPasswords != p.VerifiesPasswords || r.Filter != p.Filter ||
+		!slices.Equal(r.Hooks, p.Hooks) || !slices.Equal(r.Events, p.Events) {
+		tb.Errorf("config %s: Go build declares verifying passwords %v, filter %q, hooks %v, events %v; C build %v, %q, %v, %v",
+			cfg, r.VerifiesPasswords, r.Filter, r.Hooks, r.Events, p.VerifiesPasswords, p.Filter, p.Hooks, p.Events)
 	}
 	return tw
 }
@@ -607,18 +609,37 @@ func TestC_Config(t *testing.T) {
 		cfgs = append(cfgs, `{"servers":[`+b+`]}`)
 	}
 	g, c := builds(t)
-	for _, cfg := range cfgs {
+	for i, cfg := range cfgs {
+		// Every configuration against the reference's own parseConfig
+		// (compiled natively: loading the Go build for each would take
+		// minutes), and every seventh through the Go build as well.
+		_, errNative := parseConfig([]byte(cfg))
+		p, errPort := plugintest.TryLoad(t, c, plugintest.Config(cfg), allow())
+		if (errNative == nil) != (errPort == nil) {
+			t.Errorf("config %q: Go: %v; C build: %v", cfg, errNative, errPort)
+			continue
+		}
+		if errPort != nil && !strings.Contains(errPort.Error(), "route-lookup: config: ") {
+			t.Errorf("config %q: C build's refusal %q does not say it is the configuration", cfg, errPort)
+		}
+		if errPort == nil {
+			p.Host.Close(context.Background())
+		}
+		if i%7 != 0 {
+			continue
+		}
 		tw, errRef, errPort := plugintest.TryNewTwin(t, g, c, plugintest.Config(cfg), allow())
 		if (errRef == nil) != (errPort == nil) {
 			t.Errorf("config %q: Go build: %v; C build: %v", cfg, errRef, errPort)
 			continue
 		}
-		if errRef == nil && tw.Ref.Info().VerifiesPasswords != tw.Port.Info().VerifiesPasswords {
-			t.Errorf("config %q: Go build declares verifying passwords %v, C build %v", cfg,
-				tw.Ref.Info().VerifiesPasswords, tw.Port.Info().VerifiesPasswords)
-		}
-		if errPort != nil && !strings.Contains(errPort.Error(), "route-lookup: config: ") {
-			t.Errorf("config %q: C build's refusal %q does not say it is the configuration", cfg, errPort)
+		if errRef == nil {
+			if r, p := tw.Ref.Info(), tw.Port.Info(); r.VerifiesPasswords != p.VerifiesPasswords || r.Filter != p.Filter {
+				t.Errorf("config %q: Go build declares verifying passwords %v, filter %q; C build %v, %q",
+					cfg, r.VerifiesPasswords, r.Filter, p.VerifiesPasswords, p.Filter)
+			}
+			tw.Ref.Host.Close(context.Background())
+			tw.Port.Host.Close(context.Background())
 		}
 	}
 }
@@ -639,4 +660,86 @@ func jsonString(s string) (string, error) {
 	}
 	b.WriteByte('"')
 	return b.String(), nil
+}
+
+// FuzzTwin runs fuzzed logins and fuzzed lookup answers through both
+// builds: they must agree on everything, including the requests.
+func FuzzTwin(f *testing.F) {
+	srv := newLookupServer(f)
+	u := srv.URL + "/lookup"
+	var twins []*plugintest.Twin
+	for _, cfg := range []string{
+		`{"servers":["` + u + `"],"fail_timeout":0}`,
+		`{"servers":["` + u + `"],"fail_timeout":0,"send_password":true}`,
+		`{"servers":["` + u + `"],"fail_timeout":0,"require_200":false,"protocol_names":{"imap":"imap4","sieve+tls":"managesieve"}}`,
+		`{"servers":["` + u + `"],"send_password":true,"timeout":"2s"}`,
+	} {
+		twins = append(twins, newTwin(f, srv, cfg))
+	}
+	ok := "Auth-Status: OK\nAuth-Server: 10.0.0.5\nAuth-Port: 143\n"
+	f.Add(uint8(0), "imap", "bob@example.com", "secret", "plain", "", "", "192.0.2.7", "127.0.0.1", 1, "", "", 0, ok)
+	f.Add(uint8(1), "imap", "bob smith%@example.com", "pass word", "login", "TLS1.3", "TLS_AES_128_GCM_SHA256", "2001:db8::7", "::1", 2, "", "", 0,
+		ok+"Auth-User: robert@example.com\nAuth-Pass: master\nAuth-Cache-Alias: TRUE\n")
+	f.Add(uint8(1), "pop3", "bob", "_password_", "plain", "TLS1.2", "", "::ffff:192.0.2.7", "fe80::1%eth0", 1, "", "", 0,
+		"Auth-Status: OK\nAuth-Server: ::ffff:10.0.0.5\nAuth-Port: 0110\nAuth-Pass: _password_\n")
+	f.Add(uint8(2), "http", "bob", "", "cookie", "TLS1.3", "x", "192.0.2.7", "", 7, "", "mail.example.com", 1,
+		"auth-status: OK\nauth-server: 2001:db8:0:0:0:0:0:5\nauth-port: 8080\n")
+	f.Add(uint8(2), "sieve", "bob", "", "gssapi", "TLS1.3", "", "", "", -1, "bob@EXAMPLE.COM", "", 2, ok)
+	f.Add(uint8(0), "imap", "bob", "", "plain", "", "", "192.0.2.7", "", 1, "", "", 0, "Auth-Status: Invalid login\nAuth-Wait: 3\n")
+	f.Add(uint8(3), "imap", "bob", "pw", "plain", "", "", "192.0.2.7", "", 1, "", "", 0, "Auth-Status: Invalid login\nAuth-Wait: x\n")
+	f.Add(uint8(0), "imap", "bob", "", "plain", "", "", "192.0.2.7", "", 1, "", "", 0, "Auth-Status: WAIT\nAuth-Wait: 0\n")
+	f.Add(uint8(0), "imap", "bob", "", "plain", "", "", "192.0.2.7", "", 1, "", "", 0, "Auth-Status: WAIT\n")
+	f.Add(uint8(2), "imap", "bob", "", "plain", "", "", "192.0.2.7", "", 1, "", "", 3, "Auth-Status: OK\nAuth-Server: host\nAuth-Port: 143\n")
+	f.Add(uint8(0), "imap", "bob", "", "plain", "", "", "192.0.2.7", "", 1, "", "", 0, "Auth-Status: OK\nAuth-Server: fe80::1%eth0\nAuth-Port: 143\n")
+	f.Add(uint8(3), "imap", "bob", "", "plain", "", "", "192.0.2.7", "", 1, "", "", 3, ok)
+	f.Add(uint8(0), "imap", "", "", "plain", "", "", "192.0.2.7", "", 1, "", "", 0, ok)
+	statuses := []int{200, 200, 500, 404, 302}
+	f.Fuzz(func(t *testing.T, cfg uint8, proto, login, pass, method, tlsVer, cipher, client, local string,
+		attempt int, authID, host string, status int, reply string) {
+		tw := twins[int(cfg)%len(twins)]
+		fields := &plugin.Fields{Protocol: proto, Listener: "l", SessionID: "s", Login: login, Password: pass,
+			AuthMethod: method, TLSVersion: tlsVer, TLSCipher: cipher, LoginAttempt: attempt, AuthID: authID}
+		if a, err := netip.ParseAddr(client); err == nil {
+			fields.Client = netip.AddrPortFrom(a, 50000)
+		}
+		if a, err := netip.ParseAddr(local); err == nil {
+			fields.Local = netip.AddrPortFrom(a, 143)
+		}
+		if proto == "http" {
+			fields.HTTP = &plugin.HTTPFields{Method: "GET", Host: host, Path: "/"}
+		}
+		if status < 0 {
+			status = -status
+		}
+		a := answer{status: statuses[status%len(statuses)]}
+		for _, line := range strings.Split(reply, "\n") {
+			name, v, ok := strings.Cut(line, ":")
+			switch http.CanonicalHeaderKey(strings.TrimSpace(name)) {
+			case "", "Content-Length", "Transfer-Encoding", "Trailer", "Connection", "Upgrade", "Keep-Alive":
+				continue
+			}
+			if ok && !strings.ContainsAny(v, "\r") {
+				a.headers = append(a.headers, [2]string{name, strings.TrimPrefix(v, " ")})
+			}
+		}
+		// The host sleeps Auth-Wait before each retry of a WAIT: keep it 0.
+		waits := false
+		for _, h := range a.headers {
+			waits = waits || strings.Contains(h[1], "WAIT")
+		}
+		for i, h := range a.headers {
+			if waits && http.CanonicalHeaderKey(strings.TrimSpace(h[0])) == "Auth-Wait" {
+				a.headers[i][1] = strings.Map(func(r rune) rune {
+					if r >= '1' && r <= '9' {
+						return '0'
+					}
+					return r
+				}, h[1])
+			}
+		}
+		srv.mu.Lock()
+		srv.def = a
+		srv.mu.Unlock()
+		run(t, tw, srv, fields)
+	})
 }

@@ -829,6 +829,9 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	uint32_t r = 0;
 	if (__wasi_random_get((uint8_t *)&r, sizeof r) != 0) r = 0;
 	next_server = (int)(r % (uint32_t)nservers);
+	/* nothing to look up without a login (route skips an empty account
+	   itself on hosts older than ABI 1.1) */
+	postern_only_with_login();
 	if (send_password) {
 		/* the lookup service sees the password and refuses a wrong one:
 		   this plugin can vouch for passwords (ABI 1.1) */
@@ -842,7 +845,22 @@ fail:
 	free_pnames(pn, npn);
 	free(d);
 	free(cfg);
-	postern_set_message(init_msg);
+	{
+		/* the message goes on one line: escape control bytes */
+		static const char hx[] = "0123456789abcdef";
+		str m = {0};
+		for (const char *c = init_msg; *c; c++) {
+			unsigned char b = (unsigned char)*c;
+			if (b < 0x20 || b == 0x7f) {
+				char t[4] = {'\\', 'x', hx[b >> 4], hx[b & 15]};
+				s_add(&m, t, 4);
+			} else {
+				s_addc(&m, (char)b);
+			}
+		}
+		postern_set_message(m.p);
+		s_free(&m);
+	}
 	return POSTERN_INIT_REFUSE;
 }
 
