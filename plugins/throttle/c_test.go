@@ -218,8 +218,9 @@ func TestC_twin(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tw := newCTwin(t, tc.config)
 			if r, p := tw.Ref.Info(), tw.Port.Info(); strings.Join(r.Hooks, ",") != strings.Join(p.Hooks, ",") ||
-				strings.Join(r.Events, ",") != strings.Join(p.Events, ",") {
-				t.Errorf("hooks/events: Go %v %v, C %v %v", r.Hooks, r.Events, p.Hooks, p.Events)
+				strings.Join(r.Events, ",") != strings.Join(p.Events, ",") || r.Filter != p.Filter || r.ABIVersion != p.ABIVersion {
+				t.Errorf("hooks/events/filter/ABI: Go %v %v %q %s, C %v %v %q %s", r.Hooks, r.Events, r.Filter, r.ABIVersion,
+					p.Hooks, p.Events, p.Filter, p.ABIVersion)
 			}
 			for _, a := range tc.tries {
 				tw.Run(t, abi.HookThrottle, a.fields())

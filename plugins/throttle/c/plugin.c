@@ -871,6 +871,9 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 		postern_set_message(msg);
 		return POSTERN_INIT_REFUSE;
 	}
+	/* Only logins count (check skips a request without one too, for hosts
+	   older than ABI 1.1): anonymous requests never enter the plugin. */
+	postern_only_with_login();
 	return POSTERN_INIT_OK;
 }
 
