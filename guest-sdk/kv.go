@@ -53,7 +53,10 @@ func ttlSeconds(ttl time.Duration) (int32, error) {
 	if ttl < 0 {
 		return 0, abi.ErrInvalid
 	}
-	s := (ttl + time.Second - 1) / time.Second
+	s := ttl / time.Second
+	if ttl%time.Second != 0 {
+		s++ // round up, without adding to ttl (near the largest Duration it would wrap)
+	}
 	if s > 1<<31-1 {
 		s = 1<<31 - 1
 	}

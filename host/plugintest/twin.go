@@ -155,8 +155,14 @@ func (tw *Twin) Run(tb testing.TB, hook abi.Hook, f *plugin.Fields) plugin.Resul
 func (tw *Twin) Fire(tb testing.TB, e abi.Event, f *plugin.Fields) {
 	tb.Helper()
 	fr, fp := CloneFields(f), CloneFields(f)
-	tw.Ref.Fire(e, fr)
-	tw.Port.Fire(e, fp)
+	// Report through tb, the caller's test (a fuzz target's input), not
+	// the one the plugins were loaded with.
+	if err := tw.Ref.Host.Fire(context.Background(), e, fr); err != nil {
+		tb.Fatalf("reference: event %s: %v", e, err)
+	}
+	if err := tw.Port.Host.Fire(context.Background(), e, fp); err != nil {
+		tb.Fatalf("port: event %s: %v", e, err)
+	}
 	tw.compare(tb, fmt.Sprintf("event %s, login %q", e, f.Login), fr, fp)
 }
 

@@ -698,12 +698,13 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	return POSTERN_INIT_OK;
 }
 
-/* ttl_seconds is the Go SDK's ttlSeconds: rounded up to whole seconds
- * (in int64 arithmetic that wraps, as Go's does), at most 2^31-1. */
+/* ttl_seconds is the Go SDK's ttlSeconds: rounded up to whole seconds,
+ * at most 2^31-1 (ttl_ns >= 1s here: parse_config refuses less). */
 static int32_t ttl_seconds(void) {
-	int64_t s = (int64_t)((uint64_t)ttl_ns + (uint64_t)(SECOND - 1)) / SECOND;
+	int64_t s = ttl_ns / SECOND;
+	if (ttl_ns % SECOND != 0) s++;
 	if (s > 2147483647LL) s = 2147483647LL;
-	return (int32_t)(uint32_t)(uint64_t)s;
+	return (int32_t)s;
 }
 
 /* ---- reading values as the Go SDK does (guest-sdk/read.go) ---- */
