@@ -343,8 +343,25 @@ type opts struct {
 	only                string
 }
 
-// load runs wrk (h1) or h2load (h2) for one scenario.
+// load runs wrk (h1) or h2load (h2) for one scenario, after a warm-up
+// of 2 s at the same concurrency that is not measured: Postern's plugin
+// instance pools grow on demand and shrink when idle (30 s), and a Go
+// guest's instance costs milliseconds of CPU to create, so without it an
+// interleaved run would measure mostly the pools growing back.
 func load(o opts, sc scenario, backends []*child, tmp string) (result, error) {
+	if sc.proxy != nil {
+		var warm *exec.Cmd
+		if sc.h2 {
+			warm = exec.Command("h2load", "-c", strconv.Itoa(o.conns), "-t", strconv.Itoa(o.threads), "-m", "1", "-D", "2")
+		} else {
+			warm = exec.Command("wrk", "-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.conns), "-d", "2s")
+		}
+		for _, h := range sc.headers {
+			warm.Args = append(warm.Args, "-H", h)
+		}
+		warm.Args = append(warm.Args, sc.url)
+		_ = warm.Run()
+	}
 	var r result
 	var before time.Duration
 	if sc.proxy != nil {
