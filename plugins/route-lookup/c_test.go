@@ -367,6 +367,10 @@ func TestC_Replies(t *testing.T) {
 		{name: "timeout", cfg: `,"timeout":"150ms"`, a: answer{sleep: 600 * time.Millisecond, headers: okAnswer().headers}},
 		{name: "too large", a: answer{bigBody: true, headers: okAnswer().headers}},
 	}
+	// With fail_timeout 0 an instance keeps no state but its counters, so
+	// cases share twins; with 60s each case gets fresh ones.
+	shared := map[string]*plugintest.Twin{}
+	pt := t
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			url := u
@@ -376,7 +380,17 @@ func TestC_Replies(t *testing.T) {
 			for _, ft := range []string{"0", `"60s"`} {
 				cfg := `{"servers":["` + url + `"],"fail_timeout":` + ft + tc.cfg + `}`
 				g, c := builds(t)
-				tw := plugintest.NewTwin(t, g, c, plugintest.Config(cfg), allow(srv.addr(), closed))
+				tw := shared[cfg]
+				if tw == nil {
+					tb := testing.TB(t)
+					if ft == "0" {
+						tb = pt
+					}
+					tw = plugintest.NewTwin(tb, g, c, plugintest.Config(cfg), allow(srv.addr(), closed))
+					if ft == "0" {
+						shared[cfg] = tw
+					}
+				}
 				user := "user-" + strings.ReplaceAll(tc.name, " ", "-") + "@example.com"
 				srv.answerUser(user, tc.a)
 				f := plugintest.MailFields("imap", user)
@@ -588,7 +602,7 @@ func TestC_Config(t *testing.T) {
 		`"2562047h"`, `"2562048h"`, `"9223372036854775807ns"`, `"9223372036854775808ns"`, `"-9223372036854775808ns"`,
 		`"0.000000000000000000000000000001s"`, `"1.00000000000000000000000000000000001h"`, `"18446744073709551616ns"`,
 		`0`, `1`, `0.001`, `0.0009`, `-0`, `-1`, `-0.0000000001`, `1e9`, `1000000000.0000001`, `1e10`, `1e-400`, `1e400`, `-1e400`,
-		`2.5`, `1E3`, `null`, `true`, `false`, `{}`, `[]`, `[1]`, `"1\u0073"`, `"1\ud800"`, "\"1\xffs\"",
+		`2.5`, `1E3`, `0.` + strings.Repeat("0", 500) + `1`, `1` + strings.Repeat("0", 400), `-1` + strings.Repeat("0", 400), `null`, `true`, `false`, `{}`, `[]`, `[1]`, `"1\u0073"`, `"1\ud800"`, "\"1\xffs\"",
 	} {
 		cfgs = append(cfgs, srv+`,"timeout":`+d+`}`, srv+`,"fail_timeout":`+d+`}`)
 	}

@@ -283,11 +283,12 @@ static int parse_duration(const pj_doc *d, int i, int64_t *out, char *why, size_
 		return r;
 	}
 	int len = d->n[i].len;
-	if (d->n[i].type == PJ_NUMBER && len < 400) {
-		char buf[400];
+	if (d->n[i].type == PJ_NUMBER) {
+		char *buf = malloc((size_t)len + 1);
 		memcpy(buf, d->n[i].s, (size_t)len);
 		buf[len] = '\0';
 		double f = strtod(buf, NULL);
+		free(buf);
 		if (!isinf(f) && !(f > 1e9)) {
 			double ns = f * (double)NS_PER_S;
 			*out = ns <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)ns;
