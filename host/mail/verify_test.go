@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/postern/postern/host/internal/authhttp"
-	"github.com/postern/postern/host/internal/guestbuild"
 	"github.com/postern/postern/host/internal/testenv"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/plugin"
+	"github.com/postern/postern/host/plugintest"
 )
 
 // The login-bypass matrix: a password login must never reach a master-mode
@@ -24,8 +24,8 @@ import (
 // real Dovecot, for every upstream login mode, with the route cached and
 // not, and with the lookup sent the password and not.
 
-// standardRoute is a plugin host with route-cache then route-lookup on a
-// memcached store, asking srv.
+// standardRoute is a plugin host with route-cache then route-lookup (their
+// bundled C builds) on a memcached store, asking srv.
 func standardRoute(t *testing.T, store kv.Store, srv *authhttp.Server, sendPassword bool) *plugin.Host {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -36,8 +36,8 @@ func standardRoute(t *testing.T, store kv.Store, srv *authhttp.Server, sendPassw
 	t.Cleanup(func() { h.Close(context.Background()) })
 	cfg := fmt.Sprintf(`{"servers":[%q],"timeout":"2s","send_password":%v}`, srv.URL(), sendPassword)
 	if err := h.Load(context.Background(), []plugin.Spec{
-		{Name: "route-cache", Path: guestbuild.Build(t, "plugins/route-cache")},
-		{Name: "route-lookup", Path: guestbuild.Build(t, "plugins/route-lookup"), HTTPAllow: []string{srv.Addr()}, Config: []byte(cfg)},
+		{Name: "route-cache", Path: plugintest.CPlugin(t, "plugins/route-cache/c")},
+		{Name: "route-lookup", Path: plugintest.CPlugin(t, "plugins/route-lookup/c"), HTTPAllow: []string{srv.Addr()}, Config: []byte(cfg)},
 	}); err != nil {
 		t.Fatal(err)
 	}

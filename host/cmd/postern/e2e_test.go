@@ -19,8 +19,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/postern/postern/host/internal/authhttp"
-	"github.com/postern/postern/host/internal/guestbuild"
 	"github.com/postern/postern/host/internal/testenv"
+	"github.com/postern/postern/host/plugintest"
 )
 
 // TestRun_standardDeployment runs `postern run` with the bundled plugins
@@ -55,7 +55,9 @@ func TestRun_standardDeployment(t *testing.T) {
 	certPEM, keyPEM, _ := testenv.SelfSigned("localhost")
 	os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600)
 	os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600)
-	plugin := func(name string) string { return guestbuild.Build(t, "plugins/"+name) }
+	// The bundled plugins' C builds, as deployed (their twin tests hold
+	// them to the Go sources).
+	plugin := func(name string) string { return plugintest.CPlugin(t, "plugins/"+name+"/c") }
 	imapAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	webAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	const adminToken = "admin-token-0123456789abcdef"
