@@ -414,9 +414,14 @@ func FuzzConfigTwin(f *testing.F) {
 			f.Add([]byte(c))
 		}
 	}
+	// Build, check and compile the C build once, outside the inputs: a
+	// worker whose first input takes seconds (clang, the first compile on a
+	// busy machine) is taken for hung.
+	wasm := cBuild(f)
+	plugintest.Load(f, wasm, cCompileCache(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, errNative := parseConfig(b)
-		p, errPort := plugintest.TryLoad(t, cBuild(t), plugintest.Config(string(b)), cCompileCache(t))
+		p, errPort := plugintest.TryLoad(t, wasm, plugintest.Config(string(b)), cCompileCache(t))
 		if (errNative == nil) != (errPort == nil) {
 			t.Fatalf("config %q: Go %v, C %v", b, errNative, errPort)
 		}
