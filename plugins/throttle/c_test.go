@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -485,5 +487,50 @@ func FuzzTwin(f *testing.F) {
 			f.Client = netip.AddrPort{}
 		}
 		tw.Run(t, abi.HookThrottle, f)
+	})
+}
+
+// FuzzConfigFieldsTwin builds well-formed configurations from fuzzed
+// values (limits, durations as strings or seconds, allowlist entries,
+// count, key, message), so that the checks behind the JSON decoding are
+// fuzzed too: the C build accepts exactly what parseConfig accepts.
+func FuzzConfigFieldsTwin(f *testing.F) {
+	f.Add(int64(10), int64(5), "1h", "2s", "10.0.0.0/8", "::ffff:10.0.0.0/104", "attempt", "account", "slow down", int64(60), uint8(0))
+	f.Add(int64(0), int64(1), "90m", "1.5ms", "2001:db8::/32", "192.0.2.7", "login", "login", "", int64(3600), uint8(1))
+	f.Add(int64(3), int64(3), "1.5s", "-1s", "fe80::1%eth0", "1.2.3.4/33", "", "", "a\nb", int64(2592001), uint8(7))
+	f.Add(int64(-1), int64(0), "720h1s", "5m", "::/0", "0.0.0.0/0", "x", "y", "é", int64(-5), uint8(6))
+	f.Add(int64(9), int64(2), "1000000µs", "300s", "1:2:3:4:5:6:1.2.3.4", "::1.2.3.4/100", "login", "account", "\x00", int64(1), uint8(4))
+	wasm := cBuild(f)
+	plugintest.Load(f, wasm, cCompileCache(f))
+	f.Fuzz(func(t *testing.T, limit, soft int64, window, delay, allow1, allow2, count, key, message string, secs int64, flags uint8) {
+		q := func(s string) string {
+			b, _ := json.Marshal(s)
+			return string(b)
+		}
+		win, del := q(window), q(delay)
+		if flags&1 != 0 {
+			win = strconv.FormatInt(secs, 10)
+		}
+		if flags&4 != 0 {
+			del = strconv.FormatInt(secs, 10)
+		}
+		msg := ""
+		if flags&2 != 0 {
+			msg = `,"message":` + q(message)
+		}
+		config := fmt.Sprintf(`{"ip":{"limit":%d,"soft_limit":%d,"window":%s%s,"protocols":{"imap":%d}},`+
+			`"user":{"limit":%d,"soft_limit":%d,"window":%s,"count":%s,"key":%s},"allowlist":[%s,%s],"delay":%s}`,
+			limit, soft, win, msg, secs, limit/2, soft/2, win, q(count), q(key), q(allow1), q(allow2), del)
+		if flags&8 != 0 { // without the allowlist, so the other checks are reached
+			config = strings.Replace(config, `"allowlist":[`+q(allow1)+`,`+q(allow2)+`],`, "", 1)
+		}
+		_, errNative := parseConfig([]byte(config))
+		p, errPort := plugintest.TryLoad(t, wasm, plugintest.Config(config), cCompileCache(t))
+		if (errNative == nil) != (errPort == nil) {
+			t.Fatalf("config %s: Go %v, C %v", config, errNative, errPort)
+		}
+		if p != nil {
+			p.Host.Close(context.Background())
+		}
 	})
 }
