@@ -12,7 +12,7 @@ PLUGIN_DIRS := $(sort $(shell find plugins examples guest-sdk/example host/plugi
 PLUGIN_WASM := $(PLUGIN_DIRS:%=$(WASM_DIR)/%.wasm)
 GUEST_SRC   := $(shell find guest-sdk abi -name '*.go') go.mod
 
-.PHONY: all build plugins test vet bench bench-mail soak fuzz demo fixtures clean help
+.PHONY: all build plugins test vet bench bench-mail soak faults fuzz demo fixtures clean help
 
 all: build plugins
 
@@ -24,6 +24,7 @@ help:
 	@echo "make bench     the benchmarks whose numbers the issues ask for (wrk for the web one)"
 	@echo "make bench-mail  mail logins: direct, nginx mail proxy, Postern side by side (nginx, libnginx-mod-mail, memcached)"
 	@echo "make soak      Postern under mixed mail and web load for SOAK_MINUTES (default 30)"
+	@echo "make faults    login load through Postern while faults are injected, one at a time (dovecot-imapd, memcached)"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 10s)"
 	@echo "make fixtures  rebuild the committed .wasm fixtures from WAT and C (needs wabt, clang, wasi-libc)"
 
@@ -87,6 +88,14 @@ bench-mail: build plugins
 # logins/s fall or RSS grows (bench/mail/README.md).
 soak: build plugins
 	bench/mail/soak.sh
+
+# Issue 11: IMAP logins through Postern (standard chain, memcached, two
+# Dovecot backends, the lookup service) while one fault at a time is
+# injected; fails when a login fails that should not (bench/faults/README.md).
+# About 5 minutes, loopback only. Knobs: SCENARIOS, RATE, STOP, TIMEOUT, IDLE.
+# Not part of `make test`.
+faults: build plugins
+	bench/faults/run.sh
 
 # Every `func FuzzX` in the module, each for FUZZTIME.
 FUZZTIME ?= 10s
