@@ -87,7 +87,7 @@ static pname *pnames; /* protocol_names overrides */
 static int npnames;
 static int next_server;
 
-/* fail_msg formats the init refusal. */
+/* init_msg holds the init refusal that FAIL formats. */
 static char init_msg[1024];
 #define FAIL(...)                                                                                   \
 	do {                                                                                            \
@@ -627,7 +627,7 @@ static void free_pnames(pname *list, int n) {
 	free(list);
 }
 
-/* end_of_value returns the length of the first JSON object in s (Go's
+/* end_of_object returns the end of the first JSON object in s (Go's
  * json.Decoder reads one value and ignores what follows), or n when it does
  * not end. */
 static size_t end_of_object(const char *s, size_t n, size_t start) {
