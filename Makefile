@@ -20,6 +20,7 @@ help:
 	@echo "make demo      the proxy, the bundled plugins and demo mail and web servers in one process"
 	@echo "make test      vet and run every test (needs memcached; .ci/run installs it)"
 	@echo "make build     the postern binary in bin/"
+	@echo "make bundle    the bundled plugins as deployed, in build/plugins/ (C builds where they exist)"
 	@echo "make plugins   every Go plugin to $(WASM_DIR)/<dir>.wasm"
 	@echo "make bench     the benchmarks whose numbers the issues ask for (wrk for the web one)"
 	@echo "make bench-mail  mail logins: direct, nginx mail proxy, Postern side by side (nginx, libnginx-mod-mail, memcached)"
@@ -43,6 +44,17 @@ C_PLUGIN_WASM := $(C_PLUGIN_SRC:.c=.wasm)
 WASM_CFLAGS   := --target=wasm32-wasi -O2 -mexec-model=reactor -nodefaultlibs -lc -Wl,--strip-debug -Wall -Werror -I guest-sdk/c
 
 c-plugins: $(C_PLUGIN_WASM)
+
+# The bundled plugins as deployed, one file each in build/plugins/: the
+# committed C build where a plugin has one (small and fast; see
+# RATIONALE.md), else its Go build.
+BUNDLED := login-normaliser throttle route-cache route-lookup url-rewrite
+bundle: plugins
+	@mkdir -p build/plugins
+	@for p in $(BUNDLED); do \
+	  if [ -e plugins/$$p/c/plugin.wasm ]; then src=plugins/$$p/c/plugin.wasm; else src=$(WASM_DIR)/plugins/$$p.wasm; fi; \
+	  cp $$src build/plugins/$$p.wasm && echo "build/plugins/$$p.wasm <- $$src"; \
+	done
 
 plugins/%/c/plugin.wasm: plugins/%/c/plugin.c $(wildcard guest-sdk/c/*.h)
 	clang $(WASM_CFLAGS) -o $@ $<
