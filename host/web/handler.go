@@ -42,6 +42,8 @@ type reqState struct {
 	ls *listenerStats // the listener's counters
 	bs *backendStats  // the last backend tried's counters; nil: none tried
 
+	rel releaseBody // the response body's least-conn release (releaseOnClose)
+
 	upstream  string // last backend tried
 	connected bool   // a backend answered
 	upStatus  int    // the backend's status (101 for an upgrade)

@@ -156,7 +156,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			st.connected = true
 			if b != nil {
 				st.pool.bal.Success(b)
-				resp.Body = releaseOnClose(resp.Body, b)
+				resp.Body = st.releaseOnClose(resp.Body, b)
 			}
 			return resp, nil
 		}
@@ -225,11 +225,14 @@ func (b *trackedBody) Close() error { return nil }
 // releaseOnClose ends a least-conn count when the response body closes.
 // An upgrade's body is the backend connection (io.ReadWriteCloser), which
 // the reverse proxy needs to keep.
-func releaseOnClose(rc io.ReadCloser, b *balance.Backend) io.ReadCloser {
+// The wrapper lives in the request's own allocation: a request has one
+// response.
+func (st *reqState) releaseOnClose(rc io.ReadCloser, b *balance.Backend) io.ReadCloser {
 	if rwc, ok := rc.(io.ReadWriteCloser); ok {
 		return &releaseRWC{ReadWriteCloser: rwc, b: b}
 	}
-	return &releaseBody{ReadCloser: rc, b: b}
+	st.rel = releaseBody{ReadCloser: rc, b: b}
+	return &st.rel
 }
 
 type releaseBody struct {
