@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,13 @@ const (
 	// purgeIdleConns is the idle pool of the per-server clients used only
 	// by DeleteEverywhere.
 	purgeIdleConns = 2
+	// downFor is how long a server that just failed (refused, reset, timed
+	// out) is skipped: operations on its keys fail at once with
+	// ErrUnavailable instead of each waiting for Timeout. A hung memcached
+	// then costs one timeout per server per second, not one per operation
+	// (about five per login with the standard chain), as nginx's upstream
+	// fail_timeout does for its peers.
+	downFor = time.Second
 )
 
 // Memcached is a [Store] on one or more memcached servers, shared by every
@@ -58,8 +66,11 @@ type Memcached struct {
 	selector *memcache.ServerList
 	client   *memcache.Client
 	each     []*memcache.Client // one per server, for DeleteEverywhere
-	closed   atomic.Bool
-	now      func() time.Time // replaced in tests
+	// downUntil holds, per server address, the Unix nanos until which the
+	// server is skipped after a failure (see downFor).
+	downUntil map[string]*atomic.Int64
+	closed    atomic.Bool
+	now       func() time.Time // replaced in tests
 }
 
 var _ Store = (*Memcached)(nil)
@@ -78,13 +89,18 @@ func NewMemcached(servers []string, opts MemcachedOptions) (*Memcached, error) {
 		opts.MaxIdleConns = defaultMaxIdleConns
 	}
 	m := &Memcached{
-		servers:  append([]string(nil), servers...),
-		selector: new(memcache.ServerList),
-		now:      time.Now,
+		servers:   append([]string(nil), servers...),
+		selector:  new(memcache.ServerList),
+		now:       time.Now,
+		downUntil: map[string]*atomic.Int64{},
 	}
 	if err := m.selector.SetServers(servers...); err != nil {
 		return nil, fmt.Errorf("kv: memcached servers %q: %w; use host:port with a resolvable host", servers, err)
 	}
+	_ = m.selector.Each(func(a net.Addr) error {
+		m.downUntil[a.String()] = new(atomic.Int64)
+		return nil
+	})
 	m.client = memcache.NewFromSelector(m.selector)
 	m.client.Timeout = opts.Timeout
 	m.client.MaxIdleConns = opts.MaxIdleConns
@@ -118,14 +134,46 @@ func (m *Memcached) Close() error {
 
 var errMemcachedClosed = fmt.Errorf("kv: memcached: %w: the store was closed; use the store of the current configuration", ErrUnavailable)
 
-func (m *Memcached) begin(ctx context.Context, key string) error {
+func (m *Memcached) begin(ctx context.Context, op, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if m.closed.Load() {
 		return errMemcachedClosed
 	}
-	return ValidKey(key)
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	if addr, d := m.down(key); d != nil && time.Now().UnixNano() < d.Load() {
+		return unavailable(op, "memcached "+addr, errSkipped,
+			"check that memcached is running and reachable from this host, or raise the timeout")
+	}
+	return nil
+}
+
+// errSkipped is why an operation failed at once: its server failed less
+// than downFor ago.
+var errSkipped = fmt.Errorf("it failed less than %v ago, so it is skipped for now", downFor)
+
+// down returns the server of key and its skip mark.
+func (m *Memcached) down(key string) (string, *atomic.Int64) {
+	addr, err := m.selector.PickServer(key)
+	if err != nil {
+		return "", nil
+	}
+	a := addr.String()
+	return a, m.downUntil[a]
+}
+
+// failed marks key's server down for downFor when err is an outage (not a
+// miss, an existing key, or a refused value).
+func (m *Memcached) failed(key string, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		if _, d := m.down(key); d != nil {
+			d.Store(time.Now().Add(downFor).UnixNano())
+		}
+	}
+	return err
 }
 
 // expiration converts a TTL to memcached's exptime field.
@@ -178,55 +226,55 @@ func (m *Memcached) mapErr(op, key string, err error) error {
 
 // Get implements [Store].
 func (m *Memcached) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := m.begin(ctx, key); err != nil {
+	if err := m.begin(ctx, "get", key); err != nil {
 		return nil, err
 	}
 	it, err := m.client.Get(key)
 	if err != nil {
-		return nil, m.mapErr("get", key, err)
+		return nil, m.failed(key, m.mapErr("get", key, err))
 	}
 	return it.Value, nil
 }
 
 // Set implements [Store].
 func (m *Memcached) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := m.begin(ctx, key); err != nil {
+	if err := m.begin(ctx, "set", key); err != nil {
 		return err
 	}
 	if err := checkValue(value); err != nil {
 		return err
 	}
 	it := &memcache.Item{Key: key, Value: value, Expiration: expiration(m.now(), ttl)}
-	return m.mapErr("set", key, m.client.Set(it))
+	return m.failed(key, m.mapErr("set", key, m.client.Set(it)))
 }
 
 // Add implements [Store].
 func (m *Memcached) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := m.begin(ctx, key); err != nil {
+	if err := m.begin(ctx, "add", key); err != nil {
 		return err
 	}
 	if err := checkValue(value); err != nil {
 		return err
 	}
 	it := &memcache.Item{Key: key, Value: value, Expiration: expiration(m.now(), ttl)}
-	return m.mapErr("add", key, m.client.Add(it))
+	return m.failed(key, m.mapErr("add", key, m.client.Add(it)))
 }
 
 // Incr implements [Store].
 func (m *Memcached) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
-	if err := m.begin(ctx, key); err != nil {
+	if err := m.begin(ctx, "incr", key); err != nil {
 		return 0, err
 	}
 	n, err := m.client.Increment(key, delta)
-	return n, m.mapErr("incr", key, err)
+	return n, m.failed(key, m.mapErr("incr", key, err))
 }
 
 // Delete implements [Store].
 func (m *Memcached) Delete(ctx context.Context, key string) error {
-	if err := m.begin(ctx, key); err != nil {
+	if err := m.begin(ctx, "delete", key); err != nil {
 		return err
 	}
-	return m.mapErr("delete", key, m.client.Delete(key))
+	return m.failed(key, m.mapErr("delete", key, m.client.Delete(key)))
 }
 
 // DeleteEverywhere deletes keys on every configured server, not only on the

@@ -254,3 +254,70 @@ func TestMemcached_ServerRefusesLargeItem(t *testing.T) {
 		t.Fatalf("Set after a refused item: %v", err)
 	}
 }
+
+// TestMemcached_downServerSkipped: after an operation times out on a hung
+// server, the next operations on it fail at once for about downFor, then
+// the server is tried again (and used, once it answers).
+func TestMemcached_downServerSkipped(t *testing.T) {
+	s := newMemcached(t, testenv.SharedMemcached(t))
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Set(ctx, "down-k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// A hung server: one that accepts and never answers.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	hung := newMemcached(t, l.Addr().String())
+	defer hung.Close()
+	start := time.Now()
+	if _, err := hung.Get(ctx, "k"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("first get on a hung server: %v", err)
+	}
+	first := time.Since(start)
+	start = time.Now()
+	for range 20 {
+		_, err := hung.Incr(ctx, "k", 1)
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "skipped") || !strings.Contains(err.Error(), l.Addr().String()) {
+			t.Fatalf("an operation while the server is marked down: %v", err)
+		}
+	}
+	if took := time.Since(start); took > first/2 {
+		t.Errorf("20 operations on a server marked down took %v; the first timeout took %v: they should fail at once", took, first)
+	}
+	time.Sleep(downFor + 50*time.Millisecond)
+	start = time.Now()
+	if _, err := hung.Get(ctx, "k"); !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "skipped") {
+		t.Fatalf("after downFor the server is tried again: %v", err)
+	}
+	// A healthy server is never marked: misses and existing keys are not outages.
+	for range 3 {
+		if _, err := s.Get(ctx, "down-missing"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("miss: %v", err)
+		}
+		if err := s.Add(ctx, "down-k", []byte("w"), 0); !errors.Is(err, ErrExists) {
+			t.Fatalf("add existing: %v", err)
+		}
+	}
+	if v, err := s.Get(ctx, "down-k"); err != nil || string(v) != "v" {
+		t.Fatalf("get after misses: %q, %v", v, err)
+	}
+}
