@@ -23,7 +23,11 @@ func TestHost_requestFilters(t *testing.T) {
 		return f
 	}
 	imapLogin := func() *Fields { return mailFields() }
-	withAccount := func() *Fields { f := httpReq("", "GET", "mail.example.com", "/service/soap"); f.Account = "bob"; return f }
+	withAccount := func() *Fields {
+		f := httpReq("", "GET", "mail.example.com", "/service/soap")
+		f.Account = "bob"
+		return f
+	}
 	tests := []struct {
 		name   string
 		config string

@@ -29,8 +29,8 @@ type instance struct {
 	// idleSince is when the instance went back to its pool (the host's
 	// clock, unix nanos); pool.sweep closes it after limits.idle_timeout.
 	idleSince int64
-	uses   int
-	dead   bool
+	uses      int
+	dead      bool
 
 	hooks  [abi.HookRewrite + 1]api.Function
 	events [abi.EventLoginFailed + 1]api.Function

@@ -123,8 +123,8 @@ func FuzzParseConfig(f *testing.F) {
 
 func TestRequestFilter(t *testing.T) {
 	tests := []struct {
-		name                   string
-		rules                  string
+		name                  string
+		rules                 string
 		hosts, paths, methods string // joined with ","
 	}{
 		{name: "anchored literal paths, hosts, methods",
