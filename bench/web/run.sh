@@ -10,6 +10,7 @@
 #   DURATION=3s RUNS=1 ONLY=chain bench/web/run.sh  # one quick pass of the chain runs
 #   PROFILE=/tmp/web.pprof bench/web/run.sh        # CPU profile of the chain proxy
 #   PROXY_ENV="GOGC=400" bench/web/run.sh          # environment of the Postern proxies only
+#   PLUGINS=go bench/web/run.sh                    # the Go builds of the plugins, not the bundled C ones
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 for tool in wrk h2load nginx memcached; do
@@ -18,8 +19,14 @@ done
 out=build/bench
 mkdir -p "$out/plugins"
 go build -o "$out/webbench" ./bench/web
+# PLUGINS=bundled (default): the builds `make bundle` deploys, the committed C build of a
+# plugin where there is one, else its Go build; PLUGINS=go: every plugin's Go build.
 for p in login-normaliser throttle route-cache route-lookup url-rewrite; do
-	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$out/plugins/$p.wasm" "./plugins/$p"
+	if [[ "${PLUGINS:-bundled}" == bundled && -e "plugins/$p/c/plugin.wasm" ]]; then
+		cp "plugins/$p/c/plugin.wasm" "$out/plugins/$p.wasm"
+	else
+		GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$out/plugins/$p.wasm" "./plugins/$p"
+	fi
 done
 args=(-wasm-dir "$out/plugins" -d "${DURATION:-10s}" -runs "${RUNS:-3}" -c 64 -t 2)
 for kv in ${PROXY_ENV:-}; do args+=(-proxy-env "$kv"); done
