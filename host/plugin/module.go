@@ -339,22 +339,25 @@ func (p *pool) get(ctx context.Context) (*instance, error) {
 		}
 		return in, nil
 	case <-ctx.Done():
+		// Handing over happens under mu (a buffered send that cannot
+		// block), so under mu either ch is still queued (remove it: nobody
+		// will send) or its value is already in it (take it and pass it on).
 		p.mu.Lock()
+		queued := false
 		for i, w := range p.waiters {
 			if w == ch {
 				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+				queued = true
 				break
 			}
 		}
 		p.mu.Unlock()
-		select {
-		case in := <-ch: // handed over just as we gave up: pass it on
-			if in == nil {
+		if !queued {
+			if in := <-ch; in == nil {
 				p.freed()
 			} else {
 				p.put(in)
 			}
-		default:
 		}
 		return nil, fmt.Errorf("plugin %s: waiting for a free instance (limits.instances=%d): %w",
 			p.g.p.spec.Name, cap(p.slots), ctx.Err())
@@ -386,14 +389,12 @@ func (p *pool) createFreed(ctx context.Context) (*instance, error) {
 // freed tells the first waiter, if any, that a slot is free.
 func (p *pool) freed() {
 	p.mu.Lock()
-	if len(p.waiters) == 0 {
-		p.mu.Unlock()
-		return
+	if len(p.waiters) > 0 {
+		ch := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		ch <- nil // buffered, one sender: never blocks
 	}
-	ch := p.waiters[0]
-	p.waiters = p.waiters[1:]
 	p.mu.Unlock()
-	ch <- nil
 }
 
 // put returns an instance after a call, or discards it when it failed or is
@@ -416,11 +417,10 @@ func (p *pool) put(in *instance) {
 	if len(p.waiters) > 0 {
 		ch := p.waiters[0]
 		p.waiters = p.waiters[1:]
-		p.mu.Unlock()
-		ch <- in
-		return
+		ch <- in // buffered, one sender: never blocks
+	} else {
+		p.stack = append(p.stack, in)
 	}
-	p.stack = append(p.stack, in)
 	p.mu.Unlock()
 }
 

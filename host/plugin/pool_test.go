@@ -89,3 +89,65 @@ func TestPool_waiterGivesUp(t *testing.T) {
 		t.Errorf("%d instances; want 1", n)
 	}
 }
+
+// TestPool_giveUpRace: many callers giving up while instances are handed
+// over lose no instance and no slot: afterwards both slots still serve
+// two calls at once.
+func TestPool_giveUpRace(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	h, _ := newTestHost(t, Options{Store: slowStore{kv.NewMemory(kv.MemoryOptions{}), delay}})
+	if err := h.Load(context.Background(), []Spec{{Name: "p", Path: fixture("kv"), Limits: Limits{Instances: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%25)*time.Millisecond)
+			defer cancel()
+			h.Run(ctx, abi.HookRoute, mailFields())
+		})
+	}
+	wg.Wait()
+	// Nothing in flight: every live instance is idle on the stack, and
+	// the slots taken are exactly the live instances.
+	pl := &h.Plugin("p").gen.Load().pool
+	pl.mu.Lock()
+	idle, waiting := len(pl.stack), len(pl.waiters)
+	pl.mu.Unlock()
+	if live := int(pl.live.Load()); idle != live || len(pl.slots) != live || waiting != 0 {
+		t.Fatalf("after the give-ups: %d live, %d idle, %d slots taken, %d waiters; want live = idle = slots, no waiter",
+			live, idle, len(pl.slots), waiting)
+	}
+	// kv.wat makes one kv_set per call: two calls at once take about one
+	// delay when both slots serve, two when one was lost.
+	start := time.Now()
+	for range 2 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if r := h.Run(ctx, abi.HookRoute, mailFields()); r.Err != nil && strings.Contains(r.Err.Error(), "waiting") {
+				t.Errorf("after the give-ups: %v", r.Err)
+			}
+		})
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 2*delay+delay/2 {
+		t.Logf("two calls took %v (delay %v): a slot may be lost", took, delay)
+	}
+	if n := h.Plugin("p").Info().Instances; n > 2 {
+		t.Errorf("%d instances alive; limit 2", n)
+	}
+	// Every slot must be reachable: hold both with slow calls and check a
+	// third waits rather than being served (no phantom slot either).
+	var held sync.WaitGroup
+	for range 2 {
+		held.Go(func() { h.Run(context.Background(), abi.HookRoute, mailFields()) })
+	}
+	time.Sleep(delay / 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if r := h.Run(ctx, abi.HookRoute, mailFields()); r.Err != nil && strings.Contains(r.Err.Error(), "waiting") {
+		t.Errorf("a third call never got an instance back: %v", r.Err)
+	}
+	held.Wait()
+}
