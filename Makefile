@@ -124,7 +124,7 @@ fuzz:
 # Ctrl-C; it prints curl commands to try. DEMO_FLAGS: -addr-base N (fixed
 # ports N+143, N+110, N+443, N+90), -for 10m.
 DEMO_FLAGS ?=
-demo: bin/postern plugins
+demo: bin/postern bundle
 	bin/postern demo $(DEMO_FLAGS)
 
 fixtures: c-plugins

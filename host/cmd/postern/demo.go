@@ -28,7 +28,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	flags.SetOutput(stderr)
 	var a demoArgs
 	flags.IntVar(&a.addrBase, "addr-base", 0, "listen on 127.0.0.1 ports `N`+143 (IMAP), N+110 (POP3), N+443 (HTTPS), N+90 (admin); 0 picks free ports")
-	flags.StringVar(&a.plugins, "plugins", "build/wasm/plugins", "`directory` of the bundled plugins' .wasm files (make plugins)")
+	flags.StringVar(&a.plugins, "plugins", "build/plugins", "`directory` of the bundled plugins' .wasm files (make bundle)")
 	flags.DurationVar(&a.duration, "for", 0, "stop after this `duration` (0: at Ctrl-C)")
 	if err := flags.Parse(args); err != nil {
 		return exitUsage
@@ -199,7 +199,7 @@ func checkDemoPlugins(dir string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("postern demo: %s missing from %s; run `make plugins` (or pass -plugins DIR)", missing, dir)
+		return fmt.Errorf("postern demo: %s missing from %s; run `make bundle` (or pass -plugins DIR)", missing, dir)
 	}
 	return nil
 }

@@ -23,15 +23,27 @@ import (
 
 	"github.com/postern/postern/host/demo"
 	"github.com/postern/postern/host/internal/guestbuild"
+	"github.com/postern/postern/host/plugintest"
 )
 
-// demoPlugins builds the bundled plugins (once per source change) and
-// returns the directory holding their .wasm files.
+// demoPlugins lays out the bundled plugins as `make bundle` does (the
+// committed C build where a plugin has one, else its Go build, built once
+// per source change) and returns the directory holding them.
 func demoPlugins(t *testing.T) string {
 	t.Helper()
-	var dir string
+	dir := t.TempDir()
 	for _, name := range demo.Plugins {
-		dir = filepath.Dir(guestbuild.Build(t, "plugins/"+name))
+		src := guestbuild.Build(t, "plugins/"+name)
+		if _, err := os.Stat(filepath.Join("..", "..", "..", "plugins", name, "c", "plugin.wasm")); err == nil {
+			src = plugintest.CPlugin(t, "plugins/"+name+"/c")
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".wasm"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }
@@ -337,7 +349,7 @@ func TestDemo_refuses(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no plugins built", []string{"-plugins", t.TempDir()}, exitFail, "run `make plugins`"},
+		{"no plugins built", []string{"-plugins", t.TempDir()}, exitFail, "run `make bundle`"},
 		{"negative base", []string{"-addr-base", "-1"}, exitUsage, "want 0 (free ports)"},
 		{"base too high", []string{"-addr-base", "65200"}, exitUsage, "want 0 (free ports)"},
 		{"an argument", []string{"now"}, exitUsage, `unexpected argument "now"`},
