@@ -291,7 +291,8 @@ const (
 	// FeatureABI10 is always present in a v1 host.
 	FeatureABI10 = "abi-1.0"
 	// FeatureABI11: the host implements ABI 1.1 (FieldPasswordVerified,
-	// FieldUpstreamAuth, the request filters FieldOnlyLogin..FieldOnlyMethods).
+	// FieldUpstreamAuth, the request filters FieldOnlyLogin..FieldOnlyMethods,
+	// FieldOAuthToken and FieldOAuthUser).
 	FeatureABI11 = "abi-1.1"
 	// FeatureKVShared: the key-value store is shared by several nodes
 	// (memcached) rather than in-process.
@@ -407,7 +408,7 @@ const (
 	FieldTLSVersion    Field = 8  // "", "TLS1.2", "TLS1.3"
 	FieldTLSCipher     Field = 9  // IANA name, "" without TLS
 	FieldSNI           Field = 10 // TLS server name, "" without
-	FieldAuthMethod    Field = 11 // "plain", "login", "gssapi", "cookie", "basic", "none"
+	FieldAuthMethod    Field = 11 // "plain", "login", "gssapi", "oauthbearer", "xoauth2", "cookie", "basic", "none"
 	FieldLogin         Field = 12 // the login as the client gave it (rewritable in login)
 	FieldPassword      Field = 13 // only in login and route hooks
 	FieldLoginAttempt  Field = 14 // decimal, 1 for the first attempt of the session
@@ -465,8 +466,17 @@ const (
 	// FieldOnlyMethods: list of HTTP methods, exact ("GET"); HTTP only.
 	FieldOnlyMethods Field = 42
 
+	// FieldOAuthToken (ABI 1.1) is the OAuth 2.0 bearer token of an
+	// OAUTHBEARER or XOAUTH2 login; a secret like password: readable in
+	// the login and route hooks only, never logged.
+	FieldOAuthToken Field = 43
+	// FieldOAuthUser (ABI 1.1, read-only) is the user an OAuth login
+	// claims: the OAUTHBEARER authzid ("a=") or the XOAUTH2 "user=";
+	// empty for other logins.
+	FieldOAuthUser Field = 44
+
 	// FieldMax is the highest field number this version defines.
-	FieldMax = FieldOnlyMethods
+	FieldMax = FieldOAuthUser
 )
 
 // IsFilter reports whether f is a request filter field (written in init).
@@ -487,6 +497,7 @@ var fieldNames = [...]string{
 	FieldRouteCached: "route_cached", FieldPasswordVerified: "password_verified",
 	FieldUpstreamAuth: "upstream_auth", FieldOnlyLogin: "only_login", FieldOnlyProtocols: "only_protocols",
 	FieldOnlyHosts: "only_hosts", FieldOnlyPaths: "only_paths", FieldOnlyMethods: "only_methods",
+	FieldOAuthToken: "oauth_token", FieldOAuthUser: "oauth_user",
 }
 
 // String returns the field's name as written in ABI.md ("client_ip").
@@ -568,7 +579,7 @@ func Access(p Phase, f Field) Mode {
 			return Write
 		}
 		return Read
-	case FieldPassword:
+	case FieldPassword, FieldOAuthToken:
 		if p == PhaseLogin || p == PhaseRoute {
 			return Read
 		}

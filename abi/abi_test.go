@@ -1,6 +1,7 @@
 package abi
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -33,8 +34,11 @@ func TestAccess(t *testing.T) {
 			if (p == PhaseRouteDecided || p == PhaseLoginFailed) && m == Write {
 				t.Errorf("event %d may write %v", p, f)
 			}
-			if f == FieldPassword && m != None && p != PhaseLogin && p != PhaseRoute {
-				t.Errorf("password readable in phase %d", p)
+			if (f == FieldPassword || f == FieldOAuthToken) && m != None && p != PhaseLogin && p != PhaseRoute {
+				t.Errorf("%v readable in phase %d", f, p)
+			}
+			if (f == FieldPassword || f == FieldOAuthToken || f == FieldOAuthUser) && m == Write {
+				t.Errorf("%v writable in phase %d", f, p)
 			}
 			if f == FieldUpstreamPass && m != None && p != PhaseRoute {
 				t.Errorf("upstream password readable in phase %d", p)
@@ -78,6 +82,36 @@ func TestNames(t *testing.T) {
 	for e := ErrTimeout; e <= ErrUnknownField; e++ {
 		if strings.HasPrefix(e.Error(), "postern: error ") {
 			t.Errorf("error %d unnamed", e)
+		}
+	}
+}
+
+// TestABIMDAccessTable checks that ABI.md's "Access per phase" table has
+// one row per field and that each row says what Access says.
+func TestABIMDAccessTable(t *testing.T) {
+	b, err := os.ReadFile("ABI.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := map[Mode]string{None: "-", Read: "R", Write: "RW"}
+	phases := []Phase{PhaseInit, PhaseLogin, PhaseThrottle, PhaseRoute, PhaseRewrite, PhaseRouteDecided, PhaseLoginFailed}
+	rows := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if c := strings.Split(l, " | "); len(c) == len(phases)+2 && strings.HasPrefix(c[1], "`") {
+			rows[strings.TrimPrefix(c[0], "| ")] = l
+		}
+	}
+	for f := Field(1); f <= FieldMax; f++ {
+		want := "| " + itoa(int64(f)) + " | `" + f.String() + "`"
+		if f.Keyed() {
+			want += " (keyed)"
+		}
+		for _, p := range phases {
+			want += " | " + mode[Access(p, f)]
+		}
+		want += " |"
+		if got := rows[itoa(int64(f))]; got != want {
+			t.Errorf("ABI.md access row of %v:\n got %q\nwant %q", f, got, want)
 		}
 	}
 }

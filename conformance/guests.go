@@ -33,6 +33,16 @@ type guestCase struct {
 }
 
 func imapCmd(cmd string) *Fields { return MailFields("imap", cmd) }
+
+// oauthCmd is an IMAP OAUTHBEARER login claiming bob@example.com.
+func oauthCmd(cmd string) *Fields {
+	f := MailFields("imap", cmd)
+	f.Values[abi.FieldAuthMethod] = "oauthbearer"
+	f.Values[abi.FieldPassword] = ""
+	f.Values[abi.FieldOAuthToken] = "eyJ.tok.sig"
+	f.Values[abi.FieldOAuthUser] = "bob@example.com"
+	return f
+}
 func httpCmd(cmd string) *Fields { return HTTPFields(cmd) }
 
 // storeHas checks a store key after a case.
@@ -148,6 +158,15 @@ var guestCases = []guestCase{
 			return f
 		}},
 	{name: "set/upstream_auth is read-only", section: "ABI.md#access-per-phase", hook: hookRoute, cmd: "set:37:password", want: "-3"},
+	// ABI 1.1: OAuth logins (oauth_token is gated like password).
+	{name: "get/oauth_token in login", section: "ABI.md#oauth-logins", fields: oauthCmd, cmd: "get:43", want: "eyJ.tok.sig"},
+	{name: "get/oauth_token in route", section: "ABI.md#oauth-logins", hook: hookRoute, fields: oauthCmd, cmd: "get:43", want: "eyJ.tok.sig"},
+	{name: "get/no oauth_token in throttle", section: "ABI.md#access-per-phase", hook: hookThrottle, fields: oauthCmd, cmd: "get:43", want: "-2"},
+	{name: "get/oauth_token empty for a password login", section: "ABI.md#fields", cmd: "get:43", want: ""},
+	{name: "get/oauth_user in throttle", section: "ABI.md#oauth-logins", hook: hookThrottle, fields: oauthCmd, cmd: "get:44", want: "bob@example.com"},
+	{name: "get/auth_method oauthbearer", section: "ABI.md#oauth-logins", fields: oauthCmd, cmd: "get:11", want: "oauthbearer"},
+	{name: "set/oauth_token is read-only", section: "ABI.md#access-per-phase", fields: oauthCmd, cmd: "set:43:x", want: "-3"},
+	{name: "set/oauth_user is read-only", section: "ABI.md#access-per-phase", fields: oauthCmd, cmd: "set:44:eve", want: "-3"},
 	// ABI 1.1: request filters are init's only.
 	{name: "get/only_login outside init", section: "ABI.md#request-filters", hook: hookRoute, cmd: "get:38", want: "-2"},
 	{name: "set/only_login outside init", section: "ABI.md#request-filters", cmd: "set:38:1", want: "-2"},

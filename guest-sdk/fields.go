@@ -130,7 +130,8 @@ func TLSCipher() string { return str(abi.FieldTLSCipher) }
 // SNI is the TLS server name the client asked for, "" without.
 func SNI() string { return str(abi.FieldSNI) }
 
-// AuthMethod is "plain", "login", "gssapi", "cookie", "basic" or "none".
+// AuthMethod is "plain", "login", "gssapi", "oauthbearer", "xoauth2",
+// "cookie", "basic" or "none".
 func AuthMethod() string { return str(abi.FieldAuthMethod) }
 
 // Login is the login as the client gave it, or as a login hook rewrote it.
@@ -141,6 +142,15 @@ func SetLogin(v string) error { return Set(abi.FieldLogin, v) }
 
 // Password is the client's password; only the login and route hooks see it.
 func Password() string { return str(abi.FieldPassword) }
+
+// OAuthToken is the bearer token of an OAUTHBEARER or XOAUTH2 login (ABI
+// 1.1); a secret like the password: only the login and route hooks see it.
+// Never log it.
+func OAuthToken() string { return str(abi.FieldOAuthToken) }
+
+// OAuthUser is the user an OAuth login claims: the OAUTHBEARER authzid or
+// the XOAUTH2 user (ABI 1.1); "" for other logins.
+func OAuthUser() string { return str(abi.FieldOAuthUser) }
 
 // LoginAttempt counts login attempts in the session, from 1.
 func LoginAttempt() int { return num(abi.FieldLoginAttempt) }

@@ -118,6 +118,7 @@ func toPostern(f *conformance.Fields) *plugin.Fields {
 		AuthMethod: v[abi.FieldAuthMethod], Login: v[abi.FieldLogin], Password: v[abi.FieldPassword],
 		LoginAttempt: atoi(abi.FieldLoginAttempt), Account: v[abi.FieldAccount], AuthID: v[abi.FieldAuthID],
 		ClientSuffix: v[abi.FieldClientSuffix], IMAPID: f.IMAPID,
+		OAuthToken: v[abi.FieldOAuthToken], OAuthUser: v[abi.FieldOAuthUser],
 		UpstreamLogin: v[abi.FieldUpstreamLogin], UpstreamPassword: v[abi.FieldUpstreamPass],
 		CacheAlias: v[abi.FieldCacheAlias] == "1", RouteCached: v[abi.FieldRouteCached] == "1",
 		Upstream: v[abi.FieldUpstream], Message: v[abi.FieldMessage],

@@ -115,7 +115,12 @@ extern "C" {
 #define POSTERN_FIELD_ONLY_HOSTS 40
 #define POSTERN_FIELD_ONLY_PATHS 41
 #define POSTERN_FIELD_ONLY_METHODS 42
-#define POSTERN_FIELD_MAX 42
+/* ABI 1.1 OAuth logins (AUTH_METHOD "oauthbearer", "xoauth2"): OAUTH_TOKEN
+   is the bearer token, a secret like PASSWORD (login and route only, never
+   log it); OAUTH_USER is the user the client claims (authzid / user=). */
+#define POSTERN_FIELD_OAUTH_TOKEN 43
+#define POSTERN_FIELD_OAUTH_USER 44
+#define POSTERN_FIELD_MAX 44
 
 /* Errors, returned negative (ABI.md "Errors"). */
 #define POSTERN_ERR_UNKNOWN_FIELD (-1)

@@ -30,7 +30,7 @@ type Fields struct {
 	TLSVersion   string         // "", "TLS1.2", "TLS1.3"
 	TLSCipher    string         // IANA cipher suite name
 	SNI          string         // TLS server name
-	AuthMethod   string         // "plain", "login", "gssapi", "cookie", "basic", "none"
+	AuthMethod   string         // "plain", "login", "gssapi", "oauthbearer", "xoauth2", "cookie", "basic", "none"
 	Login        string         // the login as given; rewritten by login plugins
 	Password     string         // never logged; readable in login and route hooks only
 	LoginAttempt int            // 1 for the first attempt of the session
@@ -38,6 +38,12 @@ type Fields struct {
 	AuthID       string         // authenticated identity (GSSAPI principal)
 	ClientSuffix string         // a client suffix stripped from the login ("tb")
 	IMAPID       map[string]string
+
+	// OAuthToken is the bearer token of an OAUTHBEARER or XOAUTH2 login:
+	// never logged; readable in login and route hooks only, like Password.
+	OAuthToken string
+	// OAuthUser is the user an OAuth login claims (authzid or user=).
+	OAuthUser string
 
 	// HTTP is nil for mail sessions.
 	HTTP *HTTPFields
@@ -120,6 +126,10 @@ func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
 		return append(b, f.Login...), 0
 	case abi.FieldPassword:
 		return append(b, f.Password...), 0
+	case abi.FieldOAuthToken:
+		return append(b, f.OAuthToken...), 0
+	case abi.FieldOAuthUser:
+		return append(b, f.OAuthUser...), 0
 	case abi.FieldLoginAttempt:
 		return strconv.AppendInt(b, int64(f.LoginAttempt), 10), 0
 	case abi.FieldAccount:
