@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/postern/postern/host/kv/placement"
 )
 
 // MemcachedOptions configures [NewMemcached]. The zero value is usable.
@@ -23,6 +24,13 @@ type MemcachedOptions struct {
 	// MaxIdleConns is how many idle connections are kept per server;
 	// 0 means 64, enough for a proxy's concurrent logins.
 	MaxIdleConns int
+	// Distribution chooses a key's server (store.distribution): "crc32"
+	// (or ""), "zimbra-nginx" or "ketama"; see package placement.
+	Distribution string
+	// KeyForm is the key as sent to memcached (store.key_form): "raw" (or
+	// "") or "sha256" (Zimbra 10.1 and later). The server is chosen from
+	// the raw key either way.
+	KeyForm string
 }
 
 const (
@@ -31,9 +39,6 @@ const (
 	// maxRelativeTTL is memcached's REALTIME_MAXDELTA: an expiration of
 	// more seconds than this is read as an absolute Unix time.
 	maxRelativeTTL = 30 * 24 * 60 * 60
-	// purgeIdleConns is the idle pool of the per-server clients used only
-	// by DeleteEverywhere.
-	purgeIdleConns = 2
 	// downFor is how long a server that just failed (refused, reset, timed
 	// out) is skipped: operations on its keys fail at once with
 	// ErrUnavailable instead of each waiting for Timeout. A hung memcached
@@ -48,10 +53,13 @@ const (
 //
 // # Notes
 //
-// Each key lives on one server, chosen by gomemcache's CRC32 of the key
-// modulo the number of servers. That is not the ketama hashing Zimbra's
-// proxy uses, so Postern and Zimbra see each other's keys only with a single
-// server. Host names are resolved once, by NewMemcached.
+// Each key lives on one server, chosen by the distribution (package
+// placement): by default gomemcache's CRC32 of the key modulo the number of
+// servers, which is not how Zimbra's proxy places keys; "zimbra-nginx" is.
+// With "zimbra-nginx" and "ketama" a key whose server is marked down goes
+// to the next server the distribution names; with "crc32" it is
+// unavailable until its server is back. Host names are resolved once, by
+// NewMemcached.
 //
 // The context is checked before each operation; its deadline does not
 // shorten an operation in flight, which Timeout bounds instead.
@@ -62,13 +70,13 @@ const (
 // rule), so it depends on the server's clock, and is capped at January 2038,
 // the largest time the protocol's 32-bit field holds.
 type Memcached struct {
-	servers  []string
-	selector *memcache.ServerList
-	client   *memcache.Client
-	each     []*memcache.Client // one per server, for DeleteEverywhere
-	// downUntil holds, per server address, the Unix nanos until which the
-	// server is skipped after a failure (see downFor).
-	downUntil map[string]*atomic.Int64
+	servers []string
+	place   placement.Placer
+	form    placement.KeyForm
+	each    []*memcache.Client // one per server, in servers' order
+	// downUntil holds, per server, the Unix nanos until which the server
+	// is skipped after a failure (see downFor).
+	downUntil []atomic.Int64
 	closed    atomic.Bool
 	now       func() time.Time // replaced in tests
 }
@@ -90,24 +98,27 @@ func NewMemcached(servers []string, opts MemcachedOptions) (*Memcached, error) {
 	}
 	m := &Memcached{
 		servers:   append([]string(nil), servers...),
-		selector:  new(memcache.ServerList),
 		now:       time.Now,
-		downUntil: map[string]*atomic.Int64{},
+		downUntil: make([]atomic.Int64, len(servers)),
 	}
-	if err := m.selector.SetServers(servers...); err != nil {
-		return nil, fmt.Errorf("kv: memcached servers %q: %w; use host:port with a resolvable host", servers, err)
+	var err error
+	if m.place, err = placement.New(opts.Distribution, servers); err != nil {
+		return nil, fmt.Errorf("kv: memcached: %w", err)
 	}
-	_ = m.selector.Each(func(a net.Addr) error {
-		m.downUntil[a.String()] = new(atomic.Int64)
-		return nil
-	})
-	m.client = memcache.NewFromSelector(m.selector)
-	m.client.Timeout = opts.Timeout
-	m.client.MaxIdleConns = opts.MaxIdleConns
+	if m.form, err = placement.ParseKeyForm(opts.KeyForm); err != nil {
+		return nil, fmt.Errorf("kv: memcached: %w", err)
+	}
 	for _, s := range servers {
-		c := memcache.New(s) // resolves like the selector, so it cannot fail now
+		// One client per server: the store, not gomemcache, picks the
+		// server. SetServers resolves the name once, as memcache.New
+		// would, but returns the error instead of dropping it.
+		sl := new(memcache.ServerList)
+		if err := sl.SetServers(s); err != nil {
+			return nil, fmt.Errorf("kv: memcached server %q: %w; use host:port with a resolvable host", s, err)
+		}
+		c := memcache.NewFromSelector(sl)
 		c.Timeout = opts.Timeout
-		c.MaxIdleConns = purgeIdleConns
+		c.MaxIdleConns = opts.MaxIdleConns
 		m.each = append(m.each, c)
 	}
 	return m, nil
@@ -122,7 +133,7 @@ func (m *Memcached) Shared() bool { return true }
 // Close closes idle connections. Later calls return ErrUnavailable.
 func (m *Memcached) Close() error {
 	m.closed.Store(true)
-	errs := []error{m.client.Close()}
+	var errs []error
 	for _, c := range m.each {
 		errs = append(errs, c.Close())
 	}
@@ -134,44 +145,43 @@ func (m *Memcached) Close() error {
 
 var errMemcachedClosed = fmt.Errorf("kv: memcached: %w: the store was closed; use the store of the current configuration", ErrUnavailable)
 
-func (m *Memcached) begin(ctx context.Context, op, key string) error {
+// begin checks an operation on key and returns the index of the server
+// to send it to and the key as sent.
+func (m *Memcached) begin(ctx context.Context, op, key string) (int, string, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, "", err
 	}
 	if m.closed.Load() {
-		return errMemcachedClosed
+		return 0, "", errMemcachedClosed
 	}
 	if err := ValidKey(key); err != nil {
-		return err
+		return 0, "", err
 	}
-	if addr, d := m.down(key); d != nil && time.Now().UnixNano() < d.Load() {
-		return unavailable(op, "memcached "+addr, errSkipped,
+	now := time.Now().UnixNano()
+	isDown := func(i int) bool { return now < m.downUntil[i].Load() }
+	i := m.place.Server(key, isDown)
+	if i < 0 || isDown(i) {
+		where := "memcached " + m.servers[0]
+		if i >= 0 {
+			where = "memcached " + m.servers[i]
+		} else if len(m.servers) > 1 {
+			where = "every memcached server"
+		}
+		return 0, "", unavailable(op, where, errSkipped,
 			"check that memcached is running and reachable from this host, or raise the timeout")
 	}
-	return nil
+	return i, m.form.Wire(key), nil
 }
 
 // errSkipped is why an operation failed at once: its server failed less
 // than downFor ago.
 var errSkipped = fmt.Errorf("it failed less than %v ago, so it is skipped for now", downFor)
 
-// down returns the server of key and its skip mark.
-func (m *Memcached) down(key string) (string, *atomic.Int64) {
-	addr, err := m.selector.PickServer(key)
-	if err != nil {
-		return "", nil
-	}
-	a := addr.String()
-	return a, m.downUntil[a]
-}
-
-// failed marks key's server down for downFor when err is an outage (not a
+// failed marks server i down for downFor when err is an outage (not a
 // miss, an existing key, or a refused value).
-func (m *Memcached) failed(key string, err error) error {
+func (m *Memcached) failed(i int, err error) error {
 	if errors.Is(err, ErrUnavailable) {
-		if _, d := m.down(key); d != nil {
-			d.Store(time.Now().Add(downFor).UnixNano())
-		}
+		m.downUntil[i].Store(time.Now().Add(downFor).UnixNano())
 	}
 	return err
 }
@@ -198,8 +208,9 @@ func expiration(now time.Time, ttl time.Duration) int32 {
 	return int32(abs)
 }
 
-// mapErr turns a gomemcache error for key into this package's errors.
-func (m *Memcached) mapErr(op, key string, err error) error {
+// mapErr turns a gomemcache error from server i into this package's
+// errors.
+func (m *Memcached) mapErr(op string, i int, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -217,71 +228,73 @@ func (m *Memcached) mapErr(op, key string, err error) error {
 	case strings.Contains(msg, "object too large"):
 		return fmt.Errorf("%w: memcached refused it (%v); store less, or raise memcached's -I item size", ErrTooLarge, err)
 	}
-	server := "memcached"
-	if addr, perr := m.selector.PickServer(key); perr == nil {
-		server = "memcached " + addr.String()
-	}
-	return unavailable(op, server, err, "check that memcached is running and reachable from this host, or raise the timeout")
+	return unavailable(op, "memcached "+m.servers[i], err, "check that memcached is running and reachable from this host, or raise the timeout")
 }
 
 // Get implements [Store].
 func (m *Memcached) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := m.begin(ctx, "get", key); err != nil {
+	i, wire, err := m.begin(ctx, "get", key)
+	if err != nil {
 		return nil, err
 	}
-	it, err := m.client.Get(key)
+	it, err := m.each[i].Get(wire)
 	if err != nil {
-		return nil, m.failed(key, m.mapErr("get", key, err))
+		return nil, m.failed(i, m.mapErr("get", i, err))
 	}
 	return it.Value, nil
 }
 
 // Set implements [Store].
 func (m *Memcached) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := m.begin(ctx, "set", key); err != nil {
+	i, wire, err := m.begin(ctx, "set", key)
+	if err != nil {
 		return err
 	}
 	if err := checkValue(value); err != nil {
 		return err
 	}
-	it := &memcache.Item{Key: key, Value: value, Expiration: expiration(m.now(), ttl)}
-	return m.failed(key, m.mapErr("set", key, m.client.Set(it)))
+	it := &memcache.Item{Key: wire, Value: value, Expiration: expiration(m.now(), ttl)}
+	return m.failed(i, m.mapErr("set", i, m.each[i].Set(it)))
 }
 
 // Add implements [Store].
 func (m *Memcached) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := m.begin(ctx, "add", key); err != nil {
+	i, wire, err := m.begin(ctx, "add", key)
+	if err != nil {
 		return err
 	}
 	if err := checkValue(value); err != nil {
 		return err
 	}
-	it := &memcache.Item{Key: key, Value: value, Expiration: expiration(m.now(), ttl)}
-	return m.failed(key, m.mapErr("add", key, m.client.Add(it)))
+	it := &memcache.Item{Key: wire, Value: value, Expiration: expiration(m.now(), ttl)}
+	return m.failed(i, m.mapErr("add", i, m.each[i].Add(it)))
 }
 
 // Incr implements [Store].
 func (m *Memcached) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
-	if err := m.begin(ctx, "incr", key); err != nil {
+	i, wire, err := m.begin(ctx, "incr", key)
+	if err != nil {
 		return 0, err
 	}
-	n, err := m.client.Increment(key, delta)
-	return n, m.failed(key, m.mapErr("incr", key, err))
+	n, err := m.each[i].Increment(wire, delta)
+	return n, m.failed(i, m.mapErr("incr", i, err))
 }
 
 // Delete implements [Store].
 func (m *Memcached) Delete(ctx context.Context, key string) error {
-	if err := m.begin(ctx, "delete", key); err != nil {
+	i, wire, err := m.begin(ctx, "delete", key)
+	if err != nil {
 		return err
 	}
-	return m.failed(key, m.mapErr("delete", key, m.client.Delete(key)))
+	return m.failed(i, m.mapErr("delete", i, m.each[i].Delete(wire)))
 }
 
 // DeleteEverywhere deletes keys on every configured server, not only on the
 // server each key hashes to, and returns how many (server, key) pairs were
 // deleted. It is the route purge run after a mailbox moves (Zimbra's
-// zmproxypurge): entries written by proxies with another server list, or
-// before a server was added, are found too.
+// zmproxypurge): entries written by proxies with another server list or
+// distribution, or before a server was added, are found too. Keys are sent
+// in the store's key form.
 //
 // Missing keys are not errors. Servers are purged concurrently; a server
 // that fails is skipped after its first error, and the errors of all failed
@@ -311,7 +324,7 @@ func (m *Memcached) DeleteEverywhere(ctx context.Context, keys ...string) (delet
 					errs[i] = err
 					return
 				}
-				err := c.Delete(k)
+				err := c.Delete(m.form.Wire(k))
 				switch {
 				case err == nil:
 					total.Add(1)

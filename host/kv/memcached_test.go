@@ -58,10 +58,19 @@ func TestNewMemcached_Errors(t *testing.T) {
 		{"none", nil, "no servers configured"},
 		{"no port", []string{"127.0.0.1"}, "use host:port"},
 		{"bad port", []string{"127.0.0.1:http-nope"}, "use host:port"},
+		{"distribution", []string{"127.0.0.1:1"}, `unknown distribution "md5"`},
+		{"key form", []string{"127.0.0.1:1"}, `unknown key form "md5"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewMemcached(tc.servers, MemcachedOptions{})
+			opts := MemcachedOptions{}
+			switch tc.name {
+			case "distribution":
+				opts.Distribution = "md5"
+			case "key form":
+				opts.KeyForm = "md5"
+			}
+			_, err := NewMemcached(tc.servers, opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "kv: ") {
 				t.Fatalf("NewMemcached(%q) error = %v, want one containing %q", tc.servers, err, tc.want)
 			}
