@@ -4,6 +4,7 @@
 package docs
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -58,23 +59,33 @@ func exampleKeys(t *testing.T, data []byte) []string {
 	return keys
 }
 
-// decoderFieldRE finds the keys host/config's decoder accepts:
-// field{"name", ...}.
-var decoderFieldRE = regexp.MustCompile(`field\{"([a-z0-9_]+)"`)
+// decoderFieldRE finds the keys the configuration's section decoders
+// accept: confdecode.Key("name", ...).
+var decoderFieldRE = regexp.MustCompile(`confdecode\.Key\("([a-z0-9_]+)"`)
 
-// decoderKeys returns every key name the decoder in host/config accepts,
-// plus the hook names on_failure takes (built from abi.Hooks).
+// decoderKeys returns every key name a section decoder accepts (each
+// component decodes its own section, so every Go file under host/ is
+// read), plus the hook names on_failure takes (built from abi.Hooks).
 func decoderKeys(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "host", "config", "*.go"))
+	var files []string
+	err := filepath.WalkDir(filepath.Join("..", "host"), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() && e.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		if !e.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+			files = append(files, p)
+		}
+		return nil
+	})
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no host/config sources found (%v)", err)
+		t.Fatalf("no host sources found (%v)", err)
 	}
 	var names []string
 	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -84,6 +95,9 @@ func decoderKeys(t *testing.T) []string {
 				names = append(names, m[1])
 			}
 		}
+	}
+	if len(names) < 50 {
+		t.Fatalf("found only %d configuration keys in host/; the pattern %s no longer matches the section decoders", len(names), decoderFieldRE)
 	}
 	for _, h := range abi.Hooks {
 		names = append(names, h.String())
@@ -130,7 +144,7 @@ func TestConfiguration_exampleKeysDocumented(t *testing.T) {
 	}
 }
 
-// TestConfiguration_decoderKeysDocumented: every key the decoder accepts
+// TestConfiguration_decoderKeysDocumented: every key a decoder accepts
 // is the last part of some documented key path, so keys that the example
 // leaves out (web, commented keys) are documented too.
 func TestConfiguration_decoderKeysDocumented(t *testing.T) {
@@ -142,7 +156,7 @@ func TestConfiguration_decoderKeysDocumented(t *testing.T) {
 	}
 	for _, name := range decoderKeys(t) {
 		if !leaves[name] {
-			t.Errorf("host/config reads the key %q, but no row of docs/configuration.md documents a key ending in it: add one", name)
+			t.Errorf("the configuration decoder (host/) reads the key %q, but no row of docs/configuration.md documents a key ending in it: add one", name)
 		}
 	}
 }
@@ -156,7 +170,7 @@ func TestConfiguration_noStaleKeys(t *testing.T) {
 		parts := strings.Split(strings.ReplaceAll(k, "[]", ""), ".")
 		for _, p := range parts {
 			if !slices.Contains(known, p) {
-				t.Errorf("docs/configuration.md documents %s, but host/config reads no key %q: remove or rename the row", k, p)
+				t.Errorf("docs/configuration.md documents %s, but no section decoder (host/) reads a key %q: remove or rename the row", k, p)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/postern/postern/host/admin"
+	"github.com/postern/postern/host/internal/confdecode"
 )
 
 // Admin is the `admin` section: the operator HTTP API (health, readiness,
@@ -42,43 +43,43 @@ func (a Admin) Addr() string {
 // treats a busy default port as a warning but a busy chosen one as fatal.
 func (a Admin) Explicit() bool { return a.Address != "" }
 
-func (d *decoder) adminSection(n *yaml.Node, path string, a *Admin) {
+func decodeAdmin(d *confdecode.Decoder, n *yaml.Node, path string, a *Admin) {
 	var addrNode *yaml.Node
-	before := len(d.errs)
-	d.mapping(n, path,
-		field{"enabled", func(n *yaml.Node, p string) {
+	before := d.Errors()
+	d.Mapping(n, path,
+		confdecode.Key("enabled", func(n *yaml.Node, p string) {
 			on := true
-			d.boolean(n, p, &on)
+			d.Bool(n, p, &on)
 			a.Disabled = !on
-		}},
-		field{"address", func(n *yaml.Node, p string) {
-			if !d.str(n, p, &a.Address) {
+		}),
+		confdecode.Key("address", func(n *yaml.Node, p string) {
+			if !d.Str(n, p, &a.Address) {
 				return
 			}
 			addrNode = n
 			_, port, err := net.SplitHostPort(a.Address)
 			if err != nil {
-				d.errorf(n, p, "%q: want host:port, such as %s", a.Address, admin.DefaultAddress)
+				d.Errorf(n, p, "%q: want host:port, such as %s", a.Address, admin.DefaultAddress)
 				return
 			}
 			if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-				d.errorf(n, p, "%q: the port must be a number from 0 (any free port) to 65535", a.Address)
+				d.Errorf(n, p, "%q: the port must be a number from 0 (any free port) to 65535", a.Address)
 			}
-		}},
-		field{"token", func(n *yaml.Node, p string) {
-			if d.str(n, p, &a.Token) && a.Token != "" && len(a.Token) < 16 {
+		}),
+		confdecode.Key("token", func(n *yaml.Node, p string) {
+			if d.Str(n, p, &a.Token) && a.Token != "" && len(a.Token) < 16 {
 				// Never echo the token itself.
-				d.errorf(n, p, "too short (%d characters): use at least 16 random characters, e.g. `openssl rand -hex 24`", len(a.Token))
+				d.Errorf(n, p, "too short (%d characters): use at least 16 random characters, e.g. `openssl rand -hex 24`", len(a.Token))
 			}
-		}},
-		field{"refresh", func(n *yaml.Node, p string) {
-			d.duration(n, p, &a.Refresh)
+		}),
+		confdecode.Key("refresh", func(n *yaml.Node, p string) {
+			d.Duration(n, p, &a.Refresh)
 			if a.Refresh > 0 && a.Refresh < time.Second {
-				d.errorf(n, p, "%s: use at least 1s, or remove the key for no refresh", a.Refresh)
+				d.Errorf(n, p, "%s: use at least 1s, or remove the key for no refresh", a.Refresh)
 			}
-		}},
+		}),
 	)
-	if a.Disabled || len(d.errs) > before {
+	if a.Disabled || d.Errors() > before {
 		return
 	}
 	if loop, err := admin.IsLoopback(a.Addr()); err == nil && !loop && a.Token == "" {
@@ -86,6 +87,6 @@ func (d *decoder) adminSection(n *yaml.Node, path string, a *Admin) {
 		if at == nil {
 			at = n
 		}
-		d.errorf(at, path+".address", "%s is not a loopback address: set admin.token (a bearer token) or bind 127.0.0.1", a.Addr())
+		d.Errorf(at, path+".address", "%s is not a loopback address: set admin.token (a bearer token) or bind 127.0.0.1", a.Addr())
 	}
 }

@@ -37,6 +37,7 @@ import (
 
 	"github.com/postern/postern/abi"
 	"github.com/postern/postern/host/connlimit"
+	"github.com/postern/postern/host/internal/confdecode"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/plugin"
 )
@@ -157,7 +158,7 @@ func Parse(data []byte, dir string) (*Config, error) {
 }
 
 func parse(data []byte, dir, file string) (*Config, error) {
-	d := &decoder{file: file}
+	d := confdecode.New(file, dir)
 	c := &Config{
 		CacheDir: defaultCacheDir(),
 		Log:      Log{Format: DefaultLogFormat, Level: slog.LevelInfo},
@@ -173,17 +174,17 @@ func parse(data []byte, dir, file string) (*Config, error) {
 	if err := dec.Decode(&doc); err == io.EOF {
 		return c, nil // an empty file: every default, no plugins
 	} else if err != nil {
-		d.syntax(err)
-		return nil, d.err()
+		d.Syntax(err)
+		return nil, d.Err()
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
 		if err != nil {
-			d.syntax(err)
+			d.Syntax(err)
 		} else {
-			d.errorf(&extra, "", "a second YAML document: keep the configuration in one (remove the ---)")
+			d.Errorf(&extra, "", "a second YAML document: keep the configuration in one (remove the ---)")
 		}
-		return nil, d.err()
+		return nil, d.Err()
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -192,40 +193,40 @@ func parse(data []byte, dir, file string) (*Config, error) {
 	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
 		return c, nil // only comments
 	}
-	d.mapping(root, "",
-		field{"cache_dir", func(n *yaml.Node, p string) {
-			if d.str(n, p, &c.CacheDir) && c.CacheDir != "" {
-				c.CacheDir = resolve(dir, c.CacheDir)
+	d.Mapping(root, "",
+		confdecode.Key("cache_dir", func(n *yaml.Node, p string) {
+			if d.Str(n, p, &c.CacheDir) && c.CacheDir != "" {
+				c.CacheDir = d.Path(c.CacheDir)
 			}
-		}},
-		field{"log", func(n *yaml.Node, p string) { d.log(n, p, &c.Log) }},
-		field{"store", func(n *yaml.Node, p string) { d.store(n, p, &c.Store) }},
-		field{"plugins", func(n *yaml.Node, p string) {
-			d.mapping(n, p,
-				field{"watch", func(n *yaml.Node, p string) { d.boolean(n, p, &c.Watch) }},
-				field{"debounce", func(n *yaml.Node, p string) { d.duration(n, p, &c.Debounce) }},
-				field{"chain", func(n *yaml.Node, p string) { c.Plugins = d.chain(n, p, dir) }},
+		}),
+		confdecode.Key("log", func(n *yaml.Node, p string) { decodeLog(d, n, p, &c.Log) }),
+		confdecode.Key("store", func(n *yaml.Node, p string) { decodeStore(d, n, p, &c.Store) }),
+		confdecode.Key("plugins", func(n *yaml.Node, p string) {
+			d.Mapping(n, p,
+				confdecode.Key("watch", func(n *yaml.Node, p string) { d.Bool(n, p, &c.Watch) }),
+				confdecode.Key("debounce", func(n *yaml.Node, p string) { d.Duration(n, p, &c.Debounce) }),
+				confdecode.Key("chain", func(n *yaml.Node, p string) { c.Plugins = decodeChain(d, n, p) }),
 			)
-		}},
-		field{"tls", func(n *yaml.Node, p string) { d.tlsSection(n, p, dir, &c.TLS) }},
-		field{"mail", func(n *yaml.Node, p string) { d.mailSection(n, p, dir, &c.Mail) }},
-		field{"web", func(n *yaml.Node, p string) { d.webSection(n, p, &c.Web) }},
-		field{"shutdown", func(n *yaml.Node, p string) {
-			d.mapping(n, p,
-				field{"announce", func(n *yaml.Node, p string) { d.duration(n, p, &c.Shutdown.Announce) }},
-				field{"grace", func(n *yaml.Node, p string) { d.duration(n, p, &c.Shutdown.Grace) }},
+		}),
+		confdecode.Key("tls", func(n *yaml.Node, p string) { decodeTLS(d, n, p, &c.TLS) }),
+		confdecode.Key("mail", func(n *yaml.Node, p string) { decodeMail(d, n, p, &c.Mail) }),
+		confdecode.Key("web", func(n *yaml.Node, p string) { decodeWeb(d, n, p, &c.Web) }),
+		confdecode.Key("shutdown", func(n *yaml.Node, p string) {
+			d.Mapping(n, p,
+				confdecode.Key("announce", func(n *yaml.Node, p string) { d.Duration(n, p, &c.Shutdown.Announce) }),
+				confdecode.Key("grace", func(n *yaml.Node, p string) { d.Duration(n, p, &c.Shutdown.Grace) }),
 			)
-		}},
-		field{"limits", func(n *yaml.Node, p string) {
-			d.mapping(n, p,
-				field{"max_sessions", func(n *yaml.Node, p string) {
-					d.integer(n, p, 0, maxConnLimit, func(v int64) { c.Limits.MaxSessions = int(v) })
-				}},
+		}),
+		confdecode.Key("limits", func(n *yaml.Node, p string) {
+			d.Mapping(n, p,
+				confdecode.Key("max_sessions", func(n *yaml.Node, p string) {
+					d.Int(n, p, 0, confdecode.MaxConnLimit, func(v int64) { c.Limits.MaxSessions = int(v) })
+				}),
 			)
-		}},
-		field{"admin", func(n *yaml.Node, p string) { d.adminSection(n, p, &c.Admin) }},
+		}),
+		confdecode.Key("admin", func(n *yaml.Node, p string) { decodeAdmin(d, n, p, &c.Admin) }),
 	)
-	if err := d.err(); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	if c.Mail.Enabled() {
@@ -259,44 +260,31 @@ func orFile(file string) string {
 	return file
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntax records a yaml.v3 error with the file name in front.
-func (d *decoder) syntax(err error) {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		d.errorf(&yaml.Node{Line: line}, "", "YAML syntax: %s", m[2])
-		return
-	}
-	d.errorf(nil, "", "YAML syntax: %s", strings.TrimPrefix(msg, "yaml: "))
-}
-
-func (d *decoder) log(n *yaml.Node, path string, l *Log) {
-	d.mapping(n, path,
-		field{"format", func(n *yaml.Node, p string) {
+func decodeLog(d *confdecode.Decoder, n *yaml.Node, path string, l *Log) {
+	d.Mapping(n, path,
+		confdecode.Key("format", func(n *yaml.Node, p string) {
 			var s string
-			if !d.str(n, p, &s) {
+			if !d.Str(n, p, &s) {
 				return
 			}
 			if s != "json" && s != "text" {
-				d.errorf(n, p, "%q: want json or text", s)
+				d.Errorf(n, p, "%q: want json or text", s)
 				return
 			}
 			l.Format = s
-		}},
-		field{"level", func(n *yaml.Node, p string) {
+		}),
+		confdecode.Key("level", func(n *yaml.Node, p string) {
 			var s string
-			if !d.str(n, p, &s) {
+			if !d.Str(n, p, &s) {
 				return
 			}
 			lv, ok := levels[s]
 			if !ok {
-				d.errorf(n, p, "%q: want debug, info, warn or error", s)
+				d.Errorf(n, p, "%q: want debug, info, warn or error", s)
 				return
 			}
 			l.Level = lv
-		}},
+		}),
 	)
 }
 
@@ -304,26 +292,26 @@ var levels = map[string]slog.Level{
 	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
 }
 
-func (d *decoder) store(n *yaml.Node, path string, s *Store) {
-	d.mapping(n, path,
-		field{"memcached", func(n *yaml.Node, p string) {
+func decodeStore(d *confdecode.Decoder, n *yaml.Node, path string, s *Store) {
+	d.Mapping(n, path,
+		confdecode.Key("memcached", func(n *yaml.Node, p string) {
 			seen := map[string]bool{}
-			d.sequence(n, p, "host:port", func(n *yaml.Node, p string) {
+			d.Sequence(n, p, "host:port", func(n *yaml.Node, p string) {
 				var srv string
-				if !d.str(n, p, &srv) {
+				if !d.Str(n, p, &srv) {
 					return
 				}
 				if err := checkServer(srv); err != nil {
-					d.errorf(n, p, "%w", err)
+					d.Errorf(n, p, "%w", err)
 				} else if seen[srv] {
-					d.errorf(n, p, "%s is listed twice: remove one", srv)
+					d.Errorf(n, p, "%s is listed twice: remove one", srv)
 				} else {
 					seen[srv] = true
 					s.Memcached = append(s.Memcached, srv)
 				}
 			})
-		}},
-		field{"timeout", func(n *yaml.Node, p string) { d.duration(n, p, &s.Timeout) }},
+		}),
+		confdecode.Key("timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &s.Timeout) }),
 	)
 }
 
@@ -347,153 +335,137 @@ func checkServer(s string) error {
 // error has a line number.
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
-func (d *decoder) chain(n *yaml.Node, path, dir string) []plugin.Spec {
+func decodeChain(d *confdecode.Decoder, n *yaml.Node, path string) []plugin.Spec {
 	var specs []plugin.Spec
 	names := map[string]int{}
-	d.sequence(n, path, "plugins", func(n *yaml.Node, p string) {
-		s, ok := d.plugin(n, p, dir)
+	d.Sequence(n, path, "plugins", func(n *yaml.Node, p string) {
+		s, ok := decodePlugin(d, n, p)
 		if !ok {
 			return
 		}
 		if first, dup := names[s.Name]; dup {
-			d.errorf(n, p+".name", "plugin %q is configured twice (first at line %d): names must be unique", s.Name, first)
+			d.Errorf(n, p+".name", "plugin %q is configured twice (first at line %d): names must be unique", s.Name, first)
 			return
 		}
-		names[s.Name] = line(n)
+		names[s.Name] = confdecode.Line(n)
 		specs = append(specs, s)
 	})
 	return specs
 }
 
-// line returns the line of n, or of the node it is an alias of.
-func line(n *yaml.Node) int {
-	if n = deref(n); n == nil {
-		return 0
-	}
-	return n.Line
-}
-
-// deref follows aliases without counting against maxNodes.
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
 // plugin decodes one entry of plugins.chain.
-func (d *decoder) plugin(n *yaml.Node, path, dir string) (plugin.Spec, bool) {
+func decodePlugin(d *confdecode.Decoder, n *yaml.Node, path string) (plugin.Spec, bool) {
 	var s plugin.Spec
-	before := len(d.errs)
+	before := d.Errors()
 	var hasName, hasPath bool
 	var hooksLine int
 	policyLines := map[abi.Hook]int{}
-	d.mapping(n, path,
-		field{"name", func(n *yaml.Node, p string) {
-			if !d.str(n, p, &s.Name) {
+	d.Mapping(n, path,
+		confdecode.Key("name", func(n *yaml.Node, p string) {
+			if !d.Str(n, p, &s.Name) {
 				return
 			}
 			hasName = true
 			if !nameRE.MatchString(s.Name) {
-				d.errorf(n, p, "%q: use 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit", s.Name)
+				d.Errorf(n, p, "%q: use 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit", s.Name)
 			}
-		}},
-		field{"path", func(n *yaml.Node, p string) {
-			if !d.str(n, p, &s.Path) {
+		}),
+		confdecode.Key("path", func(n *yaml.Node, p string) {
+			if !d.Str(n, p, &s.Path) {
 				return
 			}
 			hasPath = true
 			if s.Path == "" {
-				d.errorf(n, p, "empty: give the plugin's .wasm file")
+				d.Errorf(n, p, "empty: give the plugin's .wasm file")
 				return
 			}
-			s.Path = resolve(dir, s.Path)
-		}},
-		field{"hooks", func(n *yaml.Node, p string) {
-			hooksLine = line(n)
-			d.sequence(n, p, "hook names", func(n *yaml.Node, p string) {
+			s.Path = d.Path(s.Path)
+		}),
+		confdecode.Key("hooks", func(n *yaml.Node, p string) {
+			hooksLine = confdecode.Line(n)
+			d.Sequence(n, p, "hook names", func(n *yaml.Node, p string) {
 				var name string
-				if !d.str(n, p, &name) {
+				if !d.Str(n, p, &name) {
 					return
 				}
 				h, err := plugin.ParseHook(name)
 				if err != nil {
-					d.errorf(n, p, "%w", err)
+					d.Errorf(n, p, "%w", err)
 				} else if slices.Contains(s.Hooks, h) {
-					d.errorf(n, p, "hook %s is listed twice: remove one", h)
+					d.Errorf(n, p, "hook %s is listed twice: remove one", h)
 				} else {
 					s.Hooks = append(s.Hooks, h)
 				}
 			})
-			if len(s.Hooks) == 0 && len(d.errs) == before {
-				d.errorf(n, p, "empty list: name at least one hook, or remove the key to serve every hook the plugin exports")
+			if len(s.Hooks) == 0 && d.Errors() == before {
+				d.Errorf(n, p, "empty list: name at least one hook, or remove the key to serve every hook the plugin exports")
 			}
-		}},
-		field{"on_failure", func(n *yaml.Node, p string) {
-			fields := make([]field, 0, len(abi.Hooks))
+		}),
+		confdecode.Key("on_failure", func(n *yaml.Node, p string) {
+			fields := make([]confdecode.Field, 0, len(abi.Hooks))
 			for _, h := range abi.Hooks {
-				fields = append(fields, field{h.String(), func(n *yaml.Node, p string) {
+				fields = append(fields, confdecode.Key(h.String(), func(n *yaml.Node, p string) {
 					var v string
-					if !d.str(n, p, &v) {
+					if !d.Str(n, p, &v) {
 						return
 					}
 					pol, err := plugin.ParseFailurePolicy(v)
 					if err != nil {
-						d.errorf(n, p, "%w", err)
+						d.Errorf(n, p, "%w", err)
 						return
 					}
 					if s.OnFailure == nil {
 						s.OnFailure = map[abi.Hook]plugin.FailurePolicy{}
 					}
 					s.OnFailure[h] = pol
-					policyLines[h] = line(n)
-				}})
+					policyLines[h] = confdecode.Line(n)
+				}))
 			}
-			d.mapping(n, p, fields...)
-		}},
-		field{"http_allow", func(n *yaml.Node, p string) {
-			d.sequence(n, p, "host:port destinations", func(n *yaml.Node, p string) {
+			d.Mapping(n, p, fields...)
+		}),
+		confdecode.Key("http_allow", func(n *yaml.Node, p string) {
+			d.Sequence(n, p, "host:port destinations", func(n *yaml.Node, p string) {
 				var a string
-				if !d.str(n, p, &a) {
+				if !d.Str(n, p, &a) {
 					return
 				}
 				if err := checkAllow(a); err != nil {
-					d.errorf(n, p, "%w", err)
+					d.Errorf(n, p, "%w", err)
 					return
 				}
 				s.HTTPAllow = append(s.HTTPAllow, a)
 			})
-		}},
-		field{"limits", func(n *yaml.Node, p string) { d.limits(n, p, &s.Limits) }},
-		field{"config", func(n *yaml.Node, p string) {
-			if r := d.resolve(n); r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
+		}),
+		confdecode.Key("limits", func(n *yaml.Node, p string) { decodeLimits(d, n, p, &s.Limits) }),
+		confdecode.Key("config", func(n *yaml.Node, p string) {
+			if r := d.Resolve(n); r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
 				return // `config:` alone: no configuration
 			}
 			var b bytes.Buffer
-			d.toJSON(n, p, &b)
+			d.JSON(n, p, &b)
 			s.Config = b.Bytes()
-		}},
+		}),
 	)
-	if r := deref(n); r == nil || r.Kind != yaml.MappingNode {
+	if r := confdecode.Deref(n); r == nil || r.Kind != yaml.MappingNode {
 		return s, false
 	}
 	if !hasName {
-		d.errorf(n, path, "missing key name: every plugin needs a unique name")
+		d.Errorf(n, path, "missing key name: every plugin needs a unique name")
 	}
 	if !hasPath {
-		d.errorf(n, path, "missing key path: give the plugin's .wasm file")
+		d.Errorf(n, path, "missing key path: give the plugin's .wasm file")
 	}
 	// A policy for a hook the plugin was told not to serve is a mistake:
 	// the operator thinks it applies.
 	if len(s.Hooks) > 0 {
 		for _, h := range abi.Hooks {
 			if l, ok := policyLines[h]; ok && !slices.Contains(s.Hooks, h) {
-				d.errorf(&yaml.Node{Line: l}, path+".on_failure."+h.String(),
+				d.Errorf(&yaml.Node{Line: l}, path+".on_failure."+h.String(),
 					"the plugin does not serve %s (hooks at line %d): remove this or add %s to hooks", h, hooksLine, h)
 			}
 		}
 	}
-	return s, len(d.errs) == before
+	return s, d.Errors() == before
 }
 
 // checkAllow accepts the http_allow forms host/plugin understands: "*",
@@ -513,41 +485,34 @@ func checkAllow(a string) error {
 	return nil
 }
 
-func (d *decoder) limits(n *yaml.Node, path string, l *plugin.Limits) {
+func decodeLimits(d *confdecode.Decoder, n *yaml.Node, path string, l *plugin.Limits) {
 	const maxInt32 = 1<<31 - 1
-	d.mapping(n, path,
-		field{"memory_pages", func(n *yaml.Node, p string) {
-			d.integer(n, p, 1, 65536, func(v int64) { l.MemoryPages = uint32(v) })
-		}},
-		field{"call_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.CallTimeout) }},
-		field{"init_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.InitTimeout) }},
-		field{"instances", func(n *yaml.Node, p string) {
-			d.integer(n, p, 1, 65536, func(v int64) { l.Instances = int(v) })
-		}},
-		field{"max_uses", func(n *yaml.Node, p string) {
-			d.integer(n, p, 1, maxInt32, func(v int64) { l.MaxUses = int(v) })
-		}},
-		field{"max_age", func(n *yaml.Node, p string) { d.duration(n, p, &l.MaxAge) }},
-		field{"idle_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.IdleTimeout) }},
-		field{"memory_high_water", func(n *yaml.Node, p string) {
-			d.size(n, p, 1<<32-1, func(v int64) { l.MemoryHighWater = uint32(v) })
-		}},
-		field{"http_response_bytes", func(n *yaml.Node, p string) {
-			d.size(n, p, 1<<30, func(v int64) { l.HTTPResponseBytes = int(v) })
-		}},
-		field{"http_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.HTTPTimeout) }},
-		field{"log_per_second", func(n *yaml.Node, p string) {
-			d.integer(n, p, 1, 1000000, func(v int64) { l.LogPerSecond = int(v) })
-		}},
-		field{"uninterruptible", func(n *yaml.Node, p string) { d.boolean(n, p, &l.Uninterruptible) }},
+	d.Mapping(n, path,
+		confdecode.Key("memory_pages", func(n *yaml.Node, p string) {
+			d.Int(n, p, 1, 65536, func(v int64) { l.MemoryPages = uint32(v) })
+		}),
+		confdecode.Key("call_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &l.CallTimeout) }),
+		confdecode.Key("init_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &l.InitTimeout) }),
+		confdecode.Key("instances", func(n *yaml.Node, p string) {
+			d.Int(n, p, 1, 65536, func(v int64) { l.Instances = int(v) })
+		}),
+		confdecode.Key("max_uses", func(n *yaml.Node, p string) {
+			d.Int(n, p, 1, maxInt32, func(v int64) { l.MaxUses = int(v) })
+		}),
+		confdecode.Key("max_age", func(n *yaml.Node, p string) { d.Duration(n, p, &l.MaxAge) }),
+		confdecode.Key("idle_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &l.IdleTimeout) }),
+		confdecode.Key("memory_high_water", func(n *yaml.Node, p string) {
+			d.Size(n, p, 1<<32-1, func(v int64) { l.MemoryHighWater = uint32(v) })
+		}),
+		confdecode.Key("http_response_bytes", func(n *yaml.Node, p string) {
+			d.Size(n, p, 1<<30, func(v int64) { l.HTTPResponseBytes = int(v) })
+		}),
+		confdecode.Key("http_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &l.HTTPTimeout) }),
+		confdecode.Key("log_per_second", func(n *yaml.Node, p string) {
+			d.Int(n, p, 1, 1000000, func(v int64) { l.LogPerSecond = int(v) })
+		}),
+		confdecode.Key("uninterruptible", func(n *yaml.Node, p string) { d.Bool(n, p, &l.Uninterruptible) }),
 	)
-}
-
-func resolve(dir, p string) string {
-	if dir == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
 }
 
 func defaultCacheDir() string {

@@ -351,21 +351,3 @@ func TestConfig_OpenStore(t *testing.T) {
 	}
 	s.Close()
 }
-
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"0", 0, false}, {"65536", 65536, false}, {"64KiB", 64 << 10, false}, {"32 MiB", 32 << 20, false},
-		{"1GiB", 1 << 30, false}, {"12B", 12, false}, {"32MB", 0, true}, {"-1", 0, true}, {"KiB", 0, true},
-		{"99999999999GiB", 0, true}, {"1.5MiB", 0, true},
-	}
-	for _, tc := range tests {
-		got, err := parseSize(tc.in)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/postern/postern/host/internal/confdecode"
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/tlsstore"
 )
@@ -41,213 +42,147 @@ type Mail struct {
 // Enabled reports whether any mail listener is configured.
 func (m *Mail) Enabled() bool { return m != nil && len(m.Listeners) > 0 }
 
-func (d *decoder) tlsSection(n *yaml.Node, path, dir string, t *TLS) {
+func decodeTLS(d *confdecode.Decoder, n *yaml.Node, path string, t *TLS) {
 	pair := func(n *yaml.Node, path string, p *tlsstore.Pair) {
-		d.mapping(n, path,
-			field{"cert", func(n *yaml.Node, pp string) {
-				if d.str(n, pp, &p.CertFile) {
-					p.CertFile = resolve(dir, p.CertFile)
+		d.Mapping(n, path,
+			confdecode.Key("cert", func(n *yaml.Node, pp string) {
+				if d.Str(n, pp, &p.CertFile) {
+					p.CertFile = d.Path(p.CertFile)
 				}
-			}},
-			field{"key", func(n *yaml.Node, pp string) {
-				if d.str(n, pp, &p.KeyFile) {
-					p.KeyFile = resolve(dir, p.KeyFile)
+			}),
+			confdecode.Key("key", func(n *yaml.Node, pp string) {
+				if d.Str(n, pp, &p.KeyFile) {
+					p.KeyFile = d.Path(p.KeyFile)
 				}
-			}},
+			}),
 		)
 		if (p.CertFile == "") != (p.KeyFile == "") {
-			d.errorf(n, path, "give both cert and key")
+			d.Errorf(n, path, "give both cert and key")
 		}
 	}
-	d.mapping(n, path,
-		field{"certs", func(n *yaml.Node, p string) {
-			d.sequence(n, p, "{cert, key} pairs", func(n *yaml.Node, p string) {
+	d.Mapping(n, path,
+		confdecode.Key("certs", func(n *yaml.Node, p string) {
+			d.Sequence(n, p, "{cert, key} pairs", func(n *yaml.Node, p string) {
 				var pr tlsstore.Pair
 				pair(n, p, &pr)
 				t.Certs = append(t.Certs, pr)
 			})
-		}},
-		field{"default", func(n *yaml.Node, p string) { pair(n, p, &t.Default) }},
-		field{"watch", func(n *yaml.Node, p string) { d.boolean(n, p, &t.Watch) }},
+		}),
+		confdecode.Key("default", func(n *yaml.Node, p string) { pair(n, p, &t.Default) }),
+		confdecode.Key("watch", func(n *yaml.Node, p string) { d.Bool(n, p, &t.Watch) }),
 	)
 }
 
-func (d *decoder) mailSection(n *yaml.Node, path, dir string, m *Mail) {
+func decodeMail(d *confdecode.Decoder, n *yaml.Node, path string, m *Mail) {
 	c := &m.Config
-	d.mapping(n, path,
-		field{"greeting", func(n *yaml.Node, p string) { d.str(n, p, &c.Greeting) }},
-		field{"listeners", func(n *yaml.Node, p string) {
-			d.sequence(n, p, "listeners", func(n *yaml.Node, p string) {
+	d.Mapping(n, path,
+		confdecode.Key("greeting", func(n *yaml.Node, p string) { d.Str(n, p, &c.Greeting) }),
+		confdecode.Key("listeners", func(n *yaml.Node, p string) {
+			d.Sequence(n, p, "listeners", func(n *yaml.Node, p string) {
 				var l mail.Listener
-				d.mapping(n, p,
-					field{"name", func(n *yaml.Node, p string) { d.str(n, p, &l.Name) }},
-					field{"address", func(n *yaml.Node, p string) { d.str(n, p, &l.Address) }},
-					field{"protocol", func(n *yaml.Node, p string) { d.oneOf(n, p, &l.Protocol, mail.IMAP, mail.POP3) }},
-					field{"tls", func(n *yaml.Node, p string) {
-						d.oneOf(n, p, &l.TLS, mail.TLSNone, mail.TLSStartTLS, mail.TLSImplicit)
-					}},
-					field{"allow_plaintext_login", func(n *yaml.Node, p string) { d.boolean(n, p, &l.AllowPlaintextLogin) }},
-					field{"proxy_protocol", func(n *yaml.Node, p string) { d.boolean(n, p, &l.ProxyProtocol) }},
-					field{"trusted_proxies", func(n *yaml.Node, p string) {
-						d.sequence(n, p, "CIDR prefixes", func(n *yaml.Node, p string) {
+				d.Mapping(n, p,
+					confdecode.Key("name", func(n *yaml.Node, p string) { d.Str(n, p, &l.Name) }),
+					confdecode.Key("address", func(n *yaml.Node, p string) { d.Str(n, p, &l.Address) }),
+					confdecode.Key("protocol", func(n *yaml.Node, p string) { d.OneOf(n, p, &l.Protocol, mail.IMAP, mail.POP3) }),
+					confdecode.Key("tls", func(n *yaml.Node, p string) {
+						d.OneOf(n, p, &l.TLS, mail.TLSNone, mail.TLSStartTLS, mail.TLSImplicit)
+					}),
+					confdecode.Key("allow_plaintext_login", func(n *yaml.Node, p string) { d.Bool(n, p, &l.AllowPlaintextLogin) }),
+					confdecode.Key("proxy_protocol", func(n *yaml.Node, p string) { d.Bool(n, p, &l.ProxyProtocol) }),
+					confdecode.Key("trusted_proxies", func(n *yaml.Node, p string) {
+						d.Sequence(n, p, "CIDR prefixes", func(n *yaml.Node, p string) {
 							var s string
-							if !d.str(n, p, &s) {
+							if !d.Str(n, p, &s) {
 								return
 							}
 							pf, err := netip.ParsePrefix(s)
 							if err != nil {
-								d.errorf(n, p, "%q: want a CIDR prefix such as 10.0.0.0/8", s)
+								d.Errorf(n, p, "%q: want a CIDR prefix such as 10.0.0.0/8", s)
 								return
 							}
 							l.TrustedProxies = append(l.TrustedProxies, pf)
 						})
-					}},
-					field{"route", func(n *yaml.Node, p string) {
-						d.sequence(n, p, "host:port upstreams", func(n *yaml.Node, p string) {
+					}),
+					confdecode.Key("route", func(n *yaml.Node, p string) {
+						d.Sequence(n, p, "host:port upstreams", func(n *yaml.Node, p string) {
 							var s string
-							if d.str(n, p, &s) {
+							if d.Str(n, p, &s) {
 								l.Route = append(l.Route, s)
 							}
 						})
-					}},
+					}),
 				)
 				c.Listeners = append(c.Listeners, l)
 			})
-		}},
-		field{"upstream", func(n *yaml.Node, p string) {
+		}),
+		confdecode.Key("upstream", func(n *yaml.Node, p string) {
 			u := &c.Upstream
-			d.mapping(n, p,
-				field{"tls", func(n *yaml.Node, p string) {
-					d.oneOf(n, p, &u.TLS, mail.TLSNone, mail.TLSStartTLS, mail.TLSImplicit)
-				}},
-				field{"ca_file", func(n *yaml.Node, p string) {
-					if d.str(n, p, &m.UpstreamCAFile) {
-						m.UpstreamCAFile = resolve(dir, m.UpstreamCAFile)
+			d.Mapping(n, p,
+				confdecode.Key("tls", func(n *yaml.Node, p string) {
+					d.OneOf(n, p, &u.TLS, mail.TLSNone, mail.TLSStartTLS, mail.TLSImplicit)
+				}),
+				confdecode.Key("ca_file", func(n *yaml.Node, p string) {
+					if d.Str(n, p, &m.UpstreamCAFile) {
+						m.UpstreamCAFile = d.Path(m.UpstreamCAFile)
 					}
-				}},
-				field{"client_address", func(n *yaml.Node, p string) {
-					d.oneOf(n, p, &u.ClientAddress, mail.ClientAddrAuto, mail.ClientAddrProxyV2, mail.ClientAddrNone)
-				}},
-				field{"login", func(n *yaml.Node, p string) {
-					d.oneOf(n, p, &u.Login, mail.LoginAsUser, mail.LoginMasterSeparator, mail.LoginMasterAuthzID)
-				}},
-				field{"gssapi_login", func(n *yaml.Node, p string) {
-					d.oneOf(n, p, &u.GSSAPILogin, mail.LoginMasterSeparator, mail.LoginMasterAuthzID)
-				}},
-				field{"master_user", func(n *yaml.Node, p string) { d.str(n, p, &u.MasterUser) }},
-				field{"master_password", func(n *yaml.Node, p string) { d.str(n, p, &u.MasterPassword) }},
-				field{"master_separator", func(n *yaml.Node, p string) { d.str(n, p, &u.MasterSeparator) }},
-				field{"connect_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &u.ConnectTimeout) }},
-				field{"login_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &u.LoginTimeout) }},
+				}),
+				confdecode.Key("client_address", func(n *yaml.Node, p string) {
+					d.OneOf(n, p, &u.ClientAddress, mail.ClientAddrAuto, mail.ClientAddrProxyV2, mail.ClientAddrNone)
+				}),
+				confdecode.Key("login", func(n *yaml.Node, p string) {
+					d.OneOf(n, p, &u.Login, mail.LoginAsUser, mail.LoginMasterSeparator, mail.LoginMasterAuthzID)
+				}),
+				confdecode.Key("gssapi_login", func(n *yaml.Node, p string) {
+					d.OneOf(n, p, &u.GSSAPILogin, mail.LoginMasterSeparator, mail.LoginMasterAuthzID)
+				}),
+				confdecode.Key("master_user", func(n *yaml.Node, p string) { d.Str(n, p, &u.MasterUser) }),
+				confdecode.Key("master_password", func(n *yaml.Node, p string) { d.Str(n, p, &u.MasterPassword) }),
+				confdecode.Key("master_separator", func(n *yaml.Node, p string) { d.Str(n, p, &u.MasterSeparator) }),
+				confdecode.Key("connect_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &u.ConnectTimeout) }),
+				confdecode.Key("login_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &u.LoginTimeout) }),
 			)
-		}},
-		field{"gssapi", func(n *yaml.Node, p string) {
+		}),
+		confdecode.Key("gssapi", func(n *yaml.Node, p string) {
 			g := &c.GSSAPI
-			d.mapping(n, p,
-				field{"keytab", func(n *yaml.Node, p string) {
-					if d.str(n, p, &g.Keytab) {
-						g.Keytab = resolve(dir, g.Keytab)
+			d.Mapping(n, p,
+				confdecode.Key("keytab", func(n *yaml.Node, p string) {
+					if d.Str(n, p, &g.Keytab) {
+						g.Keytab = d.Path(g.Keytab)
 					}
-				}},
-				field{"service_host", func(n *yaml.Node, p string) { d.str(n, p, &g.ServiceHost) }},
-				field{"max_clock_skew", func(n *yaml.Node, p string) { d.duration(n, p, &g.MaxClockSkew) }},
-				field{"principals", func(n *yaml.Node, p string) { g.Principals = d.stringMap(n, p, "principal: login") }},
-				field{"realms", func(n *yaml.Node, p string) { g.Realms = d.stringMap(n, p, "REALM: domain") }},
+				}),
+				confdecode.Key("service_host", func(n *yaml.Node, p string) { d.Str(n, p, &g.ServiceHost) }),
+				confdecode.Key("max_clock_skew", func(n *yaml.Node, p string) { d.Duration(n, p, &g.MaxClockSkew) }),
+				confdecode.Key("principals", func(n *yaml.Node, p string) { g.Principals = d.StringMap(n, p, "principal: login") }),
+				confdecode.Key("realms", func(n *yaml.Node, p string) { g.Realms = d.StringMap(n, p, "REALM: domain") }),
 			)
 			if g.Keytab == "" {
-				d.errorf(n, p, "keytab is required; remove the gssapi section to turn Kerberos logins off")
+				d.Errorf(n, p, "keytab is required; remove the gssapi section to turn Kerberos logins off")
 			}
-		}},
-		field{"limits", func(n *yaml.Node, p string) {
+		}),
+		confdecode.Key("limits", func(n *yaml.Node, p string) {
 			l := &c.Limits
-			d.mapping(n, p,
-				field{"max_line", func(n *yaml.Node, p string) { d.integer(n, p, 256, 1<<20, func(v int64) { l.MaxLine = int(v) }) }},
-				field{"max_literal", func(n *yaml.Node, p string) {
-					d.integer(n, p, 256, 1<<20, func(v int64) { l.MaxLiteral = int(v) })
-				}},
-				field{"max_auth_failures", func(n *yaml.Node, p string) {
-					d.integer(n, p, 1, 1000, func(v int64) { l.MaxAuthFailures = int(v) })
-				}},
-				field{"max_bad_commands", func(n *yaml.Node, p string) {
-					d.integer(n, p, 1, 1000, func(v int64) { l.MaxBadCommands = int(v) })
-				}},
-				field{"pre_login_idle", func(n *yaml.Node, p string) { d.duration(n, p, &l.PreLoginIdle) }},
-				field{"relay_idle", func(n *yaml.Node, p string) { d.duration(n, p, &l.RelayIdle) }},
-				field{"login_timeout", func(n *yaml.Node, p string) { d.duration(n, p, &l.LoginTimeout) }},
-				field{"tls_handshake", func(n *yaml.Node, p string) { d.duration(n, p, &l.TLSHandshake) }},
-				field{"max_connections", func(n *yaml.Node, p string) { d.connLimit(n, p, &l.MaxConnections) }},
-				field{"max_connections_per_client", func(n *yaml.Node, p string) { d.connLimit(n, p, &l.MaxConnectionsPerClient) }},
-				field{"max_prelogin", func(n *yaml.Node, p string) { d.connLimit(n, p, &l.MaxPreLogin) }},
-				field{"per_client_exempt", func(n *yaml.Node, p string) { l.PerClientExempt = d.exempt(n, p) }},
+			d.Mapping(n, p,
+				confdecode.Key("max_line", func(n *yaml.Node, p string) { d.Int(n, p, 256, 1<<20, func(v int64) { l.MaxLine = int(v) }) }),
+				confdecode.Key("max_literal", func(n *yaml.Node, p string) {
+					d.Int(n, p, 256, 1<<20, func(v int64) { l.MaxLiteral = int(v) })
+				}),
+				confdecode.Key("max_auth_failures", func(n *yaml.Node, p string) {
+					d.Int(n, p, 1, 1000, func(v int64) { l.MaxAuthFailures = int(v) })
+				}),
+				confdecode.Key("max_bad_commands", func(n *yaml.Node, p string) {
+					d.Int(n, p, 1, 1000, func(v int64) { l.MaxBadCommands = int(v) })
+				}),
+				confdecode.Key("pre_login_idle", func(n *yaml.Node, p string) { d.Duration(n, p, &l.PreLoginIdle) }),
+				confdecode.Key("relay_idle", func(n *yaml.Node, p string) { d.Duration(n, p, &l.RelayIdle) }),
+				confdecode.Key("login_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &l.LoginTimeout) }),
+				confdecode.Key("tls_handshake", func(n *yaml.Node, p string) { d.Duration(n, p, &l.TLSHandshake) }),
+				confdecode.Key("max_connections", func(n *yaml.Node, p string) { d.ConnLimit(n, p, &l.MaxConnections) }),
+				confdecode.Key("max_connections_per_client", func(n *yaml.Node, p string) { d.ConnLimit(n, p, &l.MaxConnectionsPerClient) }),
+				confdecode.Key("max_prelogin", func(n *yaml.Node, p string) { d.ConnLimit(n, p, &l.MaxPreLogin) }),
+				confdecode.Key("per_client_exempt", func(n *yaml.Node, p string) { l.PerClientExempt = d.Exempt(n, p) }),
 			)
-		}},
+		}),
 	)
-}
-
-// maxConnLimit bounds the connection limits: more than a process can
-// have open is a typo.
-const maxConnLimit = 10_000_000
-
-// connLimit decodes a connection limit into a front end's field, where 0
-// means the default: 0 in the file (no limit) becomes -1.
-func (d *decoder) connLimit(n *yaml.Node, path string, dst *int) {
-	d.integer(n, path, 0, maxConnLimit, func(v int64) {
-		*dst = int(v)
-		if v == 0 {
-			*dst = -1
-		}
-	})
-}
-
-// exempt decodes per_client_exempt: never nil, since nil means the
-// default (loopback) to the front ends and [] means nobody.
-func (d *decoder) exempt(n *yaml.Node, path string) []netip.Prefix {
-	if ps := d.prefixes(n, path); ps != nil {
-		return ps
-	}
-	return []netip.Prefix{}
-}
-
-// stringMap decodes a mapping of strings to strings (values may be empty).
-func (d *decoder) stringMap(n *yaml.Node, path, what string) map[string]string {
-	if n = d.resolve(n); n == nil || d.null(n, path) {
-		return nil
-	}
-	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "want a mapping of %s, got %s", what, kindName(n))
-		return nil
-	}
-	m := map[string]string{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		var k, v string
-		if !d.str(n.Content[i], path, &k) {
-			continue
-		}
-		kp := join(path, k)
-		if _, dup := m[k]; dup {
-			d.errorf(n.Content[i], kp, "duplicate key: remove one")
-			continue
-		}
-		if d.str(n.Content[i+1], kp, &v) {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-// oneOf decodes a string that must be one of the given values.
-func (d *decoder) oneOf(n *yaml.Node, path string, dst *string, values ...string) {
-	var s string
-	if !d.str(n, path, &s) {
-		return
-	}
-	for _, v := range values {
-		if s == v {
-			*dst = s
-			return
-		}
-	}
-	d.errorf(n, path, "%q: want one of %v", s, values)
 }
 
 // OpenTLS returns the certificate store of the `tls` section, or nil when
