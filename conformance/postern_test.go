@@ -38,3 +38,15 @@ func TestCheckPlugin_Postern(t *testing.T) {
 		})
 	}
 }
+
+// TestConformance_Postern_RustGuest runs the same command-protocol cases
+// through the Rust SDK guest (guest-sdk/rust), built with rustc; it is
+// skipped when no rustc with the wasm32-wasi standard library is
+// installed.
+func TestConformance_Postern_RustGuest(t *testing.T) {
+	wasm, err := os.ReadFile(plugintest.RustPlugin(t, "conformance/testdata/guests/rust/guest.rs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conformance.RunGuest(t, posterntarget.New(t), "rust", wasm, posterntarget.Deviations()...)
+}

@@ -8,6 +8,7 @@
 package guestbuild
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -76,35 +77,55 @@ func Build(tb testing.TB, dir string) string {
 	if err := os.Rename(tmp, out); err != nil {
 		tb.Fatal(err)
 	}
+	checked[out] = true
 	tb.Logf("guestbuild: built %s in %v", dir, time.Since(start).Round(time.Millisecond))
 	return out
 }
 
-// fresh reports whether out exists and is newer than every source it
-// depends on inside the repository.
+// fresh reports whether out exists and is newer than every file it is
+// built from: the Go files of the package and of every non-standard
+// package it imports, wherever they live (this repository, or the SDK
+// through an out-of-tree module's replace directive or module cache), and
+// the module's go.mod and go.sum. A package found fresh once is not
+// checked again by this process.
 func fresh(root, dir, out string) bool {
+	if checked[out] {
+		return true
+	}
 	st, err := os.Stat(out)
 	if err != nil {
 		return false
 	}
-	built := st.ModTime()
-	newer := false
-	for _, d := range []string{dir, "guest-sdk", "abi", "go.mod"} {
-		_ = filepath.WalkDir(filepath.Join(root, d), func(p string, e fs.DirEntry, err error) error {
-			if err != nil || newer {
-				return nil
-			}
-			if e.IsDir() && p != filepath.Join(root, d) && (e.Name() == "testdata" && d != dir) {
-				return filepath.SkipDir
-			}
-			if e.IsDir() || !(strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "go.mod")) {
-				return nil
-			}
-			if info, err := e.Info(); err == nil && info.ModTime().After(built) {
-				newer = true
-			}
-			return nil
-		})
+	files, err := depFiles(root, dir)
+	if err != nil {
+		return false // go build reports it
 	}
-	return !newer
+	for _, f := range files {
+		info, err := os.Stat(f)
+		if err != nil && errors.Is(err, fs.ErrNotExist) && !strings.HasSuffix(f, ".go") {
+			continue // no go.sum
+		}
+		if err != nil || info.ModTime().After(st.ModTime()) {
+			return false
+		}
+	}
+	checked[out] = true
+	return true
+}
+
+// checked holds the outputs found fresh or built by this process.
+var checked = map[string]bool{}
+
+// depFiles lists the files the wasm build of the package in dir reads.
+func depFiles(root, dir string) ([]string, error) {
+	const format = `{{if not .Standard}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{end}}`
+	cmd := exec.Command("go", "list", "-deps", "-f", format, "./"+filepath.ToSlash(dir))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	b, err := cmd.Output()
+	if err != nil {
+		return nil, err
+	}
+	files := strings.Fields(string(b))
+	return append(files, filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")), nil
 }
