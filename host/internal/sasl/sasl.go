@@ -1,6 +1,7 @@
 // Package sasl implements the server side of the SASL mechanisms a mail
 // proxy accepts before login: PLAIN (RFC 4616) and LOGIN
-// (draft-murchison-sasl-login). Mechanisms are steps over raw (decoded)
+// (draft-murchison-sasl-login), and the OAuth 2.0 mechanisms OAUTHBEARER
+// (RFC 7628) and XOAUTH2 (oauth.go). Mechanisms are steps over raw (decoded)
 // client responses; base64 framing belongs to the protocol (IMAP, POP3).
 // GSSAPI plugs in through the same Server interface.
 package sasl
@@ -16,8 +17,9 @@ import (
 type Identity struct {
 	AuthzID  string // the identity to act as ("" = the same as User)
 	User     string // the authentication identity (login)
-	Password string // empty for mechanisms without one (GSSAPI)
-	Method   string // "plain", "login", "gssapi"
+	Password string // empty for mechanisms without one (GSSAPI, OAuth)
+	Token    string // the bearer token of an OAuth login; a secret like Password
+	Method   string // "plain", "login", "gssapi", "oauthbearer", "xoauth2"
 }
 
 // Server is one server-side exchange. Next receives the client's decoded
