@@ -32,6 +32,12 @@ type Spec struct {
 	// "host" for any port of that host, or "*" for any destination.
 	// Empty disables http_call.
 	HTTPAllow []string
+	// OnRegression: what happens when a new version of the file fails
+	// more often than the one it replaced, within RegressionWatch after
+	// the swap (default RegressionRollback).
+	OnRegression RegressionPolicy
+	// RegressionWatch is how long a new version is watched.
+	RegressionWatch RegressionWatch
 }
 
 // FailurePolicy says what a hook does when a plugin fails (a trap, a
@@ -177,6 +183,9 @@ func (s *Spec) validate() error {
 	}
 	if l.Instances < 0 || l.MaxUses < 0 || l.CallTimeout < 0 || l.MaxAge < 0 || l.IdleTimeout < 0 {
 		return fmt.Errorf("plugin %s: limits must not be negative", s.Name)
+	}
+	if s.RegressionWatch.Calls < 0 || s.RegressionWatch.For < 0 {
+		return fmt.Errorf("plugin %s: regression_watch must not be negative", s.Name)
 	}
 	for _, a := range s.HTTPAllow {
 		if a == "" {

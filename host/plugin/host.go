@@ -172,7 +172,7 @@ func (h *Host) Load(ctx context.Context, specs []Spec) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		for _, p := range built {
-			p.gen.Load().retire()
+			p.retireAll()
 		}
 		return err
 	}
@@ -180,7 +180,7 @@ func (h *Host) Load(ctx context.Context, specs []Spec) error {
 	h.updateServed()
 	for _, p := range *prev {
 		if !containsPlugin(next, p) {
-			p.gen.Load().retire()
+			p.retireAll()
 			h.unwatch(p.spec.Path)
 		}
 	}
@@ -397,7 +397,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	empty := []*Plugin{}
 	for _, p := range *h.plugins.Swap(&empty) {
-		p.gen.Load().retire()
+		p.retireAll()
 	}
 	h.updateServed()
 	h.mu.Unlock()
@@ -500,7 +500,7 @@ func (h *Host) watchLoop() {
 			}
 			for _, p := range h.Plugins() {
 				if p.spec.Path == path {
-					_ = p.Reload(context.Background()) // logged and recorded
+					_ = p.reload(context.Background(), true) // logged and recorded
 				}
 			}
 		}

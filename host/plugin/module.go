@@ -46,6 +46,10 @@ type generation struct {
 	pool       pool
 	httpClient *http.Client
 
+	// calls and failures count this version's calls, for the safe-swap
+	// watch (failures: not the caller's own deadline).
+	calls, failures atomic.Int64
+
 	active    atomic.Int64
 	retired   atomic.Bool
 	closeOnce sync.Once

@@ -26,6 +26,15 @@ type Plugin struct {
 
 	gen      atomic.Pointer[generation]
 	reloadMu sync.Mutex
+
+	// watchMu orders swaps of gen: a reload's, a rollback's. watch is the
+	// new version under watch after a swap (swapwatch.go); rejected is
+	// the sha256 of a version rolled back, not loaded again until the
+	// file changes (both under watchMu).
+	watchMu      sync.Mutex
+	watch        atomic.Pointer[swapWatch]
+	rejected     string
+	lastRollback atomic.Pointer[Rollback]
 	last     atomic.Pointer[ReloadResult]
 	stats    Stats
 
@@ -52,6 +61,7 @@ type Stats struct {
 	ReloadFailures atomic.Int64
 	LogDropped     atomic.Int64
 	HTTPErrors     atomic.Int64
+	Rollbacks      atomic.Int64 // new versions swapped back out after a regression
 }
 
 // ReloadResult records the outcome of the last load or reload.
@@ -84,12 +94,21 @@ func (p *Plugin) wants(h abi.Hook) bool {
 
 // build reads the file and builds a generation without installing it.
 // It returns nil, nil when the file's bytes are those already serving.
-func (p *Plugin) build(ctx context.Context) (*generation, error) {
+// It also returns nil, nil for the bytes of a version rolled back after a
+// regression, unless fileChanged (the file was written since).
+func (p *Plugin) build(ctx context.Context, fileChanged bool) (*generation, error) {
 	wasm, err := os.ReadFile(p.spec.Path)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w (build it with `make plugins`, or fix plugins[].path)", p.spec.Name, err)
 	}
-	if old := p.gen.Load(); old != nil && old.sha256 == sha256Hex(wasm) {
+	sum := sha256Hex(wasm)
+	if old := p.gen.Load(); old != nil && old.sha256 == sum {
+		return nil, nil
+	}
+	p.watchMu.Lock()
+	rejected := p.rejected == sum
+	p.watchMu.Unlock()
+	if rejected && !fileChanged {
 		return nil, nil
 	}
 	return newGeneration(ctx, p, wasm)
@@ -99,11 +118,16 @@ func (p *Plugin) build(ctx context.Context) (*generation, error) {
 // swaps it in: calls in flight finish on the old instances, which close
 // once drained. If the new file is bad the old one keeps serving and the
 // error is returned and recorded. An unchanged file is not reloaded.
-func (p *Plugin) Reload(ctx context.Context) error {
+//
+// A version rolled back after a regression (swapwatch.go) is not loaded
+// again by Reload; a change of the file (the watcher) tries it again.
+func (p *Plugin) Reload(ctx context.Context) error { return p.reload(ctx, false) }
+
+func (p *Plugin) reload(ctx context.Context, fileChanged bool) error {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
 	start := time.Now()
-	g, err := p.build(ctx)
+	g, err := p.build(ctx, fileChanged)
 	res := &ReloadResult{At: start, Took: time.Since(start), Err: err}
 	if err != nil {
 		p.stats.ReloadFailures.Add(1)
@@ -122,13 +146,16 @@ func (p *Plugin) Reload(ctx context.Context) error {
 		return nil // same bytes: keep the warm instances
 	}
 	res.SHA256 = g.sha256
+	p.watchMu.Lock()
 	old := p.gen.Load()
 	p.gen.Store(g)
+	p.rejected = ""
+	p.startWatch(g, old) // keeps old for a rollback, or retires it
+	p.watchMu.Unlock()
 	p.h.updateServed() // a new version may serve other hooks
 	p.last.Store(res)
 	p.stats.Reloads.Add(1)
 	if old != nil {
-		old.retire()
 		p.h.log.Info("plugin reloaded", "plugin", p.spec.Name, "sha256", g.sha256[:12],
 			"hooks", g.hookNames(), "took", res.Took.Round(time.Millisecond).String())
 	}
@@ -166,6 +193,7 @@ func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Ver
 	in, err := g.pool.get(ctx)
 	if err != nil {
 		p.fail(err)
+		p.settle(g, err)
 		return 0, true, err
 	}
 	p.stats.Calls.Add(1)
@@ -181,8 +209,10 @@ func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Ver
 	if err != nil {
 		err = fmt.Errorf("plugin %s: %w", p.spec.Name, err)
 		p.fail(err)
+		p.settle(g, err)
 		return 0, true, err
 	}
+	p.settle(g, nil)
 	return abi.Verdict(r), true, nil
 }
 
@@ -209,6 +239,7 @@ func (p *Plugin) callEvent(ctx context.Context, e abi.Event, f *Fields) (err err
 	in, err := g.pool.get(ctx)
 	if err != nil {
 		p.fail(err)
+		p.settle(g, err)
 		return err
 	}
 	p.stats.Calls.Add(1)
@@ -218,6 +249,7 @@ func (p *Plugin) callEvent(ctx context.Context, e abi.Event, f *Fields) (err err
 		err = fmt.Errorf("plugin %s: %w", p.spec.Name, err)
 		p.fail(err)
 	}
+	p.settle(g, err)
 	return err
 }
 
@@ -335,6 +367,13 @@ type Info struct {
 	// Filter is the request filter its init declared ("login
 	// paths=/service/"); "" when it wants every request.
 	Filter string
+	// OnRegression is the plugin's on_regression policy.
+	OnRegression string
+	// Watch is the watch of a newly swapped-in version, nil when none
+	// runs (swapwatch.go).
+	Watch *WatchInfo
+	// LastRollback is the last regression a watch found, nil when none.
+	LastRollback *Rollback
 }
 
 // Info returns the plugin's current state.
@@ -349,6 +388,9 @@ func (p *Plugin) Info() Info {
 		LoadedAt: g.loadedAt, Counters: p.Counters(),
 		VerifiesPasswords: g.vouches,
 		Filter:            g.only.describe(),
+		OnRegression:      p.spec.OnRegression.String(),
+		Watch:             p.watchInfo(),
+		LastRollback:      p.lastRollback.Load(),
 	}
 	if r := p.last.Load(); r != nil {
 		inf.LastReload = *r

@@ -1,0 +1,240 @@
+package plugin
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/abi"
+)
+
+// variant returns the fixture's bytes with a custom section named tag
+// appended: the same code under another sha256.
+func variant(t *testing.T, name, tag string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(fixture(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := append(append([]byte{byte(len(tag))}, tag...), 1) // a name and one byte
+	return append(append(b, 0, byte(len(payload))), payload...)
+}
+
+// swapTo writes b over path the way deploy tools do and reloads p as the
+// file watcher would.
+func swapTo(t *testing.T, p *Plugin, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.reload(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logins runs n login hook calls and returns how many failed.
+func logins(h *Host, n int) (failed int) {
+	for range n {
+		if r := h.Run(context.Background(), abi.HookLogin, mailFields()); r.Err != nil {
+			failed++
+		}
+	}
+	return failed
+}
+
+func TestPlugin_safeSwap(t *testing.T) {
+	good := variant(t, "login_continue", "good")
+	good2 := variant(t, "login_continue", "good2")
+	bad := variant(t, "login_trap_third", "bad")
+	bad2 := variant(t, "login_trap_third", "bad2")
+	tests := []struct {
+		name        string
+		policy      RegressionPolicy
+		first, next []byte
+		// calls made on the first version before the swap
+		warm int
+		// calls made after the swap, and how many of them fail
+		calls, failed int
+		// serving at the end: first or next
+		wantFirst    bool
+		wantRollback bool // Stats.Rollbacks == 1
+		wantRecord   bool // LastRollback set
+		wantLog      string
+	}{
+		{name: "a version that traps on its third call is rolled back", first: good, next: bad, warm: 10,
+			calls: 100, failed: 3, wantFirst: true, wantRollback: true, wantRecord: true,
+			wantLog: "rolled back to the previous version"},
+		{name: "a first version that never ran: any regression counts", first: good, next: bad, warm: 0,
+			calls: 100, failed: 3, wantFirst: true, wantRollback: true, wantRecord: true},
+		{name: "keep: the regression is logged, the new version serves", policy: RegressionKeep, first: good, next: bad, warm: 10,
+			calls: 30, failed: 10, wantFirst: false, wantRecord: true, wantLog: "kept serving (on_regression: keep)"},
+		{name: "as often as the previous version: no regression", first: bad, next: bad2, warm: 30,
+			calls: 60, failed: 20, wantFirst: false},
+		{name: "a good version stays", first: good, next: good2, warm: 10, calls: 60, failed: 0, wantFirst: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, logs := newTestHost(t, Options{})
+			path := filepath.Join(t.TempDir(), "p.wasm")
+			if err := os.WriteFile(path, tc.first, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			spec := Spec{Name: "p", Path: path, OnRegression: tc.policy, Limits: Limits{Instances: 1},
+				RegressionWatch: RegressionWatch{Calls: 60, For: time.Minute}}
+			if err := h.Load(context.Background(), []Spec{spec}); err != nil {
+				t.Fatal(err)
+			}
+			p := h.Plugin("p")
+			firstSHA := p.Info().SHA256
+			logins(h, tc.warm)
+			swapTo(t, p, path, tc.next)
+			nextSHA := p.Info().SHA256
+			if nextSHA == firstSHA {
+				t.Fatal("the swap did not happen")
+			}
+			if w := p.Info().Watch; w == nil || w.PrevSHA256 != firstSHA {
+				t.Fatalf("after the swap, watch = %+v", w)
+			}
+			if got := logins(h, tc.calls); got != tc.failed {
+				t.Errorf("%d of %d logins failed after the swap, want %d", got, tc.calls, tc.failed)
+			}
+			in := p.Info()
+			if want := map[bool]string{true: firstSHA, false: nextSHA}[tc.wantFirst]; in.SHA256 != want {
+				t.Errorf("serving %s, want %s (first %s, next %s)", short(in.SHA256), short(want), short(firstSHA), short(nextSHA))
+			}
+			if got := p.Stats().Rollbacks.Load(); got != map[bool]int64{true: 1}[tc.wantRollback] {
+				t.Errorf("rollbacks = %d", got)
+			}
+			if in.Watch != nil {
+				t.Errorf("the watch still runs after %d calls (max 60): %+v", tc.calls, in.Watch)
+			}
+			rb := p.LastRollback()
+			if (rb != nil) != tc.wantRecord {
+				t.Fatalf("LastRollback = %+v, want set: %v", rb, tc.wantRecord)
+			}
+			if rb != nil {
+				if rb.SHA256 != nextSHA || rb.PrevSHA256 != firstSHA || rb.Failures != 3 || rb.Calls != 9 ||
+					rb.RolledBack != tc.wantRollback || !strings.Contains(rb.LastError, "trap") {
+					t.Errorf("LastRollback = %+v", rb)
+				}
+				if in.LastRollback != rb {
+					t.Errorf("Info.LastRollback = %+v", in.LastRollback)
+				}
+			}
+			if tc.wantLog != "" {
+				var line string
+				for _, l := range strings.Split(logs.String(), "\n") {
+					if strings.Contains(l, tc.wantLog) {
+						line = l
+					}
+				}
+				for _, want := range []string{"level=ERROR", "plugin=p", "sha256=" + nextSHA, "previous_sha256=" + firstSHA, "failures=3", "calls=9"} {
+					if !strings.Contains(line, want) {
+						t.Errorf("no %q in the log line %q\nlog:\n%s", want, line, logs)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPlugin_safeSwap_retry: the rolled-back bytes are not loaded again by
+// a configuration reload (Reload, Load), only when the file changes; a
+// fixed file is tried and stays.
+func TestPlugin_safeSwap_retry(t *testing.T) {
+	h, _ := newTestHost(t, Options{})
+	path := filepath.Join(t.TempDir(), "p.wasm")
+	if err := os.WriteFile(path, variant(t, "login_continue", "good"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Name: "p", Path: path}
+	if err := h.Load(context.Background(), []Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.Plugin("p")
+	good := p.Info().SHA256
+	swapTo(t, p, path, variant(t, "login_trap_third", "bad"))
+	if n := logins(h, 20); n != 3 {
+		t.Fatalf("%d logins failed before the rollback, want 3", n)
+	}
+	if p.Info().SHA256 != good {
+		t.Fatal("not rolled back")
+	}
+	// A configuration reload with the same spec: the file is unchanged.
+	if err := h.Load(context.Background(), []Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p.Info().SHA256 != good || p.Info().Watch != nil {
+		t.Fatalf("a reload of the unchanged file loaded the rolled-back version again: %+v", p.Info())
+	}
+	if n := logins(h, 20); n != 0 {
+		t.Fatalf("%d logins failed after the rollback", n)
+	}
+	// The file is written again (the same bytes): tried again, rolled
+	// back again.
+	swapTo(t, p, path, variant(t, "login_trap_third", "bad"))
+	if p.Info().SHA256 == good {
+		t.Fatal("a change of the file was not tried")
+	}
+	logins(h, 20)
+	if p.Info().SHA256 != good || p.Stats().Rollbacks.Load() != 2 {
+		t.Fatalf("second bad swap: serving %s, rollbacks %d", short(p.Info().SHA256), p.Stats().Rollbacks.Load())
+	}
+	// A fixed file stays.
+	swapTo(t, p, path, variant(t, "login_continue", "fixed"))
+	fixed := p.Info().SHA256
+	if n := logins(h, 250); n != 0 || p.Info().SHA256 != fixed || p.Info().Watch != nil {
+		t.Fatalf("fixed version: %d failures, serving %s, watch %+v", n, short(p.Info().SHA256), p.Info().Watch)
+	}
+}
+
+// TestPlugin_safeSwap_window: the watch ends after its time even without
+// calls, and a swap during a watch keeps the last version that passed as
+// the one to swap back to.
+func TestPlugin_safeSwap_window(t *testing.T) {
+	h, _ := newTestHost(t, Options{})
+	path := filepath.Join(t.TempDir(), "p.wasm")
+	if err := os.WriteFile(path, variant(t, "login_continue", "v1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Name: "p", Path: path, RegressionWatch: RegressionWatch{For: 300 * time.Millisecond}}
+	if err := h.Load(context.Background(), []Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.Plugin("p")
+	v1 := p.Info().SHA256
+	swapTo(t, p, path, variant(t, "login_continue", "v2"))
+	swapTo(t, p, path, variant(t, "login_trap_third", "v3"))
+	if w := p.Info().Watch; w == nil || w.PrevSHA256 != v1 {
+		t.Fatalf("watch after two swaps = %+v, want previous %s", w, short(v1))
+	}
+	logins(h, 9)
+	if p.Info().SHA256 != v1 {
+		t.Fatalf("serving %s, want v1 %s", short(p.Info().SHA256), short(v1))
+	}
+	swapTo(t, p, path, variant(t, "login_continue", "v4"))
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Info().Watch != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch did not end after its 300ms")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
