@@ -77,6 +77,11 @@ const (
 	// ExportHookRewrite: (func (result i32)) returns a Verdict. HTTP only:
 	// rewrites the request or answers with a redirect.
 	ExportHookRewrite = "postern_hook_rewrite"
+	// ExportHookResponse (ABI 1.1): (func (result i32)) returns a Verdict.
+	// HTTP only: runs when the upstream's response headers arrived, before
+	// any byte reaches the client; reads FieldResponseStatus and edits
+	// FieldResponseHeader.
+	ExportHookResponse = "postern_hook_response"
 
 	// ExportEventRouteDecided: (func); called on every plugin that exports
 	// it after the route chain decided, with the decided fields readable.
@@ -102,10 +107,18 @@ const (
 	HookThrottle Hook = 2
 	HookRoute    Hook = 3
 	HookRewrite  Hook = 4
+	// HookResponse (ABI 1.1) runs after the upstream answered, on the
+	// response's status and headers (HTTP only).
+	HookResponse Hook = 5
 )
 
 // Hooks lists every hook in run order.
-var Hooks = []Hook{HookLogin, HookThrottle, HookRoute, HookRewrite}
+var Hooks = []Hook{HookLogin, HookThrottle, HookRoute, HookRewrite, HookResponse}
+
+// RequestHooks are the hooks that run before the request is sent
+// upstream (or the mail login is made), in run order: Hooks without
+// HookResponse.
+var RequestHooks = []Hook{HookLogin, HookThrottle, HookRoute, HookRewrite}
 
 // String returns the hook's short name as used in configuration ("login").
 func (h Hook) String() string {
@@ -118,6 +131,8 @@ func (h Hook) String() string {
 		return "route"
 	case HookRewrite:
 		return "rewrite"
+	case HookResponse:
+		return "response"
 	}
 	return "hook(" + itoa(int64(h)) + ")"
 }
@@ -133,6 +148,8 @@ func (h Hook) Export() string {
 		return ExportHookRoute
 	case HookRewrite:
 		return ExportHookRewrite
+	case HookResponse:
+		return ExportHookResponse
 	}
 	return ""
 }
@@ -282,6 +299,53 @@ const (
 	// metric labelled with the plugin's name. Names are [a-z0-9_]{1,64};
 	// others are ignored and logged once.
 	ImportCounterAdd = "counter_add"
+
+	// Plugin-defined metrics (ABI 1.1, feature FeatureMetrics; ABI.md
+	// "Plugin metrics"). A plugin declares gauges and histograms in init
+	// and sets or observes them in any call; the host exports them
+	// labelled with the plugin's name.
+
+	// (func $metric_declare (param $kind i32) (param $name i32) (param $name_len i32)
+	//                       (param $help i32) (param $help_len i32)
+	//                       (param $bounds i32) (param $bounds_count i32) (result i32))
+	// Declares a metric of a MetricKind; bounds points at bounds_count
+	// little-endian f64 bucket upper bounds (histograms; 0 for a gauge).
+	// Init only. Returns the metric's id (>= 0) or a negative Err:
+	// ErrNotAvailable outside init, ErrInvalid for a bad kind, name, help
+	// or bounds, ErrExists for the same name declared differently,
+	// ErrTooLarge past MaxMetrics or MaxMetricBuckets.
+	ImportMetricDeclare = "metric_declare"
+	// (func $metric_gauge_set (param $id i32) (param $value f64) (result i32))
+	// Sets a gauge; 0, or ErrInvalid (not a gauge id, or NaN).
+	ImportMetricGaugeSet = "metric_gauge_set"
+	// (func $metric_gauge_add (param $id i32) (param $delta f64) (result i32))
+	// Adds delta (may be negative) to a gauge; 0, or ErrInvalid.
+	ImportMetricGaugeAdd = "metric_gauge_add"
+	// (func $metric_observe (param $id i32) (param $value f64) (result i32))
+	// Records one observation in a histogram; 0, or ErrInvalid (not a
+	// histogram id, or NaN).
+	ImportMetricObserve = "metric_observe"
+)
+
+// MetricKind is the kind argument of ImportMetricDeclare.
+type MetricKind int32
+
+// Metric kinds.
+const (
+	// MetricGauge: a value that goes up and down (a cache's age, a queue's
+	// length), set with ImportMetricGaugeSet or ImportMetricGaugeAdd.
+	MetricGauge MetricKind = 1
+	// MetricHistogram: observations counted in buckets (a lookup's
+	// latency in seconds), recorded with ImportMetricObserve.
+	MetricHistogram MetricKind = 2
+)
+
+// Limits of plugin-defined metrics (ABI.md "Plugin metrics").
+const (
+	MaxMetrics         = 16  // metrics one plugin may declare
+	MaxMetricBuckets   = 32  // bucket bounds of one histogram
+	MaxMetricNameBytes = 64  // names are [a-z0-9_]{1,64}, like counter_add's
+	MaxMetricHelpBytes = 256 // help text: UTF-8, no control characters
 )
 
 // Features a guest may query with ImportFeature. Every v1.0 host function
@@ -300,6 +364,15 @@ const (
 	// FeatureHTTPCall: outbound HTTP is configured for this plugin (it has
 	// a non-empty allowlist).
 	FeatureHTTPCall = "http-call"
+	// FeatureResponseHook (ABI 1.1): the host calls ExportHookResponse on
+	// HTTP responses (fields FieldResponseStatus, FieldResponseHeader).
+	FeatureResponseHook = "response-hook"
+	// FeatureMetrics (ABI 1.1): the host provides ImportMetricDeclare,
+	// ImportMetricGaugeSet, ImportMetricGaugeAdd and ImportMetricObserve.
+	// A guest that imports them does not load on an older host (an import
+	// cannot be missing), so the feature tells a guest that probes before
+	// relying on them, and tools, what the host has.
+	FeatureMetrics = "metrics"
 )
 
 // Level is a log level for ImportLog.
@@ -475,8 +548,19 @@ const (
 	// empty for other logins.
 	FieldOAuthUser Field = 44
 
-	// FieldMax is the highest field number this version defines.
-	FieldMax = FieldOAuthUser
+	// FieldResponseStatus (ABI 1.1, read-only, response hook only): the
+	// upstream's HTTP status code, decimal ("302").
+	FieldResponseStatus Field = 46
+	// FieldResponseHeader (ABI 1.1, keyed, response hook only): the
+	// upstream's response headers, by any-case name; set_key replaces
+	// every value of the header, delete_key removes it. Set-Cookie's
+	// values are a list (NUL-separated) both ways, never joined with ", ".
+	FieldResponseHeader Field = 47
+
+	// FieldMax is the highest field number this version defines. Numbers
+	// up to it may be unassigned (Defined is false): hosts treat those as
+	// unknown fields.
+	FieldMax = FieldResponseHeader
 )
 
 // IsFilter reports whether f is a request filter field (written in init).
@@ -498,11 +582,15 @@ var fieldNames = [...]string{
 	FieldUpstreamAuth: "upstream_auth", FieldOnlyLogin: "only_login", FieldOnlyProtocols: "only_protocols",
 	FieldOnlyHosts: "only_hosts", FieldOnlyPaths: "only_paths", FieldOnlyMethods: "only_methods",
 	FieldOAuthToken: "oauth_token", FieldOAuthUser: "oauth_user",
+	FieldResponseStatus: "response_status", FieldResponseHeader: "response_header",
 }
+
+// Defined reports whether f is a field number this version assigns.
+func (f Field) Defined() bool { return f > 0 && int(f) < len(fieldNames) && fieldNames[f] != "" }
 
 // String returns the field's name as written in ABI.md ("client_ip").
 func (f Field) String() string {
-	if f > 0 && int(f) < len(fieldNames) {
+	if f.Defined() {
 		return fieldNames[f]
 	}
 	return "field(" + itoa(int64(f)) + ")"
@@ -516,7 +604,7 @@ const (
 
 // Keyed reports whether the field is read with field_get_key.
 func (f Field) Keyed() bool {
-	return f == FieldHTTPHeader || f == FieldHTTPCookie || f == FieldIMAPID
+	return f == FieldHTTPHeader || f == FieldHTTPCookie || f == FieldIMAPID || f == FieldResponseHeader
 }
 
 // Mode is what a hook or event may do with a field.
@@ -539,6 +627,7 @@ const (
 	PhaseThrottle     Phase = Phase(HookThrottle)
 	PhaseRoute        Phase = Phase(HookRoute)
 	PhaseRewrite      Phase = Phase(HookRewrite)
+	PhaseResponse     Phase = Phase(HookResponse)
 	PhaseRouteDecided Phase = 10 + Phase(EventRouteDecided)
 	PhaseLoginFailed  Phase = 10 + Phase(EventLoginFailed)
 )
@@ -548,7 +637,7 @@ const (
 // protocol (HTTP fields in an IMAP session) read as ErrNotAvailable
 // regardless of the table.
 func Access(p Phase, f Field) Mode {
-	if f < 1 || f > FieldMax {
+	if f < 1 || f > FieldMax || !f.Defined() {
 		return None
 	}
 	if p == PhaseInit {
@@ -561,6 +650,16 @@ func Access(p Phase, f Field) Mode {
 		return None
 	}
 	switch f {
+	case FieldResponseStatus:
+		if p == PhaseResponse {
+			return Read
+		}
+		return None
+	case FieldResponseHeader:
+		if p == PhaseResponse {
+			return Write
+		}
+		return None
 	case FieldPasswordVerified:
 		if p == PhaseLogin || p == PhaseRoute {
 			return Write
@@ -588,7 +687,7 @@ func Access(p Phase, f Field) Mode {
 		switch p {
 		case PhaseRoute:
 			return Write
-		case PhaseRouteDecided, PhaseLoginFailed, PhaseRewrite:
+		case PhaseRouteDecided, PhaseLoginFailed, PhaseRewrite, PhaseResponse:
 			if f == FieldUpstreamPass {
 				return None
 			}
@@ -596,7 +695,7 @@ func Access(p Phase, f Field) Mode {
 		}
 		return None
 	case FieldUpstream:
-		if p == PhaseRouteDecided || p == PhaseLoginFailed {
+		if p == PhaseRouteDecided || p == PhaseLoginFailed || p == PhaseResponse {
 			return Read
 		}
 		return None

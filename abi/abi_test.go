@@ -1,10 +1,13 @@
 package abi
 
 import (
+	"flag"
 	"os"
 	"strings"
 	"testing"
 )
+
+var update = flag.Bool("update", false, "rewrite ABI.md's access table from abi.Access")
 
 func TestPackVersion(t *testing.T) {
 	for _, tc := range []struct{ major, minor uint16 }{{1, 0}, {1, 9}, {2, 0}, {65535, 65535}} {
@@ -21,10 +24,14 @@ func TestPackVersion(t *testing.T) {
 // TestAccess checks the access table's contract: the rules ABI.md states
 // in prose, so a change to the table that breaks them fails here.
 func TestAccess(t *testing.T) {
-	phases := []Phase{PhaseLogin, PhaseThrottle, PhaseRoute, PhaseRewrite, PhaseRouteDecided, PhaseLoginFailed}
+	phases := []Phase{PhaseLogin, PhaseThrottle, PhaseRoute, PhaseRewrite, PhaseResponse, PhaseRouteDecided, PhaseLoginFailed}
 	for f := Field(1); f <= FieldMax; f++ {
-		if strings.HasPrefix(f.String(), "field(") {
-			t.Errorf("field %d has no name", f)
+		if !f.Defined() {
+			// An unassigned number below FieldMax: unknown to every phase.
+			if !strings.HasPrefix(f.String(), "field(") || Access(PhaseInit, f) != None || Access(PhaseResponse, f) != None {
+				t.Errorf("unassigned field %d has a name or access", f)
+			}
+			continue
 		}
 		if Access(PhaseInit, f) != None && f != FieldMessage && f != FieldPasswordVerified && !f.IsFilter() {
 			t.Errorf("init may touch %v", f)
@@ -94,7 +101,13 @@ func TestABIMDAccessTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	mode := map[Mode]string{None: "-", Read: "R", Write: "RW"}
-	phases := []Phase{PhaseInit, PhaseLogin, PhaseThrottle, PhaseRoute, PhaseRewrite, PhaseRouteDecided, PhaseLoginFailed}
+	phases := []Phase{PhaseInit, PhaseLogin, PhaseThrottle, PhaseRoute, PhaseRewrite, PhaseResponse, PhaseRouteDecided, PhaseLoginFailed}
+	if *update {
+		b = rewriteAccessTable(t, b, phases, mode)
+		if err := os.WriteFile("ABI.md", b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rows := map[string]string{}
 	for _, l := range strings.Split(string(b), "\n") {
 		if c := strings.Split(l, " | "); len(c) == len(phases)+2 && strings.HasPrefix(c[1], "`") {
@@ -102,6 +115,9 @@ func TestABIMDAccessTable(t *testing.T) {
 		}
 	}
 	for f := Field(1); f <= FieldMax; f++ {
+		if !f.Defined() {
+			continue
+		}
 		want := "| " + itoa(int64(f)) + " | `" + f.String() + "`"
 		if f.Keyed() {
 			want += " (keyed)"
@@ -114,4 +130,75 @@ func TestABIMDAccessTable(t *testing.T) {
 			t.Errorf("ABI.md access row of %v:\n got %q\nwant %q", f, got, want)
 		}
 	}
+}
+
+// TestResponseAccess: the response hook's fields exist only in the
+// response hook, and the response hook cannot touch the request's
+// secrets nor the request it already sent.
+func TestResponseAccess(t *testing.T) {
+	for _, p := range []Phase{PhaseInit, PhaseLogin, PhaseThrottle, PhaseRoute, PhaseRewrite, PhaseRouteDecided, PhaseLoginFailed} {
+		if Access(p, FieldResponseStatus) != None || Access(p, FieldResponseHeader) != None {
+			t.Errorf("response fields accessible in phase %d", p)
+		}
+	}
+	for f, want := range map[Field]Mode{
+		FieldResponseStatus: Read, FieldResponseHeader: Write, FieldPassword: None, FieldUpstreamPass: None,
+		FieldHTTPHeader: Read, FieldHTTPPath: Read, FieldRedirectURL: None, FieldUpstream: Read, FieldUpstreams: Read,
+		FieldMessage: Write, FieldLogin: Read,
+	} {
+		if got := Access(PhaseResponse, f); got != want {
+			t.Errorf("Access(response, %v) = %d; want %d", f, got, want)
+		}
+	}
+	if !FieldResponseHeader.Keyed() || FieldResponseStatus.Keyed() {
+		t.Error("response_header must be keyed, response_status plain")
+	}
+	if HookResponse.Export() != ExportHookResponse || HookResponse.String() != "response" {
+		t.Error("response hook names")
+	}
+}
+
+// rewriteAccessTable replaces the table after "Generated from `abi.Access`:"
+// with one built from Access (go test ./abi -run ABIMD -update).
+func rewriteAccessTable(t *testing.T, doc []byte, phases []Phase, mode map[Mode]string) []byte {
+	lines := strings.Split(string(doc), "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.HasSuffix(l, "Generated from `abi.Access`:") {
+			start = i + 2
+		}
+	}
+	if start < 0 || start >= len(lines) || !strings.HasPrefix(lines[start], "| # |") {
+		t.Fatal("ABI.md: no access table after \"Generated from `abi.Access`:\"")
+	}
+	end := start
+	for end < len(lines) && strings.HasPrefix(lines[end], "|") {
+		end++
+	}
+	names := map[Phase]string{PhaseInit: "init", PhaseRouteDecided: "route_decided", PhaseLoginFailed: "login_failed"}
+	head, rule := "| # | field", "|--:|-------"
+	for _, p := range phases {
+		n, ok := names[p]
+		if !ok {
+			n = Hook(p).String()
+		}
+		head += " | " + n
+		rule += "|:-:"
+	}
+	table := []string{head + " |", rule + "|"}
+	for f := Field(1); f <= FieldMax; f++ {
+		if !f.Defined() {
+			continue
+		}
+		row := "| " + itoa(int64(f)) + " | `" + f.String() + "`"
+		if f.Keyed() {
+			row += " (keyed)"
+		}
+		for _, p := range phases {
+			row += " | " + mode[Access(p, f)]
+		}
+		table = append(table, row+" |")
+	}
+	out := append(append(append([]string{}, lines[:start]...), table...), lines[end:]...)
+	return []byte(strings.Join(out, "\n"))
 }
