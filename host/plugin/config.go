@@ -71,11 +71,11 @@ func ParseFailurePolicy(s string) (FailurePolicy, error) {
 }
 
 // DefaultFailurePolicy is the policy of a hook the operator did not set:
-// a broken throttle or rewrite plugin must not lock every user out, a
+// a broken throttle, rewrite or response plugin must not lock every user out, a
 // broken login or route plugin must not send a user to the wrong mailbox.
 func DefaultFailurePolicy(h abi.Hook) FailurePolicy {
 	switch h {
-	case abi.HookThrottle, abi.HookRewrite:
+	case abi.HookThrottle, abi.HookRewrite, abi.HookResponse:
 		return FailOpen
 	}
 	return FailClosed
@@ -202,5 +202,5 @@ func ParseHook(s string) (abi.Hook, error) {
 			return h, nil
 		}
 	}
-	return 0, fmt.Errorf("hook %q: want login, throttle, route or rewrite", s)
+	return 0, fmt.Errorf("hook %q: want login, throttle, route, rewrite or response", s)
 }

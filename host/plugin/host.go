@@ -163,6 +163,9 @@ func (h *Host) Load(ctx context.Context, specs []Spec) error {
 			errs = append(errs, err)
 			continue
 		}
+		if o := old[s.Name]; o != nil {
+			p.prev.Store(o) // a changed spec: identically declared metrics carry on
+		}
 		if err := p.Reload(ctx); err != nil {
 			errs = append(errs, err)
 			continue
@@ -178,6 +181,9 @@ func (h *Host) Load(ctx context.Context, specs []Spec) error {
 	}
 	prev := h.plugins.Swap(&next)
 	h.updateServed()
+	for _, p := range next {
+		p.prev.Store(nil) // its first version is serving: metrics carried on
+	}
 	for _, p := range *prev {
 		if !containsPlugin(next, p) {
 			p.retireAll()

@@ -48,6 +48,10 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	def(abi.ImportHTTPResponseGet, hostHTTPResponseGet)
 	def(abi.ImportClockNow, func(ctx context.Context, m api.Module, s []uint64) { s[0] = uint64(time.Now().UnixNano()) })
 	def(abi.ImportCounterAdd, hostCounterAdd)
+	def(abi.ImportMetricDeclare, hostMetricDeclare)
+	def(abi.ImportMetricGaugeSet, func(ctx context.Context, m api.Module, s []uint64) { hostMetricUpdate(ctx, s, opGaugeSet) })
+	def(abi.ImportMetricGaugeAdd, func(ctx context.Context, m api.Module, s []uint64) { hostMetricUpdate(ctx, s, opGaugeAdd) })
+	def(abi.ImportMetricObserve, func(ctx context.Context, m api.Module, s []uint64) { hostMetricUpdate(ctx, s, opObserve) })
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -98,7 +102,7 @@ func errResult64(e abi.Err) uint64 { v := int64(e); return uint64(v) }
 
 // access checks what the current phase may do with a field.
 func (in *instance) access(id abi.Field, write bool) abi.Err {
-	if id < 1 || id > abi.FieldMax {
+	if !id.Defined() {
 		return abi.ErrUnknownField
 	}
 	mode := abi.Access(in.phase, id)
@@ -116,7 +120,7 @@ func hostFeature(ctx context.Context, _ api.Module, s []uint64) {
 	name := string(in.read(uint32(s[0]), uint32(s[1]), "feature"))
 	var ok bool
 	switch name {
-	case abi.FeatureABI10, abi.FeatureABI11:
+	case abi.FeatureABI10, abi.FeatureABI11, abi.FeatureResponseHook, abi.FeatureMetrics:
 		ok = true
 	case abi.FeatureKVShared:
 		ok = in.g.p.h.store != nil && in.g.p.h.store.Shared()
@@ -223,7 +227,7 @@ func hostFieldGetKey(ctx context.Context, _ api.Module, s []uint64) {
 		s[0] = errResult(e)
 		return
 	}
-	if id == abi.FieldHTTPHeader && !validHeaderName(key) {
+	if (id == abi.FieldHTTPHeader || id == abi.FieldResponseHeader) && !validHeaderName(key) {
 		s[0] = errResult(abi.ErrInvalid)
 		return
 	}
@@ -250,7 +254,7 @@ func hostFieldSetKey(ctx context.Context, _ api.Module, s []uint64) {
 		return
 	}
 	v := in.read(uint32(s[3]), n, "field_set_key")
-	in.beforeHeaderWrite()
+	in.beforeHeaderWrite(id)
 	s[0] = errResult(in.fields.setKey(id, key, string(v), false))
 }
 
@@ -262,7 +266,7 @@ func hostFieldDeleteKey(ctx context.Context, _ api.Module, s []uint64) {
 		s[0] = errResult(e)
 		return
 	}
-	in.beforeHeaderWrite()
+	in.beforeHeaderWrite(id)
 	s[0] = errResult(in.fields.setKey(id, key, "", true))
 }
 

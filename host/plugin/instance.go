@@ -32,7 +32,7 @@ type instance struct {
 	uses      int
 	dead      bool
 
-	hooks  [abi.HookRewrite + 1]api.Function
+	hooks  [abi.HookResponse + 1]api.Function
 	events [abi.EventLoginFailed + 1]api.Function
 	stack  []uint64
 
@@ -41,8 +41,9 @@ type instance struct {
 	fields   *Fields
 	saved    Fields
 	hasSaved bool
-	// savedHeader: the snapshot holds its own copy of the header map.
-	savedHeader bool
+	// savedHeader, savedRespHeader: the snapshot holds its own copy of
+	// the request's, the response's header map.
+	savedHeader, savedRespHeader bool
 	resp        *httpResponse
 	scratch     []byte
 	fault       error // a guest error found by a host function (bad pointer)
@@ -258,13 +259,21 @@ func (in *instance) beforeWrite() {
 		in.saved = in.fields.snapshot()
 		in.hasSaved = true
 		in.savedHeader = false
+		in.savedRespHeader = false
 	}
 }
 
-// beforeHeaderWrite also copies the header map, on the first header write.
-func (in *instance) beforeHeaderWrite() {
+// beforeHeaderWrite also copies the written header map (the request's,
+// or the response's for abi.FieldResponseHeader), on its first write.
+func (in *instance) beforeHeaderWrite(id abi.Field) {
 	in.beforeWrite()
-	if !in.savedHeader {
+	switch {
+	case id == abi.FieldResponseHeader:
+		if !in.savedRespHeader {
+			in.saved.snapshotRespHeader()
+			in.savedRespHeader = true
+		}
+	case !in.savedHeader:
 		in.saved.snapshotHeader()
 		in.savedHeader = true
 	}

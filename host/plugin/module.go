@@ -32,7 +32,7 @@ type generation struct {
 	version  uint32
 	loadedAt time.Time
 
-	serves     [abi.HookRewrite + 1]bool // indexed by abi.Hook
+	serves     [abi.HookResponse + 1]bool // indexed by abi.Hook
 	hears      [abi.EventLoginFailed + 1]bool
 	hasInit    bool
 	hasWASIIni bool
@@ -45,6 +45,8 @@ type generation struct {
 
 	pool       pool
 	httpClient *http.Client
+	// metrics: what the instances' inits declared (metric_declare).
+	metrics metricSet
 
 	// calls and failures count this version's calls, for the safe-swap
 	// watch (failures: not the caller's own deadline).
@@ -84,6 +86,10 @@ var hostImports = map[string]wantSig{
 	abi.ImportHTTPResponseGet: {i32s(3), i32s(1)},
 	abi.ImportClockNow:        {nil, []api.ValueType{api.ValueTypeI64}},
 	abi.ImportCounterAdd:      {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI64}, nil},
+	abi.ImportMetricDeclare:   {i32s(7), i32s(1)},
+	abi.ImportMetricGaugeSet:  {[]api.ValueType{api.ValueTypeI32, api.ValueTypeF64}, i32s(1)},
+	abi.ImportMetricGaugeAdd:  {[]api.ValueType{api.ValueTypeI32, api.ValueTypeF64}, i32s(1)},
+	abi.ImportMetricObserve:   {[]api.ValueType{api.ValueTypeI32, api.ValueTypeF64}, i32s(1)},
 }
 
 func i32s(n int) []api.ValueType {

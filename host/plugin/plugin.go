@@ -45,6 +45,11 @@ type Plugin struct {
 	logOnceSet sync.Map
 
 	counters sync.Map // name -> *atomic.Int64
+
+	// prev is the plugin this one replaced by a configuration change,
+	// until its first version is swapped in: identical metric
+	// declarations carry its metrics on (previousMetric).
+	prev atomic.Pointer[Plugin]
 }
 
 // Stats are a plugin's counters since it was configured.
@@ -218,7 +223,7 @@ func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Ver
 
 // Precomputed labels, so a call does not build strings.
 var (
-	hookWhat  = [...]string{abi.HookLogin: "hook login", abi.HookThrottle: "hook throttle", abi.HookRoute: "hook route", abi.HookRewrite: "hook rewrite"}
+	hookWhat  = [...]string{abi.HookLogin: "hook login", abi.HookThrottle: "hook throttle", abi.HookRoute: "hook route", abi.HookRewrite: "hook rewrite", abi.HookResponse: "hook response"}
 	eventWhat = [...]string{abi.EventRouteDecided: "event route_decided", abi.EventLoginFailed: "event login_failed"}
 )
 
