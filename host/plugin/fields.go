@@ -80,6 +80,12 @@ type HTTPFields struct {
 	Header       http.Header
 	RedirectCode int
 	RedirectURL  string
+
+	// The upstream's response, for the response hook (ABI 1.1): its
+	// status and headers. RespHeader is nil until a response arrived;
+	// plugins edit it in place (the front end then sends what it holds).
+	Status     int
+	RespHeader http.Header
 }
 
 // EffectiveAccount returns Account, or Login when no plugin set one.
@@ -197,6 +203,11 @@ func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
 	return b, abi.ErrNotAvailable
 }
 
+	case abi.FieldResponseStatus:
+		if h.Status == 0 {
+			return b, abi.ErrNotAvailable
+		}
+		return strconv.AppendInt(b, int64(h.Status), 10), 0
 // setField decodes and stores a plain field. Access has been checked.
 func (f *Fields) setField(id abi.Field, v []byte) abi.Err {
 	if id.IsFilter() {
@@ -325,6 +336,21 @@ func (f *Fields) getKey(id abi.Field, key string) (string, abi.Err) {
 			if err != nil {
 				continue
 			}
+	case abi.FieldResponseHeader:
+		if f.HTTP == nil || f.HTTP.RespHeader == nil {
+			return "", abi.ErrNotAvailable
+		}
+		vs := f.HTTP.RespHeader.Values(key)
+		if len(vs) == 0 {
+			return "", abi.ErrNotFound
+		}
+		if len(vs) == 1 {
+			return vs[0], 0
+		}
+		if isSetCookie(key) {
+			return strings.Join(vs, "\x00"), 0 // cookies do not combine (RFC 6265 3)
+		}
+		return strings.Join(vs, ", "), 0
 			for _, c := range cs {
 				if c.Name == key {
 					return c.Value, 0
@@ -345,6 +371,9 @@ func (f *Fields) setKey(id abi.Field, key, val string, del bool) abi.Err {
 	}
 	if !validHeaderName(key) || strings.ContainsAny(val, "\r\n\x00") {
 		return abi.ErrInvalid
+	}
+	if id == abi.FieldResponseHeader {
+		return f.setRespHeader(key, val, del)
 	}
 	if del {
 		if f.HTTP.Header.Values(key) == nil {
@@ -369,6 +398,42 @@ func parseUpstreams(v []byte) ([]string, abi.Err) {
 	}
 	parts := bytes.Split(v, []byte{0})
 	out := make([]string, 0, len(parts))
+// setRespHeader sets or deletes a response header. Set-Cookie takes a
+// list: each NUL-separated item is one Set-Cookie header.
+func (f *Fields) setRespHeader(key, val string, del bool) abi.Err {
+	if f.HTTP == nil || f.HTTP.RespHeader == nil {
+		return abi.ErrNotAvailable
+	}
+	if !validHeaderName(key) || strings.ContainsAny(val, "\r\n") {
+		return abi.ErrInvalid
+	}
+	h := f.HTTP.RespHeader
+	if del {
+		if h.Values(key) == nil {
+			return abi.ErrNotFound
+		}
+		h.Del(key)
+		return 0
+	}
+	if !strings.Contains(val, "\x00") {
+		h.Set(key, val)
+		return 0
+	}
+	if !isSetCookie(key) {
+		return abi.ErrInvalid
+	}
+	vs := strings.Split(val, "\x00")
+	for _, v := range vs {
+		if v == "" {
+			return abi.ErrInvalid // "a\0" or "a\0\0b", as for every list
+		}
+	}
+	h[http.CanonicalHeaderKey(key)] = vs
+	return 0
+}
+
+func isSetCookie(key string) bool { return len(key) == 10 && strings.EqualFold(key, "Set-Cookie") }
+
 	for _, p := range parts {
 		host, port, err := net.SplitHostPort(string(p))
 		if err != nil || host == "" || strings.ContainsAny(host, " \t\r\n/") {
@@ -448,3 +513,11 @@ func (f *Fields) restore(s *Fields) {
 		f.HTTP = h
 	}
 }
+// snapshotRespHeader gives a snapshot its own copy of the response
+// header map.
+func (s *Fields) snapshotRespHeader() {
+	if s.HTTP != nil {
+		s.HTTP.RespHeader = s.HTTP.RespHeader.Clone()
+	}
+}
+
