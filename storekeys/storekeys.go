@@ -4,6 +4,7 @@
 // memcached:
 //
 //	route:proto=<proto>;user=<account>   -> <ip>:<port>   (route-cache)
+//	route:proto=<proto>;id=<zimbraId>    -> <ip>:<port>   (route-cache, web by token)
 //	alias:user=<login>;ip=<proxy ip>     -> <account>     (route-cache, mail)
 //	alias:user=<login>;vhost=<host>      -> <account>     (route-cache, web)
 //	throttle:proto=<i|p|h>,ip=<ip>       -> a count       (throttle)
@@ -71,6 +72,7 @@ type layout struct {
 
 var (
 	routeKey        = layout{[]string{"route:proto=", ";user="}, 1}
+	routeIDKey      = layout{[]string{"route:proto=", ";id="}, 1}
 	mailAliasKey    = layout{[]string{"alias:user=", ";ip="}, 0}
 	webAliasKey     = layout{[]string{"alias:user=", ";vhost="}, 0}
 	throttleIPKey   = layout{[]string{"throttle:proto=", ",ip="}, -1}
@@ -81,6 +83,13 @@ var (
 // "route:proto=<proto>;user=<account>".
 func Route(proto, account string) string {
 	return routeKey.build(proto, account)
+}
+
+// RouteID returns the route key of a web client known by its account id
+// (zimbraId, from its auth token) for proto (http or httpssl):
+// "route:proto=<proto>;id=<id>", as Zimbra's proxy writes it.
+func RouteID(proto, id string) string {
+	return routeIDKey.build(proto, id)
 }
 
 // MailAlias returns the alias key of a mail login seen on the proxy

@@ -31,6 +31,31 @@ func TestRoute(t *testing.T) {
 	}
 }
 
+func TestRouteID(t *testing.T) {
+	long := strings.Repeat("f", 260)
+	tests := []struct {
+		name, proto, id, want string
+	}{
+		{"zimbra byte for byte", "http", "cc00ce85-8c0b-49eb-8e08-a8aab43ce836",
+			"route:proto=http;id=cc00ce85-8c0b-49eb-8e08-a8aab43ce836"},
+		{"httpssl", "httpssl", "cc00ce85", "route:proto=httpssl;id=cc00ce85"},
+		{"odd id escaped", "http", "a b;c", "route:proto=http;id=a%20b;c"},
+		{"long id hashed", "http", long, "route:proto=http;id=%sha256:" + sha(long)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := RouteID(tc.proto, tc.id)
+			if got != tc.want {
+				t.Errorf("RouteID(%q, %q) = %q, want %q", tc.proto, tc.id, got, tc.want)
+			}
+			checkKey(t, got)
+			if got == Route(tc.proto, tc.id) {
+				t.Errorf("RouteID and Route give one key %q", got)
+			}
+		})
+	}
+}
+
 func TestAlias(t *testing.T) {
 	tests := []struct {
 		name string
