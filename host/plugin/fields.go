@@ -199,15 +199,15 @@ func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
 		return strconv.AppendInt(b, int64(h.RedirectCode), 10), 0
 	case abi.FieldRedirectURL:
 		return append(b, h.RedirectURL...), 0
-	}
-	return b, abi.ErrNotAvailable
-}
-
 	case abi.FieldResponseStatus:
 		if h.Status == 0 {
 			return b, abi.ErrNotAvailable
 		}
 		return strconv.AppendInt(b, int64(h.Status), 10), 0
+	}
+	return b, abi.ErrNotAvailable
+}
+
 // setField decodes and stores a plain field. Access has been checked.
 func (f *Fields) setField(id abi.Field, v []byte) abi.Err {
 	if id.IsFilter() {
@@ -327,15 +327,6 @@ func (f *Fields) getKey(id abi.Field, key string) (string, abi.Err) {
 			return vs[0], 0
 		}
 		return strings.Join(vs, ", "), 0
-	case abi.FieldHTTPCookie:
-		if f.HTTP == nil {
-			return "", abi.ErrNotAvailable
-		}
-		for _, line := range f.HTTP.Header.Values("Cookie") {
-			cs, err := http.ParseCookie(line)
-			if err != nil {
-				continue
-			}
 	case abi.FieldResponseHeader:
 		if f.HTTP == nil || f.HTTP.RespHeader == nil {
 			return "", abi.ErrNotAvailable
@@ -351,6 +342,15 @@ func (f *Fields) getKey(id abi.Field, key string) (string, abi.Err) {
 			return strings.Join(vs, "\x00"), 0 // cookies do not combine (RFC 6265 3)
 		}
 		return strings.Join(vs, ", "), 0
+	case abi.FieldHTTPCookie:
+		if f.HTTP == nil {
+			return "", abi.ErrNotAvailable
+		}
+		for _, line := range f.HTTP.Header.Values("Cookie") {
+			cs, err := http.ParseCookie(line)
+			if err != nil {
+				continue
+			}
 			for _, c := range cs {
 				if c.Name == key {
 					return c.Value, 0
@@ -363,6 +363,9 @@ func (f *Fields) getKey(id abi.Field, key string) (string, abi.Err) {
 }
 
 func (f *Fields) setKey(id abi.Field, key, val string, del bool) abi.Err {
+	if id == abi.FieldResponseHeader {
+		return f.setRespHeader(key, val, del)
+	}
 	if id != abi.FieldHTTPHeader {
 		return abi.ErrReadOnly
 	}
@@ -371,9 +374,6 @@ func (f *Fields) setKey(id abi.Field, key, val string, del bool) abi.Err {
 	}
 	if !validHeaderName(key) || strings.ContainsAny(val, "\r\n\x00") {
 		return abi.ErrInvalid
-	}
-	if id == abi.FieldResponseHeader {
-		return f.setRespHeader(key, val, del)
 	}
 	if del {
 		if f.HTTP.Header.Values(key) == nil {
@@ -389,15 +389,6 @@ func (f *Fields) setKey(id abi.Field, key, val string, del bool) abi.Err {
 	return 0
 }
 
-// maxDelay bounds FieldDelayMS: a plugin cannot park a session for longer.
-const maxDelay = abi.MaxDelayMS * time.Millisecond
-
-func parseUpstreams(v []byte) ([]string, abi.Err) {
-	if len(v) == 0 {
-		return nil, 0
-	}
-	parts := bytes.Split(v, []byte{0})
-	out := make([]string, 0, len(parts))
 // setRespHeader sets or deletes a response header. Set-Cookie takes a
 // list: each NUL-separated item is one Set-Cookie header.
 func (f *Fields) setRespHeader(key, val string, del bool) abi.Err {
@@ -434,6 +425,15 @@ func (f *Fields) setRespHeader(key, val string, del bool) abi.Err {
 
 func isSetCookie(key string) bool { return len(key) == 10 && strings.EqualFold(key, "Set-Cookie") }
 
+// maxDelay bounds FieldDelayMS: a plugin cannot park a session for longer.
+const maxDelay = abi.MaxDelayMS * time.Millisecond
+
+func parseUpstreams(v []byte) ([]string, abi.Err) {
+	if len(v) == 0 {
+		return nil, 0
+	}
+	parts := bytes.Split(v, []byte{0})
+	out := make([]string, 0, len(parts))
 	for _, p := range parts {
 		host, port, err := net.SplitHostPort(string(p))
 		if err != nil || host == "" || strings.ContainsAny(host, " \t\r\n/") {
@@ -505,14 +505,6 @@ func (s *Fields) snapshotHeader() {
 	}
 }
 
-func (f *Fields) restore(s *Fields) {
-	h := f.HTTP
-	*f = *s
-	if h != nil && s.HTTP != nil {
-		*h = *s.HTTP // keep the caller's *HTTPFields pointer valid
-		f.HTTP = h
-	}
-}
 // snapshotRespHeader gives a snapshot its own copy of the response
 // header map.
 func (s *Fields) snapshotRespHeader() {
@@ -521,3 +513,11 @@ func (s *Fields) snapshotRespHeader() {
 	}
 }
 
+func (f *Fields) restore(s *Fields) {
+	h := f.HTTP
+	*f = *s
+	if h != nil && s.HTTP != nil {
+		*h = *s.HTTP // keep the caller's *HTTPFields pointer valid
+		f.HTTP = h
+	}
+}
