@@ -190,7 +190,7 @@ func (s *Server) fireRouteDecided(w http.ResponseWriter, ctx context.Context, f 
 func (s *Server) runChains(w http.ResponseWriter, r *http.Request, st *reqState) bool {
 	f := st.f
 	ctx := r.Context()
-	for _, hook := range abi.Hooks {
+	for _, hook := range abi.RequestHooks {
 		var res plugin.Result
 		if s.plugins != nil && s.plugins.Serves(hook) {
 			res = s.plugins.Run(ctx, hook, f)

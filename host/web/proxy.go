@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postern/postern/abi"
 	"github.com/postern/postern/host/web/internal/balance"
 )
 
@@ -75,6 +76,11 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	if s.cfg.Via != "" {
 		resp.Header.Add("Via", viaValue(resp.Request, s.cfg.Via))
 	}
+	if s.plugins != nil && s.plugins.Serves(abi.HookResponse) {
+		if st := stateFrom(resp.Request.Context()); st != nil {
+			return s.runResponse(resp, st)
+		}
+	}
 	return nil
 }
 
@@ -84,6 +90,9 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
 	if r.Context().Err() != nil {
 		st.errStatus, st.errMsg = 499, "client went away"
+		return
+	}
+	if s.answerHook(w, st, err) {
 		return
 	}
 	status, why := statusFor(err)
