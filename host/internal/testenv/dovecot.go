@@ -27,13 +27,16 @@ import (
 // Dovecot is a running Dovecot IMAP and POP3 server for tests: passwd-file
 // users, a master user, plain and implicit-TLS listeners on 127.0.0.1, and
 // 127.0.0.0/8 as login_trusted_networks so that IMAP ID x-originating-ip
-// and POP3 XCLIENT from the proxy are honoured.
+// and POP3 XCLIENT from the proxy are honoured. OAUTHBEARER and XOAUTH2
+// logins are checked by an oauth2 passdb against OAuth, an introspection
+// endpoint in the test binary: tokens from IssueToken log in.
 type Dovecot struct {
 	IMAP, IMAPS, POP3, POP3S string // host:port of each listener
 	Dir                      string // the server's directory (config, logs, mail)
 	CertPEM                  []byte // the self-signed certificate of the TLS listeners
 	Master, MasterPassword   string // master user: log in as "user*master" with this password
 	Users                    map[string]string
+	OAuth                    *Introspection // the oauth2 passdb's introspection endpoint
 
 	srv *server
 }
@@ -100,6 +103,7 @@ func (d *Dovecot) Stop() {
 	case <-time.After(3 * time.Second):
 	}
 	d.srv.stop()
+	d.OAuth.stop()
 	os.RemoveAll(d.Dir)
 }
 
@@ -147,7 +151,17 @@ func startDovecot(dir string) (*Dovecot, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dovecot{Dir: dir, CertPEM: certPEM, Master: DovecotMaster, MasterPassword: DovecotMasterPassword, Users: DovecotUsers}
+	intro, err := startIntrospection()
+	if err != nil {
+		return nil, err
+	}
+	d := &Dovecot{Dir: dir, CertPEM: certPEM, Master: DovecotMaster, MasterPassword: DovecotMasterPassword, Users: DovecotUsers, OAuth: intro}
+	ok := false
+	defer func() {
+		if !ok {
+			intro.stop()
+		}
+	}()
 	var users strings.Builder
 	names := make([]string, 0, len(DovecotUsers))
 	for u := range DovecotUsers {
@@ -162,6 +176,10 @@ func startDovecot(dir string) (*Dovecot, error) {
 		"masters": fmt.Sprintf("%s:{PLAIN}%s\n", DovecotMaster, DovecotMasterPassword),
 		"tls.crt": string(certPEM),
 		"tls.key": string(keyPEM),
+		// Dovecot's introspection_mode post, as in doc.dovecot.org's
+		// WSO2 example (REFERENCE.md "OAUTHBEARER / XOAUTH2").
+		"oauth2.conf": "introspection_mode = post\nintrospection_url = " + intro.URL +
+			"\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -207,6 +225,7 @@ func startDovecot(dir string) (*Dovecot, error) {
 			lastErr = err
 			continue
 		}
+		ok = true
 		return d, nil
 	}
 	return nil, lastErr
@@ -253,7 +272,7 @@ ssl_cert = <%[1]s/tls.crt
 ssl_key = <%[1]s/tls.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login oauthbearer xoauth2
 # Tests log in with wrong passwords on purpose: no 2 s delay per failure.
 auth_failure_delay = 0
 auth_master_user_separator = *
@@ -277,6 +296,12 @@ passdb {
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%%u %[1]s/users
+  mechanisms = plain login
+}
+passdb {
+  driver = oauth2
+  mechanisms = oauthbearer xoauth2
+  args = %[1]s/oauth2.conf
 }
 userdb {
   driver = static
