@@ -45,6 +45,8 @@ mod abi;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
 
 pub use abi::{field, limits, phase, ABI_VERSION};
 
@@ -512,7 +514,7 @@ pub fn __initialize() {
 /// Exports the plugin: `postern_abi_version`, `_initialize` (wasm32) and
 /// one export per entry. Entries are `init => f` with
 /// `f: fn(&[u8]) -> InitResult` (the configuration), the hooks `login`,
-/// `throttle`, `route`, `rewrite` with `f: fn() -> Verdict`, and the
+/// `throttle`, `route`, `rewrite`, `response` (ABI 1.1, HTTP) with `f: fn() -> Verdict`, and the
 /// events `route_decided`, `login_failed` with `f: fn()`.
 ///
 /// ```ignore
@@ -578,6 +580,14 @@ macro_rules! __export {
         /// The rewrite hook.
         #[no_mangle]
         pub extern "C" fn postern_hook_rewrite() -> i32 {
+            let f: fn() -> $crate::Verdict = $f;
+            f() as i32
+        }
+    };
+    (response, $f:path) => {
+        /// The response hook (ABI 1.1, HTTP).
+        #[no_mangle]
+        pub extern "C" fn postern_hook_response() -> i32 {
             let f: fn() -> $crate::Verdict = $f;
             f() as i32
         }

@@ -44,6 +44,7 @@ pub(crate) struct State {
     fields: HashMap<i32, Vec<u8>>,
     init_fields: HashMap<i32, Vec<u8>>,
     headers: Vec<(String, String)>,
+    resp_headers: Vec<(String, String)>,
     cookies: BTreeMap<String, String>,
     imap_id: BTreeMap<String, String>,
     config: Vec<u8>,
@@ -90,6 +91,9 @@ fn is_http_field(f: i32) -> bool {
             | field::HTTP_HEADERS
             | field::REDIRECT_CODE
             | field::REDIRECT_URL
+            | field::POOL
+            | field::RESPONSE_STATUS
+            | field::RESPONSE_HEADER
     )
 }
 
@@ -250,7 +254,7 @@ impl State {
         if key.is_empty() || key.len() > limits::MAX_KEY_NAME_BYTES {
             return Error::INVALID.0;
         }
-        if f == field::HTTP_HEADER && !is_token(key) {
+        if (f == field::HTTP_HEADER || f == field::RESPONSE_HEADER) && !is_token(key) {
             return Error::INVALID.0;
         }
         0
@@ -266,9 +270,10 @@ impl State {
         }
         let k = String::from_utf8_lossy(key).into_owned();
         let v = match f {
-            field::HTTP_HEADER => {
+            field::HTTP_HEADER | field::RESPONSE_HEADER => {
+                let list = if f == field::HTTP_HEADER { &self.headers } else { &self.resp_headers };
                 let vals: Vec<&str> =
-                    self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&k)).map(|(_, v)| v.as_str()).collect();
+                    list.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&k)).map(|(_, v)| v.as_str()).collect();
                 if vals.is_empty() {
                     None
                 } else {
@@ -289,15 +294,16 @@ impl State {
         if e != 0 {
             return e;
         }
-        if f != field::HTTP_HEADER {
+        if f != field::HTTP_HEADER && f != field::RESPONSE_HEADER {
             return Error::READ_ONLY.0;
         }
         if val.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
             return Error::INVALID.0;
         }
         let k = String::from_utf8_lossy(key).into_owned();
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
-        self.headers.push((canonical(&k), String::from_utf8_lossy(val).into_owned()));
+        let list = if f == field::HTTP_HEADER { &mut self.headers } else { &mut self.resp_headers };
+        list.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
+        list.push((canonical(&k), String::from_utf8_lossy(val).into_owned()));
         0
     }
 
@@ -306,13 +312,14 @@ impl State {
         if e != 0 {
             return e;
         }
-        if f != field::HTTP_HEADER {
+        if f != field::HTTP_HEADER && f != field::RESPONSE_HEADER {
             return Error::READ_ONLY.0;
         }
         let k = String::from_utf8_lossy(key).into_owned();
-        let before = self.headers.len();
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
-        if self.headers.len() == before {
+        let list = if f == field::HTTP_HEADER { &mut self.headers } else { &mut self.resp_headers };
+        let before = list.len();
+        list.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
+        if list.len() == before {
             return Error::NOT_FOUND.0;
         }
         0
@@ -509,6 +516,7 @@ impl Host {
                 fields,
                 init_fields: HashMap::new(),
                 headers: Vec::new(),
+                resp_headers: Vec::new(),
                 cookies: BTreeMap::new(),
                 imap_id: BTreeMap::new(),
                 config: Vec::new(),
@@ -545,6 +553,17 @@ impl Host {
     /// The values of a request header (after the plugin's rewrites).
     pub fn header(&self, name: &str) -> Vec<String> {
         with(|h| h.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect())
+    }
+
+    /// Adds an upstream response header (response hook).
+    pub fn add_response_header(&self, name: &str, value: &str) {
+        with(|h| h.resp_headers.push((name.to_string(), value.to_string())));
+    }
+
+    /// The values of an upstream response header (after the plugin's
+    /// rewrites).
+    pub fn response_header(&self, name: &str) -> Vec<String> {
+        with(|h| h.resp_headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect())
     }
 
     /// Sets a cookie.
