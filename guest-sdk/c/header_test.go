@@ -49,8 +49,14 @@ func TestHeader_matchesABI(t *testing.T) {
 		"ERR_NOT_FOUND": int64(abi.ErrNotFound), "ERR_UNAVAILABLE": int64(abi.ErrUnavailable),
 		"ERR_TOO_LARGE": int64(abi.ErrTooLarge), "ERR_DENIED": int64(abi.ErrDenied),
 		"ERR_EXISTS": int64(abi.ErrExists), "ERR_TIMEOUT": int64(abi.ErrTimeout),
+		"METRIC_GAUGE": int64(abi.MetricGauge), "METRIC_HISTOGRAM": int64(abi.MetricHistogram),
+		"MAX_METRICS": abi.MaxMetrics, "MAX_METRIC_BUCKETS": abi.MaxMetricBuckets,
+		"MAX_METRIC_NAME_BYTES": abi.MaxMetricNameBytes, "MAX_METRIC_HELP_BYTES": abi.MaxMetricHelpBytes,
 	}
 	for f := abi.Field(1); f <= abi.FieldMax; f++ {
+		if !f.Defined() {
+			continue
+		}
 		want["FIELD_"+strings.ToUpper(f.String())] = int64(f)
 	}
 	for v := abi.VerdictContinue; v <= abi.VerdictRetry; v++ {
@@ -75,7 +81,8 @@ func TestHeader_matchesABI(t *testing.T) {
 			t.Errorf("POSTERN_%s is not checked against abi.go: add it to this test", name)
 		}
 	}
-	wantStrs := map[string]string{"FEATURE_ABI_1_0": abi.FeatureABI10, "FEATURE_KV_SHARED": abi.FeatureKVShared, "FEATURE_HTTP_CALL": abi.FeatureHTTPCall}
+	wantStrs := map[string]string{"FEATURE_ABI_1_0": abi.FeatureABI10, "FEATURE_KV_SHARED": abi.FeatureKVShared, "FEATURE_HTTP_CALL": abi.FeatureHTTPCall,
+		"FEATURE_RESPONSE_HOOK": abi.FeatureResponseHook, "FEATURE_METRICS": abi.FeatureMetrics}
 	for name, v := range wantStrs {
 		if strs[name] != v {
 			t.Errorf("POSTERN_%s = %q; abi.go says %q", name, strs[name], v)
@@ -84,7 +91,8 @@ func TestHeader_matchesABI(t *testing.T) {
 	wantImports := []string{abi.ImportFeature, abi.ImportLog, abi.ImportConfigGet, abi.ImportFieldGet, abi.ImportFieldSet,
 		abi.ImportFieldGetKey, abi.ImportFieldSetKey, abi.ImportFieldDeleteKey, abi.ImportKVGet, abi.ImportKVSet,
 		abi.ImportKVAdd, abi.ImportKVIncr, abi.ImportKVDelete, abi.ImportHTTPCall, abi.ImportHTTPResponseGet,
-		abi.ImportClockNow, abi.ImportCounterAdd}
+		abi.ImportClockNow, abi.ImportCounterAdd,
+		abi.ImportMetricDeclare, abi.ImportMetricGaugeSet, abi.ImportMetricGaugeAdd, abi.ImportMetricObserve}
 	sort.Strings(wantImports)
 	sort.Strings(imports)
 	if strings.Join(imports, " ") != strings.Join(wantImports, " ") {

@@ -61,6 +61,10 @@ extern "C" {
 #define POSTERN_HOOK_THROTTLE 2
 #define POSTERN_HOOK_ROUTE 3
 #define POSTERN_HOOK_REWRITE 4
+/* ABI 1.1, HTTP only: export postern_hook_response (POSTERN_EXPORT) to be
+   called after the upstream's response headers, before the client gets a
+   byte. Refuse answers 403, TempFail 503 instead of the response. */
+#define POSTERN_HOOK_RESPONSE 5
 #define POSTERN_EVENT_ROUTE_DECIDED 1
 #define POSTERN_EVENT_LOGIN_FAILED 2
 
@@ -120,7 +124,13 @@ extern "C" {
    log it); OAUTH_USER is the user the client claims (authzid / user=). */
 #define POSTERN_FIELD_OAUTH_TOKEN 43
 #define POSTERN_FIELD_OAUTH_USER 44
-#define POSTERN_FIELD_MAX 44
+/* ABI 1.1, response hook only: the upstream's status (decimal, read-only)
+   and response headers (keyed: postern_field_get_key, _set_key replaces
+   every value, _delete_key). Set-Cookie's values are a NUL-separated list
+   both ways, one item per header. */
+#define POSTERN_FIELD_RESPONSE_STATUS 46
+#define POSTERN_FIELD_RESPONSE_HEADER 47
+#define POSTERN_FIELD_MAX 47
 
 /* Errors, returned negative (ABI.md "Errors"). */
 #define POSTERN_ERR_UNKNOWN_FIELD (-1)
@@ -153,11 +163,21 @@ extern "C" {
 #define POSTERN_MAX_DELAY_MS 300000
 #define POSTERN_MAX_KEY_NAME_BYTES 256
 
+/* Plugin metrics (ABI 1.1, ABI.md "Plugin metrics"): kinds and limits. */
+#define POSTERN_METRIC_GAUGE 1
+#define POSTERN_METRIC_HISTOGRAM 2
+#define POSTERN_MAX_METRICS 16
+#define POSTERN_MAX_METRIC_BUCKETS 32
+#define POSTERN_MAX_METRIC_NAME_BYTES 64
+#define POSTERN_MAX_METRIC_HELP_BYTES 256
+
 /* Features (ABI.md "feature"). */
 #define POSTERN_FEATURE_ABI_1_0 "abi-1.0"
 #define POSTERN_FEATURE_ABI_1_1 "abi-1.1"
 #define POSTERN_FEATURE_KV_SHARED "kv-shared"
 #define POSTERN_FEATURE_HTTP_CALL "http-call"
+#define POSTERN_FEATURE_RESPONSE_HOOK "response-hook"
+#define POSTERN_FEATURE_METRICS "metrics"
 
 /* Exports. */
 #define POSTERN_EXPORT(name) __attribute__((export_name(name)))
@@ -196,6 +216,15 @@ int32_t postern_http_call(const void *method, uint32_t method_len, const void *u
 POSTERN_IMPORT("http_response_get") int32_t postern_http_response_get(int32_t part, void *buf, uint32_t limit);
 POSTERN_IMPORT("clock_now") int64_t postern_clock_now(void);
 POSTERN_IMPORT("counter_add") void postern_counter_add(const void *name, uint32_t name_len, int64_t delta);
+/* ABI 1.1 plugin metrics. metric_declare (init only) returns the metric's
+   id (>= 0) or an error; bounds are bounds_count doubles (histograms). A
+   module importing these does not load on a host without them. */
+POSTERN_IMPORT("metric_declare")
+int32_t postern_metric_declare(int32_t kind, const void *name, uint32_t name_len, const void *help, uint32_t help_len,
+                               const double *bounds, uint32_t bounds_count);
+POSTERN_IMPORT("metric_gauge_set") int32_t postern_metric_gauge_set(int32_t id, double value);
+POSTERN_IMPORT("metric_gauge_add") int32_t postern_metric_gauge_add(int32_t id, double delta);
+POSTERN_IMPORT("metric_observe") int32_t postern_metric_observe(int32_t id, double value);
 
 /*
  * Probe-then-read helpers. Each returns the value's length and stores a
@@ -283,6 +312,20 @@ static inline int32_t postern_field_set_str(int32_t field, const char *s) {
 }
 static inline int32_t postern_set_message(const char *s) { return postern_field_set_str(POSTERN_FIELD_MESSAGE, s); }
 static inline void postern_log_str(int32_t level, const char *s) { postern_log(level, s, (uint32_t)strlen(s)); }
+/* Declare metrics from NUL-terminated name and help (init only). */
+static inline int32_t postern_metric_gauge(const char *name, const char *help) {
+	return postern_metric_declare(POSTERN_METRIC_GAUGE, name, (uint32_t)strlen(name), help, (uint32_t)strlen(help), 0, 0);
+}
+static inline int32_t postern_metric_histogram(const char *name, const char *help, const double *bounds, uint32_t n) {
+	return postern_metric_declare(POSTERN_METRIC_HISTOGRAM, name, (uint32_t)strlen(name), help, (uint32_t)strlen(help), bounds, n);
+}
+/* Response hook conveniences (ABI 1.1). */
+static inline int32_t postern_response_header_set(const char *name, const char *value) {
+	return postern_field_set_key(POSTERN_FIELD_RESPONSE_HEADER, name, (uint32_t)strlen(name), value, (uint32_t)strlen(value));
+}
+static inline int32_t postern_response_header_delete(const char *name) {
+	return postern_field_delete_key(POSTERN_FIELD_RESPONSE_HEADER, name, (uint32_t)strlen(name));
+}
 static inline int postern_has_feature(const char *name) { return postern_feature(name, (uint32_t)strlen(name)) == 1; }
 
 /* postern_refuse sets the client's message and returns the Refuse verdict:

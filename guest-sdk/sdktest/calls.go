@@ -31,7 +31,7 @@ func (h *calls) fields() map[abi.Field]string {
 // access in this phase, another protocol's field, the wrong kind of
 // access), then read-only.
 func (h *calls) check(f abi.Field, write, keyed bool) abi.Err {
-	if f < 1 || f > abi.FieldMax {
+	if !f.Defined() {
 		return abi.ErrUnknownField
 	}
 	m := abi.Access(h.Phase, f)
@@ -49,7 +49,7 @@ func appliesTo(proto string, f abi.Field) bool {
 	switch f {
 	case abi.FieldHTTPMethod, abi.FieldHTTPHost, abi.FieldHTTPPath, abi.FieldHTTPQuery,
 		abi.FieldHTTPHeader, abi.FieldHTTPCookie, abi.FieldHTTPHeaders,
-		abi.FieldRedirectCode, abi.FieldRedirectURL:
+		abi.FieldRedirectCode, abi.FieldRedirectURL, abi.FieldResponseStatus, abi.FieldResponseHeader:
 		return proto == "http"
 	}
 	return true
@@ -242,7 +242,7 @@ func (h *calls) keyedCheck(f abi.Field, key []byte, write bool) abi.Err {
 	if len(key) == 0 || len(key) > maxKeyedName {
 		return abi.ErrInvalid
 	}
-	if f == abi.FieldHTTPHeader && !isToken(key) {
+	if (f == abi.FieldHTTPHeader || f == abi.FieldResponseHeader) && !isToken(key) {
 		return abi.ErrInvalid
 	}
 	return 0
@@ -279,6 +279,21 @@ func (h *calls) FieldGetKey(field int32, key, buf []byte) int32 {
 			return int32(abi.ErrNotFound)
 		}
 		return out(buf, strings.Join(vals, ", "))
+	case abi.FieldResponseHeader:
+		var vals []string
+		for name, vs := range h.RespHeaders {
+			if strings.EqualFold(name, k) {
+				vals = append(vals, vs...)
+			}
+		}
+		if len(vals) == 0 {
+			return int32(abi.ErrNotFound)
+		}
+		sep := ", "
+		if strings.EqualFold(k, "Set-Cookie") {
+			sep = "\x00" // cookies are a list, never joined
+		}
+		return out(buf, strings.Join(vals, sep))
 	case abi.FieldHTTPCookie:
 		if v, ok := h.Cookies[k]; ok {
 			return out(buf, v)
@@ -306,6 +321,9 @@ func (h *calls) FieldSetKey(field int32, key, val []byte) int32 {
 	if e := h.keyedCheck(f, key, true); e != 0 {
 		return int32(e)
 	}
+	if f == abi.FieldResponseHeader {
+		return h.setRespHeader(string(key), string(val))
+	}
 	if f != abi.FieldHTTPHeader {
 		return int32(abi.ErrReadOnly)
 	}
@@ -325,6 +343,12 @@ func (h *calls) FieldDeleteKey(field int32, key []byte) int32 {
 	f := abi.Field(field)
 	if e := h.keyedCheck(f, key, true); e != 0 {
 		return int32(e)
+	}
+	if f == abi.FieldResponseHeader {
+		if !deleteFrom(h.RespHeaders, string(key)) {
+			return int32(abi.ErrNotFound)
+		}
+		return 0
 	}
 	if f != abi.FieldHTTPHeader {
 		return int32(abi.ErrReadOnly)
@@ -599,3 +623,41 @@ func validCounter(name []byte) bool {
 }
 
 var _ native.Host = (*calls)(nil)
+
+// setRespHeader sets a response header as the host does: Set-Cookie
+// takes a NUL-separated list, one header per item.
+func (h *calls) setRespHeader(key, val string) int32 {
+	if len(val) > abi.MaxFieldBytes {
+		return int32(abi.ErrTooLarge)
+	}
+	if strings.ContainsAny(val, "\r\n") {
+		return int32(abi.ErrInvalid)
+	}
+	vals := []string{val}
+	if strings.IndexByte(val, 0) >= 0 {
+		if !strings.EqualFold(key, "Set-Cookie") {
+			return int32(abi.ErrInvalid)
+		}
+		vals = strings.Split(val, "\x00")
+		for _, v := range vals {
+			if v == "" {
+				return int32(abi.ErrInvalid)
+			}
+		}
+	}
+	deleteFrom(h.RespHeaders, key)
+	h.RespHeaders[postern.CanonicalHeaderKey(key)] = vals
+	return 0
+}
+
+// deleteFrom removes every entry of m named k in any case.
+func deleteFrom(m map[string][]string, k string) bool {
+	found := false
+	for name := range m {
+		if strings.EqualFold(name, k) {
+			delete(m, name)
+			found = true
+		}
+	}
+	return found
+}

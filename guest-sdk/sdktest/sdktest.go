@@ -57,6 +57,10 @@ type Host struct {
 	Cookies map[string]string
 	// IMAPID holds the client's IMAP ID parameters (abi.FieldIMAPID).
 	IMAPID map[string]string
+	// RespHeaders are the upstream's response headers the response hook
+	// reads and edits (abi.FieldResponseHeader, ABI 1.1); the status is
+	// Fields[abi.FieldResponseStatus].
+	RespHeaders map[string][]string
 
 	// Phase is the hook, event or init the plugin is in. CallHook,
 	// FireEvent and Init set it for the call; outside them it is what a
@@ -91,6 +95,9 @@ type Host struct {
 	Logs []LogLine
 	// Counters holds the plugin's counters by name.
 	Counters map[string]int64
+	// Metrics holds the gauges and histograms the plugin declared, by
+	// name (ABI 1.1 metric_declare), with their values.
+	Metrics map[string]*Metric
 
 	t          testing.TB
 	initDone   bool
@@ -128,8 +135,10 @@ func New(t testing.TB) *Host {
 		Headers:     map[string][]string{},
 		Cookies:     map[string]string{},
 		IMAPID:      map[string]string{},
+		RespHeaders: map[string][]string{},
+		Metrics:     map[string]*Metric{},
 		Phase:       abi.PhaseLogin,
-		Features:    map[string]bool{abi.FeatureABI10: true, abi.FeatureABI11: true},
+		Features:    map[string]bool{abi.FeatureABI10: true, abi.FeatureABI11: true, abi.FeatureResponseHook: true, abi.FeatureMetrics: true},
 		KV:          map[string]Item{},
 		Now:         time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		HTTPMaxBody: 64 << 10,
@@ -193,8 +202,8 @@ func (h *Host) CallHook(hook abi.Hook) abi.Verdict {
 	if !registry.HasHook(hook) {
 		h.t.Fatalf("sdktest: the plugin has no %s hook; import guest-sdk/hook/%s and call Handle from func init", hook, hook)
 	}
-	if hook == abi.HookRewrite && h.Fields[abi.FieldProtocol] != "http" {
-		h.t.Fatalf("sdktest: the rewrite hook runs only for HTTP; set Fields[abi.FieldProtocol] = \"http\"")
+	if (hook == abi.HookRewrite || hook == abi.HookResponse) && h.Fields[abi.FieldProtocol] != "http" {
+		h.t.Fatalf("sdktest: the %s hook runs only for HTTP; set Fields[abi.FieldProtocol] = \"http\"", hook)
 	}
 	h.ensureInit()
 	prev := h.Phase

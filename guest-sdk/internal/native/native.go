@@ -30,6 +30,12 @@ type Host interface {
 	HTTPResponseGet(part int32, buf []byte) int32
 	ClockNow() int64
 	CounterAdd(name []byte, delta int64)
+	// ABI 1.1 plugin metrics; bounds stands for the (pointer, count) pair
+	// of little-endian f64 values.
+	MetricDeclare(kind int32, name, help []byte, bounds []float64) int32
+	MetricGaugeSet(id int32, v float64) int32
+	MetricGaugeAdd(id int32, v float64) int32
+	MetricObserve(id int32, v float64) int32
 }
 
 var current Host
