@@ -12,6 +12,7 @@ import (
 
 	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/plugins/internal/zmauth"
 	"github.com/postern/postern/storekeys"
 )
 
@@ -24,11 +25,20 @@ type config struct {
 	// sslProtocols appends "ssl" to the proto of keys for TLS clients
 	// (route:proto=imapssl;...), as Zimbra 8.5 and later write them.
 	sslProtocols bool
+	// webProtocol, when set, is the proto of every web key ("http" or
+	// "httpssl"): Zimbra writes the scheme it proxies to, not the
+	// client's.
+	webProtocol string
+	// zimbraID caches the routes of web requests without a user by the
+	// account id in their auth token (route:proto=<p>;id=<id>).
+	zimbraID bool
 }
 
 type rawConfig struct {
 	TTL          json.RawMessage `json:"ttl"`
 	SSLProtocols *bool           `json:"ssl_protocols"`
+	WebProtocol  *string         `json:"web_protocol"`
+	ZimbraID     *bool           `json:"zimbra_id"`
 }
 
 // parseConfig decodes and checks the configuration; an empty one takes
@@ -50,7 +60,7 @@ func parseConfig(b []byte) (*config, error) {
 			return nil, fail("key %q: want %s, got a JSON %s", te.Field, te.Type, te.Value)
 		}
 		if k, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, fail("unknown key %s; the keys are ttl and ssl_protocols", k)
+			return nil, fail("unknown key %s; the keys are ttl, ssl_protocols, web_protocol and zimbra_id", k)
 		}
 		return nil, fail("%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -66,6 +76,17 @@ func parseConfig(b []byte) (*config, error) {
 	}
 	if raw.SSLProtocols != nil {
 		c.sslProtocols = *raw.SSLProtocols
+	}
+	if raw.WebProtocol != nil {
+		switch *raw.WebProtocol {
+		case "", "http", "httpssl":
+			c.webProtocol = *raw.WebProtocol
+		default:
+			return nil, fail("web_protocol %q: want http or httpssl (the scheme Zimbra proxies to), or \"\"", *raw.WebProtocol)
+		}
+	}
+	if raw.ZimbraID != nil {
+		c.zimbraID = *raw.ZimbraID
 	}
 	return c, nil
 }
@@ -101,6 +122,9 @@ type cache struct {
 // proto is the proto of this session's keys.
 func (c *cache) proto() string {
 	p := postern.Protocol()
+	if p == "http" && c.cfg.webProtocol != "" {
+		return c.cfg.webProtocol
+	}
 	if c.cfg.sslProtocols && postern.TLSVersion() != "" {
 		p += "ssl"
 	}
@@ -141,15 +165,29 @@ func unavailable(err error) bool {
 	return errors.Is(err, abi.ErrUnavailable) || errors.Is(err, abi.ErrTimeout)
 }
 
+// tokenID is the account id in a web request's auth token, with
+// zimbra_id; "" otherwise.
+func (c *cache) tokenID() string {
+	if !c.cfg.zimbraID || postern.Protocol() != "http" {
+		return ""
+	}
+	id, _ := zmauth.AccountID(zmauth.Token(postern.Cookie, postern.HTTPQuery()))
+	return id
+}
+
 // route is the route hook: the alias (login -> account), then the route
 // (account -> upstream). A hit decides; a miss lets the next plugin
-// (route-lookup) run.
+// (route-lookup) run. A web request without a user is looked up by the
+// account id of its auth token (zimbra_id), as Zimbra's proxy does.
 func (c *cache) route() postern.Verdict {
 	if skip() {
 		return postern.Continue
 	}
 	login, account := postern.Login(), postern.Account()
 	if account == "" {
+		if id := c.tokenID(); id != "" {
+			return c.cached(storekeys.RouteID(c.proto(), id))
+		}
 		return postern.Continue // nobody to look up: an anonymous web request
 	}
 	if postern.UpstreamAuth() == abi.UpstreamAuthMaster && !postern.PasswordVerified() {
@@ -173,7 +211,13 @@ func (c *cache) route() postern.Verdict {
 			return postern.Continue // the store is down: do not wait on it twice
 		}
 	}
-	v, err := postern.KVGet(storekeys.Route(c.proto(), account))
+	return c.cached(storekeys.Route(c.proto(), account))
+}
+
+// cached routes by the route stored under key: Done on a hit, Continue on
+// a miss, an outage or a value that is not ip:port (deleted).
+func (c *cache) cached(key string) postern.Verdict {
+	v, err := postern.KVGet(key)
 	if err != nil {
 		if unavailable(err) {
 			c.storeFailed("get", err)
@@ -186,7 +230,7 @@ func (c *cache) route() postern.Verdict {
 	if err != nil || up.Port() == 0 {
 		// Not a route we can use: let the lookup decide and overwrite it.
 		postern.CounterAdd("cache_invalid", 1)
-		_ = postern.KVDelete(storekeys.Route(c.proto(), account))
+		_ = postern.KVDelete(key)
 		return postern.Continue
 	}
 	if err := postern.SetUpstreams([]string{up.String()}); err != nil {
@@ -215,15 +259,21 @@ func (c *cache) routeDecided() {
 	}
 	login, account := postern.Login(), postern.Account()
 	if account == "" {
-		return
+		return // no route was looked up (a token lookup that fell back to the pool)
 	}
-	if err := postern.KVAdd(storekeys.Route(c.proto(), account), []byte(up), c.cfg.ttl); err == nil {
+	key := storekeys.Route(c.proto(), account)
+	if login == "" && c.tokenID() != "" {
+		// A web request routed by its token: the account is the id the
+		// lookup answered (Auth-User), which Zimbra keys the route by.
+		key = storekeys.RouteID(c.proto(), account)
+	}
+	if err := postern.KVAdd(key, []byte(up), c.cfg.ttl); err == nil {
 		postern.CounterAdd("routes_stored", 1)
 	} else if unavailable(err) {
 		c.storeFailed("add", err)
 		return
 	}
-	if postern.CacheAlias() && login != account {
+	if postern.CacheAlias() && login != "" && login != account {
 		if k := aliasKey(login); k != "" {
 			if err := postern.KVAdd(k, []byte(account), c.cfg.ttl); err == nil {
 				postern.CounterAdd("aliases_stored", 1)

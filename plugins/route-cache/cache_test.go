@@ -247,6 +247,11 @@ func TestParseConfig(t *testing.T) {
 		{"bad ttl", `{"ttl":"an hour"}`, `ttl: "an hour" is not a duration`},
 		{"short ttl", `{"ttl":"10ms"}`, `ttl 10ms: want at least 1s`},
 		{"wrong type", `{"ssl_protocols":"yes"}`, `key "ssl_protocols": want bool`},
+		{"zimbra_id", `{"zimbra_id":true,"web_protocol":"httpssl"}`, ``},
+		{"web_protocol http", `{"web_protocol":"http"}`, ``},
+		{"web_protocol off", `{"web_protocol":""}`, ``},
+		{"bad web_protocol", `{"web_protocol":"https"}`, `web_protocol "https": want http or httpssl`},
+		{"zimbra_id type", `{"zimbra_id":1}`, `key "zimbra_id": want bool`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

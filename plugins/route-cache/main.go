@@ -26,8 +26,11 @@ func init() {
 		}
 		state = &cache{cfg: c}
 		// Nobody to look up or store without a login (route and the events
-		// skip an empty account themselves on hosts older than ABI 1.1).
-		_ = postern.OnlyWithLogin()
+		// skip an empty account themselves on hosts older than ABI 1.1),
+		// unless a web request without one may carry an auth token.
+		if !c.zimbraID {
+			_ = postern.OnlyWithLogin()
+		}
 		return nil
 	})
 	route.Handle(func() postern.Verdict { return state.route() })

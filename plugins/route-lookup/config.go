@@ -28,6 +28,9 @@ type config struct {
 	// protocols maps "imap" and "imap+tls" (and so on) to the
 	// Auth-Protocol value sent.
 	protocols map[string]string
+	// zimbraID looks up a web request without a user by the account id
+	// in its auth token (Auth-Method: zimbraId), as Zimbra's proxy does.
+	zimbraID bool
 }
 
 // server is one lookup URL.
@@ -46,6 +49,7 @@ type rawConfig struct {
 	SendPassword  *bool             `json:"send_password"`
 	Require200    *bool             `json:"require_200"`
 	ProtocolNames map[string]string `json:"protocol_names"`
+	ZimbraID      *bool             `json:"zimbra_id"`
 }
 
 // parseDuration reads "15s"-style text or a number of seconds.
@@ -101,7 +105,7 @@ func parseConfig(b []byte) (*config, error) {
 			}
 			msg := err.Error()
 			if k, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-				return nil, fail("unknown key %s; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200", k)
+				return nil, fail("unknown key %s; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200, zimbra_id", k)
 			}
 			return nil, fail("%s", strings.TrimPrefix(msg, "json: "))
 		}
@@ -152,6 +156,9 @@ func parseConfig(b []byte) (*config, error) {
 	}
 	if raw.Require200 != nil {
 		c.require200 = *raw.Require200
+	}
+	if raw.ZimbraID != nil {
+		c.zimbraID = *raw.ZimbraID
 	}
 	for k, v := range raw.ProtocolNames {
 		if !protoKeyRE.MatchString(k) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/plugins/internal/zmauth"
 )
 
 // passwordPlaceholder is what Zimbra's proxy sends as Auth-Pass for a
@@ -32,6 +33,9 @@ type lookup struct {
 	cfg       *config
 	next      int
 	downUntil map[string]time.Time
+	// id is the account id of this call's auth token, "" when the call
+	// is not a zimbraId lookup.
+	id string
 }
 
 // newLookup starts the round robin at a random server so that a pool of
@@ -49,11 +53,26 @@ func downKey(url string) string {
 
 // route is the route hook: ask the lookup servers in round-robin order,
 // skipping those marked down, until one answers.
+//
+// A web request without a user but with an auth token (zimbra_id) is
+// looked up by its account id; when that finds no route, for whatever
+// reason, the request is left to the next plugin or the pool (Continue),
+// as Zimbra's proxy falls back to its IP hash: a stale cookie must not
+// lock anyone out of the login page.
 func (l *lookup) route() postern.Verdict {
 	req, ok := l.request()
 	if !ok {
 		return postern.Continue // nothing to look up (a web request without a user)
 	}
+	v := l.lookup(req)
+	if l.id != "" && v != postern.Done {
+		postern.CounterAdd("token_fallback", 1)
+	}
+	return v
+}
+
+// lookup asks the servers until one answers.
+func (l *lookup) lookup(req postern.HTTPHeader) postern.Verdict {
 	n := len(l.cfg.servers)
 	start := l.next
 	l.next = (l.next + 1) % n
@@ -71,6 +90,9 @@ func (l *lookup) route() postern.Verdict {
 		l.markDown(s, now, err)
 	}
 	postern.CounterAdd("all_down", 1)
+	if l.id != "" {
+		return postern.Continue // a token lookup falls back to the pool
+	}
 	return postern.TempFail("route lookup service unavailable, try again later")
 }
 
@@ -81,6 +103,15 @@ func (l *lookup) request() (h postern.HTTPHeader, ok bool) {
 	proto := postern.Protocol()
 	method := authMethod(proto, postern.AuthMethod())
 	user := postern.Account() // the login, or the account a login plugin or the cache found
+	l.id = ""
+	if user == "" && proto == "http" && l.cfg.zimbraID {
+		// Zimbra's order: a user in the path or basic auth (a login
+		// plugin or the host set the account), then the auth token, then
+		// the IP hash (the pool).
+		user, _ = zmauth.AccountID(zmauth.Token(postern.Cookie, postern.HTTPQuery()))
+		method = "zimbraId"
+		l.id = user
+	}
 	if user == "" {
 		return nil, false
 	}
@@ -232,9 +263,15 @@ func (l *lookup) ask(s server, h postern.HTTPHeader) (postern.Verdict, error) {
 	switch r.kind {
 	case replyWait:
 		postern.CounterAdd("lookup_wait", 1)
+		if l.id != "" {
+			return postern.Continue, nil // a token lookup falls back to the pool, at once
+		}
 		return postern.Retry(r.wait), nil
 	case replyRefuse:
 		postern.CounterAdd("lookup_refused", 1)
+		if l.id != "" {
+			return postern.Continue, nil // unknown id: the pool, without a wait
+		}
 		if r.wait > 0 {
 			_ = postern.SetDelay(r.wait)
 		}
@@ -246,6 +283,9 @@ func (l *lookup) ask(s server, h postern.HTTPHeader) (postern.Verdict, error) {
 	if r.user != "" {
 		_ = postern.SetAccount(r.user)
 		_ = postern.SetUpstreamLogin(r.user)
+	} else if l.id != "" {
+		// The account is the id: route-cache keys the route by it.
+		_ = postern.SetAccount(l.id)
 	}
 	if r.hasPass && !(r.pass == passwordPlaceholder && h.Get("Auth-Pass") == passwordPlaceholder) {
 		_ = postern.SetUpstreamPassword(r.pass)

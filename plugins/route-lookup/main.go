@@ -24,8 +24,11 @@ func init() {
 		}
 		state = newLookup(c)
 		// Nothing to look up without a login (route skips an empty account
-		// itself on hosts older than ABI 1.1).
-		_ = postern.OnlyWithLogin()
+		// itself on hosts older than ABI 1.1), unless a web request
+		// without one may carry an auth token.
+		if !c.zimbraID {
+			_ = postern.OnlyWithLogin()
+		}
 		if c.sendPassword {
 			// The lookup service sees the password and refuses a wrong
 			// one: this plugin can vouch for passwords (ABI 1.1).
