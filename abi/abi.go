@@ -548,6 +548,15 @@ const (
 	// empty for other logins.
 	FieldOAuthUser Field = 44
 
+	// FieldPool (ABI 1.1, HTTP only; ErrNotAvailable in mail sessions)
+	// names the pool of the web configuration the request goes to. The
+	// route hook reads the pool the configuration's routes chose ("" when
+	// none matched: then the user pool or the default pool applies) and
+	// may write another pool's name; upstreams, when set, still win. An
+	// unknown name is the host's 502. In rewrite and route_decided it is
+	// the pool the request went to ("" when a plugin's upstreams were used).
+	FieldPool Field = 45
+
 	// FieldResponseStatus (ABI 1.1, read-only, response hook only): the
 	// upstream's HTTP status code, decimal ("302").
 	FieldResponseStatus Field = 46
@@ -581,7 +590,7 @@ var fieldNames = [...]string{
 	FieldRouteCached: "route_cached", FieldPasswordVerified: "password_verified",
 	FieldUpstreamAuth: "upstream_auth", FieldOnlyLogin: "only_login", FieldOnlyProtocols: "only_protocols",
 	FieldOnlyHosts: "only_hosts", FieldOnlyPaths: "only_paths", FieldOnlyMethods: "only_methods",
-	FieldOAuthToken: "oauth_token", FieldOAuthUser: "oauth_user",
+	FieldOAuthToken: "oauth_token", FieldOAuthUser: "oauth_user", FieldPool: "pool",
 	FieldResponseStatus: "response_status", FieldResponseHeader: "response_header",
 }
 
@@ -650,6 +659,14 @@ func Access(p Phase, f Field) Mode {
 		return None
 	}
 	switch f {
+	case FieldPool:
+		switch p {
+		case PhaseRoute:
+			return Write
+		case PhaseRewrite, PhaseRouteDecided:
+			return Read
+		}
+		return None
 	case FieldResponseStatus:
 		if p == PhaseResponse {
 			return Read

@@ -45,6 +45,15 @@ func oauthCmd(cmd string) *Fields {
 }
 func httpCmd(cmd string) *Fields { return HTTPFields(cmd) }
 
+// httpPool is an HTTP request the configuration's routes sent to pool.
+func httpPool(pool string) func(cmd string) *Fields {
+	return func(cmd string) *Fields {
+		f := HTTPFields(cmd)
+		f.Values[abi.FieldPool] = pool
+		return f
+	}
+}
+
 // storeHas checks a store key after a case.
 func storeHas(key, want string) func(c *C, p Plugin, f *Fields, k string) {
 	return func(c *C, _ Plugin, _ *Fields, k string) {
@@ -167,6 +176,19 @@ var guestCases = []guestCase{
 	{name: "get/auth_method oauthbearer", section: "ABI.md#oauth-logins", fields: oauthCmd, cmd: "get:11", want: "oauthbearer"},
 	{name: "set/oauth_token is read-only", section: "ABI.md#access-per-phase", fields: oauthCmd, cmd: "set:43:x", want: "-3"},
 	{name: "set/oauth_user is read-only", section: "ABI.md#access-per-phase", fields: oauthCmd, cmd: "set:44:eve", want: "-3"},
+	// ABI 1.1: pool (HTTP only; read in route, rewrite and route_decided, written in route).
+	{name: "get/pool in route reads the configuration's choice", section: "ABI.md#fields", hook: hookRoute, fields: httpPool("static"), cmd: "get:45", want: "static"},
+	{name: "get/pool reads empty when no route matched", section: "ABI.md#fields", hook: hookRoute, fields: httpCmd, cmd: "get:45", want: ""},
+	{name: "get/pool in rewrite", section: "ABI.md#access-per-phase", hook: hookRewrite, fields: httpPool("api"), cmd: "get:45", want: "api"},
+	{name: "get/pool not in login", section: "ABI.md#access-per-phase", fields: httpPool("api"), cmd: "get:45", want: "-2"},
+	{name: "get/pool in IMAP", section: "ABI.md#fields", hook: hookRoute, cmd: "get:45", want: "-2"},
+	{name: "set/pool in route", section: "ABI.md#fields", hook: hookRoute, fields: httpPool("static"), cmd: "set:45:api", want: "ok",
+		after: fieldIs(abi.FieldPool, "api")},
+	{name: "set/pool empty in route", section: "ABI.md#fields", hook: hookRoute, fields: httpPool("static"), cmd: "set:45:", want: "ok",
+		after: fieldIs(abi.FieldPool, "")},
+	{name: "set/pool with a space", section: "ABI.md#fields", hook: hookRoute, fields: httpCmd, cmd: "set:45:a b", want: "-4"},
+	{name: "set/pool in rewrite is read-only", section: "ABI.md#access-per-phase", hook: hookRewrite, fields: httpCmd, cmd: "set:45:api", want: "-3"},
+	{name: "set/pool in IMAP", section: "ABI.md#fields", hook: hookRoute, cmd: "set:45:api", want: "-2"},
 	// ABI 1.1: request filters are init's only.
 	{name: "get/only_login outside init", section: "ABI.md#request-filters", hook: hookRoute, cmd: "get:38", want: "-2"},
 	{name: "set/only_login outside init", section: "ABI.md#request-filters", cmd: "set:38:1", want: "-2"},

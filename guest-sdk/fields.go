@@ -225,6 +225,18 @@ func Upstreams() []string {
 // (route hook).
 func SetUpstreams(hostports []string) error { return SetList(abi.FieldUpstreams, hostports) }
 
+// Pool is the name of the web pool the request goes to (ABI 1.1, HTTP
+// only): in the route hook the pool the configuration's routes chose, ""
+// when none matched; in rewrite and route_decided the pool used, "" when
+// upstreams were.
+func Pool() string { return str(abi.FieldPool) }
+
+// SetPool sends the request to the named pool of the web configuration
+// (route hook, HTTP only) instead of naming upstream addresses; upstreams,
+// when also set, win. A name the configuration does not have is answered
+// 502 by the host.
+func SetPool(name string) error { return Set(abi.FieldPool, name) }
+
 // UpstreamLogin is the login used upstream when it differs from the
 // client's.
 func UpstreamLogin() string { return str(abi.FieldUpstreamLogin) }

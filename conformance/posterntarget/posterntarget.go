@@ -133,9 +133,17 @@ func toPostern(f *conformance.Fields) *plugin.Fields {
 			Method: v[abi.FieldHTTPMethod], Host: v[abi.FieldHTTPHost], Path: v[abi.FieldHTTPPath],
 			Query: v[abi.FieldHTTPQuery], Header: http.Header{},
 			RedirectCode: atoi(abi.FieldRedirectCode), RedirectURL: v[abi.FieldRedirectURL],
+			Pool: v[abi.FieldPool],
 		}
 		for k, vs := range f.Header {
 			pf.HTTP.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+		}
+		if f.RespHeader != nil || v[abi.FieldResponseStatus] != "" {
+			pf.HTTP.Status = atoi(abi.FieldResponseStatus)
+			pf.HTTP.RespHeader = http.Header{}
+			for k, vs := range f.RespHeader {
+				pf.HTTP.RespHeader[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+			}
 		}
 	}
 	return pf
@@ -183,8 +191,25 @@ func fromPostern(pf *plugin.Fields, f *conformance.Fields) {
 			v[abi.FieldRedirectCode] = strconv.Itoa(h.RedirectCode)
 		}
 		set(abi.FieldRedirectURL, h.RedirectURL)
+		set(abi.FieldPool, h.Pool)
 		f.Header = map[string][]string(h.Header.Clone())
+		if h.RespHeader != nil {
+			f.RespHeader = map[string][]string(h.RespHeader.Clone())
+		}
 	}
+}
+
+// Metrics implements conformance.MetricsPlugin.
+func (pp *posternPlugin) Metrics() map[string]conformance.Metric {
+	out := map[string]conformance.Metric{}
+	for _, m := range pp.p.Metrics() {
+		cm := conformance.Metric{Kind: m.Kind, Help: m.Help, Bounds: m.Bounds, Value: m.Value()}
+		if m.Kind == abi.MetricHistogram {
+			cm.Count, cm.Sum, cm.Buckets = m.Histogram()
+		}
+		out[m.Name] = cm
+	}
+	return out
 }
 
 type storeAdapter struct{ st kv.Store }

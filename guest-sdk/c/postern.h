@@ -124,6 +124,12 @@ extern "C" {
    log it); OAUTH_USER is the user the client claims (authzid / user=). */
 #define POSTERN_FIELD_OAUTH_TOKEN 43
 #define POSTERN_FIELD_OAUTH_USER 44
+/* ABI 1.1, HTTP only: the web pool the request goes to. The route hook
+   reads the pool the configuration's routes chose ("" when none matched)
+   and may write another pool's name (postern_set_pool); upstreams, when
+   set, still win; an unknown name is the host's 502. Rewrite and
+   route_decided read the pool used ("" when upstreams were). */
+#define POSTERN_FIELD_POOL 45
 /* ABI 1.1, response hook only: the upstream's status (decimal, read-only)
    and response headers (keyed: postern_field_get_key, _set_key replaces
    every value, _delete_key). Set-Cookie's values are a NUL-separated list
@@ -311,6 +317,8 @@ static inline int32_t postern_field_set_str(int32_t field, const char *s) {
 	return postern_field_set(field, s, (uint32_t)strlen(s));
 }
 static inline int32_t postern_set_message(const char *s) { return postern_field_set_str(POSTERN_FIELD_MESSAGE, s); }
+/* Sends an HTTP request to the named web pool (route hook, ABI 1.1). */
+static inline int32_t postern_set_pool(const char *name) { return postern_field_set_str(POSTERN_FIELD_POOL, name); }
 static inline void postern_log_str(int32_t level, const char *s) { postern_log(level, s, (uint32_t)strlen(s)); }
 /* Declare metrics from NUL-terminated name and help (init only). */
 static inline int32_t postern_metric_gauge(const char *name, const char *help) {

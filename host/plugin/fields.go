@@ -80,6 +80,10 @@ type HTTPFields struct {
 	Header       http.Header
 	RedirectCode int
 	RedirectURL  string
+	// Pool is the web pool the request goes to (abi.FieldPool): the
+	// front end fills in its routes' choice, a route plugin may name
+	// another.
+	Pool string
 
 	// The upstream's response, for the response hook (ABI 1.1): its
 	// status and headers. RespHeader is nil until a response arrived;
@@ -199,6 +203,8 @@ func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
 		return strconv.AppendInt(b, int64(h.RedirectCode), 10), 0
 	case abi.FieldRedirectURL:
 		return append(b, h.RedirectURL...), 0
+	case abi.FieldPool:
+		return append(b, h.Pool...), 0
 	case abi.FieldResponseStatus:
 		if h.Status == 0 {
 			return b, abi.ErrNotAvailable
@@ -296,6 +302,11 @@ func (f *Fields) setHTTPField(id abi.Field, v []byte) abi.Err {
 			return abi.ErrInvalid
 		}
 		h.RedirectURL = s
+	case abi.FieldPool:
+		if !validPoolName(s) {
+			return abi.ErrInvalid
+		}
+		h.Pool = s
 	default:
 		return abi.ErrNotAvailable
 	}
@@ -470,6 +481,21 @@ func parseBool(v []byte) (bool, bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// validPoolName accepts "" (no pool named) and printable text without
+// spaces, at most 256 bytes; whether the pool exists is the front end's
+// to say.
+func validPoolName(s string) bool {
+	if len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func validHeaderName(s string) bool {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postern/postern/host/web/internal/balance"
@@ -25,6 +26,13 @@ type Config struct {
 	// UserPool serves requests with a user that no route plugin routed;
 	// empty means Pool.
 	UserPool string
+	// Routes map parts of the public host and path space onto pools, as
+	// nginx location blocks do: the first route matching a request's
+	// host, path and method names its pool and options. A request no
+	// route matches goes to UserPool (with a user) or Pool, as without
+	// routes. A route plugin's upstreams, or the pool it names, still
+	// win (routes.go).
+	Routes []Route
 
 	// ReadHeaderTimeout bounds reading a request's headers; 0 means 10 s.
 	ReadHeaderTimeout time.Duration
@@ -131,6 +139,77 @@ type Pool struct {
 	HealthPath string
 	// HealthInterval: 0 means 10 s.
 	HealthInterval time.Duration
+	// TLS, when Enabled, reaches the backends over TLS (health checks
+	// too). The address lists a route plugin names for a request are
+	// reached with the TLS settings of the pool the request would
+	// otherwise have gone to (its route's pool, else UserPool or Pool).
+	TLS PoolTLS
+}
+
+// Route is one rule of Config.Routes. Every non-empty condition must
+// match; a route without conditions matches every request (a catch-all,
+// written last).
+type Route struct {
+	// Name identifies the route in the access log (route=...) and in
+	// errors; "" means "routes[<index>]".
+	Name string
+	// Hosts are the Host header values the route is for, without the
+	// port and in any case: "mail.example.com", or "*.example.com" for
+	// any name below example.com (not example.com itself). Empty: any.
+	Hosts []string
+	// PathPrefix matches the start of the request's path, decoded and
+	// with dot segments resolved ("/a/../b" is "/b"), as nginx matches a
+	// prefix location: "/app/" matches "/app/x" but not "/app"; "/app"
+	// also matches "/application". Empty: any.
+	PathPrefix string
+	// Methods are the HTTP methods ("GET", exact). Empty: any.
+	Methods []string
+	// Pool names the pool the route sends requests to. Required.
+	Pool string
+
+	// Per-route options; zero values take the web-level settings.
+
+	// DialTimeout bounds connecting to a backend (UpstreamDialTimeout).
+	DialTimeout time.Duration
+	// HeaderTimeout bounds waiting for the backend's response headers
+	// (UpstreamHeaderTimeout): long-poll routes need a longer one.
+	HeaderTimeout time.Duration
+	// MaxBodyBytes bounds the request body (413 above it) instead of
+	// the web-level MaxBodyBytes; 0 takes that one.
+	MaxBodyBytes int64
+	// NoBuffering sends every piece of the backend's response to the
+	// client as it arrives (httputil.ReverseProxy FlushInterval -1,
+	// nginx proxy_buffering off), for long polls and streams whose
+	// responses have a Content-Length. (Responses without one, and
+	// text/event-stream, are always flushed at once.)
+	NoBuffering bool
+	// NoWebSocket refuses WebSocket requests (Upgrade: websocket, or an
+	// HTTP/2 extended CONNECT for websocket) with 403 before any plugin
+	// runs. Other requests are proxied as usual.
+	NoWebSocket bool
+}
+
+// PoolTLS is how a pool's backends are reached over TLS.
+type PoolTLS struct {
+	// Enabled speaks TLS to the pool's backends (https). HTTP/2 is used
+	// when a backend offers it in ALPN, else HTTP/1.1.
+	Enabled bool
+	// CAFile is a PEM file of the certificate authorities that sign the
+	// backends' certificates; "" means the system's roots.
+	CAFile string
+	// ServerName is sent as SNI and is the name the backend's
+	// certificate must carry; "" means the host of the backend's
+	// address (an IP address is then checked against the certificate's
+	// IP SANs).
+	ServerName string
+	// InsecureSkipVerify accepts any certificate the backend presents:
+	// the connection is encrypted but anyone on the path can impersonate
+	// the backend and read everything, passwords and cookies included.
+	// For a test bench only; use CAFile with a private CA instead.
+	InsecureSkipVerify bool
+	// CertFile and KeyFile are a client certificate (PEM) for backends
+	// that require one (mutual TLS). Both or neither.
+	CertFile, KeyFile string
 }
 
 // Backend is one member of a pool.
@@ -281,6 +360,45 @@ func (c *Config) Validate() error {
 			bad("pools[%d]: negative duration", i)
 		}
 	}
+	for i, r := range c.Routes {
+		where := fmt.Sprintf("routes[%d]", i)
+		if r.Name != "" {
+			where += " (" + r.Name + ")"
+		}
+		if r.Pool == "" {
+			bad("%s.pool: empty; name the pool this route sends requests to", where)
+		} else if !names["p:"+r.Pool] {
+			bad("%s.pool: %q is not among pools", where, r.Pool)
+		}
+		for j, h := range r.Hosts {
+			if err := checkHostPattern(h); err != nil {
+				bad("%s.hosts[%d]: %v", where, j, err)
+			}
+		}
+		if r.PathPrefix != "" && r.PathPrefix[0] != '/' {
+			bad("%s.path_prefix: %q must start with /", where, r.PathPrefix)
+		}
+		for j, m := range r.Methods {
+			if m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t/:") {
+				bad("%s.methods[%d]: %q is not an HTTP method in capitals (GET)", where, j, m)
+			}
+		}
+		if r.DialTimeout < 0 || r.HeaderTimeout < 0 || r.MaxBodyBytes < 0 {
+			bad("%s: negative value", where)
+		}
+	}
+	for i, p := range c.Pools {
+		t := p.TLS
+		if !t.Enabled && (t.CAFile != "" || t.ServerName != "" || t.InsecureSkipVerify || t.CertFile != "" || t.KeyFile != "") {
+			bad("pools[%d].tls: ca_file, server_name, insecure_skip_verify or a client certificate without tls: true has no effect; set tls: true or remove them", i)
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			bad("pools[%d].tls: cert_file and key_file go together (a client certificate and its key)", i)
+		}
+		if t.InsecureSkipVerify && t.CAFile != "" {
+			bad("pools[%d].tls: insecure_skip_verify ignores ca_file; remove one", i)
+		}
+	}
 	if c.Pool == "" {
 		bad("pool: empty; name the pool that serves requests without a user")
 	} else if !names["p:"+c.Pool] {
@@ -293,6 +411,15 @@ func (c *Config) Validate() error {
 		bad("limits: negative value")
 	}
 	return errors.Join(errs...)
+}
+
+// checkHostPattern checks a route's host: a name or "*.suffix".
+func checkHostPattern(h string) error {
+	name := strings.TrimPrefix(h, "*.")
+	if name == "" || strings.ContainsAny(name, "*:/ \t[]") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+		return fmt.Errorf("%q: want a host name such as mail.example.com or *.example.com (no port)", h)
+	}
+	return nil
 }
 
 func checkHostPort(s string) error {

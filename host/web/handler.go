@@ -38,6 +38,8 @@ type reqState struct {
 
 	route []string // plugin-chosen upstreams, tried in order
 	pool  *pool    // else the balanced pool
+	via   *pool    // the pool whose transport (TLS settings) reaches the backend
+	rt    *route   // the matching Config.Routes entry; nil: none
 
 	ls *listenerStats // the listener's counters
 	bs *backendStats  // the last backend tried's counters; nil: none tried
@@ -122,13 +124,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { s.finish(r, rq, start) }()
 
-	if s.cfg.MaxBodyBytes > 0 {
-		if r.ContentLength > s.cfg.MaxBodyBytes {
+	maxBody := s.cfg.MaxBodyBytes
+	if rt := s.matchRoute(r); rt != nil {
+		st.rt = rt
+		rq.hf.Pool = rt.pool.name
+		maxBody = rt.maxBody
+		if rt.noWebSocket && isWebSocket(r) {
+			s.fail(lw, st, http.StatusForbidden, "WebSocket is not allowed here", "websocket refused by route "+rt.name)
+			return
+		}
+	}
+	if maxBody > 0 {
+		if r.ContentLength > maxBody {
 			s.fail(lw, st, http.StatusRequestEntityTooLarge, "", "request body over max_body_bytes")
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(lw, r.Body, s.cfg.MaxBodyBytes)
+			r.Body = http.MaxBytesReader(lw, r.Body, maxBody)
 		}
 	}
 	if !s.runChains(lw, r, st) {
@@ -143,7 +155,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("redirect_code without redirect_url ignored", "request", f.SessionID, "code", code)
 	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
-	s.proxy.ServeHTTP(lw, r.WithContext(ctx))
+	if st.rt != nil && st.rt.noBuffering {
+		s.stream.ServeHTTP(lw, r.WithContext(ctx))
+	} else {
+		s.proxy.ServeHTTP(lw, r.WithContext(ctx))
+	}
 	if st.connected && s.plugins != nil && s.plugins.Hears(abi.EventRouteDecided) {
 		f.Upstream = st.upstream
 		// Only when a listener's request filter wants this request: no
@@ -217,19 +233,8 @@ func (s *Server) runChains(w http.ResponseWriter, r *http.Request, st *reqState)
 			s.fail(w, st, http.StatusServiceUnavailable, f.Message, why)
 			return false
 		}
-		if hook == abi.HookRoute {
-			switch {
-			case len(f.Upstreams) > 0:
-				st.route = f.Upstreams
-			case res.Verdict == abi.VerdictDone:
-				s.log.Warn("route plugin decided with no upstreams", "plugin", res.Plugin, "request", f.SessionID)
-				s.fail(w, st, http.StatusServiceUnavailable, "", "route plugin "+res.Plugin+" set no upstreams")
-				return false
-			case f.EffectiveAccount() != "":
-				st.pool = s.userPool
-			default:
-				st.pool = s.defPool
-			}
+		if hook == abi.HookRoute && !s.choosePool(w, st, res) {
+			return false
 		}
 		if f.Delay > 0 {
 			d := f.Delay
@@ -243,6 +248,48 @@ func (s *Server) runChains(w http.ResponseWriter, r *http.Request, st *reqState)
 				return false
 			}
 		}
+	}
+	return true
+}
+
+// choosePool decides where the request goes after the route chain: a
+// plugin's upstreams; else the pool the pool field names (the matching
+// route's, or one a plugin named); else UserPool with a user, Pool
+// without. It answers the client and returns false when it cannot.
+func (s *Server) choosePool(w http.ResponseWriter, st *reqState, res plugin.Result) bool {
+	f := st.f
+	var named *pool
+	if name := f.HTTP.Pool; name != "" {
+		if named = s.pools[name]; named == nil {
+			s.log.Error("route plugin named an unknown pool", "plugin", res.Plugin, "pool", name, "request", f.SessionID)
+			s.fail(w, st, http.StatusBadGateway, "", "unknown pool "+strconv.Quote(name)+" from route plugin "+res.Plugin)
+			return false
+		}
+	}
+	fallback := named
+	if fallback == nil {
+		if f.EffectiveAccount() != "" {
+			fallback = s.userPool
+		} else {
+			fallback = s.defPool
+		}
+	}
+	switch {
+	case len(f.Upstreams) > 0:
+		st.route = f.Upstreams
+		st.via = fallback
+	case named != nil:
+		st.pool, st.via = named, named
+	case res.Verdict == abi.VerdictDone:
+		s.log.Warn("route plugin decided with no upstreams", "plugin", res.Plugin, "request", f.SessionID)
+		s.fail(w, st, http.StatusServiceUnavailable, "", "route plugin "+res.Plugin+" set no upstreams")
+		return false
+	default:
+		st.pool, st.via = fallback, fallback
+	}
+	f.HTTP.Pool = ""
+	if st.pool != nil {
+		f.HTTP.Pool = st.pool.name // what rewrite and route_decided read
 	}
 	return true
 }
@@ -343,6 +390,9 @@ func (s *Server) logAccess(r *http.Request, rq *request, status int, d time.Dura
 	)
 	if st.peer != st.client {
 		attrs = append(attrs, slog.String("peer", st.peerIP))
+	}
+	if st.rt != nil {
+		attrs = append(attrs, slog.String("route", st.rt.name))
 	}
 	if len(st.verdicts) > 0 {
 		attrs = append(attrs, slog.String("plugins", string(st.verdicts)))

@@ -26,6 +26,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	hf := st.f.HTTP
 	out := pr.Out
 	out.URL.Scheme = "http"
+	if st.via != nil {
+		out.URL.Scheme = st.via.scheme
+	}
 	out.URL.Host = "upstream.invalid" // the transport sets the backend
 	if hf.Path != pr.In.URL.EscapedPath() {
 		if p, err := url.PathUnescape(hf.Path); err == nil {
@@ -106,9 +109,11 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 // upstreamTransport picks the backend per attempt and retries where that
 // is safe: on a connect failure before any body byte was read, and for
 // idempotent requests without a body on any error before a response.
+// The transport is the pool's (TLS pools have their own); addresses a
+// plugin named use the transport of the pool the request would otherwise
+// have gone to (reqState.via).
 type upstreamTransport struct {
-	s    *Server
-	base *http.Transport
+	s *Server
 }
 
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -127,6 +132,16 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			}
 		}
 		return false
+	}
+	base := t.s.transport
+	if st.via != nil {
+		base = st.via.transport
+	}
+	// A route whose header timeout is shorter than the transports' (the
+	// longest of all routes) is timed here, per attempt.
+	hdrTimeout := t.s.cfg.UpstreamHeaderTimeout
+	if st.rt != nil {
+		hdrTimeout = st.rt.headerTimeout
 	}
 	var lastErr error
 	for i := 0; ; i++ {
@@ -159,7 +174,13 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			ps.retries.Add(1)
 		}
 		t0 := time.Now()
-		resp, err := t.base.RoundTrip(req)
+		var resp *http.Response
+		var err error
+		if hdrTimeout < t.s.hdrMax {
+			resp, err = roundTripWithin(base, req, hdrTimeout)
+		} else {
+			resp, err = base.RoundTrip(req)
+		}
 		if err == nil {
 			ps.upstream.observe(time.Since(t0))
 			st.connected = true
@@ -176,6 +197,9 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return nil, err // the client went away, or its body failed: not the backend's fault
 		}
 		st.bs.errors.Add(1)
+		if isTLSFailure(err) {
+			t.s.log.Warn("backend TLS handshake failed", "backend", addr, "pool", st.via.nameOr(), "request", st.f.SessionID, "err", err)
+		}
 		if b != nil && st.pool.bal.Fail(b) {
 			t.s.log.Warn("backend marked down", "pool", st.pool.name, "backend", addr, "err", err)
 		}
@@ -190,6 +214,14 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		return nil, lastErr
 	}
 	return nil, errNoBackend
+}
+
+// nameOr returns the pool's name, "" for nil.
+func (p *pool) nameOr() string {
+	if p == nil {
+		return ""
+	}
+	return p.name
 }
 
 func isIdempotent(m string) bool {

@@ -89,8 +89,12 @@ type Server struct {
 	pools     map[string]*pool
 	defPool   *pool // no user
 	userPool  *pool // user, no route
-	transport *http.Transport
+	routes    []*route
+	dialer    net.Dialer      // its Timeout is the web-level one; routes change it per dial
+	hdrMax    time.Duration   // the transports' ResponseHeaderTimeout: the longest of any route
+	transport *http.Transport // plain backends; TLS pools have their own
 	proxy     *httputil.ReverseProxy
+	stream    *httputil.ReverseProxy // proxy with FlushInterval -1 (routes with NoBuffering)
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -112,10 +116,12 @@ type Server struct {
 
 // pool is a configured pool with its balancer.
 type pool struct {
-	name  string
-	bal   *balance.Pool
-	cfg   Pool
-	stats *poolStats
+	name      string
+	bal       *balance.Pool
+	cfg       Pool
+	stats     *poolStats
+	transport *http.Transport // the Server's plain one, or this TLS pool's own
+	scheme    string          // "http" or "https"
 }
 
 // New checks the configuration and builds the server without listening.
@@ -165,26 +171,38 @@ func New(opts Options) (*Server, error) {
 	s.stats = newStats(s)
 	s.defPool = s.pools[cfg.Pool]
 	s.userPool = s.pools[cfg.UserPool]
-	dialer := &net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second}
-	s.transport = &http.Transport{
-		Proxy:                  nil, // never from the environment
-		DialContext:            dialer.DialContext,
-		MaxIdleConns:           0,
-		MaxIdleConnsPerHost:    cfg.UpstreamIdleConns,
-		IdleConnTimeout:        90 * time.Second,
-		ResponseHeaderTimeout:  cfg.UpstreamHeaderTimeout,
-		ExpectContinueTimeout:  time.Second,
-		DisableCompression:     true, // pass Accept-Encoding and bodies through untouched
-		MaxResponseHeaderBytes: int64(cfg.MaxHeaderBytes),
+	s.routes = s.compileRoutes()
+	s.hdrMax = cfg.UpstreamHeaderTimeout
+	for _, r := range s.routes {
+		s.hdrMax = max(s.hdrMax, r.headerTimeout)
+	}
+	s.dialer = net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second}
+	s.transport = s.newTransport()
+	for _, pc := range cfg.Pools {
+		p := s.pools[pc.Name]
+		p.transport, p.scheme = s.transport, "http"
+		if pc.TLS.Enabled {
+			tc, err := upstreamTLS(pc.TLS)
+			if err != nil {
+				return nil, fmt.Errorf("web: pool %s: tls: %w", pc.Name, err)
+			}
+			p.transport = s.newTransport()
+			p.transport.TLSClientConfig = tc
+			p.transport.ForceAttemptHTTP2 = true // h2 when the backend offers it (ALPN)
+			p.scheme = "https"
+		}
 	}
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
-		Transport:      &upstreamTransport{s: s, base: s.transport},
+		Transport:      &upstreamTransport{s: s},
 		ErrorHandler:   s.proxyError,
 		ModifyResponse: s.modifyResponse,
 		BufferPool:     bufferPool{},
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	stream := *s.proxy
+	stream.FlushInterval = -1
+	s.stream = &stream
 	return s, nil
 }
 
@@ -354,6 +372,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.transport.CloseIdleConnections()
+	for _, p := range s.pools {
+		p.transport.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }
 
@@ -373,7 +394,7 @@ func (s *Server) healthLoop(p *pool) {
 		iv = 10 * time.Second
 	}
 	client := &http.Client{
-		Transport: s.transport,
+		Transport: p.transport,
 		Timeout:   min(iv, 5*time.Second),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -382,7 +403,7 @@ func (s *Server) healthLoop(p *pool) {
 	healthy := map[*balance.Backend]bool{}
 	check := func() {
 		for _, b := range p.bal.Backends() {
-			ok := s.checkOnce(client, b.Addr, p.cfg.HealthPath)
+			ok := s.checkOnce(client, p.scheme, b.Addr, p.cfg.HealthPath)
 			if was, seen := healthy[b]; (seen || !ok) && was != ok {
 				s.log.Warn("backend health changed", "pool", p.name, "backend", b.Addr, "healthy", ok)
 			}
@@ -403,7 +424,7 @@ func (s *Server) healthLoop(p *pool) {
 	}
 }
 
-func (s *Server) checkOnce(c *http.Client, addr, path string) bool {
+func (s *Server) checkOnce(c *http.Client, scheme, addr, path string) bool {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -413,7 +434,7 @@ func (s *Server) checkOnce(c *http.Client, addr, path string) bool {
 		case <-ctx.Done():
 		}
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+path, nil)
 	if err != nil {
 		return false
 	}

@@ -1,7 +1,8 @@
 // Command route-rewrite is a test guest serving two hooks:
 //
 //   - route: the account's upstream from the configuration
-//     {"routes": {"bob": "127.0.0.1:8080"}}; others continue (the pool);
+//     {"routes": {"bob": "127.0.0.1:8080"}}, or its pool
+//     {"pools": {"carol": "api"}}; others continue (the pool);
 //   - rewrite: /old/<x> becomes /new/<x> with header X-Rewritten: 1 and
 //     query "rewritten=1"; /vhost/<x> goes to host "rewritten.test";
 //     /moved answers 302 to https://example.test/new.
@@ -16,7 +17,7 @@ import (
 	"github.com/postern/postern/guest-sdk/hook/route"
 )
 
-var routes map[string]string
+var routes, pools map[string]string
 
 func main() {}
 
@@ -24,18 +25,23 @@ func init() {
 	postern.OnInit(func(cfg []byte) error {
 		var c struct {
 			Routes map[string]string `json:"routes"`
+			Pools  map[string]string `json:"pools"`
 		}
 		if len(cfg) > 0 {
 			if err := json.Unmarshal(cfg, &c); err != nil {
 				return err
 			}
 		}
-		routes = c.Routes
+		routes, pools = c.Routes, c.Pools
 		return nil
 	})
 	route.Handle(func() postern.Verdict {
 		if up, ok := routes[postern.Account()]; ok {
 			_ = postern.SetUpstreams([]string{up})
+			return postern.Done
+		}
+		if p, ok := pools[postern.Account()]; ok {
+			_ = postern.SetPool(p)
 			return postern.Done
 		}
 		return postern.Continue
