@@ -42,6 +42,9 @@ type Config struct {
 	// GSSAPI enables Kerberos logins (IMAP AUTHENTICATE GSSAPI, POP3 AUTH
 	// GSSAPI) when its Keytab is set.
 	GSSAPI GSSAPI
+	// OAuth enables OAuth 2.0 logins (SASL OAUTHBEARER and XOAUTH2) when
+	// its Mechanisms are set.
+	OAuth OAuth
 	// GSSAPIReplay is the Kerberos replay cache; nil: the Server's own.
 	// Like Stats, pass the same cache to the Servers of successive
 	// configurations: a reload then cannot reopen the replay window of
@@ -83,6 +86,45 @@ type GSSAPI struct {
 	// refused. Empty: the realm of the keytab's principals is stripped.
 	Realms map[string]string
 }
+
+// OAuth configures OAuth 2.0 logins: IMAP AUTHENTICATE and POP3 AUTH with
+// OAUTHBEARER (RFC 7628) or XOAUTH2, carrying a bearer token instead of a
+// password. They are advertised, like password logins, only where a
+// client may log in (after STARTTLS unless AllowPlaintextLogin). The host
+// only decodes the token: a login plugin (the bundled oauth plugin)
+// checks it and sets the login, or the mailbox server checks it when the
+// token is passed through (Upstream.OAuthLogin).
+type OAuth struct {
+	// Mechanisms offered: "oauthbearer", "xoauth2". Empty: none.
+	Mechanisms []string
+	// MaxToken bounds a token's length in bytes (default 16384, at most
+	// 65536). The lines that carry a token (an AUTHENTICATE or AUTH with
+	// an initial response, the response to an empty challenge) may be as
+	// long as its base64 plus 4 KiB, whatever Limits.MaxLine says.
+	MaxToken int
+	// Scope is the "scope" of the error challenge a refused client gets
+	// ("" leaves it out).
+	Scope string
+	// OpenIDConfiguration is the "openid-configuration" URL of the
+	// OAUTHBEARER error challenge, the identity provider's discovery
+	// document ("" leaves it out).
+	OpenIDConfiguration string
+}
+
+// offers reports whether the OAuth mechanism method ("oauthbearer",
+// "xoauth2") is configured.
+func (o *OAuth) offers(method string) bool {
+	for _, m := range o.Mechanisms {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+// maxLine is the longest line that may carry a token: its base64 with
+// room for the user, the other key-value pairs and the command.
+func (o *OAuth) maxLine() int { return (o.MaxToken+4096+2)/3*4 + 64 }
 
 // ReplayCache remembers the Kerberos authenticators seen, so that each is
 // accepted once (for twice mail.gssapi.max_clock_skew). It is in memory
@@ -178,6 +220,9 @@ const (
 	// LoginMasterAuthzID logs in with SASL PLAIN, authzid = the user,
 	// authcid = the master user.
 	LoginMasterAuthzID = "master-authzid"
+	// LoginPassthrough (OAuth logins only) logs in with the client's own
+	// mechanism and bearer token: the mailbox server checks the token.
+	LoginPassthrough = "passthrough"
 )
 
 // Upstream says how to talk to mailbox servers.
@@ -198,7 +243,13 @@ type Upstream struct {
 	Login string
 	// GSSAPILogin for Kerberos logins, which have no password to pass on:
 	// "master-separator" (default) or "master-authzid".
-	GSSAPILogin    string
+	GSSAPILogin string
+	// OAuthLogin for OAuth logins: "passthrough" (default: AUTHENTICATE
+	// or AUTH with the client's mechanism and token; the mailbox server
+	// checks the token), "master-separator" or "master-authzid" (the
+	// master user on the user's behalf: only when a plugin verified the
+	// token, plugin.Fields.PasswordVerified, as for passwords).
+	OAuthLogin     string
 	MasterUser     string
 	MasterPassword string
 	// MasterSeparator for "master-separator" (default "*").
@@ -285,6 +336,8 @@ func (c *Config) withDefaults() Config {
 	setStr(&u.ClientAddress, ClientAddrAuto)
 	setStr(&u.Login, LoginAsUser)
 	setStr(&u.GSSAPILogin, LoginMasterSeparator)
+	setStr(&u.OAuthLogin, LoginPassthrough)
+	setInt(&d.OAuth.MaxToken, 16<<10)
 	setStr(&u.MasterSeparator, "*")
 	setDur(&u.ConnectTimeout, 5*time.Second)
 	setDur(&u.LoginTimeout, 15*time.Second)
@@ -371,6 +424,23 @@ func (c *Config) Validate() error {
 	}
 	if u.GSSAPILogin != LoginMasterSeparator && u.GSSAPILogin != LoginMasterAuthzID {
 		errs = append(errs, fmt.Errorf("mail.upstream.gssapi_login %q: want master-separator or master-authzid", u.GSSAPILogin))
+	}
+	switch u.OAuthLogin {
+	case LoginPassthrough:
+	case LoginMasterSeparator, LoginMasterAuthzID:
+		if len(d.OAuth.Mechanisms) > 0 && (u.MasterUser == "" || u.MasterPassword == "") {
+			errs = append(errs, fmt.Errorf("mail.upstream.oauth_login %s needs master_user and master_password", u.OAuthLogin))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("mail.upstream.oauth_login %q: want passthrough, master-separator or master-authzid", u.OAuthLogin))
+	}
+	for i, m := range d.OAuth.Mechanisms {
+		if m != "oauthbearer" && m != "xoauth2" {
+			errs = append(errs, fmt.Errorf("mail.oauth.mechanisms[%d] %q: want oauthbearer or xoauth2", i, m))
+		}
+	}
+	if t := d.OAuth.MaxToken; t < 1 || t > 64<<10 {
+		errs = append(errs, fmt.Errorf("mail.oauth.max_token %d: want 1 to 65536", t))
 	}
 	if g := d.GSSAPI; g.Keytab != "" {
 		if u.MasterUser == "" || u.MasterPassword == "" {

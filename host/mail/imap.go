@@ -21,6 +21,9 @@ func (ss *session) imapCaps() string {
 		if ss.gssapiOffered() {
 			caps = append(caps, "AUTH=GSSAPI")
 		}
+		for _, m := range ss.oauthMechs() {
+			caps = append(caps, "AUTH="+m)
+		}
 	} else {
 		caps = append(caps, "LOGINDISABLED")
 	}
@@ -106,7 +109,7 @@ func (ss *session) serveIMAP() {
 				ss.write(cmd.Tag + " NO [PRIVACYREQUIRED] Log in after STARTTLS.\r\n")
 				continue
 			}
-			if ss.imapLogin(cmd.Tag, sasl.Identity{User: args[0], Password: args[1], Method: "plain"}) {
+			if ss.imapLogin(cmd.Tag, sasl.Identity{User: args[0], Password: args[1], Method: "plain"}, nil) {
 				return
 			}
 		case "AUTHENTICATE":
@@ -128,8 +131,13 @@ func (ss *session) serveIMAP() {
 
 func (ss *session) imapReader() *imapwire.Reader {
 	lim := ss.srv.cfg.Limits
-	return &imapwire.Reader{R: ss.br, MaxLine: lim.MaxLine, MaxLiteral: lim.MaxLiteral,
+	r := &imapwire.Reader{R: ss.br, MaxLine: lim.MaxLine, MaxLiteral: lim.MaxLiteral,
 		Continue: func() error { return ss.write("+ Ready for literal data.\r\n") }}
+	if ss.oauthOffered("") && ss.loginAllowed() {
+		// An AUTHENTICATE with a bearer token as its initial response.
+		r.LongLine, r.MaxLongLine = ss.isOAuthLine, ss.srv.cfg.OAuth.maxLine()
+	}
+	return r
 }
 
 // imapBad answers BAD and reports whether the session may go on.
@@ -176,6 +184,10 @@ func (ss *session) imapAuthenticate(cmd *imapwire.Command, r *imapwire.Reader) b
 			return !ss.imapBad(cmd.Tag, "Invalid base64 in the initial response.")
 		}
 	}
+	if sasl.IsOAuth(strings.ToLower(args[0])) {
+		// The token may come on a continuation line of its own.
+		r = &imapwire.Reader{R: r.R, MaxLine: max(ss.srv.cfg.Limits.MaxLine, ss.srv.cfg.OAuth.maxLine())}
+	}
 	switch end, msg := ss.saslExchange(mech, resp, r, ss.imapFatal); end {
 	case saslFailed:
 		ss.authFailures++
@@ -188,16 +200,20 @@ func (ss *session) imapAuthenticate(cmd *imapwire.Command, r *imapwire.Reader) b
 	case saslGone:
 		return true
 	}
-	return ss.imapLogin(cmd.Tag, mech.Identity())
+	return ss.imapLogin(cmd.Tag, mech.Identity(), r)
 }
 
 // imapLogin runs the login path and answers. It returns true when the
 // session is over: relayed to the end, or closed after a throttle refusal.
-func (ss *session) imapLogin(tag string, id sasl.Identity) bool {
+// r reads the client's reply to an OAuth error challenge.
+func (ss *session) imapLogin(tag string, id sasl.Identity, r *imapwire.Reader) bool {
 	res := ss.doLogin(id)
 	switch res.kind {
 	case failAuth:
 		ss.authFailures++
+		if sasl.IsOAuth(id.Method) && !ss.oauthRefuse(id.Method, r, ss.imapFatal) {
+			return true
+		}
 		ss.write(tag + " NO " + withCode(res.msg, "[AUTHENTICATIONFAILED]") + "\r\n")
 		return false
 	case failUnavailable:

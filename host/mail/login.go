@@ -10,6 +10,7 @@ import (
 
 	"github.com/postern/postern/abi"
 	"github.com/postern/postern/host/internal/gssapi"
+	"github.com/postern/postern/host/internal/imapwire"
 	"github.com/postern/postern/host/internal/sasl"
 	"github.com/postern/postern/host/plugin"
 )
@@ -70,11 +71,20 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		AuthMethod: id.Method, Login: login, Password: id.Password,
 		LoginAttempt: ss.attempts, IMAPID: ss.imapID,
 	}
+	oauth := sasl.IsOAuth(id.Method)
 	f.UpstreamAuth = abi.UpstreamAuthPassword
-	if id.Method == "gssapi" {
+	switch {
+	case id.Method == "gssapi":
 		f.AuthID = id.User // the principal, Zimbra's Auth-ID
 		f.UpstreamAuth = abi.UpstreamAuthMaster
-	} else if srv.cfg.Upstream.Login != LoginAsUser {
+	case oauth:
+		// The login starts as the claimed user; a plugin that checks the
+		// token sets it from the token.
+		f.OAuthToken, f.OAuthUser = id.Token, id.User
+		if srv.cfg.Upstream.OAuthLogin != LoginPassthrough {
+			f.UpstreamAuth = abi.UpstreamAuthMaster
+		}
+	case srv.cfg.Upstream.Login != LoginAsUser:
 		f.UpstreamAuth = abi.UpstreamAuthMaster
 	}
 	ss.login = login
@@ -116,12 +126,13 @@ func (ss *session) doLogin(id sasl.Identity) loginResult {
 		return loginResult{kind: failUnavailable, msg: msgUnavailable}
 	}
 
-	creds := upstreamCreds(srv.cfg.Upstream, f, id.Method == "gssapi")
+	creds := upstreamCreds(srv.cfg.Upstream, f, id.Method)
 	if id.Method != "gssapi" && creds.password != f.Password && !f.PasswordVerified {
-		// The upstream would not see the password the client typed (a
-		// master login, or credentials the route gave), and no plugin
-		// checked it: logging in would let any password through. Fail
-		// closed. (A GSSAPI login was verified by the exchange itself.)
+		// The upstream would not see the password (or token) the client
+		// gave (a master login, or credentials the route gave), and no
+		// plugin checked it: logging in would let anything through. Fail
+		// closed. (A GSSAPI login was verified by the exchange itself; a
+		// token passed through is checked by the mailbox server.)
 		ss.count(outUnavailable)
 		ss.err = errUnverifiedPassword
 		srv.log.Error("mail: refused a login: the upstream login does not use the client's password and no plugin verified it; "+
@@ -220,6 +231,9 @@ type creds struct {
 	user, password string // the account's own, or the master's
 	authzid        string // for master-authzid: the user to act as
 	plainMech      bool   // use SASL PLAIN rather than LOGIN / USER+PASS
+	// oauthMech and token: pass the client's bearer token through with
+	// this mechanism (sasl.MethodOAuthBearer, sasl.MethodXOAuth2).
+	oauthMech, token string
 }
 
 // errUnverifiedPassword is a session's error when a login was refused
@@ -233,7 +247,7 @@ var errUnverifiedPassword = errors.New("refused: master or route-given upstream 
 // as nginx does. Otherwise the user is the route's upstream_login, else
 // the (rewritten) login, logged in with the client's password or as a
 // master user on the user's behalf, as mail.upstream.login says.
-func upstreamCreds(u Upstream, f *plugin.Fields, gssapi bool) creds {
+func upstreamCreds(u Upstream, f *plugin.Fields, method string) creds {
 	user := f.Login
 	if f.UpstreamLogin != "" {
 		user = f.UpstreamLogin
@@ -243,9 +257,15 @@ func upstreamCreds(u Upstream, f *plugin.Fields, gssapi bool) creds {
 	}
 	pass := f.Password
 	mode := u.Login
-	if gssapi {
+	switch {
+	case method == "gssapi":
 		// No password to pass on: only a master login can act for the user.
 		mode = u.GSSAPILogin
+	case sasl.IsOAuth(method):
+		if u.OAuthLogin == LoginPassthrough {
+			return creds{user: user, oauthMech: method, token: f.OAuthToken}
+		}
+		mode = u.OAuthLogin
 	}
 	switch mode {
 	case LoginMasterSeparator:
@@ -290,8 +310,71 @@ func (ss *session) gssapiOffered() bool {
 	return a != nil && a.Offers(ss.gssapiService())
 }
 
+// oauthOffered reports whether OAuth logins with method ("oauthbearer",
+// "xoauth2"; "" for any) are configured.
+func (ss *session) oauthOffered(method string) bool {
+	o := &ss.srv.cfg.OAuth
+	if method == "" {
+		return len(o.Mechanisms) > 0
+	}
+	return o.offers(method)
+}
+
+// oauthMechs returns the configured OAuth mechanisms in upper case, for
+// CAPABILITY and CAPA.
+func (ss *session) oauthMechs() []string {
+	var out []string
+	for _, m := range []string{sasl.MethodOAuthBearer, sasl.MethodXOAuth2} {
+		if ss.oauthOffered(m) {
+			out = append(out, strings.ToUpper(m))
+		}
+	}
+	return out
+}
+
+// isOAuthLine reports whether a command line starts an OAuth exchange
+// ("<tag> AUTHENTICATE XOAUTH2 ..." in IMAP, "AUTH XOAUTH2 ..." in POP3),
+// which may then be as long as a token needs.
+func (ss *session) isOAuthLine(start []byte) bool {
+	f := strings.Fields(string(start[:min(len(start), 128)]))
+	if ss.l.Protocol == IMAP {
+		if len(f) < 3 || !strings.EqualFold(f[1], "AUTHENTICATE") {
+			return false
+		}
+		f = f[1:]
+	} else if len(f) < 2 || !strings.EqualFold(f[0], "AUTH") {
+		return false
+	}
+	return ss.oauthOffered(strings.ToLower(f[1]))
+}
+
+// oauthRefuse ends a refused OAuth login as the mechanism wants: the JSON
+// error challenge, then the client's reply (OAUTHBEARER %x01, XOAUTH2 an
+// empty line; whatever it is, the login has failed). It returns false
+// when the session is over.
+func (ss *session) oauthRefuse(method string, r *imapwire.Reader, fatal func(error)) bool {
+	o := ss.srv.cfg.OAuth
+	ch := sasl.OAuthError{Scope: o.Scope, OpenIDConfiguration: o.OpenIDConfiguration}.Challenge(method)
+	if err := ss.write("+ " + sasl.Encode(ch) + "\r\n"); err != nil {
+		ss.outcome = "client_gone"
+		return false
+	}
+	ss.idle()
+	if _, err := r.ReadLine(); err != nil {
+		fatal(err)
+		return false
+	}
+	return true
+}
+
 // saslServer starts the server side of a SASL mechanism for this session.
 func (ss *session) saslServer(mech string) (sasl.Server, error) {
+	if m := strings.ToLower(mech); sasl.IsOAuth(m) {
+		if !ss.oauthOffered(m) {
+			return nil, sasl.ErrUnknown
+		}
+		return sasl.NewOAuthServer(m, ss.srv.cfg.OAuth.MaxToken)
+	}
 	if strings.EqualFold(mech, "GSSAPI") {
 		if !ss.gssapiOffered() {
 			return nil, sasl.ErrUnknown

@@ -59,6 +59,7 @@ type proxyOpts struct {
 	limits    Limits
 	proxyProt bool
 	host      *plugin.Host // plugins to use instead of the router plugin
+	oauth     OAuth
 }
 
 func startProxy(t *testing.T, o proxyOpts) *proxy {
@@ -110,6 +111,7 @@ func startProxy(t *testing.T, o proxyOpts) *proxy {
 		TLS:      &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Plugins:  host,
 		Logger:   logger,
+		OAuth:    o.oauth,
 	}
 	srv, err := New(cfg)
 	if err != nil {

@@ -16,6 +16,10 @@ func (ss *session) servePOP3() {
 		return
 	}
 	r := &imapwire.Reader{R: ss.br, MaxLine: min(lim.MaxLine, 512)} // RFC 2449: 255 octets; be lenient
+	if ss.oauthOffered("") {
+		// AUTH with a bearer token as its initial response.
+		r.LongLine, r.MaxLongLine = ss.isOAuthLine, max(lim.MaxLine, ss.srv.cfg.OAuth.maxLine())
+	}
 	var user string
 	for {
 		ss.idle()
@@ -76,7 +80,7 @@ func (ss *session) servePOP3() {
 			}
 			u := user
 			user = ""
-			if ss.pop3Login(sasl.Identity{User: u, Password: arg, Method: "plain"}) {
+			if ss.pop3Login(sasl.Identity{User: u, Password: arg, Method: "plain"}, nil) {
 				return
 			}
 		case "AUTH":
@@ -105,10 +109,11 @@ func (ss *session) pop3Mechs() []string {
 	if !ss.loginAllowed() {
 		return nil
 	}
+	mechs := []string{"PLAIN", "LOGIN"}
 	if ss.gssapiOffered() {
-		return []string{"PLAIN", "LOGIN", "GSSAPI"}
+		mechs = append(mechs, "GSSAPI")
 	}
-	return []string{"PLAIN", "LOGIN"}
+	return append(mechs, ss.oauthMechs()...)
 }
 
 func (ss *session) pop3Caps() string {
@@ -163,6 +168,9 @@ func (ss *session) pop3Authenticate(arg string, r *imapwire.Reader) bool {
 	// Responses are not commands: a Kerberos AP-REQ is well over the
 	// command line's 512 octets (RFC 5034 4 lifts the limit for them).
 	r = &imapwire.Reader{R: r.R, MaxLine: ss.srv.cfg.Limits.MaxLine}
+	if sasl.IsOAuth(strings.ToLower(name)) {
+		r.MaxLine = max(r.MaxLine, ss.srv.cfg.OAuth.maxLine())
+	}
 	switch end, msg := ss.saslExchange(mech, resp, r, ss.pop3Fatal); end {
 	case saslFailed:
 		ss.authFailures++
@@ -176,15 +184,19 @@ func (ss *session) pop3Authenticate(arg string, r *imapwire.Reader) bool {
 	case saslGone:
 		return true
 	}
-	return ss.pop3Login(mech.Identity())
+	return ss.pop3Login(mech.Identity(), r)
 }
 
 // pop3Login runs the login path and answers; true when the session is over.
-func (ss *session) pop3Login(id sasl.Identity) bool {
+// r reads the client's reply to an OAuth error challenge.
+func (ss *session) pop3Login(id sasl.Identity, r *imapwire.Reader) bool {
 	res := ss.doLogin(id)
 	switch res.kind {
 	case failAuth:
 		ss.authFailures++
+		if sasl.IsOAuth(id.Method) && !ss.oauthRefuse(id.Method, r, ss.pop3Fatal) {
+			return true
+		}
 		ss.write("-ERR " + withCode(res.msg, "[AUTH]") + "\r\n")
 		return false
 	case failUnavailable:

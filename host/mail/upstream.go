@@ -299,7 +299,15 @@ func (u *upstreamConn) loginIMAP(c creds) (bool, string, error) {
 	var untagged []string
 	var text string
 	var err error
-	if c.plainMech {
+	if c.oauthMech != "" {
+		if u.pendingID != "" {
+			if _, _, err := u.imapCommand(u.pendingID); err != nil {
+				return false, "", err
+			}
+			u.pendingID = ""
+		}
+		ok, untagged, text, err = u.imapOAuth(c)
+	} else if c.plainMech {
 		if u.pendingID != "" {
 			if _, _, err := u.imapCommand(u.pendingID); err != nil {
 				return false, "", err
@@ -401,6 +409,83 @@ func (u *upstreamConn) imapAuthenticate(resp string) (bool, []string, string, er
 	}
 }
 
+// oauthMessage returns the client message of an OAuth mechanism for the
+// upstream, and the mechanism's name on the wire.
+func oauthMessage(c creds) (mech string, msg []byte) {
+	if c.oauthMech == sasl.MethodXOAuth2 {
+		return "XOAUTH2", []byte("user=" + c.user + "\x01auth=Bearer " + c.token + "\x01\x01")
+	}
+	a := strings.NewReplacer("=", "=3D", ",", "=2C").Replace(c.user)
+	return "OAUTHBEARER", []byte("n,a=" + a + ",\x01auth=Bearer " + c.token + "\x01\x01")
+}
+
+// oauthErrorReply is what a client answers an OAuth error challenge with.
+func oauthErrorReply(mech string) string {
+	if mech == "XOAUTH2" {
+		return "" // an empty response
+	}
+	return sasl.Encode([]byte{1})
+}
+
+// maxInitialResponse: a longer initial response goes on a continuation
+// line, which servers allow to be longer than a command.
+const maxInitialResponse = 2048
+
+// imapOAuth passes the client's bearer token through with AUTHENTICATE
+// (with SASL-IR when offered and the response is short). The client's
+// mechanism is used; when the server offers only the other one, that one.
+// An error challenge is answered as a client would, then the NO is the
+// refusal.
+func (u *upstreamConn) imapOAuth(c creds) (bool, []string, string, error) {
+	other := map[string]string{sasl.MethodOAuthBearer: sasl.MethodXOAuth2, sasl.MethodXOAuth2: sasl.MethodOAuthBearer}[c.oauthMech]
+	if !u.caps["AUTH="+strings.ToUpper(c.oauthMech)] && u.caps["AUTH="+strings.ToUpper(other)] {
+		c.oauthMech = other
+	}
+	mech, msg := oauthMessage(c)
+	resp := sasl.Encode(msg)
+	tag := u.tag()
+	cmd := tag + " AUTHENTICATE " + mech
+	sent := false
+	if u.caps["SASL-IR"] && len(resp) <= maxInitialResponse {
+		cmd += " " + resp
+		sent = true
+	}
+	if err := u.send(cmd + "\r\n"); err != nil {
+		return false, nil, "", err
+	}
+	var untagged []string
+	challenged := false
+	for {
+		l, err := u.readLine()
+		if err != nil {
+			return false, nil, "", err
+		}
+		switch {
+		case strings.HasPrefix(l, "+"):
+			reply := resp
+			if sent {
+				// A challenge after the message is the error challenge.
+				if challenged {
+					return false, nil, "", fmt.Errorf("%w: a second OAuth error challenge", errProtocol)
+				}
+				challenged = true
+				reply = oauthErrorReply(mech)
+			}
+			sent = true
+			if err := u.send(reply + "\r\n"); err != nil {
+				return false, nil, "", err
+			}
+		case strings.HasPrefix(l, "* "):
+			untagged = append(untagged, l)
+			if len(untagged) > 1000 {
+				return false, nil, "", fmt.Errorf("%w: too many untagged lines", errProtocol)
+			}
+		default:
+			return u.finishTagged(tag, l, untagged)
+		}
+	}
+}
+
 // POP3.
 
 func (u *upstreamConn) preparePOP3() error {
@@ -453,6 +538,13 @@ func (u *upstreamConn) pop3(cmd string) (bool, string, error) {
 }
 
 func (u *upstreamConn) loginPOP3(c creds) (bool, string, error) {
+	if c.oauthMech != "" {
+		ok, text, err := u.pop3OAuth(c)
+		if ok {
+			u.okLine = text
+		}
+		return ok, text, err
+	}
 	if strings.ContainsAny(c.user+c.password, "\r\n\x00") || c.plainMech {
 		// AUTH PLAIN carries any byte and the authzid.
 		ok, text, err := u.pop3("AUTH PLAIN " + sasl.EncodePlain(c.authzid, c.user, c.password))
@@ -470,6 +562,47 @@ func (u *upstreamConn) loginPOP3(c creds) (bool, string, error) {
 		u.okLine = text
 	}
 	return ok, text, err
+}
+
+// pop3OAuth passes the client's bearer token through with AUTH (RFC
+// 5034): the message as the initial response when it is short, else on
+// the continuation line; an error challenge is answered as a client
+// would, then the -ERR is the refusal.
+func (u *upstreamConn) pop3OAuth(c creds) (bool, string, error) {
+	mech, msg := oauthMessage(c)
+	resp := sasl.Encode(msg)
+	cmd := "AUTH " + mech
+	sent := false
+	if len(cmd)+1+len(resp) <= 255 { // RFC 5034 4: the initial response's line
+		cmd += " " + resp
+		sent = true
+	}
+	if err := u.send(cmd + "\r\n"); err != nil {
+		return false, "", err
+	}
+	for rounds := 0; ; rounds++ {
+		l, err := u.readLine()
+		if err != nil {
+			return false, "", err
+		}
+		switch {
+		case strings.HasPrefix(l, "+OK"):
+			return true, l, nil
+		case strings.HasPrefix(l, "-ERR"):
+			return false, strings.TrimSpace(l[4:]), nil
+		case strings.HasPrefix(l, "+") && rounds < 2:
+			reply := resp
+			if sent {
+				reply = oauthErrorReply(mech)
+			}
+			sent = true
+			if err := u.send(reply + "\r\n"); err != nil {
+				return false, "", err
+			}
+		default:
+			return false, "", fmt.Errorf("%w: %q", errProtocol, truncate(l))
+		}
+	}
 }
 
 func truncate(s string) string {

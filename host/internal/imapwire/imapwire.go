@@ -68,6 +68,13 @@ type Reader struct {
 	// MaxLiteral bounds one literal and the sum of a command's literals;
 	// default 8192 (logins and passwords are short).
 	MaxLiteral int
+	// LongLine, when set, is asked about a line that grew past MaxLine,
+	// with the bytes read so far (at least MaxLine of them); when it
+	// accepts the line's start, the line may run to MaxLongLine bytes.
+	// It lets an AUTHENTICATE carrying a bearer token be longer than any
+	// other command.
+	LongLine    func(start []byte) bool
+	MaxLongLine int
 }
 
 func (r *Reader) maxLine() int {
@@ -88,10 +95,16 @@ func (r *Reader) maxLiteral() int {
 // It is for SASL continuation responses.
 func (r *Reader) ReadLine() ([]byte, error) {
 	var line []byte
+	limit := r.maxLine()
 	for {
 		frag, err := r.R.ReadSlice('\n')
-		if len(line)+len(frag) > r.maxLine() {
-			return nil, ErrLineTooLong
+		if n := len(line) + len(frag); n > limit {
+			if limit < r.MaxLongLine && r.LongLine != nil && r.LongLine(append(line[:len(line):len(line)], frag...)) {
+				limit = r.MaxLongLine
+			}
+			if n > limit {
+				return nil, ErrLineTooLong
+			}
 		}
 		line = append(line, frag...)
 		if err == nil {

@@ -2,6 +2,7 @@ package imapwire
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"reflect"
 	"strings"
@@ -144,4 +145,23 @@ func FuzzReadCommand(f *testing.F) {
 			c.IDParams()
 		}
 	})
+}
+
+func TestReadLine_longLine(t *testing.T) {
+	auth := func(start []byte) bool { return bytes.HasPrefix(start, []byte("a AUTHENTICATE ")) }
+	long := strings.Repeat("x", 1000)
+	for _, tc := range []struct {
+		line string
+		err  error
+	}{
+		{"a AUTHENTICATE XOAUTH2 " + long, nil},
+		{"a LOGIN " + long, ErrLineTooLong},
+		{"a AUTHENTICATE XOAUTH2 " + long + long + long, ErrLineTooLong},
+	} {
+		r := &Reader{R: bufio.NewReaderSize(strings.NewReader(tc.line+"\r\n"), 16), MaxLine: 300, LongLine: auth, MaxLongLine: 2100}
+		got, err := r.ReadLine()
+		if err != tc.err || (err == nil && string(got) != tc.line) {
+			t.Errorf("%.30q: %v, want %v", tc.line, err, tc.err)
+		}
+	}
 }
