@@ -41,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/postern/postern/host/admin/adminconfig"
 	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/mail"
@@ -50,7 +51,7 @@ import (
 )
 
 // DefaultAddress is where the admin server listens unless configured.
-const DefaultAddress = "127.0.0.1:9090"
+const DefaultAddress = adminconfig.DefaultAddress
 
 // Options configure a Server.
 type Options struct {
@@ -144,13 +145,7 @@ func New(opts Options) (*Server, error) {
 
 // IsLoopback reports whether addr ("host:port") binds loopback only:
 // 127.0.0.0/8, ::1 or "localhost". An empty host (all interfaces) is not.
-func IsLoopback(addr string) (bool, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false, fmt.Errorf("admin: address %q: want host:port, such as %s", addr, DefaultAddress)
-	}
-	return loopbackHost(host), nil
-}
+func IsLoopback(addr string) (bool, error) { return adminconfig.IsLoopback(addr) }
 
 // Collector returns the metrics collector, for wiring a plugin call
 // observer into it.

@@ -5,8 +5,9 @@ import (
 	"crypto/subtle"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
+
+	"github.com/postern/postern/host/admin/adminconfig"
 )
 
 // guard applies the access rules of the package doc to every request.
@@ -53,13 +54,7 @@ func (s *Server) tokenOK(r *http.Request) bool {
 }
 
 // loopbackHost reports whether a listen host binds loopback only.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
+func loopbackHost(host string) bool { return adminconfig.LoopbackHost(host) }
 
 // loopbackHostHeader reports whether a Host header names loopback.
 func loopbackHostHeader(h string) bool {

@@ -224,7 +224,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 				}),
 			)
 		}),
-		confdecode.Key("admin", func(n *yaml.Node, p string) { decodeAdmin(d, n, p, &c.Admin) }),
+		confdecode.Key("admin", func(n *yaml.Node, p string) { c.Admin.Decode(d, n, p) }),
 	)
 	if err := d.Err(); err != nil {
 		return nil, err
