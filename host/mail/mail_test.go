@@ -48,6 +48,7 @@ type proxy struct {
 	dovecot *testenv.Dovecot
 	logs    *logBuffer
 	roots   *x509.CertPool // trusts the proxy's certificate
+	certPEM []byte         // the proxy's certificate
 	host    *plugin.Host
 }
 
@@ -120,7 +121,7 @@ func startProxy(t *testing.T, o proxyOpts) *proxy {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{srv: srv, dovecot: d, logs: logs, roots: roots, host: host}
+	p := &proxy{srv: srv, dovecot: d, logs: logs, roots: roots, certPEM: certPEM, host: host}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

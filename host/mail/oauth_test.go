@@ -3,6 +3,10 @@ package mail
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -257,4 +261,54 @@ func TestOAuth_masterUnverified(t *testing.T) {
 	if !strings.Contains(p.logs.String(), "no plugin verified it") {
 		t.Errorf("log lacks the reason:\n%s", p.logs)
 	}
+}
+
+// TestOAuth_curl logs in with curl's --oauth2-bearer (OAUTHBEARER, its
+// first choice) over STARTTLS, to IMAP and POP3 (--sasl-ir: a short token
+// goes in the initial response), through to Dovecot; a wrong token is
+// refused with curl's login-denied exit code.
+func TestOAuth_curl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	p := startProxy(t, proxyOpts{oauth: bothMechs})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, p.certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok := p.dovecot.IssueToken("bob@example.com")
+	run := func(tok string, args ...string) (string, int) {
+		cmd := exec.Command(curl, append([]string{"-sS", "--max-time", "20", "--ssl-reqd", "--cacert", ca,
+			"-u", "bob@example.com:", "--oauth2-bearer", tok}, args...)...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	imapURL := "imap://localhost:" + port(p.addr("imap")) + "/"
+	pop3URL := "pop3://localhost:" + port(p.addr("pop3")) + "/"
+	if out, code := run(tok, imapURL); code != 0 || !strings.Contains(out, "INBOX") {
+		t.Fatalf("curl imap: exit %d: %s\n%s", code, out, p.logs)
+	}
+	if out, code := run(tok, "--sasl-ir", pop3URL); code != 0 {
+		t.Fatalf("curl pop3: exit %d: %s\n%s", code, out, p.logs)
+	}
+	for _, u := range []string{imapURL, pop3URL} {
+		if out, code := run("wrong-token", "--sasl-ir", u); code != 67 {
+			t.Errorf("curl %s with a wrong token: exit %d (want 67, login denied): %s", u, code, out)
+		}
+	}
+	if !strings.Contains(p.logs.String(), "listener=pop3") || strings.Contains(p.logs.String(), tok) {
+		t.Errorf("logs:\n%s", p.logs)
+	}
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
 }
