@@ -165,7 +165,7 @@ var abiCases = append([]abiCase{
 	// Hooks and events
 	{"hooks/every hook and event is served", "ABI.md#overview", func(c *C) {
 		p := c.load(Spec{Wasm: c.fixture("abi/all_hooks.wasm")})
-		for _, h := range abi.Hooks {
+		for _, h := range abi.RequestHooks {
 			f := HTTPFields("bob")
 			v, err := p.Run(h, f)
 			if err != nil || v != abi.VerdictDone || f.Get(abi.FieldMessage) != h.String() {
@@ -306,7 +306,7 @@ var abiCases = append([]abiCase{
 // verdictCases check testdata/verdicts.wat's verdicts at every hook.
 func verdictCases() []abiCase {
 	var out []abiCase
-	for _, h := range abi.Hooks {
+	for _, h := range abi.RequestHooks {
 		h := h
 		for _, n := range []int{0, 1, 2, 3} {
 			n := n
@@ -367,7 +367,7 @@ func verdictCases() []abiCase {
 func filterCase(f func() *Fields, entered bool) func(c *C) {
 	return func(c *C) {
 		p := c.load(Spec{Wasm: c.fixture("request_filter.wasm")})
-		for _, h := range abi.Hooks {
+		for _, h := range abi.RequestHooks {
 			fields := f()
 			v, err := p.Run(h, fields)
 			if err != nil || v != abi.VerdictContinue {

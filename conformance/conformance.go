@@ -94,6 +94,27 @@ type Plugin interface {
 	Counters() map[string]int64
 }
 
+// MetricsPlugin is a Plugin whose host exports the metrics plugins
+// declare (ABI 1.1 metric_declare). The metric cases read values through
+// it; for a Plugin without it they check only what the guest sees.
+type MetricsPlugin interface {
+	// Metrics returns the metrics the serving version declared, by name.
+	Metrics() map[string]Metric
+}
+
+// Metric is a declared gauge or histogram and its value now.
+type Metric struct {
+	Kind   abi.MetricKind
+	Help   string
+	Bounds []float64
+	Value  float64 // a gauge's value
+	// A histogram's observation count, sum, and cumulative count per
+	// bound.
+	Count   uint64
+	Sum     float64
+	Buckets []uint64
+}
+
 // LogLine is one line a guest logged.
 type LogLine struct {
 	Level   abi.Level
@@ -123,6 +144,10 @@ type Fields struct {
 	Values map[abi.Field]string
 	Header map[string][]string // abi.FieldHTTPHeader, canonical names
 	IMAPID map[string]string   // abi.FieldIMAPID
+	// RespHeader is the upstream's response headers the response hook
+	// reads and edits (abi.FieldResponseHeader, ABI 1.1), canonical
+	// names; the status is Values[abi.FieldResponseStatus].
+	RespHeader map[string][]string
 }
 
 // Get returns a plain field's value.
@@ -144,6 +169,12 @@ func (f *Fields) Clone() *Fields {
 		c.IMAPID = map[string]string{}
 		for k, v := range f.IMAPID {
 			c.IMAPID[k] = v
+		}
+	}
+	if f.RespHeader != nil {
+		c.RespHeader = map[string][]string{}
+		for k, v := range f.RespHeader {
+			c.RespHeader[k] = append([]string(nil), v...)
 		}
 	}
 	return c

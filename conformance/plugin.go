@@ -31,10 +31,14 @@ func CheckPlugin(t *testing.T, target Target, spec Spec) Plugin {
 	}
 	for name, mk := range sessions {
 		for _, h := range abi.Hooks {
-			if h == abi.HookRewrite && name[:4] != "http" {
-				continue // rewrite runs for HTTP only
+			if (h == abi.HookRewrite || h == abi.HookResponse) && name[:4] != "http" {
+				continue // rewrite and response run for HTTP only
 			}
 			f := mk()
+			if h == abi.HookResponse {
+				f.Values[abi.FieldResponseStatus] = "200"
+				f.RespHeader = map[string][]string{"Content-Type": {"text/html"}, "Set-Cookie": {"a=1; Path=/"}}
+			}
 			if h == abi.HookRoute || h == abi.HookRewrite {
 				f.Values[abi.FieldUpstreams] = "10.0.0.5:143"
 			}
