@@ -68,6 +68,7 @@ type descs struct {
 	calls, failures, timeouts, traps, badVerdicts, instantiations, recycled, shrunk    *prometheus.Desc
 	reloads, reloadFailures, logDropped, httpErrors, instances, maxInstances, pluginOK *prometheus.Desc
 	lastReloadTime, pluginInfo, pluginCounter, storeErrors                             *prometheus.Desc
+	rollbacks                                                                          *prometheus.Desc
 	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
 	webRequests, webDuration, webUpstream, webUpErrors, webRetries, webBackendUp       *prometheus.Desc
 	webBytesIn, webBytesOut, webUpgrades                                               *prometheus.Desc
@@ -104,6 +105,7 @@ func New(version string) *Collector {
 		shrunk:         n("plugin", "shrunk_total", "Idle instances closed after limits.idle_timeout (the pool shrinking after load).", "plugin"),
 		reloads:        n("plugin", "reloads_total", "Versions of the plugin file swapped in, the first load included.", "plugin"),
 		reloadFailures: n("plugin", "reload_failures_total", "Loads and reloads refused; the previous version kept serving.", "plugin"),
+		rollbacks:      n("plugin", "rollbacks_total", "New versions swapped back out after a hot reload because their calls failed more often than the previous version's (on_regression: rollback).", "plugin"),
 		logDropped:     n("plugin", "log_dropped_total", "Plugin log lines dropped by the rate limit.", "plugin"),
 		httpErrors:     n("plugin", "http_errors_total", "Outbound http_call failures.", "plugin"),
 		instances:      n("plugin", "instances", "Instances alive now.", "plugin"),
@@ -192,7 +194,7 @@ func (c *Collector) all() []*prometheus.Desc {
 	d := &c.d
 	return []*prometheus.Desc{d.build, d.mailConns, d.mailActive, d.mailLogins, d.mailUpstreamErr, d.mailBytes,
 		d.calls, d.failures, d.timeouts, d.traps, d.badVerdicts, d.instantiations, d.recycled, d.shrunk, d.reloads,
-		d.reloadFailures, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
+		d.reloadFailures, d.rollbacks, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
 		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK,
 		d.webRequests, d.webDuration, d.webUpstream, d.webUpErrors, d.webRetries, d.webBackendUp,
 		d.webBytesIn, d.webBytesOut, d.webUpgrades,
@@ -281,6 +283,7 @@ func (c *Collector) collectPlugin(ch chan<- prometheus.Metric, p *plugin.Plugin,
 	counter(d.shrunk, st.Shrunk.Load(), name)
 	counter(d.reloads, st.Reloads.Load(), name)
 	counter(d.reloadFailures, st.ReloadFailures.Load(), name)
+	counter(d.rollbacks, st.Rollbacks.Load(), name)
 	counter(d.logDropped, st.LogDropped.Load(), name)
 	counter(d.httpErrors, st.HTTPErrors.Load(), name)
 	in := p.Info()
@@ -334,11 +337,12 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// Registry returns a new registry holding c and the Go runtime and
-// process collectors: what /metrics serves.
+// Registry returns a new registry holding c, the metrics plugins declared
+// (PluginMetricPrefix), and the Go runtime and process collectors: what
+// /metrics serves.
 func Registry(c *Collector) *prometheus.Registry {
 	r := prometheus.NewRegistry()
-	r.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(c, &pluginMetrics{c: c}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
 
