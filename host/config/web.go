@@ -72,8 +72,54 @@ func decodeWeb(d *confdecode.Decoder, n *yaml.Node, path string, w *Web) {
 					confdecode.Key("fail_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &pl.FailTimeout) }),
 					confdecode.Key("health_path", func(n *yaml.Node, p string) { d.Str(n, p, &pl.HealthPath) }),
 					confdecode.Key("health_interval", func(n *yaml.Node, p string) { d.Duration(n, p, &pl.HealthInterval) }),
+					confdecode.Key("tls", func(n *yaml.Node, p string) { d.Bool(n, p, &pl.TLS.Enabled) }),
+					confdecode.Key("ca_file", func(n *yaml.Node, p string) {
+						if d.Str(n, p, &pl.TLS.CAFile) {
+							pl.TLS.CAFile = d.Path(pl.TLS.CAFile)
+						}
+					}),
+					confdecode.Key("server_name", func(n *yaml.Node, p string) { d.Str(n, p, &pl.TLS.ServerName) }),
+					confdecode.Key("insecure_skip_verify", func(n *yaml.Node, p string) { d.Bool(n, p, &pl.TLS.InsecureSkipVerify) }),
+					confdecode.Key("cert_file", func(n *yaml.Node, p string) {
+						if d.Str(n, p, &pl.TLS.CertFile) {
+							pl.TLS.CertFile = d.Path(pl.TLS.CertFile)
+						}
+					}),
+					confdecode.Key("key_file", func(n *yaml.Node, p string) {
+						if d.Str(n, p, &pl.TLS.KeyFile) {
+							pl.TLS.KeyFile = d.Path(pl.TLS.KeyFile)
+						}
+					}),
 				)
 				c.Pools = append(c.Pools, pl)
+			})
+		}),
+		confdecode.Key("routes", func(n *yaml.Node, p string) {
+			d.Sequence(n, p, "routes", func(n *yaml.Node, p string) {
+				r := web.Route{}
+				buffering, websocket := true, true
+				strs := func(n *yaml.Node, p, what string, dst *[]string) {
+					d.Sequence(n, p, what, func(n *yaml.Node, p string) {
+						var s string
+						if d.Str(n, p, &s) {
+							*dst = append(*dst, s)
+						}
+					})
+				}
+				d.Mapping(n, p,
+					confdecode.Key("name", func(n *yaml.Node, p string) { d.Str(n, p, &r.Name) }),
+					confdecode.Key("hosts", func(n *yaml.Node, p string) { strs(n, p, "host names", &r.Hosts) }),
+					confdecode.Key("path_prefix", func(n *yaml.Node, p string) { d.Str(n, p, &r.PathPrefix) }),
+					confdecode.Key("methods", func(n *yaml.Node, p string) { strs(n, p, "HTTP methods", &r.Methods) }),
+					confdecode.Key("pool", func(n *yaml.Node, p string) { d.Str(n, p, &r.Pool) }),
+					confdecode.Key("dial_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &r.DialTimeout) }),
+					confdecode.Key("header_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &r.HeaderTimeout) }),
+					confdecode.Key("max_body_bytes", func(n *yaml.Node, p string) { d.Size(n, p, 1<<40, func(v int64) { r.MaxBodyBytes = v }) }),
+					confdecode.Key("buffering", func(n *yaml.Node, p string) { d.Bool(n, p, &buffering) }),
+					confdecode.Key("websocket", func(n *yaml.Node, p string) { d.Bool(n, p, &websocket) }),
+				)
+				r.NoBuffering, r.NoWebSocket = !buffering, !websocket
+				c.Routes = append(c.Routes, r)
 			})
 		}),
 		confdecode.Key("pool", func(n *yaml.Node, p string) { d.Str(n, p, &c.Pool) }),
