@@ -16,10 +16,13 @@
 //  2. login: Refuse → 403, TempFail → 503.
 //  3. throttle: Refuse → 429 with Retry-After (delay_ms, else
 //     Config.RetryAfter), TempFail → 503; a delay_ms is waited.
-//  4. route: upstreams set → tried in order (the next on a connect
-//     failure). None set and the chain continued → Config.UserPool when
-//     there is a user, else Config.Pool, balanced. Done with no upstreams
-//     → 503.
+//  4. route: the first of Config.Routes matching the request (checked
+//     before login) fills the pool field and sets the request's options.
+//     Upstreams set → tried in order (the next on a connect failure).
+//     Else a pool named by the pool field → that pool (an unknown name:
+//     502). None and the chain continued → Config.UserPool when there is
+//     a user, else Config.Pool, balanced. Done with no upstreams → 503.
+//     Pools with TLS are reached over HTTPS (h2 when offered).
 //  5. rewrite: path, query, host and headers are taken from the fields;
 //     redirect_code with redirect_url answers with that redirect.
 //  6. The request is proxied. Connect failures try another backend;
