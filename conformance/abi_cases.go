@@ -155,6 +155,7 @@ var abiCases = append([]abiCase{
 	{"exports/initial memory within the default limit", "ABI.md#limits", func(c *C) {
 		c.load(Spec{Wasm: c.fixture("big_memory.wasm")})
 	}},
+	{"exports/a WASI command (_start without _initialize) is refused", "ABI.md#guest-exports", loadFails("command.wasm", Limits{}, "_start")},
 	{"exports/_initialize then init then hooks; _start and unknown exports ignored", "ABI.md#guest-exports",
 		expectMessage("lifecycle.wasm", Spec{}, abi.HookLogin, imap("bob"), abi.VerdictDone, "")},
 	{"exports/init refusal fails the load with its message", "ABI.md#guest-exports", loadFails("abi/init_refuse.wasm", Limits{}, `missing key "servers"`)},

@@ -44,9 +44,9 @@ type instance struct {
 	// savedHeader, savedRespHeader: the snapshot holds its own copy of
 	// the request's, the response's header map.
 	savedHeader, savedRespHeader bool
-	resp        *httpResponse
-	scratch     []byte
-	fault       error // a guest error found by a host function (bad pointer)
+	resp                         *httpResponse
+	scratch                      []byte
+	fault                        error // a guest error found by a host function (bad pointer)
 
 	// deadline is the watchdog tick after which the current call is
 	// stopped; 0 when idle or paused in a blocking host function; expired
@@ -109,13 +109,13 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 	}
 	if g.hasWASIIni {
 		if _, err := mod.ExportedFunction(abi.ExportWASIInitialize).Call(in.ctx); err != nil {
-			return fail(fmt.Errorf("plugin %s: %s: %w", name, abi.ExportWASIInitialize, in.explain(err, abi.ExportWASIInitialize)))
+			return fail(fmt.Errorf("plugin %s: %w", name, in.explain(err, abi.ExportWASIInitialize)))
 		}
 	}
 	if trial {
 		res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(in.ctx)
 		if err != nil {
-			return fail(fmt.Errorf("plugin %s: %s: %w", name, abi.ExportABIVersion, in.explain(err, abi.ExportABIVersion)))
+			return fail(fmt.Errorf("plugin %s: %w", name, in.explain(err, abi.ExportABIVersion)))
 		}
 		g.version = uint32(res[0])
 		major, minor := abi.UnpackVersion(g.version)
@@ -127,7 +127,7 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 	if g.hasInit {
 		res, err := mod.ExportedFunction(abi.ExportInit).Call(in.ctx)
 		if err != nil {
-			return fail(fmt.Errorf("plugin %s: %s: %w", name, abi.ExportInit, in.explain(err, abi.ExportInit)))
+			return fail(fmt.Errorf("plugin %s: %w", name, in.explain(err, abi.ExportInit)))
 		}
 		switch int32(res[0]) {
 		case abi.InitOK:
@@ -299,11 +299,11 @@ var (
 func (in *instance) explain(err error, what string) error {
 	lim := in.g.p.limits
 	if in.timedOut.Load() {
-		d := lim.CallTimeout
+		d, key := lim.CallTimeout, "limits.call_timeout"
 		if in.phase == abi.PhaseInit {
-			d = lim.InitTimeout
+			d, key = lim.InitTimeout, "limits.init_timeout"
 		}
-		return fmt.Errorf("%s: %w: ran longer than %v (limits.call_timeout); the instance was stopped", what, ErrTimeout, d)
+		return fmt.Errorf("%s: %w: ran longer than %v (%s); the instance was stopped", what, ErrTimeout, d, key)
 	}
 	if in.fault != nil {
 		return fmt.Errorf("%s: %w: %v", what, ErrTrap, in.fault)

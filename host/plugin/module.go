@@ -127,6 +127,12 @@ func newGeneration(ctx context.Context, p *Plugin, wasm []byte) (g *generation, 
 	}
 	g.compiled, err = g.rt.CompileModule(ctx, wasm)
 	if err != nil {
+		if isMemoryOverLimit(err) {
+			// wazero checks the memory section against the runtime's page
+			// limit while decoding: the module is valid, its memory is not.
+			return nil, fmt.Errorf("plugin %s: %s: its initial memory is over limits.memory_pages (%d pages of 64 KiB; raise the limit or shrink the module's memory): %w",
+				p.spec.Name, p.spec.Path, lim.MemoryPages, err)
+		}
 		return nil, fmt.Errorf("plugin %s: %s is not a valid WebAssembly module: %w", p.spec.Name, p.spec.Path, err)
 	}
 	if err := g.check(); err != nil {
@@ -210,9 +216,22 @@ func (g *generation) check() error {
 		g.hears[e] = ok
 	}
 	if _, ok := exports["_start"]; ok && !g.hasWASIIni {
-		return errors.New("is a WASI command (exports _start): build it as a reactor (Go: -buildmode=c-shared; C: -mexec-model=reactor)")
+		// A command's exports may not work before _start (the Go runtime
+		// is not initialised), and _start runs main and exits: refused
+		// (RATIONALE.md "A _start export").
+		return errors.New("is a WASI command (exports _start without _initialize): build it as a reactor " +
+			"(Go: -buildmode=c-shared; C: -mexec-model=reactor; Rust: --crate-type cdylib, see guest-sdk/rust; " +
+			"TinyGo: -buildmode=c-shared)")
 	}
 	return nil
+}
+
+// isMemoryOverLimit reports whether a compile error is wazero's check of
+// the memory section against the page limit ("min 20 pages (1.3 Mi) over
+// limit of 16 pages (1.0 Mi)").
+func isMemoryOverLimit(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "memory") && strings.Contains(msg, "pages") && strings.Contains(msg, "over limit of")
 }
 
 func sha256Hex(b []byte) string {

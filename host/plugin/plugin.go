@@ -35,8 +35,8 @@ type Plugin struct {
 	watch        atomic.Pointer[swapWatch]
 	rejected     string
 	lastRollback atomic.Pointer[Rollback]
-	last     atomic.Pointer[ReloadResult]
-	stats    Stats
+	last         atomic.Pointer[ReloadResult]
+	stats        Stats
 
 	logMu      sync.Mutex
 	logTokens  float64
@@ -71,7 +71,10 @@ type Stats struct {
 
 // ReloadResult records the outcome of the last load or reload.
 type ReloadResult struct {
-	At     time.Time
+	At time.Time
+	// SHA256 is the hash of the file this load or reload read: after a
+	// failed reload, the rejected file's (Info.SHA256 is the serving
+	// version's); "" when the file could not be read.
 	SHA256 string
 	Took   time.Duration
 	Err    error
@@ -101,22 +104,25 @@ func (p *Plugin) wants(h abi.Hook) bool {
 // It returns nil, nil when the file's bytes are those already serving.
 // It also returns nil, nil for the bytes of a version rolled back after a
 // regression, unless fileChanged (the file was written since).
-func (p *Plugin) build(ctx context.Context, fileChanged bool) (*generation, error) {
+// sum is the sha256 of the file read ("" when it could not be read), so
+// that a failed reload reports the rejected file's hash.
+func (p *Plugin) build(ctx context.Context, fileChanged bool) (g *generation, sum string, err error) {
 	wasm, err := os.ReadFile(p.spec.Path)
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w (build it with `make plugins`, or fix plugins[].path)", p.spec.Name, err)
+		return nil, "", fmt.Errorf("plugin %s: %w (build it with `make plugins`, or fix plugins[].path)", p.spec.Name, err)
 	}
-	sum := sha256Hex(wasm)
+	sum = sha256Hex(wasm)
 	if old := p.gen.Load(); old != nil && old.sha256 == sum {
-		return nil, nil
+		return nil, sum, nil
 	}
 	p.watchMu.Lock()
 	rejected := p.rejected == sum
 	p.watchMu.Unlock()
 	if rejected && !fileChanged {
-		return nil, nil
+		return nil, sum, nil
 	}
-	return newGeneration(ctx, p, wasm)
+	g, err = newGeneration(ctx, p, wasm)
+	return g, sum, err
 }
 
 // Reload compiles and checks the plugin's file again and, if it is good,
@@ -132,13 +138,11 @@ func (p *Plugin) reload(ctx context.Context, fileChanged bool) error {
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
 	start := time.Now()
-	g, err := p.build(ctx, fileChanged)
+	g, sum, err := p.build(ctx, fileChanged)
 	res := &ReloadResult{At: start, Took: time.Since(start), Err: err}
 	if err != nil {
 		p.stats.ReloadFailures.Add(1)
-		if old := p.gen.Load(); old != nil {
-			res.SHA256 = old.sha256
-		}
+		res.SHA256 = sum // the rejected file's; Info.SHA256 is the serving one's
 		p.last.Store(res)
 		msg := "plugin load failed"
 		if p.gen.Load() != nil {
