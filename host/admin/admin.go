@@ -9,6 +9,8 @@
 //	GET  /plugins       JSON: every plugin's info and stats
 //	POST /reload        re-read the configuration (what SIGHUP does)
 //	POST /purge-route   delete a login's cached routes (form: login=..., ip=..., vhost=...)
+//	POST /call          run one hook chain on the live plugins (JSON: hook, fields); no login, no upstream, no event
+//	GET  /upstreams     JSON: what the node points at now (lookup URLs, backends, SOAP URLs, memcached)
 //
 // # Security
 //
@@ -97,6 +99,8 @@ type Sources struct {
 	Store kv.Store
 	// Listeners returns the listeners and their bound addresses now.
 	Listeners func() []Listener
+	// Upstreams returns what the node points at now (GET /upstreams).
+	Upstreams func() (Upstreams, error)
 }
 
 // Server is the admin HTTP server. Create it with New, Start it, then
@@ -265,6 +269,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /plugins", s.plugins)
 	mux.HandleFunc("POST /reload", s.reload)
 	mux.HandleFunc("POST /purge-route", s.purgeRoute)
+	mux.HandleFunc("POST /call", s.call)
+	mux.HandleFunc("GET /upstreams", s.upstreams)
 	mux.HandleFunc("GET /{$}", s.status)
 	// Go's profiler, behind the same guard as every other endpoint
 	// (loopback, or the bearer token elsewhere): a CPU profile of a node

@@ -48,6 +48,36 @@ type PluginJSON struct {
 	LastReload   ReloadJSON       `json:"last_reload"`
 	Counters     map[string]int64 `json:"counters"`
 	Stats        StatsJSON        `json:"stats"`
+	// OnRegression is rollback or keep; Watch is the watch of a version
+	// swapped in lately (null when none runs); LastRollback the last
+	// regression a watch found (null when none).
+	OnRegression string        `json:"on_regression"`
+	Watch        *WatchJSON    `json:"watch"`
+	LastRollback *RollbackJSON `json:"last_rollback"`
+}
+
+// WatchJSON is a new plugin version under watch after a swap.
+type WatchJSON struct {
+	Since          time.Time `json:"since"`
+	Until          time.Time `json:"until"`
+	PreviousSHA256 string    `json:"previous_sha256"`
+	Calls          int64     `json:"calls"`
+	Failures       int64     `json:"failures"`
+	MaxCalls       int64     `json:"max_calls"`
+}
+
+// RollbackJSON is a regression a watch found: the version that failed,
+// the one it replaced, and whether that one serves again.
+type RollbackJSON struct {
+	At               time.Time `json:"at"`
+	SHA256           string    `json:"sha256"`
+	PreviousSHA256   string    `json:"previous_sha256"`
+	Calls            int64     `json:"calls"`
+	Failures         int64     `json:"failures"`
+	PreviousCalls    int64     `json:"previous_calls"`
+	PreviousFailures int64     `json:"previous_failures"`
+	RolledBack       bool      `json:"rolled_back"`
+	LastError        string    `json:"last_error"`
 }
 
 // ReloadJSON is a plugin's last load or reload.
@@ -72,6 +102,7 @@ type StatsJSON struct {
 	ReloadFailures int64 `json:"reload_failures"`
 	LogDropped     int64 `json:"log_dropped"`
 	HTTPErrors     int64 `json:"http_errors"`
+	Rollbacks      int64 `json:"rollbacks"`
 }
 
 // pluginsJSON describes the plugins of h in chain order.
@@ -95,9 +126,20 @@ func pluginsJSON(h *plugin.Host) []PluginJSON {
 				Calls: st.Calls.Load(), Failures: st.Failures.Load(), Timeouts: st.Timeouts.Load(),
 				Traps: st.Traps.Load(), BadVerdicts: st.BadVerdicts.Load(), Instantiations: st.Instantiations.Load(),
 				Recycled: st.Recycled.Load(), Shrunk: st.Shrunk.Load(), Reloads: st.Reloads.Load(), ReloadFailures: st.ReloadFailures.Load(),
-				LogDropped: st.LogDropped.Load(), HTTPErrors: st.HTTPErrors.Load(),
+				LogDropped: st.LogDropped.Load(), HTTPErrors: st.HTTPErrors.Load(), Rollbacks: st.Rollbacks.Load(),
 			},
+			OnRegression: in.OnRegression,
 		})
+		pj := &out[len(out)-1]
+		if w := in.Watch; w != nil {
+			pj.Watch = &WatchJSON{Since: w.Since, Until: w.Until, PreviousSHA256: w.PrevSHA256,
+				Calls: w.Calls, Failures: w.Failures, MaxCalls: w.MaxCalls}
+		}
+		if rb := in.LastRollback; rb != nil {
+			pj.LastRollback = &RollbackJSON{At: rb.At, SHA256: rb.SHA256, PreviousSHA256: rb.PrevSHA256,
+				Calls: rb.Calls, Failures: rb.Failures, PreviousCalls: rb.PrevCalls, PreviousFailures: rb.PrevFailures,
+				RolledBack: rb.RolledBack, LastError: rb.LastError}
+		}
 	}
 	return out
 }

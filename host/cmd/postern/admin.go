@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postern/postern/host/admin"
@@ -22,6 +24,9 @@ type adminServer struct {
 	// then fail at once instead of waiting for a loop that has ended.
 	stop     chan struct{}
 	stopOnce sync.Once
+	// live is the configuration the node runs now, for GET /upstreams
+	// (setLive).
+	live atomic.Pointer[config.Config]
 }
 
 // reloadRequest is a POST /reload handed to the run loop, which owns the
@@ -91,9 +96,34 @@ func (a *adminServer) attach(s *stack, fe *frontends) {
 	if a == nil {
 		return
 	}
+	a.setLive(s, fe)
 	a.srv.Attach(admin.Sources{Plugins: s.host, Mail: fe.mail, Web: fe.web, Limits: fe.limits, Store: s.store, Listeners: func() []admin.Listener {
 		return adminListeners(fe.cfg, fe)
-	}})
+	}, Upstreams: a.upstreams})
+}
+
+// setLive records the configuration the node runs now: the front ends'
+// mail and web sections, the plugin chain last loaded, and the store it
+// opened at the start (a store change needs a restart). The run loop calls
+// it after every reload; GET /upstreams reads it.
+func (a *adminServer) setLive(s *stack, fe *frontends) {
+	if a == nil {
+		return
+	}
+	live := *fe.cfg
+	live.Plugins = slices.Clone(s.cfg.Plugins)
+	live.Store = s.cfg.Store
+	a.live.Store(&live)
+}
+
+// upstreams answers GET /upstreams from the live configuration, as the
+// zmprov commands compute it from a file.
+func (a *adminServer) upstreams() (admin.Upstreams, error) {
+	cfg := a.live.Load()
+	if cfg == nil {
+		return admin.Upstreams{}, errors.New("the proxy is not running yet")
+	}
+	return upstreamsOf(cfg)
 }
 
 // adminListeners lists the configured listeners with the addresses they

@@ -31,7 +31,8 @@ Commands:
                                 SIGHUP re-reads the configuration
   call     -c FILE -hook H | -event E  -field name=value ...
                                 run one hook chain (or fire one event) on fields
-                                given on the command line, and print the result
+                                given on the command line, and print the result;
+                                -node URL runs it on a running postern's live plugins
   purge-route -c FILE [-ip A] [-vhost H] LOGIN...  delete the logins' cached routes on every memcached
   getAllReverseProxyURLs (garpu)     -c FILE  the route-lookup URLs, as zmprov prints them
   getAllReverseProxyBackends (garpb) -c FILE  the mail routes and web pool backends
@@ -146,7 +147,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "call":
 		var c callArgs
 		path := cfg()
-		fs.StringVar(&c.hook, "hook", "", "run this hook's chain: login, throttle, route or rewrite")
+		fs.StringVar(&c.node, "node", "", "run the chain on the live plugins of the postern whose admin API is at this `URL` (http://127.0.0.1:9090; token from "+nodeTokenEnv+") instead of loading -c")
+		fs.StringVar(&c.hook, "hook", "", "run this hook's chain: login, throttle, route, rewrite or response")
 		fs.StringVar(&c.event, "event", "", "fire this event instead: route_decided or login_failed")
 		fs.Var(&c.fields, "field", "set a field: name=value, header:Name=value or imap_id:key=value (repeat; -field help lists them)")
 		fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up after this long")

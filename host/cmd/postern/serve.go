@@ -130,6 +130,7 @@ func (r *runner) reload(ctx context.Context, why string) error {
 	}
 	s.cfg.Plugins = cfg.Plugins
 	s.cfg.Shutdown = cfg.Shutdown
+	r.adm.setLive(s, r.fe) // GET /upstreams: the new chain (attach below records new front ends)
 	old := r.fe
 	if frontendsChanged(old.cfg, cfg) {
 		var certs *tlsstore.Store

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/postern/postern/host/admin"
 	"github.com/postern/postern/host/config"
 )
 
@@ -18,27 +21,36 @@ import (
 // to, answered from Postern's configuration in Zimbra's output format, so
 // that scripts written against `zmprov garpb` keep working.
 //
-// Every answer comes from the configuration file. The admin API has no
-// endpoint that lists lookup servers or backends (GET /plugins gives the
-// plugins' files, not their configuration), so there is no live view to
-// prefer; the running node agrees with the file unless the file was edited
-// after the node started (store, mail and web apply at a restart, the
-// plugin chain at SIGHUP).
+// The answers come from the configuration file, or with -node URL from a
+// running node's admin API (GET /upstreams), which answers from the
+// configuration it runs now: the file as it was at the last reload that
+// succeeded for the plugin chain, mail and web, and as it was at the start
+// for the store (a restart-only key). Both modes compute the lists the
+// same way (upstreamsOf) and print them with the same functions, so their
+// output is the same byte for byte.
 
-// zmprovCommand is one zmprov command Postern answers.
+// zmprovCommand is one zmprov command Postern answers: which list of
+// admin.Upstreams it prints and how.
 type zmprovCommand struct {
 	long, short string
 	help        string
-	write       func(cfg *config.Config, w io.Writer, stderr io.Writer) error
+	list        func(u *admin.Upstreams) []string
+	// write prints list; source names where it came from (the file, or
+	// the node's URL) in a note on stderr.
+	write func(list []string, w, stderr io.Writer, source string)
 }
 
 // zmprovCommands are the commands, in the order `postern zmprov` lists
 // them.
 var zmprovCommands = []zmprovCommand{
-	{"getAllReverseProxyURLs", "garpu", "the route-lookup service URLs, as host:port/path (plugins' config.servers)", writeReverseProxyURLs},
-	{"getAllReverseProxyBackends", "garpb", "the backends: mail listeners' route and web pools' backends", writeReverseProxyBackends},
-	{"getAllMtaAuthURLs", "gamau", "SOAP URLs of the web pools' backends (http://host:port/service/soap/)", writeMtaAuthURLs},
-	{"getAllMemcachedServers", "gamcs", "store.memcached", writeMemcachedServers},
+	{"getAllReverseProxyURLs", "garpu", "the route-lookup service URLs, as host:port/path (plugins' config.servers)",
+		func(u *admin.Upstreams) []string { return u.LookupURLs }, writeSpaced},
+	{"getAllReverseProxyBackends", "garpb", "the backends: mail listeners' route and web pools' backends",
+		func(u *admin.Upstreams) []string { return u.Backends }, writeReverseProxyBackends},
+	{"getAllMtaAuthURLs", "gamau", "SOAP URLs of the web pools' backends (http://host:port/service/soap/)",
+		func(u *admin.Upstreams) []string { return u.SOAPURLs }, writeSpaced},
+	{"getAllMemcachedServers", "gamcs", "store.memcached",
+		func(u *admin.Upstreams) []string { return u.Memcached }, writeSpaced},
 }
 
 // lookupZmprov finds a command by its long or short name, ignoring case
@@ -52,10 +64,11 @@ func lookupZmprov(name string) (zmprovCommand, bool) {
 	return zmprovCommand{}, false
 }
 
-// cmdZmprov runs `postern zmprov [-c FILE] CMD [-c FILE]` (name "zmprov")
-// or `postern CMD [-c FILE]` (name is the command's long or short name).
+// cmdZmprov runs `postern zmprov [-c FILE | -node URL] CMD` (name
+// "zmprov") or `postern CMD [-c FILE | -node URL]` (name is the command's
+// long or short name).
 func cmdZmprov(name string, args []string, stdout, stderr io.Writer) int {
-	path := "postern.yaml"
+	path, nodeURL := "postern.yaml", ""
 	if name == "zmprov" {
 		// zmprov's own options come before the command; -c is ours, -l
 		// (zmprov's "use LDAP") is accepted so muscle memory works.
@@ -63,6 +76,7 @@ func cmdZmprov(name string, args []string, stdout, stderr io.Writer) int {
 		fs.SetOutput(stderr)
 		fs.Usage = func() { zmprovUsage(stderr) }
 		fs.StringVar(&path, "c", path, "configuration `file`")
+		fs.StringVar(&nodeURL, "node", "", nodeFlagHelp)
 		fs.Bool("l", false, "accepted and ignored (zmprov's LDAP mode; Postern reads its configuration)")
 		if err := fs.Parse(args); err != nil {
 			return exitUsage
@@ -83,27 +97,45 @@ func cmdZmprov(name string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("postern "+c.long, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: postern %s (%s) [-c FILE]\n\nPrints %s in zmprov's format.\n\n", c.long, c.short, c.help)
+		fmt.Fprintf(stderr, "Usage: postern %s (%s) [-c FILE | -node URL]\n\nPrints %s in zmprov's format.\n\n", c.long, c.short, c.help)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&path, "c", path, "configuration `file`")
+	fs.StringVar(&nodeURL, "node", nodeURL, nodeFlagHelp)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "postern %s: unexpected argument %q; the only flag is -c FILE\n", c.long, fs.Arg(0))
+		fmt.Fprintf(stderr, "postern %s: unexpected argument %q; the flags are -c FILE and -node URL\n", c.long, fs.Arg(0))
 		return exitUsage
 	}
-	cfg, err := readConfig(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFail
+	var u admin.Upstreams
+	var source string
+	if nodeURL != "" {
+		n, err := newNode(nodeURL, 30*time.Second)
+		if err != nil {
+			fmt.Fprintf(stderr, "postern %s: %v\n", c.long, err)
+			return exitUsage
+		}
+		if err := n.do(context.Background(), "GET", "/upstreams", nil, &u); err != nil {
+			fmt.Fprintf(stderr, "postern %s: %v\n", c.long, err)
+			return exitFail
+		}
+		source = n.String()
+	} else {
+		cfg, err := readConfig(path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFail
+		}
+		if u, err = upstreamsOf(cfg); err != nil {
+			fmt.Fprintf(stderr, "postern %s: %s: %v\n", c.long, cfg.File, err)
+			return exitFail
+		}
+		source = cfg.File
 	}
 	bw := bufio.NewWriter(stdout)
-	if err := c.write(cfg, bw, stderr); err != nil {
-		fmt.Fprintf(stderr, "postern %s: %s: %v\n", c.long, cfg.File, err)
-		return exitFail
-	}
+	c.write(c.list(&u), bw, stderr, source)
 	if err := bw.Flush(); err != nil {
 		fmt.Fprintf(stderr, "postern %s: writing the answer: %v\n", c.long, err)
 		return exitFail
@@ -116,28 +148,37 @@ func zmprovUsage(w io.Writer) {
 	for _, c := range zmprovCommands {
 		fmt.Fprintf(w, "  %-36s %s\n", c.long+"("+c.short+")", c.help)
 	}
-	fmt.Fprintln(w, "\nAnswers come from the configuration file, in Zimbra's output format.")
+	fmt.Fprintln(w, "\nAnswers come from the configuration file, or with -node URL from a running postern's admin API\n(what it runs now), in Zimbra's output format.")
 }
 
-// writeReverseProxyURLs prints garpu: every lookup URL as host:port/path
-// followed by a space, then a newline (Zimbra drops the scheme because
-// its nginx templates add it). The URLs are the `servers` of every plugin
-// in the chain whose config has that key (route-lookup), in chain order,
-// each once. A URL without a port gets its scheme's default port, since
-// Zimbra's lines always have one.
-func writeReverseProxyURLs(cfg *config.Config, w, _ io.Writer) error {
+// nodeFlagHelp is the -node flag's help.
+const nodeFlagHelp = "ask the running postern whose admin API is at this `URL` (http://127.0.0.1:9090; token from " + nodeTokenEnv + ") instead of reading -c"
+
+// upstreamsOf computes what cfg points at: every list the zmprov commands
+// print. A running node answers GET /upstreams with it too.
+func upstreamsOf(cfg *config.Config) (admin.Upstreams, error) {
 	urls, err := lookupURLs(cfg)
 	if err != nil {
-		return err
+		return admin.Upstreams{}, err
 	}
-	for _, u := range urls {
-		fmt.Fprint(w, u, " ")
-	}
-	fmt.Fprintln(w)
-	return nil
+	return admin.Upstreams{LookupURLs: urls, Backends: backends(cfg), SOAPURLs: soapURLs(cfg),
+		Memcached: slices.Clone(cfg.Store.Memcached)}, nil
 }
 
-// lookupURLs returns garpu's entries.
+// writeSpaced prints garpu, gamau and gamcs: each entry followed by a
+// space, then a newline (an empty line for none, as Zimbra prints).
+func writeSpaced(list []string, w, _ io.Writer, _ string) {
+	for _, s := range list {
+		fmt.Fprint(w, s, " ")
+	}
+	fmt.Fprintln(w)
+}
+
+// lookupURLs returns garpu's entries: every lookup URL as host:port/path
+// (Zimbra drops the scheme because its nginx templates add it). The URLs
+// are the `servers` of every plugin in the chain whose config has that
+// key (route-lookup), in chain order, each once. A URL without a port
+// gets its scheme's default port, since Zimbra's lines always have one.
 func lookupURLs(cfg *config.Config) ([]string, error) {
 	var out []string
 	for i, p := range cfg.Plugins {
@@ -181,15 +222,9 @@ func lookupURLs(cfg *config.Config) ([]string, error) {
 	return out, nil
 }
 
-// writeReverseProxyBackends prints garpb: "    server host:port;" per
-// backend, for every mail listener's route entries and then every web
-// pool's backends, in configuration order, each once.
-//
-// Zimbra prints a made-up "    server localhost:8080;" when there is no
-// backend, because its zmmtaconfig could not handle empty output. Postern
-// prints nothing rather than a server that does not exist, and says so on
-// stderr.
-func writeReverseProxyBackends(cfg *config.Config, w, stderr io.Writer) error {
+// backends returns garpb's entries: every mail listener's route entries
+// and then every web pool's backends, in configuration order, each once.
+func backends(cfg *config.Config) []string {
 	var out []string
 	add := func(a string) {
 		if !slices.Contains(out, a) {
@@ -206,22 +241,32 @@ func writeReverseProxyBackends(cfg *config.Config, w, stderr io.Writer) error {
 			add(b.Address)
 		}
 	}
-	if len(out) == 0 {
-		fmt.Fprintf(stderr, "postern getAllReverseProxyBackends: %s: no backend configured (no mail listener route, no web pool); "+
-			"routes come from the route plugins only\n", cfg.File)
-	}
-	for _, a := range out {
-		fmt.Fprintf(w, "    server %s;\n", a)
-	}
-	return nil
+	return out
 }
 
-// writeMtaAuthURLs prints gamau: the SOAP URL of every web pool backend,
-// each followed by a space, then a newline. Zimbra lists the mailbox
-// servers' SOAP URLs for saslauthd; in Postern the mailbox servers' web
-// ports are the pools' backends, which Postern reaches over plain HTTP,
-// so each URL is http://<backend>/service/soap/.
-func writeMtaAuthURLs(cfg *config.Config, w, _ io.Writer) error {
+// writeReverseProxyBackends prints garpb: "    server host:port;" per
+// backend.
+//
+// Zimbra prints a made-up "    server localhost:8080;" when there is no
+// backend, because its zmmtaconfig could not handle empty output. Postern
+// prints nothing rather than a server that does not exist, and says so on
+// stderr.
+func writeReverseProxyBackends(list []string, w, stderr io.Writer, source string) {
+	if len(list) == 0 {
+		fmt.Fprintf(stderr, "postern getAllReverseProxyBackends: %s: no backend configured (no mail listener route, no web pool); "+
+			"routes come from the route plugins only\n", source)
+	}
+	for _, a := range list {
+		fmt.Fprintf(w, "    server %s;\n", a)
+	}
+}
+
+// soapURLs returns gamau's entries: the SOAP URL of every web pool
+// backend. Zimbra lists the mailbox servers' SOAP URLs for saslauthd; in
+// Postern the mailbox servers' web ports are the pools' backends, which
+// Postern reaches over plain HTTP, so each URL is
+// http://<backend>/service/soap/.
+func soapURLs(cfg *config.Config) []string {
 	var out []string
 	for _, p := range cfg.Web.Pools {
 		for _, b := range p.Backends {
@@ -231,20 +276,5 @@ func writeMtaAuthURLs(cfg *config.Config, w, _ io.Writer) error {
 			}
 		}
 	}
-	for _, u := range out {
-		fmt.Fprint(w, u, " ")
-	}
-	fmt.Fprintln(w)
-	return nil
-}
-
-// writeMemcachedServers prints gamcs: store.memcached, each entry
-// followed by a space, then a newline; an empty line when the store is in
-// process, as Zimbra prints with no memcached server.
-func writeMemcachedServers(cfg *config.Config, w, _ io.Writer) error {
-	for _, s := range cfg.Store.Memcached {
-		fmt.Fprint(w, s, " ")
-	}
-	fmt.Fprintln(w)
-	return nil
+	return out
 }

@@ -1,4 +1,4 @@
-package main
+package plugincall
 
 import (
 	"errors"
@@ -13,18 +13,6 @@ import (
 
 	"github.com/postern/postern/host/plugin"
 )
-
-// fieldFlags collects -field values. They are parsed after flag.Parse,
-// not in Set: the flag package quotes a rejected value in its error, and
-// the value may be a password.
-type fieldFlags []string
-
-func (f *fieldFlags) String() string { return fmt.Sprintf("%d fields", len(*f)) }
-
-func (f *fieldFlags) Set(v string) error {
-	*f = append(*f, v)
-	return nil
-}
 
 // callField is one plain field `postern call` can set and print, named
 // as in ABI.md "Fields".
@@ -207,9 +195,13 @@ func parseBool(v string) (bool, error) {
 // secretHeaders carry credentials or session tokens: printed as <set>.
 var secretHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie"}
 
-// buildFields turns -field flags into Fields. Errors name the flag by its
-// field name or position, never by its value, which may be a secret.
-func buildFields(flags []string) (*plugin.Fields, error) {
+// ParseFields turns name=value assignments (the -field flags of `postern
+// call`, the fields of POST /call) into Fields: plain fields by their ABI
+// name, header:Name=value and imap_id:key=value for keyed ones. Errors
+// name the field by its name or position, never by its value, which may
+// be a secret. Protocol defaults to imap, or http when an HTTP field is
+// set; session_id to "postern-call".
+func ParseFields(flags []string) (*plugin.Fields, error) {
 	f := &plugin.Fields{SessionID: "postern-call", LoginAttempt: 1}
 	protocolSet := false
 	var errs []error
@@ -253,8 +245,9 @@ func buildFields(flags []string) (*plugin.Fields, error) {
 	return f, errors.Join(errs...)
 }
 
-// fieldNames lists what -field accepts, for help and errors.
-func fieldNames() string {
+// FieldNames lists the field names ParseFields accepts, for help and
+// errors.
+func FieldNames() string {
 	names := make([]string, 0, len(callFields)+2)
 	for _, c := range callFields {
 		names = append(names, c.name)
@@ -270,7 +263,7 @@ func didYouMean(name string) string {
 		}
 	}
 	if best == "" {
-		return "; known fields: " + fieldNames()
+		return "; known fields: " + FieldNames()
 	}
 	return " (did you mean " + best + "?)"
 }
@@ -298,9 +291,10 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// fieldLines returns every non-empty field as name=value, plain fields in
-// ABI order, then headers and IMAP ID keys sorted. Secrets read <set>.
-func fieldLines(f *plugin.Fields) []string {
+// FieldLines returns every non-empty field as name=value, plain fields in
+// ABI order, then headers and IMAP ID keys sorted. Passwords and
+// credential headers read <set>, never their value.
+func FieldLines(f *plugin.Fields) []string {
 	var out []string
 	for _, c := range callFields {
 		v := c.get(f)
