@@ -437,6 +437,26 @@ func decodePlugin(d *confdecode.Decoder, n *yaml.Node, path string) (plugin.Spec
 			})
 		}),
 		confdecode.Key("limits", func(n *yaml.Node, p string) { decodeLimits(d, n, p, &s.Limits) }),
+		confdecode.Key("on_regression", func(n *yaml.Node, p string) {
+			var v string
+			if !d.Str(n, p, &v) {
+				return
+			}
+			pol, err := plugin.ParseRegressionPolicy(v)
+			if err != nil {
+				d.Errorf(n, p, "%w", err)
+				return
+			}
+			s.OnRegression = pol
+		}),
+		confdecode.Key("regression_watch", func(n *yaml.Node, p string) {
+			d.Mapping(n, p,
+				confdecode.Key("calls", func(n *yaml.Node, p string) {
+					d.Int(n, p, 1, 1<<31-1, func(v int64) { s.RegressionWatch.Calls = v })
+				}),
+				confdecode.Key("for", func(n *yaml.Node, p string) { d.Duration(n, p, &s.RegressionWatch.For) }),
+			)
+		}),
 		confdecode.Key("config", func(n *yaml.Node, p string) {
 			if r := d.Resolve(n); r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
 				return // `config:` alone: no configuration
