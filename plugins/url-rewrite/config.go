@@ -16,7 +16,15 @@ import (
 
 // rawConfig is the configuration as the operator writes it (JSON).
 type rawConfig struct {
-	Rules []json.RawMessage `json:"rules"` // decoded one by one so errors name the index
+	Rules    []json.RawMessage `json:"rules"`    // decoded one by one so errors name the index
+	Response []json.RawMessage `json:"response"` // response rules (ABI 1.1 response hook)
+}
+
+// config is the checked configuration: request rules (rewrite hook) and
+// response rules (response hook).
+type config struct {
+	rules    []rule
+	response []respRule
 }
 
 type rawRule struct {
@@ -75,28 +83,38 @@ var emptyRE = regexp.MustCompile(``)
 // parseConfig decodes and checks the rules. Errors name the rule and the
 // key at fault ("url-rewrite: config: rules[2].path: ...").
 func parseConfig(b []byte) ([]rule, error) {
-	rules, err := parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("url-rewrite: config: %w", err)
-	}
-	return rules, nil
+	c, err := parseAll(b)
+	return c.rules, err
 }
 
-func parse(b []byte) ([]rule, error) {
+// parseAll decodes and checks the request and response rules.
+func parseAll(b []byte) (config, error) {
+	c, err := parse(b)
+	if err != nil {
+		return config{}, fmt.Errorf("url-rewrite: config: %w", err)
+	}
+	return c, nil
+}
+
+func parse(b []byte) (config, error) {
 	var rc rawConfig
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, errors.New("rules: none given; list at least one rule")
+		return config{}, errors.New("rules: none given; list at least one rule (or response rule)")
 	}
 	if err := dec.Decode(&rc); err != nil {
-		return nil, jsonError(err)
+		return config{}, jsonError(err)
 	}
 	if dec.More() {
-		return nil, errors.New("trailing data after the JSON object")
+		return config{}, errors.New("trailing data after the JSON object")
 	}
-	if len(rc.Rules) == 0 {
-		return nil, errors.New("rules: none given; list at least one rule")
+	if len(rc.Rules) == 0 && len(rc.Response) == 0 {
+		return config{}, errors.New("rules: none given; list at least one rule (or response rule)")
+	}
+	resp, err := parseResponse(rc.Response)
+	if err != nil {
+		return config{}, err
 	}
 	rules := make([]rule, 0, len(rc.Rules))
 	for i, raw := range rc.Rules {
@@ -104,16 +122,16 @@ func parse(b []byte) ([]rule, error) {
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&rr); err != nil {
-			return nil, fmt.Errorf("rules[%d]: %w", i, jsonError(err))
+			return config{}, fmt.Errorf("rules[%d]: %w", i, jsonError(err))
 		}
 		r, err := rr.check()
 		if err != nil {
-			return nil, fmt.Errorf("rules[%d]%w", i, err)
+			return config{}, fmt.Errorf("rules[%d]%w", i, err)
 		}
 		r.hits = "rule_" + strconv.Itoa(i) + "_hits"
 		rules = append(rules, r)
 	}
-	return rules, nil
+	return config{rules: rules, response: resp}, nil
 }
 
 // keyErr is an error under a key of the rule: it formats as ".key: msg"
@@ -367,7 +385,13 @@ func jsonError(err error) error {
 // without a literal prefix after "^", no method) is not filtered: the
 // filter may let in requests no rule matches, never keep out one that
 // would match.
-func requestFilter(rules []rule) (hosts, paths, methods []string) {
+//
+// Response rules count as rules with no method: the filters apply to the
+// response hook too, so a request a response rule could match must get in.
+func requestFilter(rules []rule, resp ...respRule) (hosts, paths, methods []string) {
+	for _, r := range resp {
+		rules = append(slices.Clip(rules), rule{hostExact: r.hostExact, hostSuffix: r.hostSuffix, path: r.path})
+	}
 	hostsOK, pathsOK, methodsOK := len(rules) > 0, len(rules) > 0, len(rules) > 0
 	for i := range rules {
 		r := &rules[i]

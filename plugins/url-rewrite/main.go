@@ -8,6 +8,7 @@ package main
 
 import (
 	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/guest-sdk/hook/response"
 	"github.com/postern/postern/guest-sdk/hook/rewrite"
 )
 
@@ -16,4 +17,5 @@ func main() {} // never called: the host runs init, then the exports
 func init() {
 	postern.OnInit(configure)
 	rewrite.Handle(apply)
+	response.Handle(respond)
 }

@@ -8,8 +8,12 @@ import (
 	postern "github.com/postern/postern/guest-sdk"
 )
 
-// rules is this instance's configuration, set by configure (init).
-var rules []rule
+// rules and respRules are this instance's configuration, set by
+// configure (init).
+var (
+	rules     []rule
+	respRules []respRule
+)
 
 // errLogged makes a failed write log once per instance.
 var errLogged bool
@@ -22,14 +26,14 @@ const (
 
 // configure is the plugin's init: it refuses bad rules.
 func configure(config []byte) error {
-	r, err := parseConfig(config)
+	c, err := parseAll(config)
 	if err != nil {
 		return err
 	}
-	rules, errLogged = r, false
+	rules, respRules, errLogged = c.rules, c.response, false
 	// Requests no rule can match never enter the plugin (ABI 1.1; an older
 	// host ignores this and apply finds no match itself).
-	hosts, paths, methods := requestFilter(r)
+	hosts, paths, methods := requestFilter(c.rules, c.response...)
 	if hosts != nil {
 		_ = postern.OnlyHosts(hosts...)
 	}

@@ -30,8 +30,8 @@ func webFields(host, path, query string) *plugin.Fields {
 // TestWasm runs the built plugin with testdata/rules.json in the real host.
 func TestWasm(t *testing.T) {
 	p := load(t)
-	if info := p.Info(); strings.Join(info.Hooks, ",") != "rewrite" {
-		t.Errorf("hooks = %v, want only rewrite", info.Hooks)
+	if info := p.Info(); strings.Join(info.Hooks, ",") != "rewrite,response" {
+		t.Errorf("hooks = %v, want rewrite and response", info.Hooks)
 	}
 
 	f := webFields("mail.example.com", "/zimbra/service/home/~/inbox", "client=standard&fmt=json")
