@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"reflect"
@@ -144,6 +145,7 @@ func (tw *twin) setDown(down bool) {
 type session struct {
 	proto, login, account, auth, tls, host, local string
 	upstreamAuth                                  string
+	cookie, query                                 string // http: the Cookie header and the raw query
 	verified, cacheAlias, routeCached             bool
 	upstreams                                     []string
 	upstream                                      string
@@ -169,7 +171,10 @@ func (s session) fields() *plugin.Fields {
 		f.Local = netip.MustParseAddrPort(s.local)
 	}
 	if proto == "http" {
-		f.HTTP = &plugin.HTTPFields{Method: "GET", Host: s.host, Path: "/"}
+		f.HTTP = &plugin.HTTPFields{Method: "GET", Host: s.host, Path: "/", Query: s.query}
+		if s.cookie != "" {
+			f.HTTP.Header = http.Header{"Cookie": {s.cookie}}
+		}
 	}
 	f.UpstreamAuth = s.upstreamAuth
 	f.PasswordVerified = s.verified
@@ -238,6 +243,8 @@ var configs = []string{
 	`{"ttl":1.5}`,
 	`{"ttl":"2562047h47m16.854775807s"}`, // the longest duration: the SDK's rounding wraps
 	`{"TTL":"1h30m","SSL_Protocols":true}`,
+	`{"zimbra_id":true,"web_protocol":"httpssl"}`,
+	`{"zimbra_id":true,"ssl_protocols":true}`,
 }
 
 // scenarios are step sequences over one store, each covering a case of
@@ -246,8 +253,37 @@ func scenarios() map[string][]step {
 	bob := session{login: "bob"}
 	long := strings.Repeat("b", 300)
 	big := strings.Repeat("x", 700) // past the SDK's 512-byte first read
+	tok := func(id string) string {
+		return "ZM_AUTH_TOKEN=0_ab_" + fmt.Sprintf("%x", fmt.Sprintf("id=%d:%s;exp=13:1896504658160;", len(id), id))
+	}
+	web := func(cookie, query string) session {
+		return session{proto: "http", host: "mail.example.com", auth: "cookie", cookie: cookie, query: query}
+	}
+	const zid = "cc00ce85-8c0b-49eb-8e08-a8aab43ce836"
+	idRoutes := map[string]string{"route:proto=http;id=" + zid: "10.0.0.7:8080", "route:proto=httpssl;id=" + zid: "10.0.0.7:8443"}
+	decidedBy := func(ses session, account string) session {
+		ses.account, ses.upstreams, ses.upstream = account, []string{"10.0.0.8:80"}, "10.0.0.8:80"
+		return ses
+	}
 	return map[string][]step{
-		"miss":             {{what: stepRoute, s: bob}},
+		"token hit":           {{what: stepRoute, s: web(tok(zid), ""), seed: idRoutes}},
+		"token hit over TLS":  {{what: stepRoute, s: func() session { w := web(tok(zid), ""); w.tls = "TLS1.3"; return w }(), seed: idRoutes}},
+		"token miss":          {{what: stepRoute, s: web(tok(zid), "")}},
+		"token argument":      {{what: stepRoute, s: web("", "a=1&zauthtoken="+tok(zid)[len("ZM_AUTH_TOKEN="):]), seed: idRoutes}},
+		"token cookie wins":   {{what: stepRoute, s: web(tok(zid)+"; x=1", "zauthtoken="+tok("other")[len("ZM_AUTH_TOKEN="):]), seed: idRoutes}},
+		"token invalid value": {{what: stepRoute, s: web(tok(zid), ""), seed: map[string]string{"route:proto=http;id=" + zid: "nope", "route:proto=httpssl;id=" + zid: "nope"}}, {what: stepRoute, s: web(tok(zid), "")}},
+		"token garbage":       {{what: stepRoute, s: web("ZM_AUTH_TOKEN=0_1_zz", "zauthtoken=__"), seed: idRoutes}},
+		"token odd id":        {{what: stepRoute, s: web(tok("a b%;"+strings.Repeat("i", 300)), "")}, {what: stepDecided, s: decidedBy(web(tok("a b%;"+strings.Repeat("i", 300)), ""), "a b%;"+strings.Repeat("i", 300))}},
+		"token stored":        {{what: stepDecided, s: decidedBy(web(tok(zid), ""), zid)}, {what: stepRoute, s: web(tok(zid), "")}},
+		"token stored by Auth-User": {{what: stepDecided, s: func() session {
+			d := decidedBy(web(tok(zid), ""), "other-id")
+			d.cacheAlias = true
+			return d
+		}()}},
+		"token fell back to the pool": {{what: stepDecided, s: decidedBy(web(tok(zid), ""), "")}},
+		"token with a user":           {{what: stepRoute, s: func() session { w := web(tok(zid), ""); w.login = "bob"; return w }(), seed: idRoutes}},
+		"token big cookie":            {{what: stepRoute, s: web(tok(zid)+"; pad="+strings.Repeat("p", 900), ""), seed: map[string]string{"route:proto=http;id=" + zid: strings.Repeat("v", 700)}}},
+		"miss":                        {{what: stepRoute, s: bob}},
 		"route hit":        {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "10.0.0.5:143"}}},
 		"ipv6 route hit":   {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "[2001:DB8:0:0::5]:0143"}}},
 		"4in6 and zone":    {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "[::ffff:10.0.0.5%eth0]:143"}}},
@@ -322,7 +358,8 @@ func TestC_twin(t *testing.T) {
 				}
 				// Clear both stores between scenarios.
 				for _, k := range []string{"route:proto=imap;user=bob", "route:proto=imap;user=bob@example.com", "alias:user=bob;ip=198.51.100.1",
-					"route:proto=imapssl;user=bob", "route:proto=http;user=bob@example.com", "alias:user=bob;vhost=mail.example.com"} {
+					"route:proto=imapssl;user=bob", "route:proto=http;user=bob@example.com", "alias:user=bob;vhost=mail.example.com",
+					"route:proto=http;id=cc00ce85-8c0b-49eb-8e08-a8aab43ce836", "route:proto=httpssl;id=cc00ce85-8c0b-49eb-8e08-a8aab43ce836"} {
 					for _, s := range []*flakyStore{tw.ref, tw.port} {
 						_ = s.Store.Delete(context.Background(), k)
 					}
@@ -369,6 +406,10 @@ func TestC_configs(t *testing.T) {
 		`{"ssl_protocols":"yes","ssl_protocols":true}`, `{"SSL_PROTOCOLS":true}`, `{"ſsl_protocols":true}`, `{"TTL":"1h"}`, `{"tll":"1h"}`,
 		`{"ttl":"1h",}`, `{"ttl" "1h"}`, `{'ttl':"1h"}`, `{"ttl":01}`, `{"ttl":1.}`, `{"ttl":.5}`, `{"ttl":"1h\x"}`,
 		`{"ttl":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `,"ttl":5}`,
+		`{"zimbra_id":true}`, `{"zimbra_id":false}`, `{"zimbra_id":null}`, `{"zimbra_id":"true"}`, `{"zimbra_id":1}`, `{"Zimbra_ID":true}`,
+		`{"web_protocol":"http"}`, `{"web_protocol":"httpssl"}`, `{"web_protocol":""}`, `{"web_protocol":null}`, `{"web_protocol":"https"}`,
+		`{"web_protocol":"HTTP"}`, `{"web_protocol":1}`, `{"web_protocol":["http"]}`, `{"web_protocol":"https","web_protocol":"http"}`,
+		`{"web_protocol":"http\u0000"}`, `{"WEB_PROTOCOL":"httpssl","zimbra_id":true}`,
 	}
 	ref := plugintest.Build(t, "plugins/route-cache")
 	port := plugintest.CPlugin(t, "plugins/route-cache/c")
@@ -441,5 +482,37 @@ func FuzzTwin(f *testing.F) {
 		tw.run(t, step{what: stepDecided, s: s})
 		tw.run(t, step{what: stepRoute, s: s})
 		tw.run(t, step{what: stepFailed, s: s})
+	})
+}
+
+// FuzzTwinToken runs fuzzed auth tokens (cookie and query) and cached
+// values through the route hook and route_decided of both builds with
+// zimbra_id.
+func FuzzTwinToken(f *testing.F) {
+	twins := []*twin{newTwin(f, `{"zimbra_id":true}`), newTwin(f, `{"zimbra_id":true,"web_protocol":"httpssl","ssl_protocols":true}`)}
+	good := "0_ab_" + fmt.Sprintf("%x", "id=36:cc00ce85-8c0b-49eb-8e08-a8aab43ce836;exp=13:1896504658160;")
+	f.Add(uint8(0), "ZM_AUTH_TOKEN="+good, "", "", "10.0.0.5:80")
+	f.Add(uint8(1), "", "zauthtoken="+good, "other-id", "[2001:db8::5]:443")
+	f.Add(uint8(0), "ZM_AUTH_TOKEN=0_0_"+fmt.Sprintf("%x", "a=1:b;id=2:xy"), "", "xy", "bad")
+	f.Add(uint8(1), "ZM_AUTH_TOKEN=__; ZM_AUTH_TOKEN="+good, "zauthtoken=1_2_3", "", strings.Repeat("9", 600))
+	f.Fuzz(func(t *testing.T, which uint8, cookie, query, account, value string) {
+		if strings.ContainsAny(cookie, "\r\n\x00") || len(cookie)+len(query)+len(account)+len(value) > abi.MaxFieldBytes/4 {
+			return
+		}
+		tw := twins[int(which)%len(twins)]
+		s := session{proto: "http", host: "mail.example.com", auth: "cookie", cookie: cookie, query: query, local: "none"}
+		if which&2 != 0 {
+			s.tls = "TLS1.3"
+		}
+		for _, k := range []string{storekeys.RouteID("http", account), storekeys.RouteID("httpssl", account)} {
+			for _, st := range []*flakyStore{tw.ref, tw.port} {
+				_ = st.Store.Set(context.Background(), k, []byte(value), time.Hour)
+			}
+		}
+		tw.run(t, step{what: stepRoute, s: s})
+		d := s
+		d.account, d.upstreams = account, []string{"10.0.0.8:80"}
+		tw.run(t, step{what: stepDecided, s: d})
+		tw.run(t, step{what: stepRoute, s: s})
 	})
 }

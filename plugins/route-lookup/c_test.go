@@ -757,3 +757,114 @@ func FuzzTwin(f *testing.F) {
 		run(t, tw, srv, fields)
 	})
 }
+
+// webTokenFields is an anonymous web request with the Cookie header and
+// query given.
+func webTokenFields(cookie, query string) *plugin.Fields {
+	f := plugintest.MailFields("http", "")
+	f.AuthMethod = "cookie"
+	f.TLSVersion = "TLS1.3"
+	f.HTTP = &plugin.HTTPFields{Method: "GET", Host: "mail.example.com", Path: "/", Query: query, Header: http.Header{}}
+	if cookie != "" {
+		f.HTTP.Header.Set("Cookie", cookie)
+	}
+	return f
+}
+
+// TestC_ZimbraID: web requests routed by the account id of their auth
+// token (zimbra_id), and every way that falls back to the pool.
+func TestC_ZimbraID(t *testing.T) {
+	srv := newLookupServer(t)
+	u := srv.URL + "/lookup"
+	closed := closedAddr(t)
+	tok := func(data string) string { return "0_ab12_" + fmt.Sprintf("%x", data) }
+	good := tok("id=36:" + zimbraID + ";exp=13:1896504658160;type=6:zimbra;")
+	tests := []struct {
+		name          string
+		url           string
+		cookie, query string
+		login         string
+		a             answer
+		done          bool // else continue
+	}{
+		{name: "cookie", cookie: "ZM_AUTH_TOKEN=" + good, a: okAnswer(), done: true},
+		{name: "cookie among others", cookie: "a=1; ZM_AUTH_TOKEN=" + good + "; b=2", a: okAnswer("Auth-User", "other-id"), done: true},
+		{name: "argument", query: "x=1&zauthtoken=" + good, a: okAnswer(), done: true},
+		{name: "cookie wins", cookie: "ZM_AUTH_TOKEN=" + good, query: "zauthtoken=" + tok("id=1:q;"), a: okAnswer(), done: true},
+		{name: "empty cookie: argument", cookie: "ZM_AUTH_TOKEN=", query: "zauthtoken=" + tok("id=1:q;"), a: okAnswer(), done: true},
+		{name: "a user first", cookie: "ZM_AUTH_TOKEN=" + good, login: "bob@example.com", a: okAnswer(), done: true},
+		{name: "odd id escaped", cookie: "ZM_AUTH_TOKEN=" + tok("id=5:a b%\x7f;"), a: okAnswer(), done: true},
+		{name: "upper-case hex", cookie: "ZM_AUTH_TOKEN=" + strings.ToUpper(good), a: okAnswer(), done: true},
+		{name: "no id", cookie: "ZM_AUTH_TOKEN=" + tok("exp=1:1;"), a: okAnswer()},
+		{name: "empty id", cookie: "ZM_AUTH_TOKEN=" + tok("id=0:;"), a: okAnswer()},
+		{name: "bad hex", cookie: "ZM_AUTH_TOKEN=0_1_zz", a: okAnswer()},
+		{name: "length past the end", cookie: "ZM_AUTH_TOKEN=" + tok("id=40:x"), a: okAnswer()},
+		{name: "huge length", cookie: "ZM_AUTH_TOKEN=" + tok("id=123456789012345678901234567890:x"), a: okAnswer()},
+		{name: "no token", a: okAnswer()},
+		{name: "argument without =", query: "zauthtoken&a=" + good, a: okAnswer()},
+		{name: "refused with Auth-Wait: pool", cookie: "ZM_AUTH_TOKEN=" + good, a: hdrs("Auth-Status", "account not found", "Auth-Wait", "10")},
+		{name: "WAIT: pool", cookie: "ZM_AUTH_TOKEN=" + good, a: hdrs("Auth-Status", "WAIT", "Auth-Wait", "5")},
+		{name: "bad answer: pool", cookie: "ZM_AUTH_TOKEN=" + good, a: hdrs("X", "1")},
+		{name: "unreachable: pool", url: "http://" + closed + "/x", cookie: "ZM_AUTH_TOKEN=" + good},
+	}
+	twins := map[string]*plugintest.Twin{}
+	pt := t
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			url := u
+			if tc.url != "" {
+				url = tc.url
+			}
+			tw := twins[url]
+			if tw == nil {
+				g, c := builds(t)
+				tw = plugintest.NewTwin(pt, g, c, plugintest.Config(`{"servers":["`+url+`"],"zimbra_id":true}`), allow(srv.addr(), closed))
+				twins[url] = tw
+			}
+			srv.mu.Lock()
+			srv.def = tc.a
+			srv.mu.Unlock()
+			f := webTokenFields(tc.cookie, tc.query)
+			f.Login = tc.login
+			want := abi.VerdictContinue
+			if tc.done {
+				want = abi.VerdictDone
+			}
+			if r := run(t, tw, srv, f); r.Verdict != want {
+				t.Errorf("verdict %v, want %v", r.Verdict, want)
+			}
+		})
+	}
+}
+
+// FuzzTwinToken feeds fuzzed cookies, queries and answers to both builds
+// with zimbra_id.
+func FuzzTwinToken(f *testing.F) {
+	srv := newLookupServer(f)
+	tw := newTwin(f, srv, `{"servers":["`+srv.URL+`/lookup"],"fail_timeout":0,"zimbra_id":true}`)
+	good := "0_ab12_" + fmt.Sprintf("%x", "id=36:"+zimbraID+";exp=13:1896504658160;")
+	f.Add("ZM_AUTH_TOKEN="+good, "", "Auth-Status: OK\nAuth-Server: 10.0.0.5\nAuth-Port: 80\n")
+	f.Add("", "zauthtoken="+good, "Auth-Status: OK\nAuth-Server: 10.0.0.5\nAuth-Port: 80\nAuth-User: x\n")
+	f.Add("ZM_AUTH_TOKEN=0_0_"+fmt.Sprintf("%x", "a=1:b;id=2:xy"), "", "Auth-Status: nope\nAuth-Wait: 0\n")
+	f.Add("ZM_AUTH_TOKEN=__", "zauthtoken=1_2_3", "Auth-Status: WAIT\nAuth-Wait: 0\n")
+	f.Fuzz(func(t *testing.T, cookie, query, reply string) {
+		if strings.ContainsAny(cookie, "\r\n\x00") {
+			return // not a header value the host would pass
+		}
+		a := answer{status: 200}
+		for _, line := range strings.Split(reply, "\n") {
+			name, v, ok := strings.Cut(line, ":")
+			switch http.CanonicalHeaderKey(strings.TrimSpace(name)) {
+			case "", "Content-Length", "Transfer-Encoding", "Trailer", "Connection", "Upgrade", "Keep-Alive":
+				continue
+			}
+			if ok && !strings.ContainsAny(v, "\r") {
+				a.headers = append(a.headers, [2]string{name, strings.TrimPrefix(v, " ")})
+			}
+		}
+		srv.mu.Lock()
+		srv.def = a
+		srv.mu.Unlock()
+		run(t, tw, srv, webTokenFields(cookie, query))
+	})
+}

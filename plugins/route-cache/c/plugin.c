@@ -355,6 +355,8 @@ static int only_space(const char *s, size_t n) {
 
 static int64_t ttl_ns = 3600 * SECOND; /* defaultTTL: one hour */
 static int ssl_protocols;
+static const char *web_protocol = ""; /* "", "http" or "httpssl": the proto of web keys */
+static int zimbra_id;                  /* route web requests without a user by their auth token */
 static int store_logged; /* this instance logged a store outage */
 
 static char errbuf[300];
@@ -548,7 +550,9 @@ static int parse_config(const char *text, size_t n) {
 	r.p = text;
 	r.end = text + n;
 	r.err[0] = '\0';
-	int ttl_kind = TTL_NONE, ssl_set = 0, ssl_val = 0, res = -1;
+	int ttl_kind = TTL_NONE, ssl_set = 0, ssl_val = 0, zid_set = 0, zid_val = 0, res = -1;
+	int webp_set = 0;
+	str webp = {NULL, 0};
 	str ttl_text = {NULL, 0};
 	/* Go decodes only the first value: what follows it is not read. */
 	int c = jpeek(&r);
@@ -599,22 +603,39 @@ static int parse_config(const char *text, size_t n) {
 				ttl_text = str_dup(start, (size_t)(r.p - start));
 				ttl_kind = TTL_OTHER;
 			}
-		} else if (key_is(&k, "ssl_protocols")) {
+		} else if (key_is(&k, "ssl_protocols") || key_is(&k, "zimbra_id")) {
+			int is_ssl = key_is(&k, "ssl_protocols");
+			str_free(&k);
+			int *set = is_ssl ? &ssl_set : &zid_set, *val = is_ssl ? &ssl_val : &zid_val;
+			c = jpeek(&r);
+			if (c == 'n') {
+				if (jliteral(&r, "null") < 0) goto fail;
+				*set = 0;
+			} else if (c == 't' || c == 'f') {
+				if (jliteral(&r, c == 't' ? "true" : "false") < 0) goto fail;
+				*set = 1;
+				*val = c == 't';
+			} else {
+				snprintf(r.err, sizeof r.err, "key \"%s\": want bool, got a JSON %s",
+				         is_ssl ? "ssl_protocols" : "zimbra_id", jtype(c));
+				goto fail;
+			}
+		} else if (key_is(&k, "web_protocol")) {
 			str_free(&k);
 			c = jpeek(&r);
 			if (c == 'n') {
 				if (jliteral(&r, "null") < 0) goto fail;
-				ssl_set = 0;
-			} else if (c == 't' || c == 'f') {
-				if (jliteral(&r, c == 't' ? "true" : "false") < 0) goto fail;
-				ssl_set = 1;
-				ssl_val = c == 't';
+				webp_set = 0;
+			} else if (c == '"') {
+				str_free(&webp);
+				if (jstring(&r, &webp) < 0) goto fail;
+				webp_set = 1;
 			} else {
-				snprintf(r.err, sizeof r.err, "key \"ssl_protocols\": want bool, got a JSON %s", jtype(c));
+				snprintf(r.err, sizeof r.err, "key \"web_protocol\": want string, got a JSON %s", jtype(c));
 				goto fail;
 			}
 		} else {
-			snprintf(r.err, sizeof r.err, "unknown key \"%.*s\"; the keys are ttl and ssl_protocols",
+			snprintf(r.err, sizeof r.err, "unknown key \"%.*s\"; the keys are ttl, ssl_protocols, web_protocol and zimbra_id",
 			         (int)(k.n > 100 ? 100 : k.n), k.p);
 			str_free(&k);
 			goto fail;
@@ -668,12 +689,25 @@ ok:
 		ttl_ns = d;
 	}
 	if (ssl_set) ssl_protocols = ssl_val;
+	if (webp_set) {
+		if (str_eq(webp.p, webp.n, "", 0)) web_protocol = "";
+		else if (str_eq(webp.p, webp.n, "http", 4)) web_protocol = "http";
+		else if (str_eq(webp.p, webp.n, "httpssl", 7)) web_protocol = "httpssl";
+		else {
+			snprintf(errbuf, sizeof errbuf,
+			         "web_protocol \"%.*s\": want http or httpssl (the scheme Zimbra proxies to), or \"\"",
+			         (int)(webp.n > 100 ? 100 : webp.n), webp.p);
+			goto out;
+		}
+	}
+	if (zid_set) zimbra_id = zid_val;
 	res = 0;
 	goto out;
 fail:
 	snprintf(errbuf, sizeof errbuf, "%s", r.err[0] ? r.err : "invalid JSON");
 out:
 	str_free(&ttl_text);
+	str_free(&webp);
 	return res;
 }
 
@@ -693,8 +727,9 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 		return POSTERN_INIT_REFUSE;
 	}
 	/* Nobody to look up or store without a login (the hook and the events
-	 * skip an empty account themselves on hosts older than ABI 1.1). */
-	postern_only_with_login();
+	 * skip an empty account themselves on hosts older than ABI 1.1),
+	 * unless a web request without one may carry an auth token. */
+	if (!zimbra_id) postern_only_with_login();
 	return POSTERN_INIT_OK;
 }
 
@@ -877,6 +912,10 @@ static str build_key(const char *l0, const char *l1, const str *raw0, const str 
  * appended for TLS clients when ssl_protocols is set. */
 static str proto(void) {
 	str p = field(POSTERN_FIELD_PROTOCOL);
+	if (web_protocol[0] != '\0' && str_eq(p.p, p.n, "http", 4)) {
+		str_free(&p);
+		return str_dup(web_protocol, strlen(web_protocol));
+	}
 	if (ssl_protocols) {
 		str tls = field(POSTERN_FIELD_TLS_VERSION);
 		if (tls.n > 0) {
@@ -897,6 +936,14 @@ static str proto(void) {
 static str route_key(const str *account) {
 	str p = proto();
 	str k = build_key("route:proto=", ";user=", &p, account, 1);
+	str_free(&p);
+	return k;
+}
+
+/* route_id_key is storekeys.RouteID(proto(), id). */
+static str route_id_key(const str *id) {
+	str p = proto();
+	str k = build_key("route:proto=", ";id=", &p, id, 1);
 	str_free(&p);
 	return k;
 }
@@ -1128,6 +1175,120 @@ static size_t addr_port_string(char *o, const addr *a, uint32_t port) {
 	return n;
 }
 
+/* ---- Zimbra auth tokens (plugins/internal/zmauth) ---- */
+
+static int zm_hex(unsigned char c, unsigned char *v) {
+	if (c >= '0' && c <= '9') *v = (unsigned char)(c - '0');
+	else if (c >= 'a' && c <= 'f') *v = (unsigned char)(c - 'a' + 10);
+	else if (c >= 'A' && c <= 'F') *v = (unsigned char)(c - 'A' + 10);
+	else return 0;
+	return 1;
+}
+
+/* zm_account_id is zmauth.AccountID: the id field of the hex data part
+ * (after the second '_') of a token; 0 when there is none. */
+static int zm_account_id(const char *t, size_t tn, str *id) {
+	size_t start = 0;
+	int under = 0;
+	for (size_t i = 0; i < tn; i++) {
+		if (t[i] == '_' && ++under == 2) {
+			start = i + 1;
+			break;
+		}
+	}
+	if (under < 2) return 0;
+	size_t hn = tn - start;
+	if (hn % 2 != 0) return 0;
+	size_t n = hn / 2;
+	unsigned char *data = malloc(n + 1);
+	if (data == NULL) abort();
+	for (size_t i = 0; i < n; i++) {
+		unsigned char hi, lo;
+		if (!zm_hex((unsigned char)t[start + 2 * i], &hi) || !zm_hex((unsigned char)t[start + 2 * i + 1], &lo)) {
+			free(data);
+			return 0;
+		}
+		data[i] = (unsigned char)(hi << 4 | lo);
+	}
+	int found = 0;
+	size_t p = 0;
+	while (p < n) {
+		size_t name = p;
+		while (p < n && data[p] != '=') p++;
+		if (p == n) break;
+		size_t name_n = p - name;
+		p++; /* '=' */
+		size_t len = 0;
+		int bad = 0;
+		while (p < n && data[p] >= '0' && data[p] <= '9') {
+			if (len > n) {
+				bad = 1;
+				break;
+			}
+			len = len * 10 + (size_t)(data[p] - '0');
+			p++;
+		}
+		if (bad || p == n || data[p] != ':') break;
+		p++; /* ':' */
+		if (len > n - p) break;
+		size_t value = p;
+		p += len;
+		if (name_n == 2 && data[name] == 'i' && data[name + 1] == 'd') {
+			if (len > 0) {
+				*id = str_dup((const char *)data + value, len);
+				found = 1;
+			}
+			break;
+		}
+		if (p < n) p++; /* ';' */
+	}
+	free(data);
+	return found;
+}
+
+/* zm_arg is zmauth.Arg: the raw value of the first argument called name. */
+static int zm_arg(const char *q, size_t qn, const char *name, const char **v, size_t *vn) {
+	size_t nn = strlen(name), i = 0;
+	while (i < qn) {
+		size_t end = i;
+		while (end < qn && q[end] != '&') end++;
+		const char *eq = memchr(q + i, '=', end - i);
+		if (eq != NULL && str_eq(q + i, (size_t)(eq - (q + i)), name, nn)) {
+			*v = eq + 1;
+			*vn = (size_t)(q + end - (eq + 1));
+			return 1;
+		}
+		i = end + 1;
+	}
+	return 0;
+}
+
+static int32_t read_cookie_cb(const void *ctx, void *buf, uint32_t limit) {
+	const char *name = (const char *)ctx;
+	return postern_field_get_key(POSTERN_FIELD_HTTP_COOKIE, name, (uint32_t)strlen(name), buf, limit);
+}
+
+/* token_id is cache.go tokenID: with zimbra_id, the account id of a web
+ * request's auth token (the ZM_AUTH_TOKEN cookie when not empty, else the
+ * zauthtoken argument); 0 otherwise. The reads go through the SDK's
+ * buffer in Go's order: the query, then the cookie. */
+static int token_id(str *id) {
+	if (!zimbra_id || !field_is(POSTERN_FIELD_PROTOCOL, "http")) return 0;
+	str q = field(POSTERN_FIELD_HTTP_QUERY), c;
+	sdk_read(read_cookie_cb, "ZM_AUTH_TOKEN", &c);
+	int ok = 0;
+	if (c.n > 0) {
+		ok = zm_account_id(c.p, c.n, id);
+	} else {
+		const char *v;
+		size_t vn;
+		if (zm_arg(q.p, q.n, "zauthtoken", &v, &vn)) ok = zm_account_id(v, vn, id);
+	}
+	str_free(&q);
+	str_free(&c);
+	return ok;
+}
+
 /* ---- the hook and the events (../cache.go) ---- */
 
 static void count(const char *name) { postern_counter_add(name, (uint32_t)strlen(name), 1); }
@@ -1156,7 +1317,15 @@ static int32_t route(void) {
 	int32_t verdict = POSTERN_VERDICT_CONTINUE;
 	str login = field(POSTERN_FIELD_LOGIN), account = field(POSTERN_FIELD_ACCOUNT);
 	str k = {NULL, 0}, v = {NULL, 0}, rk = {NULL, 0};
-	if (account.n == 0) goto out; /* nobody to look up: an anonymous web request */
+	if (account.n == 0) {
+		str id;
+		if (token_id(&id)) {
+			rk = route_id_key(&id);
+			str_free(&id);
+			goto cached;
+		}
+		goto out; /* nobody to look up: an anonymous web request */
+	}
 	if (field_is(POSTERN_FIELD_UPSTREAM_AUTH, "master") && !field_is(POSTERN_FIELD_PASSWORD_VERIFIED, "1")) {
 		/* The host will log in as a master user, so the password must be
 		 * checked by a plugin that asks an authority. A cached route
@@ -1181,6 +1350,7 @@ static int32_t route(void) {
 		str_free(&v);
 	}
 	rk = route_key(&account);
+cached:;
 	int32_t r = sdk_read(read_kv_cb, &rk, &v);
 	if (r < 0) {
 		if (unavailable(r)) store_failed("get", r);
@@ -1192,9 +1362,7 @@ static int32_t route(void) {
 	if (parse_addr_port(v.p, v.n, &a, &port) < 0 || port == 0) {
 		/* Not a route we can use: let the lookup decide and overwrite it. */
 		count("cache_invalid");
-		str dk = route_key(&account);
-		postern_kv_delete(dk.p, (uint32_t)dk.n);
-		str_free(&dk);
+		postern_kv_delete(rk.p, (uint32_t)rk.n);
 		goto out;
 	}
 	char *up = malloc(a.zone_n + 64);
@@ -1235,6 +1403,16 @@ POSTERN_EXPORT("postern_event_route_decided") void route_decided(void) {
 	str login = field(POSTERN_FIELD_LOGIN), account = field(POSTERN_FIELD_ACCOUNT);
 	if (account.n > 0) {
 		str rk = route_key(&account);
+		if (login.n == 0) {
+			str id;
+			if (token_id(&id)) {
+				/* a web request routed by its token: the account is the id
+				 * the lookup answered, which Zimbra keys the route by */
+				str_free(&id);
+				str_free(&rk);
+				rk = route_id_key(&account);
+			}
+		}
 		int32_t e = postern_kv_add(rk.p, (uint32_t)rk.n, up.p, (uint32_t)up.n, ttl_seconds());
 		str_free(&rk);
 		if (e >= 0) {
@@ -1243,7 +1421,7 @@ POSTERN_EXPORT("postern_event_route_decided") void route_decided(void) {
 			store_failed("add", e);
 			goto out;
 		}
-		if (field_is(POSTERN_FIELD_CACHE_ALIAS, "1") && !str_eq(login.p, login.n, account.p, account.n)) {
+		if (field_is(POSTERN_FIELD_CACHE_ALIAS, "1") && login.n > 0 && !str_eq(login.p, login.n, account.p, account.n)) {
 			str k = alias_key(&login);
 			if (k.p != NULL) {
 				e = postern_kv_add(k.p, (uint32_t)k.n, account.p, (uint32_t)account.n, ttl_seconds());

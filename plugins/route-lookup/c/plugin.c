@@ -83,6 +83,7 @@ static int64_t timeout_ns = 15 * NS_PER_S;      /* nginx auth_http_timeout */
 static int64_t fail_timeout_ns = 60 * NS_PER_S; /* Zimbra's retry interval */
 static int send_password;
 static int require200 = 1;
+static int zimbra_id; /* look up web requests without a user by their auth token */
 static pname *pnames; /* protocol_names overrides */
 static int npnames;
 static int next_server;
@@ -678,7 +679,7 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	str *srv = NULL; /* decoded server strings */
 	int nsrv = 0;
 	int timeout_node = -1, fail_node = -1;
-	int send_pw = 0, req200 = 1;
+	int send_pw = 0, req200 = 1, zid = 0;
 	pname *pn = NULL;
 	int npn = 0;
 	char why[600];
@@ -732,9 +733,12 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 					timeout_node = v;
 				} else if (key_is(key, kn, "fail_timeout")) {
 					fail_node = v;
-				} else if (key_is(key, kn, "send_password") || key_is(key, kn, "require_200")) {
-					int *dst = key_is(key, kn, "send_password") ? &send_pw : &req200;
-					int def = dst == &send_pw ? 0 : 1;
+				} else if (key_is(key, kn, "send_password") || key_is(key, kn, "require_200") ||
+				           key_is(key, kn, "zimbra_id")) {
+					int *dst = key_is(key, kn, "send_password") ? &send_pw
+					           : key_is(key, kn, "require_200") ? &req200
+					                                            : &zid;
+					int def = dst == &req200 ? 1 : 0;
 					if (t == PJ_TRUE) *dst = 1;
 					else if (t == PJ_FALSE) *dst = 0;
 					else if (t == PJ_NULL) *dst = def;
@@ -775,7 +779,7 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 				if (!known) {
 					snprintf(why, sizeof why, "%.*s", (int)(kn > 200 ? 200 : kn), key);
 					free(key);
-					FAIL("unknown key \"%s\"; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200", why);
+					FAIL("unknown key \"%s\"; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200, zimbra_id", why);
 				}
 				free(key);
 			}
@@ -822,6 +826,7 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	fail_timeout_ns = fto;
 	send_password = send_pw;
 	require200 = req200;
+	zimbra_id = zid;
 	pnames = pn;
 	npnames = npn;
 	free(d);
@@ -831,8 +836,9 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	if (__wasi_random_get((uint8_t *)&r, sizeof r) != 0) r = 0;
 	next_server = (int)(r % (uint32_t)nservers);
 	/* nothing to look up without a login (route skips an empty account
-	   itself on hosts older than ABI 1.1) */
-	postern_only_with_login();
+	   itself on hosts older than ABI 1.1), unless a web request without
+	   one may carry an auth token */
+	if (!zimbra_id) postern_only_with_login();
 	if (send_password) {
 		/* the lookup service sees the password and refuses a wrong one:
 		   this plugin can vouch for passwords (ABI 1.1) */
@@ -967,6 +973,111 @@ static int add_ip(hdr *h, int i, int32_t f) {
 	return 0;
 }
 
+/* ---- Zimbra auth tokens (plugins/internal/zmauth) ----------------------- */
+
+/* zm_account_id is zmauth.AccountID: the id field of the hex data part
+ * (after the second '_') of a token; 0 when there is none. */
+static int zm_account_id(const char *t, size_t tn, str *id) {
+	size_t start = 0;
+	int under = 0;
+	for (size_t i = 0; i < tn; i++) {
+		if (t[i] == '_' && ++under == 2) {
+			start = i + 1;
+			break;
+		}
+	}
+	if (under < 2) return 0;
+	size_t hn = tn - start;
+	if (hn % 2 != 0) return 0;
+	size_t n = hn / 2;
+	unsigned char *data = malloc(n + 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char hi = (unsigned char)t[start + 2 * i], lo = (unsigned char)t[start + 2 * i + 1];
+		if (!is_hex(hi) || !is_hex(lo)) {
+			free(data);
+			return 0;
+		}
+		data[i] = (unsigned char)(unhex(hi) << 4 | unhex(lo));
+	}
+	int found = 0;
+	size_t p = 0;
+	while (p < n) {
+		size_t name = p;
+		while (p < n && data[p] != '=') p++;
+		if (p == n) break;
+		size_t name_n = p - name;
+		p++; /* '=' */
+		size_t len = 0;
+		int bad = 0;
+		while (p < n && data[p] >= '0' && data[p] <= '9') {
+			if (len > n) {
+				bad = 1;
+				break;
+			}
+			len = len * 10 + (size_t)(data[p] - '0');
+			p++;
+		}
+		if (bad || p == n || data[p] != ':') break;
+		p++; /* ':' */
+		if (len > n - p) break;
+		size_t value = p;
+		p += len;
+		if (name_n == 2 && data[name] == 'i' && data[name + 1] == 'd') {
+			if (len > 0) {
+				id->n = 0;
+				s_add(id, data + value, len);
+				found = 1;
+			}
+			break;
+		}
+		if (p < n) p++; /* ';' */
+	}
+	free(data);
+	return found;
+}
+
+/* zm_arg is zmauth.Arg: the raw value of the first argument called name. */
+static int zm_arg(const char *q, size_t qn, const char *name, const char **v, size_t *vn) {
+	size_t nn = strlen(name), i = 0;
+	while (i < qn) {
+		size_t end = i;
+		while (end < qn && q[end] != '&') end++;
+		const char *eq = memchr(q + i, '=', end - i);
+		if (eq != NULL && s_eq(q + i, (size_t)(eq - (q + i)), name, nn)) {
+			*v = eq + 1;
+			*vn = (size_t)(q + end - (eq + 1));
+			return 1;
+		}
+		i = end + 1;
+	}
+	return 0;
+}
+
+/* token_id is the account id of this web request's auth token (zmauth.Token
+ * then AccountID): the ZM_AUTH_TOKEN cookie when it is not empty, else the
+ * zauthtoken argument. 0 when there is none. */
+static int token_id(str *id) {
+	char *c = NULL;
+	int32_t cn = postern_key_dup(POSTERN_FIELD_HTTP_COOKIE, "ZM_AUTH_TOKEN", &c);
+	int ok = 0;
+	if (cn > 0) {
+		ok = zm_account_id(c, (size_t)cn, id);
+	} else {
+		str q;
+		field(POSTERN_FIELD_HTTP_QUERY, &q);
+		const char *v;
+		size_t vn;
+		if (zm_arg(q.p, q.n, "zauthtoken", &v, &vn)) ok = zm_account_id(v, vn, id);
+		s_free(&q);
+	}
+	free(c);
+	return ok;
+}
+
+/* cur_id is the account id of this call's token lookup (lookup.go l.id);
+ * empty when the call is not one. */
+static str cur_id;
+
 /* request builds the lookup headers (lookup.go request); 0 when there is
  * nobody to look up. */
 static int request(hdr *h) {
@@ -984,6 +1095,14 @@ static int request(hdr *h) {
 		method = "plain", method_n = 5;
 	int gssapi = s_eqz(method, method_n, "gssapi");
 	field(POSTERN_FIELD_ACCOUNT, &user);
+	cur_id.n = 0;
+	if (user.n == 0 && http && zimbra_id) {
+		/* Zimbra's order: a user in the path or basic auth (a login plugin
+		   or the host set the account), then the auth token, then the IP
+		   hash (the pool) */
+		if (token_id(&user)) s_add(&cur_id, user.p, user.n);
+		method = "zimbraId", method_n = 8;
+	}
 	if (user.n == 0) {
 		s_free(&proto);
 		s_free(&am);
@@ -1286,12 +1405,20 @@ static int32_t ask(server *s, hdr *h, char *why, size_t whyn) {
 			goto out;
 		}
 		counter("lookup_wait");
+		if (cur_id.n > 0) {
+			verdict = POSTERN_VERDICT_CONTINUE; /* a token lookup falls back to the pool, at once */
+			goto out;
+		}
 		set_delay_s(wait);
 		verdict = POSTERN_VERDICT_RETRY;
 		goto out;
 	}
 	if (!is_ok) {
 		counter("lookup_refused");
+		if (cur_id.n > 0) {
+			verdict = POSTERN_VERDICT_CONTINUE; /* unknown id: the pool, without a wait */
+			goto out;
+		}
 		if (wait > 0) set_delay_s(wait);
 		set_message(stv, stn);
 		verdict = POSTERN_VERDICT_REFUSE;
@@ -1334,6 +1461,9 @@ static int32_t ask(server *s, hdr *h, char *why, size_t whyn) {
 	if (first(raw, (size_t)rn, "Auth-User", &v, &vn) && vn > 0) {
 		postern_field_set(POSTERN_FIELD_ACCOUNT, v, (uint32_t)vn);
 		postern_field_set(POSTERN_FIELD_UPSTREAM_LOGIN, v, (uint32_t)vn);
+	} else if (cur_id.n > 0) {
+		/* the account is the id: route-cache keys the route by it */
+		postern_field_set(POSTERN_FIELD_ACCOUNT, cur_id.p, (uint32_t)cur_id.n);
 	}
 	const str *sent = &h[H_PASS].val;
 	int sent_placeholder = s_eqz(sent->p, sent->n, placeholder);
@@ -1366,6 +1496,7 @@ POSTERN_EXPORT("postern_hook_route") int32_t route(void) {
 		int32_t v = ask(s, h, why, sizeof why);
 		if (v != ASK_ERR) {
 			free_hdrs(h);
+			if (cur_id.n > 0 && v != POSTERN_VERDICT_DONE) counter("token_fallback");
 			return v;
 		}
 		counter("lookup_errors");
@@ -1373,6 +1504,10 @@ POSTERN_EXPORT("postern_hook_route") int32_t route(void) {
 	}
 	free_hdrs(h);
 	counter("all_down");
+	if (cur_id.n > 0) {
+		counter("token_fallback");
+		return POSTERN_VERDICT_CONTINUE; /* a token lookup falls back to the pool */
+	}
 	postern_set_message("route lookup service unavailable, try again later");
 	return POSTERN_VERDICT_TEMPFAIL;
 }
