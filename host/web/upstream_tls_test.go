@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -308,5 +311,70 @@ func TestNew_upstreamTLSFiles(t *testing.T) {
 		if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New with %+v = %v, want %q", tc.tls, err, tc.want)
 		}
+	}
+}
+
+// TestServer_upstreamTLSWebSocket upgrades through a TLS pool whose
+// backend offers h2: the upgrade goes over HTTP/1.1 and bytes flow both
+// ways.
+func TestServer_upstreamTLSWebSocket(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "ca")
+	pair, _, _ := ca.issue(t, dir, "ws", x509.ExtKeyUsageServerAuth, "backend.test")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/proto" { // an ordinary request first: it opens an h2 connection
+			io.WriteString(w, r.Proto)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			http.Error(w, "no hijack over "+r.Proto, 500)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			wsAccept(r.Header.Get("Sec-WebSocket-Key")))
+		brw.Flush()
+		io.Copy(conn, brw) // echo
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	cfg := simple("", addrOf(srv))
+	cfg.Pools[0].TLS = PoolTLS{Enabled: true, CAFile: ca.file, ServerName: "backend.test"}
+	s, _ := start(t, Options{Config: cfg})
+	resp, err := client(t, nil).Get(urlOf(s, "web", "/proto"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "HTTP/2.0" {
+		t.Fatalf("ordinary request went over %q, want HTTP/2.0", b)
+	}
+	conn, err := net.Dial("tcp", s.Addr("web").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: x.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", key)
+	br := bufio.NewReader(conn)
+	up, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.StatusCode != 101 {
+		body, _ := io.ReadAll(up.Body)
+		t.Fatalf("upgrade: %s %q", up.Status, body)
+	}
+	if _, err := conn.Write([]byte("ping over tls")); err != nil {
+		t.Fatal(err)
+	}
+	echo := make([]byte, len("ping over tls"))
+	if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "ping over tls" {
+		t.Fatalf("echo %q, %v", echo, err)
 	}
 }
