@@ -47,7 +47,7 @@ var zmprovCommands = []zmprovCommand{
 		func(u *admin.Upstreams) []string { return u.LookupURLs }, writeSpaced},
 	{"getAllReverseProxyBackends", "garpb", "the backends: mail listeners' route and web pools' backends",
 		func(u *admin.Upstreams) []string { return u.Backends }, writeReverseProxyBackends},
-	{"getAllMtaAuthURLs", "gamau", "SOAP URLs of the web pools' backends (http://host:port/service/soap/)",
+	{"getAllMtaAuthURLs", "gamau", "SOAP URLs of the web pools' backends (http://host:port/service/soap/, https:// for tls pools)",
 		func(u *admin.Upstreams) []string { return u.SOAPURLs }, writeSpaced},
 	{"getAllMemcachedServers", "gamcs", "store.memcached",
 		func(u *admin.Upstreams) []string { return u.Memcached }, writeSpaced},
@@ -263,14 +263,17 @@ func writeReverseProxyBackends(list []string, w, stderr io.Writer, source string
 
 // soapURLs returns gamau's entries: the SOAP URL of every web pool
 // backend. Zimbra lists the mailbox servers' SOAP URLs for saslauthd; in
-// Postern the mailbox servers' web ports are the pools' backends, which
-// Postern reaches over plain HTTP, so each URL is
-// http://<backend>/service/soap/.
+// Postern the mailbox servers' web ports are the pools' backends, so each
+// URL is http://<backend>/service/soap/, https:// for a pool with tls.
 func soapURLs(cfg *config.Config) []string {
 	var out []string
 	for _, p := range cfg.Web.Pools {
+		scheme := "http://"
+		if p.TLS.Enabled {
+			scheme = "https://"
+		}
 		for _, b := range p.Backends {
-			u := "http://" + b.Address + "/service/soap/"
+			u := scheme + b.Address + "/service/soap/"
 			if !slices.Contains(out, u) {
 				out = append(out, u)
 			}

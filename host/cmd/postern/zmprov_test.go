@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/postern/postern/host/config"
 )
 
 // zmprovConfig is a deployment with two lookup servers (one repeated in a
@@ -182,5 +184,29 @@ func TestZmprov_Usage(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "zmprov [-c FILE] COMMAND") {
 		t.Error("postern help does not list the zmprov form")
+	}
+}
+
+func TestSoapURLs_tlsPool(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "postern.yaml")
+	if err := os.WriteFile(f, []byte(`
+web:
+  listeners: [{name: http, address: ":80"}]
+  pools:
+    - {name: app, backends: ["10.0.0.5:8080"]}
+    - {name: mailboxes, backends: ["10.0.1.1:8443", "10.0.0.5:8080"], tls: true}
+  pool: app
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(soapURLs(cfg), " ")
+	want := "http://10.0.0.5:8080/service/soap/ https://10.0.1.1:8443/service/soap/ https://10.0.0.5:8080/service/soap/"
+	if got != want {
+		t.Errorf("soapURLs = %s\nwant %s", got, want)
 	}
 }
