@@ -39,6 +39,7 @@ import (
 	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/internal/confdecode"
 	"github.com/postern/postern/host/kv"
+	"github.com/postern/postern/host/kv/placement"
 	"github.com/postern/postern/host/plugin"
 )
 
@@ -118,6 +119,17 @@ type Store struct {
 	// Timeout bounds each network step of one memcached operation
 	// (default 100ms).
 	Timeout time.Duration
+	// Distribution chooses each key's server among several: "crc32"
+	// (default), "zimbra-nginx" or "ketama" (package kv/placement).
+	Distribution string
+	// KeyForm is the key as sent to memcached: "raw" (default) or
+	// "sha256" (Zimbra 10.1 and later).
+	KeyForm string
+}
+
+// MemcachedOptions returns the kv options the section describes.
+func (s Store) MemcachedOptions() kv.MemcachedOptions {
+	return kv.MemcachedOptions{Timeout: s.Timeout, Distribution: s.Distribution, KeyForm: s.KeyForm}
 }
 
 // Defaults of the keys whose default is not host/plugin's.
@@ -312,6 +324,10 @@ func decodeStore(d *confdecode.Decoder, n *yaml.Node, path string, s *Store) {
 			})
 		}),
 		confdecode.Key("timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &s.Timeout) }),
+		confdecode.Key("distribution", func(n *yaml.Node, p string) {
+			d.OneOf(n, p, &s.Distribution, placement.Names...)
+		}),
+		confdecode.Key("key_form", func(n *yaml.Node, p string) { d.OneOf(n, p, &s.KeyForm, "raw", "sha256") }),
 	)
 }
 
@@ -559,7 +575,7 @@ func (c *Config) OpenStore() (kv.Store, error) {
 	if len(c.Store.Memcached) == 0 {
 		return kv.NewMemory(kv.MemoryOptions{}), nil
 	}
-	s, err := kv.NewMemcached(c.Store.Memcached, kv.MemcachedOptions{Timeout: c.Store.Timeout})
+	s, err := kv.NewMemcached(c.Store.Memcached, c.Store.MemcachedOptions())
 	if err != nil {
 		return nil, fmt.Errorf("config: store.memcached: %w", err)
 	}

@@ -140,6 +140,8 @@ func TestLoad_Bad(t *testing.T) {
 			`testdata/bad_log.yaml:1: log.level: "verbose": want debug, info, warn or error`},
 		{"bad_memcached.yaml", `testdata/bad_memcached.yaml:2: store.memcached[0]: "localhost": want host:port (127.0.0.1:11211) or the path of a Unix socket` + "\n" +
 			`testdata/bad_memcached.yaml:2: store.memcached[1]: "127.0.0.1:0": the port must be a number from 1 to 65535`},
+		{"bad_store_placement.yaml", `testdata/bad_store_placement.yaml:3: store.distribution: "consistent": want one of [crc32 zimbra-nginx ketama]` + "\n" +
+			`testdata/bad_store_placement.yaml:4: store.key_form: "md5": want one of [raw sha256]`},
 		{"bad_type.yaml", `testdata/bad_type.yaml:2: plugins.watch: want true or false, got the string "yes"` + "\n" +
 			"testdata/bad_type.yaml:4: plugins.chain: want a list of plugins, got a mapping"},
 		{"bad_null.yaml", "testdata/bad_null.yaml:2: plugins.debounce: no value: give one or remove the key for the default"},
@@ -177,6 +179,19 @@ func TestParse(t *testing.T) {
 		check   func(*Config) bool
 		wantErr string
 	}{
+		{
+			name: "store placement",
+			yaml: "store: {memcached: [\"127.0.0.1:11211\", \"127.0.0.1:11212\"], distribution: zimbra-nginx, key_form: sha256}",
+			check: func(c *Config) bool {
+				o := c.Store.MemcachedOptions()
+				return o.Distribution == "zimbra-nginx" && o.KeyForm == "sha256" && o.Timeout == DefaultStoreTimeout
+			},
+		},
+		{
+			name:  "store placement defaults",
+			yaml:  "store: {memcached: [\"127.0.0.1:11211\"]}",
+			check: func(c *Config) bool { return c.Store.Distribution == "" && c.Store.KeyForm == "" },
+		},
 		{
 			name:  "relative path without dir stays relative",
 			yaml:  "plugins: {chain: [{name: a, path: a.wasm}]}",

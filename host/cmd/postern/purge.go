@@ -75,7 +75,7 @@ func cmdPurgeRoute(ctx context.Context, args []string, stdout, stderr io.Writer)
 			"so there is nothing to purge here (they expire with the route-cache ttl, or restart postern)\n", cfg.File)
 		return exitOK
 	}
-	st, err := kv.NewMemcached(cfg.Store.Memcached, kv.MemcachedOptions{Timeout: cfg.Store.Timeout})
+	st, err := kv.NewMemcached(cfg.Store.Memcached, cfg.Store.MemcachedOptions())
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
 		return exitFail
