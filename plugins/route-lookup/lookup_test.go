@@ -97,6 +97,13 @@ func TestRoute_RequestHeaders(t *testing.T) {
 			want:   map[string]string{"Auth-Method": "gssapi", "Auth-ID": "bob@EXAMPLE.COM", "Auth-Pass": "_password_"},
 		},
 		{
+			name: "OAuth login: the mechanism as Auth-Method, the placeholder even with send_password (no password to check)",
+			cfg:  `,"send_password":true`,
+			fields: map[abi.Field]string{abi.FieldAuthMethod: "xoauth2", abi.FieldPassword: "", abi.FieldOAuthToken: "eyJ.tok.sig",
+				abi.FieldOAuthUser: "bob@example.com"},
+			want: map[string]string{"Auth-Method": "xoauth2", "Auth-Pass": "_password_", "Auth-User": "bob@example.com"},
+		},
+		{
 			name:   "odd login is %-escaped",
 			fields: map[abi.Field]string{abi.FieldLogin: "bob smith%\r\n"},
 			want:   map[string]string{"Auth-User": "bob%20smith%25%0D%0A"},
@@ -152,6 +159,9 @@ func TestRoute_RequestHeaders(t *testing.T) {
 				case want != "" && (len(vs) != 1 || vs[0] != want):
 					t.Errorf("%s = %q, want %q", name, vs, want)
 				}
+			}
+			if tc.fields[abi.FieldAuthMethod] == "xoauth2" && h.Fields[abi.FieldPasswordVerified] == "1" {
+				t.Error("a route-only lookup vouched for an OAuth login")
 			}
 		})
 	}
