@@ -314,6 +314,9 @@ func FuzzRouteMatch(f *testing.F) {
 			t.Fatalf("no route for %q %q %q despite the catch-all", method, host, p)
 		}
 		c := cleanPath(p)
+		if !strings.HasPrefix(p, "/") {
+			return // "*" (OPTIONS *): never a prefix route's
+		}
 		if !strings.HasPrefix(c, "/") {
 			t.Fatalf("cleanPath(%q) = %q", p, c)
 		}
