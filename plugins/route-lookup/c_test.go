@@ -457,6 +457,9 @@ type scenario struct {
 	Verdicts []abi.Verdict
 	Hits     map[string]int
 	Counters map[string]int64
+	// Metrics: each declared metric's kind, help, bounds and observation
+	// count (ABI 1.1 plugin metrics: lookup_seconds).
+	Metrics  map[string]string
 	StoreOps []string // sorted
 	Starts   map[string]int
 }
@@ -485,6 +488,14 @@ func runScenario(t *testing.T, wasm string, srv *lookupServer, cfgExtra string, 
 		sc.Hits[r.URI]++
 	}
 	sc.Counters = p.Info().Counters
+	sc.Metrics = map[string]string{}
+	for _, m := range p.Host.Plugin("test").Metrics() {
+		n, _, _ := m.Histogram()
+		sc.Metrics[m.Name] = fmt.Sprintf("kind %d help %q bounds %v observed %d", m.Kind, m.Help, m.Bounds, n)
+	}
+	if sc.Metrics["lookup_seconds"] == "" || !strings.HasSuffix(sc.Metrics["lookup_seconds"], fmt.Sprintf("observed %d", sc.Counters["lookups"])) {
+		t.Errorf("lookup_seconds %q; want one observation per lookup (%d)", sc.Metrics["lookup_seconds"], sc.Counters["lookups"])
+	}
 	sc.StoreOps = rec.Take()
 	slices.Sort(sc.StoreOps)
 	return sc

@@ -21,6 +21,21 @@ import (
 // mailbox server checks the password.
 const passwordPlaceholder = "_password_"
 
+// lookupSeconds is the latency of one lookup request (ABI 1.1 plugin
+// metric lookup_seconds), declared by init.
+var lookupSeconds postern.Histogram
+
+// lookupBounds are lookup_seconds' bucket bounds: from 1 ms (a lookup
+// service on the same network) to the 5 s a lookup may be given.
+var lookupBounds = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// declareMetrics declares the plugin's metrics (init).
+func declareMetrics() (err error) {
+	lookupSeconds, err = postern.NewHistogram("lookup_seconds",
+		"Time of one request to a lookup server, from sending it to its answer or failure.", lookupBounds)
+	return err
+}
+
 // maxWait is the longest Auth-Wait honoured: the ABI's delay limit.
 const maxWait = abi.MaxDelayMS * time.Millisecond
 
@@ -249,7 +264,9 @@ func (l *lookup) markDown(s server, now time.Time, cause error) {
 // not a valid auth_http reply): the caller tries the next one.
 func (l *lookup) ask(s server, h postern.HTTPHeader) (postern.Verdict, error) {
 	postern.CounterAdd("lookups", 1)
+	t0 := postern.Now()
 	resp, err := postern.HTTPDo(&postern.HTTPRequest{Method: "GET", URL: s.url, Header: h, Timeout: l.cfg.timeout})
+	lookupSeconds.ObserveDuration(postern.Now().Sub(t0))
 	if err != nil {
 		if errors.Is(err, abi.ErrDenied) {
 			return 0, fmt.Errorf("%w: add its host:port to this plugin's http_allow", err)

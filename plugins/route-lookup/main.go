@@ -23,6 +23,9 @@ func init() {
 			return err
 		}
 		state = newLookup(c)
+		if err := declareMetrics(); err != nil {
+			return err
+		}
 		// Nothing to look up without a login (route skips an empty account
 		// itself on hosts older than ABI 1.1), unless a web request
 		// without one may carry an auth token.

@@ -97,6 +97,9 @@ static char init_msg[1024];
 		goto fail;                                                                                  \
 	} while (0)
 
+/* lookup_seconds' id (init); a call before it is declared is ErrInvalid. */
+static int32_t lookup_seconds = -1;
+
 /* utf8_rune decodes one rune as Go's utf8.DecodeRune: (0xFFFD, 1) for an
  * invalid sequence. */
 static uint32_t utf8_rune(const unsigned char *s, size_t n, size_t *size) {
@@ -839,6 +842,12 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	   itself on hosts older than ABI 1.1), unless a web request without
 	   one may carry an auth token */
 	if (!zimbra_id) postern_only_with_login();
+	/* lookup_seconds (ABI 1.1 plugin metric; lookup.go declareMetrics) */
+	static const double lookup_bounds[] = {.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5};
+	lookup_seconds = postern_metric_histogram(
+	    "lookup_seconds", "Time of one request to a lookup server, from sending it to its answer or failure.",
+	    lookup_bounds, sizeof lookup_bounds / sizeof lookup_bounds[0]);
+	if (lookup_seconds < 0) FAIL("metric \"lookup_seconds\": error %d", (int)lookup_seconds);
 	if (send_password) {
 		/* the lookup service sees the password and refuses a wrong one:
 		   this plugin can vouch for passwords (ABI 1.1) */
@@ -1354,7 +1363,9 @@ static int32_t ask(server *s, hdr *h, char *why, size_t whyn) {
 	}
 	int64_t ms = (timeout_ns + NS_PER_MS - 1) / NS_PER_MS;
 	if (ms > INT32_MAX) ms = INT32_MAX;
+	int64_t t0 = postern_clock_now();
 	int32_t st = postern_http_call("GET", 3, s->url, (uint32_t)s->url_len, enc.p, (uint32_t)enc.n, NULL, 0, (int32_t)ms);
+	postern_metric_observe(lookup_seconds, (double)(postern_clock_now() - t0) / 1e9);
 	s_free(&enc);
 	if (st < 0) {
 		const char *e = st == POSTERN_ERR_DENIED      ? "denied: add its host:port to this plugin's http_allow"
