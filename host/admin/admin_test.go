@@ -321,7 +321,15 @@ func TestServer_PurgeRoute(t *testing.T) {
 	t.Cleanup(func() { mc.Close() })
 	mem := kv.NewMemory(kv.MemoryOptions{})
 	t.Cleanup(func() { mem.Close() })
-	for _, sc := range []store{{"memory", mem, false}, {"memcached", mc, true}} {
+	// Two servers placed as Zimbra's proxy does, with SHA-256 wire keys:
+	// each key is written to one server and the purge finds it there.
+	zm, err := kv.NewMemcached([]string{testenv.SharedMemcached(t), testenv.Memcached(t)},
+		kv.MemcachedOptions{Timeout: time.Second, Distribution: "zimbra-nginx", KeyForm: "sha256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { zm.Close() })
+	for _, sc := range []store{{"memory", mem, false}, {"memcached", mc, true}, {"memcached-zimbra", zm, true}} {
 		t.Run(sc.name, func(t *testing.T) {
 			user := "purge-" + sc.name + "@example.com"
 			present := []string{

@@ -18,9 +18,22 @@ import (
 // servers (none: in-process) and returns its path.
 func purgeConfig(t *testing.T, servers ...string) string {
 	t.Helper()
+	return purgeConfigPlaced(t, "", "", servers...)
+}
+
+// purgeConfigPlaced is purgeConfig with store.distribution and
+// store.key_form ("" leaves them out).
+func purgeConfigPlaced(t *testing.T, dist, form string, servers ...string) string {
+	t.Helper()
 	y := "cache_dir: \"\"\nplugins:\n  chain: []\n"
 	if len(servers) > 0 {
 		y += "store:\n  memcached: [" + strings.Join(servers, ", ") + "]\n"
+		if dist != "" {
+			y += "  distribution: " + dist + "\n"
+		}
+		if form != "" {
+			y += "  key_form: " + form + "\n"
+		}
 	}
 	path := filepath.Join(t.TempDir(), "postern.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
@@ -29,14 +42,24 @@ func purgeConfig(t *testing.T, servers ...string) string {
 	return path
 }
 
+// TestPurgeRoute: the purge deletes every key of a login on every server,
+// whatever the distribution, in the configured key form.
 func TestPurgeRoute(t *testing.T) {
 	addrs := []string{testenv.Memcached(t), testenv.Memcached(t)}
+	for _, tc := range []struct{ name, dist, form string }{
+		{"default", "", ""}, {"zimbra-nginx sha256", "zimbra-nginx", "sha256"}, {"ketama", "ketama", "raw"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testPurgeRoute(t, addrs, tc.dist, tc.form) })
+	}
+}
+
+func testPurgeRoute(t *testing.T, addrs []string, dist, form string) {
 	ctx := context.Background()
 	// One client per server, so each key is written to both servers, as
 	// proxies with different server lists would leave them.
 	var each []*kv.Memcached
 	for _, a := range addrs {
-		st, err := kv.NewMemcached([]string{a}, kv.MemcachedOptions{Timeout: time.Second})
+		st, err := kv.NewMemcached([]string{a}, kv.MemcachedOptions{Timeout: time.Second, KeyForm: form})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +85,7 @@ func TestPurgeRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, errOut := runCmd("purge-route", "-c", purgeConfig(t, addrs...),
+	code, out, errOut := runCmd("purge-route", "-c", purgeConfigPlaced(t, dist, form, addrs...),
 		"-ip", "192.0.2.1", "-vhost", "mail.example.com", "bob@example.com")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
