@@ -49,7 +49,7 @@ c-plugins: $(C_PLUGIN_WASM)
 # The bundled plugins as deployed, one file each in build/plugins/: the
 # committed C build where a plugin has one (small and fast; see
 # RATIONALE.md), else its Go build.
-BUNDLED := login-normaliser throttle route-cache route-lookup url-rewrite
+BUNDLED := login-normaliser throttle route-cache route-lookup url-rewrite oauth
 bundle: plugins
 	@mkdir -p build/plugins
 	@for p in $(BUNDLED); do \
