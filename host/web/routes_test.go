@@ -48,6 +48,7 @@ func TestServer_routes(t *testing.T) {
 		plugin.Spec{Name: "login-path", Path: guest(t, "login-path")},
 		plugin.Spec{Name: "route", Path: rr, Hooks: []abi.Hook{abi.HookRoute},
 			Config: []byte(`{"pools":{"carol":"api","dave":"api","mallory":"no-such-pool"}}`)},
+		plugin.Spec{Name: "rewrite", Path: rr, Hooks: []abi.Hook{abi.HookRewrite}, Config: []byte(`{"pool_header":true}`)},
 	)
 	s, logs := start(t, Options{Config: facade(static.addr, api.addr, app.addr), Plugins: h})
 	c := client(t, nil)
@@ -83,6 +84,10 @@ func TestServer_routes(t *testing.T) {
 			resp, got := do(t, c, req)
 			if resp.StatusCode != tc.status || got.Backend != tc.want {
 				t.Fatalf("%s %s%s: %d from %q, want %d from %q", tc.method, tc.host, tc.path, resp.StatusCode, got.Backend, tc.status, tc.want)
+			}
+			// The rewrite hook reads the pool used in the pool field.
+			if tc.status == 200 && got.Header.Get("X-Pool") != tc.want {
+				t.Errorf("rewrite read pool %q, want %q", got.Header.Get("X-Pool"), tc.want)
 			}
 			var line map[string]any
 			waitFor(t, func() bool {

@@ -5,7 +5,8 @@
 //     {"pools": {"carol": "api"}}; others continue (the pool);
 //   - rewrite: /old/<x> becomes /new/<x> with header X-Rewritten: 1 and
 //     query "rewritten=1"; /vhost/<x> goes to host "rewritten.test";
-//     /moved answers 302 to https://example.test/new.
+//     /moved answers 302 to https://example.test/new; with
+//     {"pool_header": true}, X-Pool carries the pool field first.
 package main
 
 import (
@@ -17,22 +18,26 @@ import (
 	"github.com/postern/postern/guest-sdk/hook/route"
 )
 
-var routes, pools map[string]string
+var (
+	routes, pools map[string]string
+	poolHeader    bool
+)
 
 func main() {}
 
 func init() {
 	postern.OnInit(func(cfg []byte) error {
 		var c struct {
-			Routes map[string]string `json:"routes"`
-			Pools  map[string]string `json:"pools"`
+			Routes     map[string]string `json:"routes"`
+			Pools      map[string]string `json:"pools"`
+			PoolHeader bool              `json:"pool_header"`
 		}
 		if len(cfg) > 0 {
 			if err := json.Unmarshal(cfg, &c); err != nil {
 				return err
 			}
 		}
-		routes, pools = c.Routes, c.Pools
+		routes, pools, poolHeader = c.Routes, c.Pools, c.PoolHeader
 		return nil
 	})
 	route.Handle(func() postern.Verdict {
@@ -47,6 +52,9 @@ func init() {
 		return postern.Continue
 	})
 	rewrite.Handle(func() postern.Verdict {
+		if poolHeader {
+			_ = postern.SetHeader("X-Pool", postern.Pool())
+		}
 		path := postern.HTTPPath()
 		switch {
 		case path == "/moved":
