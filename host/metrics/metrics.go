@@ -96,7 +96,7 @@ func New(version string) *Collector {
 		mailBytes:       n("mail", "relayed_bytes_total", "Bytes relayed after login; direction in is client to upstream.", "direction"),
 
 		calls:          n("plugin", "calls_total", "Hook and event export calls.", "plugin"),
-		failures:       n("plugin", "failures_total", "Failed calls (traps, timeouts, bad verdicts, no instance); each applied the hook's failure policy.", "plugin"),
+		failures:       n("plugin", "failures_total", "Failed calls by hook (or event) and reason (trap, timeout, invalid_verdict, memory, exit, no_instance); each applied the hook's failure policy.", "plugin", "hook", "reason"),
 		timeouts:       n("plugin", "timeouts_total", "Calls stopped at their deadline.", "plugin"),
 		traps:          n("plugin", "traps_total", "Calls that trapped, exited or ran out of memory.", "plugin"),
 		badVerdicts:    n("plugin", "bad_verdicts_total", "Calls that returned a value outside the ABI's verdicts.", "plugin"),
@@ -274,7 +274,9 @@ func (c *Collector) collectPlugin(ch chan<- prometheus.Metric, p *plugin.Plugin,
 	name := p.Name()
 	st := p.Stats()
 	counter(d.calls, st.Calls.Load(), name)
-	counter(d.failures, st.Failures.Load(), name)
+	for _, f := range st.FailuresBy() {
+		counter(d.failures, f.N, name, f.Hook, f.Reason)
+	}
 	counter(d.timeouts, st.Timeouts.Load(), name)
 	counter(d.traps, st.Traps.Load(), name)
 	counter(d.badVerdicts, st.BadVerdicts.Load(), name)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/postern/postern/abi"
@@ -70,11 +71,9 @@ postern_plugin_calls_total{plugin="trap"} 3
 # HELP postern_plugin_counter_total A plugin's own counter (counter_add), such as lookups, cache_hits, cache_misses, throttled_ip.
 # TYPE postern_plugin_counter_total counter
 postern_plugin_counter_total{name="lookups",plugin="counter"} 3
-# HELP postern_plugin_failures_total Failed calls (traps, timeouts, bad verdicts, no instance); each applied the hook's failure policy.
+# HELP postern_plugin_failures_total Failed calls by hook (or event) and reason (trap, timeout, invalid_verdict, memory, exit, no_instance); each applied the hook's failure policy.
 # TYPE postern_plugin_failures_total counter
-postern_plugin_failures_total{plugin="all"} 0
-postern_plugin_failures_total{plugin="counter"} 0
-postern_plugin_failures_total{plugin="trap"} 3
+postern_plugin_failures_total{hook="login",plugin="trap",reason="trap"} 3
 # HELP postern_plugin_traps_total Calls that trapped, exited or ran out of memory.
 # TYPE postern_plugin_traps_total counter
 postern_plugin_traps_total{plugin="all"} 0
@@ -99,6 +98,29 @@ postern_store_errors_total 0
 		"postern_plugin_last_reload_success", "postern_store_errors_total"}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
+	}
+	// Every plugin created at least its trial instance (issue 14: the
+	// series stayed 0).
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "postern_plugin_instantiations_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			seen++
+			if m.GetCounter().GetValue() < 1 {
+				t.Errorf("instantiations_total %v = %v; want >= 1", m.GetLabel(), m.GetCounter().GetValue())
+			}
+		}
+	}
+	if seen != 3 {
+		t.Errorf("%d instantiations_total series; want 3", seen)
 	}
 	// The info series carries the serving file's hash.
 	sha := h.Plugin("all").Info().SHA256

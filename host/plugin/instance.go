@@ -315,14 +315,61 @@ func (in *instance) explain(err error, what string) error {
 		}
 		return fmt.Errorf("%s: %w with code %d (a Go guest exits with 2 on panic; see the plugin's log)", what, ErrExit, exit.ExitCode())
 	}
-	msg := err.Error()
+	msg, stack := err.Error(), ""
 	if i := strings.IndexByte(msg, '\n'); i > 0 {
-		msg = msg[:i] // drop wazero's stack trace
+		msg, stack = msg[:i], guestStack(msg[i+1:]) // the error stays one line; the stack goes to the log
 	}
 	if in.memFull() {
-		return fmt.Errorf("%s: %w (%d pages, limits.memory_pages): %s", what, ErrMemory, lim.MemoryPages, msg)
+		return withStack(fmt.Errorf("%s: %w (%d pages, limits.memory_pages): %s", what, ErrMemory, lim.MemoryPages, msg), stack)
 	}
-	return fmt.Errorf("%s: %w: %s", what, ErrTrap, msg)
+	return withStack(fmt.Errorf("%s: %w: %s", what, ErrTrap, msg), stack)
+}
+
+// stackError carries the guest's stack at a failure, for the log line
+// that reports it; its text is the wrapped error's.
+type stackError struct {
+	err   error
+	stack string
+}
+
+func (e *stackError) Error() string { return e.err.Error() }
+func (e *stackError) Unwrap() error { return e.err }
+
+func withStack(err error, stack string) error {
+	if stack == "" {
+		return err
+	}
+	return &stackError{err: err, stack: stack}
+}
+
+// GuestStack returns the guest's stack at the failure err reports
+// (innermost frame first, frames separated by " <- "), or "" when err
+// carries none. Failures are logged with it.
+func GuestStack(err error) string {
+	var se *stackError
+	if errors.As(err, &se) {
+		return se.stack
+	}
+	return ""
+}
+
+// guestStack condenses wazero's "wasm stack trace:" block (one frame a
+// line, tab-indented, Go host frames included) to one line of at most 16
+// frames.
+func guestStack(trace string) string {
+	var frames []string
+	for _, line := range strings.Split(trace, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasSuffix(line, "stack trace:") {
+			continue
+		}
+		if len(frames) == 16 {
+			frames = append(frames, "...")
+			break
+		}
+		frames = append(frames, line)
+	}
+	return strings.Join(frames, " <- ")
 }
 
 // memFull reports whether the guest's memory reached its page limit.

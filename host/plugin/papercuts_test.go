@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"github.com/postern/postern/abi"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +108,76 @@ var initLoopWasm = []byte{
 	0x73, 0x74, 0x65, 0x72, 0x6e, 0x5f, 0x61, 0x62, 0x69, 0x5f, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x00, 0x00, 0x0c,
 	0x70, 0x6f, 0x73, 0x74, 0x65, 0x72, 0x6e, 0x5f, 0x69, 0x6e, 0x69, 0x74, 0x00, 0x01, 0x0a, 0x12, 0x02, 0x06, 0x00, 0x41,
 	0x80, 0x80, 0x04, 0x0b, 0x09, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b,
+}
+
+// TestFail_logsGuestStack: a trap's log line carries the guest's stack
+// (the function that trapped: trap.wat has no name section, so wazero
+// names it by index, $1), while the error stays one line.
+func TestFail_logsGuestStack(t *testing.T) {
+	h, logs := newTestHost(t, Options{})
+	if err := h.Load(context.Background(), []Spec{{Name: "p", Path: fixture("trap")}}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.Run(context.Background(), abi.HookLogin, mailFields())
+	if r.Err == nil {
+		t.Fatal("a trapping hook did not fail")
+	}
+	if strings.Contains(r.Err.Error(), "\n") {
+		t.Errorf("error %q spans lines", r.Err)
+	}
+	if s := GuestStack(r.Err); !strings.Contains(s, ".$1()") {
+		t.Errorf("GuestStack = %q; want the trapping export's frame", s)
+	}
+	if l := logs.String(); !strings.Contains(l, `stack=".$1() i32"`) {
+		t.Errorf("log has no guest stack:\n%s", l)
+	}
+}
+
+// TestFailuresBy_hookAndReason: failures are counted by hook and by a
+// bounded reason, the labels of postern_plugin_failures_total.
+func TestFailuresBy_hookAndReason(t *testing.T) {
+	tests := []struct {
+		name, path string
+		hook       abi.Hook
+		login      string
+		limits     Limits
+		reason     string
+	}{
+		{"trap", fixture("trap"), abi.HookLogin, "bob", Limits{}, "trap"},
+		{"deadline", fixture("loop"), abi.HookLogin, "bob", Limits{CallTimeout: 50 * time.Millisecond}, "timeout"},
+		{"invalid verdict", filepath.Join("..", "..", "conformance", "testdata", "verdicts.wasm"), abi.HookRoute, "9", Limits{}, "invalid_verdict"},
+		{"memory", fixture("membomb"), abi.HookLogin, "bob", Limits{MemoryPages: 4}, "memory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newTestHost(t, Options{})
+			if err := h.Load(context.Background(), []Spec{{Name: "p", Path: tc.path, Limits: tc.limits}}); err != nil {
+				t.Fatal(err)
+			}
+			f := mailFields()
+			f.Login = tc.login
+			if r := h.Run(context.Background(), tc.hook, f); r.Err == nil {
+				t.Fatalf("the call did not fail: %+v", r)
+			}
+			got := h.Plugin("p").Stats().FailuresBy()
+			want := []FailureCount{{Hook: tc.hook.String(), Reason: tc.reason, N: 1}}
+			if len(got) != 1 || got[0] != want[0] {
+				t.Errorf("FailuresBy = %+v; want %+v", got, want)
+			}
+		})
+	}
+}
+
+func FuzzGuestStack(f *testing.F) {
+	f.Add("wasm stack trace:\n\t.$1() i32\n\t.postern_hook_login() i32\n")
+	f.Add("\n\n")
+	f.Fuzz(func(t *testing.T, trace string) {
+		s := guestStack(trace)
+		if strings.Contains(s, "\n") {
+			t.Fatalf("stack %q spans lines", s)
+		}
+		if strings.Count(s, " <- ") > 16 {
+			t.Fatalf("stack %q has more than 17 frames", s)
+		}
+	})
 }

@@ -67,6 +67,62 @@ type Stats struct {
 	LogDropped     atomic.Int64
 	HTTPErrors     atomic.Int64
 	Rollbacks      atomic.Int64 // new versions swapped back out after a regression
+
+	// failBy counts failures by phase (hooks 1..5, events 10+event) and
+	// reason (FailureReasons); see FailuresBy.
+	failBy [16][len(FailureReasons)]atomic.Int64
+}
+
+// FailureReasons are the values of a failure's reason: the guest trapped
+// (a Go or Rust panic, a bad pointer), overran limits.call_timeout,
+// returned an invalid verdict, hit limits.memory_pages, called proc_exit,
+// or no instance could be had (creating one failed some other way, or
+// the call gave up waiting for one).
+var FailureReasons = [...]string{"trap", "timeout", "invalid_verdict", "memory", "exit", "no_instance"}
+
+// failureReason maps a failure to its index in FailureReasons.
+func failureReason(err error) int {
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return 1
+	case errors.Is(err, ErrBadVerdict):
+		return 2
+	case errors.Is(err, ErrMemory):
+		return 3
+	case errors.Is(err, ErrExit):
+		return 4
+	case errors.Is(err, ErrTrap):
+		return 0
+	}
+	return 5
+}
+
+// FailureCount is the number of failed calls of one hook or event for one
+// reason.
+type FailureCount struct {
+	Hook   string // "login", ..., or an event: "route_decided", "login_failed"
+	Reason string // one of FailureReasons
+	N      int64
+}
+
+// FailuresBy returns the failures counted so far by hook (or event) and
+// reason, leaving out pairs that never failed; they add up to Failures.
+func (s *Stats) FailuresBy() []FailureCount {
+	var out []FailureCount
+	for ph := range s.failBy {
+		for r := range s.failBy[ph] {
+			n := s.failBy[ph][r].Load()
+			if n == 0 {
+				continue
+			}
+			name := abi.Hook(ph).String()
+			if ph > 10 {
+				name = abi.Event(ph - 10).String()
+			}
+			out = append(out, FailureCount{Hook: name, Reason: FailureReasons[r], N: n})
+		}
+	}
+	return out
 }
 
 // ReloadResult records the outcome of the last load or reload.
@@ -148,7 +204,11 @@ func (p *Plugin) reload(ctx context.Context, fileChanged bool) error {
 		if p.gen.Load() != nil {
 			msg = "plugin reload failed; the previous version keeps serving"
 		}
-		p.h.log.Error(msg, "plugin", p.spec.Name, "path", p.spec.Path, "error", err.Error())
+		if stack := GuestStack(err); stack != "" {
+			p.h.log.Error(msg, "plugin", p.spec.Name, "path", p.spec.Path, "error", err.Error(), "stack", stack)
+		} else {
+			p.h.log.Error(msg, "plugin", p.spec.Name, "path", p.spec.Path, "error", err.Error())
+		}
 		return err
 	}
 	if g == nil {
@@ -201,7 +261,7 @@ func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Ver
 	}
 	in, err := g.pool.get(ctx)
 	if err != nil {
-		p.fail(err)
+		p.fail(abi.Phase(h), err)
 		p.settle(g, err)
 		return 0, true, err
 	}
@@ -217,7 +277,7 @@ func (p *Plugin) callHook(ctx context.Context, h abi.Hook, f *Fields) (v abi.Ver
 	g.pool.put(in)
 	if err != nil {
 		err = fmt.Errorf("plugin %s: %w", p.spec.Name, err)
-		p.fail(err)
+		p.fail(abi.Phase(h), err)
 		p.settle(g, err)
 		return 0, true, err
 	}
@@ -247,7 +307,7 @@ func (p *Plugin) callEvent(ctx context.Context, e abi.Event, f *Fields) (err err
 	}
 	in, err := g.pool.get(ctx)
 	if err != nil {
-		p.fail(err)
+		p.fail(abi.Phase(10+e), err)
 		p.settle(g, err)
 		return err
 	}
@@ -256,14 +316,14 @@ func (p *Plugin) callEvent(ctx context.Context, e abi.Event, f *Fields) (err err
 	g.pool.put(in)
 	if err != nil {
 		err = fmt.Errorf("plugin %s: %w", p.spec.Name, err)
-		p.fail(err)
+		p.fail(abi.Phase(10+e), err)
 	}
 	p.settle(g, err)
 	return err
 }
 
 // fail counts and logs a failure.
-func (p *Plugin) fail(err error) {
+func (p *Plugin) fail(phase abi.Phase, err error) {
 	p.stats.Failures.Add(1)
 	switch {
 	case errors.Is(err, ErrTimeout):
@@ -272,6 +332,13 @@ func (p *Plugin) fail(err error) {
 		p.stats.BadVerdicts.Add(1)
 	case errors.Is(err, ErrTrap), errors.Is(err, ErrExit), errors.Is(err, ErrMemory):
 		p.stats.Traps.Add(1)
+	}
+	if phase > 0 && int(phase) < len(p.stats.failBy) {
+		p.stats.failBy[phase][failureReason(err)].Add(1)
+	}
+	if stack := GuestStack(err); stack != "" {
+		p.h.log.Warn("plugin call failed; instance discarded", "plugin", p.spec.Name, "error", err.Error(), "stack", stack)
+		return
 	}
 	p.h.log.Warn("plugin call failed; instance discarded", "plugin", p.spec.Name, "error", err.Error())
 }
