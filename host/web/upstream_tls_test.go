@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,7 +267,14 @@ func TestServer_upstreamTLSHTTP1(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t, dir, "ca")
 	pair, _, _ := ca.issue(t, dir, "h1", x509.ExtKeyUsageServerAuth, "backend.test")
+	var checks atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			if r.TLS != nil && r.Header.Get("User-Agent") == "postern-health" {
+				checks.Add(1)
+			}
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(seen{Backend: r.Proto, Path: r.URL.Path})
 	}))
@@ -283,14 +291,12 @@ func TestServer_upstreamTLSHTTP1(t *testing.T) {
 	if resp.StatusCode != 200 || got.Backend != "HTTP/1.1" {
 		t.Fatalf("%d, backend saw %q; want 200 over HTTP/1.1", resp.StatusCode, got.Backend)
 	}
-	waitFor(t, func() bool {
-		for _, b := range s.Stats().Backends {
-			if b.Up {
-				return true
-			}
+	waitFor(t, func() bool { return checks.Load() >= 2 }) // health checks over TLS
+	for _, b := range s.Stats().Backends {
+		if !b.Up {
+			t.Errorf("backend %s down after healthy checks", b.Backend)
 		}
-		return false
-	})
+	}
 }
 
 func TestNew_upstreamTLSFiles(t *testing.T) {
