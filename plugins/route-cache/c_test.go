@@ -211,6 +211,20 @@ func (tw *twin) run(tb testing.TB, st step) {
 	case stepFailed:
 		tw.fire(tb, abi.EventLoginFailed, f)
 	}
+	if mr, mp := metricSummary(tw.Ref), metricSummary(tw.Port); mr != mp {
+		tb.Errorf("metrics differ\nreference: %s\nport:      %s", mr, mp)
+	}
+}
+
+// metricSummary describes a build's declared metrics (ABI 1.1): name,
+// kind, help, bounds and observation count of each.
+func metricSummary(p *plugintest.Plugin) string {
+	var b strings.Builder
+	for _, m := range p.Host.Plugin("test").Metrics() {
+		n, _, _ := m.Histogram()
+		fmt.Fprintf(&b, "%s kind %d help %q bounds %v observed %d; ", m.Name, m.Kind, m.Help, m.Bounds, n)
+	}
+	return b.String()
 }
 
 // fire is Twin.Fire for any tb: plugintest.Plugin.Fire reports through
@@ -284,14 +298,14 @@ func scenarios() map[string][]step {
 		"token with a user":           {{what: stepRoute, s: func() session { w := web(tok(zid), ""); w.login = "bob"; return w }(), seed: idRoutes}},
 		"token big cookie":            {{what: stepRoute, s: web(tok(zid)+"; pad="+strings.Repeat("p", 900), ""), seed: map[string]string{"route:proto=http;id=" + zid: strings.Repeat("v", 700)}}},
 		"miss":                        {{what: stepRoute, s: bob}},
-		"route hit":        {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "10.0.0.5:143"}}},
-		"ipv6 route hit":   {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "[2001:DB8:0:0::5]:0143"}}},
-		"4in6 and zone":    {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "[::ffff:10.0.0.5%eth0]:143"}}},
-		"ipv4 in brackets": {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "[10.0.0.5]:143"}}, {what: stepRoute, s: bob}},
-		"port 0":           {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "10.0.0.5:0"}}},
-		"invalid value":    {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "mailbox1:143"}}, {what: stepRoute, s: bob}},
-		"empty value":      {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": ""}}},
-		"leading zero v4":  {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "10.0.0.05:143"}}},
+		"route hit":                   {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "10.0.0.5:143"}}},
+		"ipv6 route hit":              {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "[2001:DB8:0:0::5]:0143"}}},
+		"4in6 and zone":               {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "[::ffff:10.0.0.5%eth0]:143"}}},
+		"ipv4 in brackets":            {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "[10.0.0.5]:143"}}, {what: stepRoute, s: bob}},
+		"port 0":                      {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "10.0.0.5:0"}}},
+		"invalid value":               {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "mailbox1:143"}}, {what: stepRoute, s: bob}},
+		"empty value":                 {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": ""}}},
+		"leading zero v4":             {{what: stepRoute, s: bob, seed: map[string]string{"route:proto=imap;user=bob": "10.0.0.05:143"}}},
 		"alias then route": {{what: stepRoute, s: bob, seed: map[string]string{"alias:user=bob;ip=198.51.100.1": "bob@example.com",
 			"route:proto=imap;user=bob@example.com": "10.0.0.6:143"}}},
 		"alias hit, route miss": {{what: stepRoute, s: bob, seed: map[string]string{"alias:user=bob;ip=198.51.100.1": "bob@example.com"}}},

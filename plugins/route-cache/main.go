@@ -25,6 +25,9 @@ func init() {
 			return err
 		}
 		state = &cache{cfg: c}
+		if err := declareMetrics(); err != nil {
+			return err
+		}
 		// Nobody to look up or store without a login (route and the events
 		// skip an empty account themselves on hosts older than ABI 1.1),
 		// unless a web request without one may carry an auth token.

@@ -711,6 +711,9 @@ out:
 	return res;
 }
 
+/* get_seconds' id (init); a call before it is declared is ErrInvalid. */
+static int32_t get_seconds = -1;
+
 POSTERN_EXPORT("postern_init") int32_t init(void) {
 	char *text;
 	int32_t n = postern_config_dup(&text);
@@ -730,6 +733,17 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	 * skip an empty account themselves on hosts older than ABI 1.1),
 	 * unless a web request without one may carry an auth token. */
 	if (!zimbra_id) postern_only_with_login();
+	/* get_seconds (ABI 1.1 plugin metric; cache.go declareMetrics) */
+	static const double get_bounds[] = {.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1};
+	get_seconds = postern_metric_histogram(
+	    "get_seconds", "Time of the route key's get in the key-value store, hit or miss, failures included.",
+	    get_bounds, sizeof get_bounds / sizeof get_bounds[0]);
+	if (get_seconds < 0) {
+		char msg[120];
+		snprintf(msg, sizeof msg, "metric \"get_seconds\": error %d", (int)get_seconds);
+		postern_set_message(msg);
+		return POSTERN_INIT_REFUSE;
+	}
 	return POSTERN_INIT_OK;
 }
 
@@ -1351,7 +1365,9 @@ static int32_t route(void) {
 	}
 	rk = route_key(&account);
 cached:;
+	int64_t t0 = postern_clock_now();
 	int32_t r = sdk_read(read_kv_cb, &rk, &v);
+	postern_metric_observe(get_seconds, (double)(postern_clock_now() - t0) / 1e9);
 	if (r < 0) {
 		if (unavailable(r)) store_failed("get", r);
 		else count("cache_misses");
