@@ -113,6 +113,11 @@ func TestAccess(t *testing.T) {
 		{"redirect 303 is not in the ABI", "http", abi.HookRewrite, func() error { return postern.Redirect(303, "/x") }, abi.ErrInvalid},
 		{"boolean", "imap", abi.HookRoute, func() error { return postern.Set(abi.FieldCacheAlias, "yes") }, abi.ErrInvalid},
 		{"delay over host maximum", "imap", abi.HookThrottle, func() error { return postern.SetDelay(time.Hour) }, abi.ErrInvalid},
+		{"set pool in route", "http", abi.HookRoute, func() error { return postern.SetPool("api") }, nil},
+		{"set pool with a space", "http", abi.HookRoute, func() error { return postern.SetPool("a b") }, abi.ErrInvalid},
+		{"set pool in rewrite", "http", abi.HookRewrite, func() error { return postern.SetPool("api") }, abi.ErrReadOnly},
+		{"pool in login", "http", abi.HookLogin, get(abi.FieldPool), abi.ErrNotAvailable},
+		{"pool in imap", "imap", abi.HookRoute, func() error { return postern.SetPool("api") }, abi.ErrNotAvailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,7 +49,8 @@ func appliesTo(proto string, f abi.Field) bool {
 	switch f {
 	case abi.FieldHTTPMethod, abi.FieldHTTPHost, abi.FieldHTTPPath, abi.FieldHTTPQuery,
 		abi.FieldHTTPHeader, abi.FieldHTTPCookie, abi.FieldHTTPHeaders,
-		abi.FieldRedirectCode, abi.FieldRedirectURL, abi.FieldResponseStatus, abi.FieldResponseHeader:
+		abi.FieldRedirectCode, abi.FieldRedirectURL, abi.FieldResponseStatus, abi.FieldResponseHeader,
+		abi.FieldPool:
 		return proto == "http"
 	}
 	return true
@@ -191,6 +192,16 @@ func validField(f abi.Field, v string) bool {
 		return false
 	case abi.FieldRedirectURL:
 		return v != "" && !strings.ContainsAny(v, " \r\n\t")
+	case abi.FieldPool:
+		if len(v) > 256 {
+			return false
+		}
+		for i := 0; i < len(v); i++ {
+			if v[i] <= ' ' || v[i] == 0x7f {
+				return false
+			}
+		}
+		return true
 	case abi.FieldOnlyLogin:
 		switch v {
 		case "", "0", "1", "true", "false":
