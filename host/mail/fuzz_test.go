@@ -14,6 +14,7 @@ func fuzzSession(t *testing.T, proto string, b []byte) {
 		Listeners: []Listener{{Name: "l", Address: "127.0.0.1:0", Protocol: proto, TLS: TLSNone,
 			AllowPlaintextLogin: true, Route: []string{"127.0.0.1:1"}}},
 		Limits: Limits{PreLoginIdle: 200 * time.Millisecond, MaxLine: 512, MaxLiteral: 256},
+		OAuth:  OAuth{Mechanisms: []string{"oauthbearer", "xoauth2"}, MaxToken: 600},
 		Logger: slogDiscard(),
 	})
 	if err != nil {
@@ -50,6 +51,8 @@ func FuzzIMAPSession(f *testing.F) {
 		"a AUTHENTICATE LOGIN\r\nYm9i\r\n*\r\n",
 		"a ID (\"name\" \"x\")\r\nb STARTTLS\r\n",
 		"a LOGIN {999999+}\r\n",
+		"a AUTHENTICATE XOAUTH2 dXNlcj1ib2IBYXV0aD1CZWFyZXIgdAEB\r\n",
+		"a AUTHENTICATE OAUTHBEARER\r\nbixhPWJvYiwBYXV0aD1CZWFyZXIgdAEB\r\nAQ==\r\n",
 		"\r\n\r\n* * *\r\n",
 	} {
 		f.Add([]byte(s))
@@ -63,6 +66,8 @@ func FuzzPOP3Session(f *testing.F) {
 		"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n",
 		"AUTH LOGIN\r\nYm9i\r\nc2VjcmV0\r\n",
 		"AUTH\r\nSTLS\r\nPASS x\r\n",
+		"AUTH XOAUTH2 dXNlcj1ib2IBYXV0aD1CZWFyZXIgdAEB\r\n\r\n",
+		"AUTH OAUTHBEARER\r\nbixhPWJvYiwBYXV0aD1CZWFyZXIgdAEB\r\n",
 	} {
 		f.Add([]byte(s))
 	}
