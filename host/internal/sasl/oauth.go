@@ -86,17 +86,18 @@ func DecodeOAuthBearer(resp []byte, maxToken int) (Identity, error) {
 	if maxToken <= 0 {
 		maxToken = DefaultMaxToken
 	}
-	// gs2-header: cbflag "," [authzid] ","
+	// gs2-header: cbflag "," [authzid] ",". It ends at the first %x01,
+	// which no authzid holds: clients that do not escape "," in the
+	// authzid (curl, go-sasl) are understood too.
 	if len(resp) < 3 || (resp[0] != 'n' && resp[0] != 'y') || resp[1] != ',' {
 		return Identity{}, ErrMalformed
 	}
-	rest := resp[2:]
-	i := bytes.IndexByte(rest, ',')
-	if i < 0 {
+	end := bytes.IndexByte(resp, 1)
+	if end < 3 || resp[end-1] != ',' {
 		return Identity{}, ErrMalformed
 	}
 	var user string
-	if a := rest[:i]; len(a) > 0 {
+	if a := resp[2 : end-1]; len(a) > 0 {
 		if !bytes.HasPrefix(a, []byte("a=")) || len(a) == 2 {
 			return Identity{}, ErrMalformed
 		}
@@ -106,7 +107,7 @@ func DecodeOAuthBearer(resp []byte, maxToken int) (Identity, error) {
 		}
 		user = u
 	}
-	rest = rest[i+1:]
+	rest := resp[end:]
 	// kvsep *kvpair kvsep: each pair ends with %x01, the message with a
 	// second %x01.
 	if len(rest) < 2 || rest[0] != 1 || !bytes.HasSuffix(rest, []byte{1, 1}) {
@@ -227,8 +228,10 @@ func isValue(v []byte) bool {
 	return true
 }
 
-// unescapeSaslname decodes a GS2 saslname: "=2C" is ",", "=3D" is "=", any
-// other "=" is an error, as are NUL and control characters.
+// unescapeSaslname decodes a GS2 saslname: "=2C" is ",", "=3D" is "=".
+// Clients that do not escape (curl, go-sasl) send "," and "=" as they
+// are, so any other "=" and a bare "," are taken literally. NUL and
+// control characters are refused.
 func unescapeSaslname(b []byte) (string, bool) {
 	if len(b) > maxField {
 		return "", false
@@ -237,20 +240,13 @@ func unescapeSaslname(b []byte) (string, bool) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch {
-		case c == '=':
-			if i+2 >= len(b) {
-				return "", false
-			}
-			switch string(b[i+1 : i+3]) {
-			case "2C", "2c":
-				out = append(out, ',')
-			case "3D", "3d":
-				out = append(out, '=')
-			default:
-				return "", false
-			}
+		case c == '=' && i+2 < len(b) && (string(b[i+1:i+3]) == "2C" || string(b[i+1:i+3]) == "2c"):
+			out = append(out, ',')
 			i += 2
-		case c < 0x20 || c == 0x7f || c == ',':
+		case c == '=' && i+2 < len(b) && (string(b[i+1:i+3]) == "3D" || string(b[i+1:i+3]) == "3d"):
+			out = append(out, '=')
+			i += 2
+		case c < 0x20 || c == 0x7f:
 			return "", false
 		default:
 			out = append(out, c)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	gosasl "github.com/emersion/go-sasl"
 )
 
 func TestDecodeOAuthBearer(t *testing.T) {
@@ -30,8 +32,10 @@ func TestDecodeOAuthBearer(t *testing.T) {
 		{"token padding inside", "n,a=bob,\x01auth=Bearer a=b\x01\x01", "", "", ErrMalformed},
 		{"empty token", "n,a=bob,\x01auth=Bearer \x01\x01", "", "", ErrMalformed},
 		{"no final kvsep", "n,a=bob,\x01auth=Bearer x\x01", "", "", ErrMalformed},
-		{"bad escape", "n,a=b=2Xc,\x01auth=Bearer x\x01\x01", "", "", ErrMalformed},
-		{"truncated escape", "n,a=b=2,\x01auth=Bearer x\x01\x01", "", "", ErrMalformed},
+		{"unescaped = and , (curl, go-sasl)", "n,a=b=2Xc,d,\x01auth=Bearer x\x01\x01", "b=2Xc,d", "x", nil},
+		{"truncated escape taken literally", "n,a=b=2,\x01auth=Bearer x\x01\x01", "b=2", "x", nil},
+		{"no comma before kvsep", "n,a=bob\x01auth=Bearer x\x01\x01", "", "", ErrMalformed},
+		{"control character in authzid", "n,a=b\rob,\x01auth=Bearer x\x01\x01", "", "", ErrMalformed},
 		{"empty a=", "n,a=,\x01auth=Bearer x\x01\x01", "", "", ErrMalformed},
 		{"the error reply", "\x01", "", "", ErrMalformed},
 		{"empty", "", "", "", ErrMalformed},
@@ -172,4 +176,23 @@ func FuzzDecodeXOAuth2(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeOAuthBearer_goSASL decodes what another implementation's
+// client (emersion/go-sasl, which go-imap uses) sends.
+func TestDecodeOAuthBearer_goSASL(t *testing.T) {
+	for _, o := range []gosasl.OAuthBearerOptions{
+		{Username: "bob@example.com", Token: "eyJ.x.y", Host: "mail.example.com", Port: 993},
+		{Username: "a,b=c", Token: "t0k3n~-._+/=="},
+		{Token: "no-user"},
+	} {
+		_, ir, err := gosasl.NewOAuthBearerClient(&o).Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := DecodeOAuthBearer(ir, 0)
+		if err != nil || id.User != o.Username || id.Token != o.Token {
+			t.Errorf("%q: %+v %v", ir, id, err)
+		}
+	}
 }
