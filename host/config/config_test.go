@@ -125,7 +125,7 @@ func TestLoad_Bad(t *testing.T) {
 		{"bad_duration_negative.yaml", "testdata/bad_duration_negative.yaml:2: store.timeout: -1s: must be positive; remove the key for the default"},
 		{"bad_size.yaml", `testdata/bad_size.yaml:6: plugins.chain[0].limits.memory_high_water: "32MB" is not a size: write bytes as an integer or with a unit: 64KiB, 32MiB, 1GiB (did you mean 32MiB?)`},
 		{"bad_memory_pages.yaml", "testdata/bad_memory_pages.yaml:6: plugins.chain[0].limits.memory_pages: 70000: want an integer from 1 to 65536"},
-		{"bad_hook.yaml", `testdata/bad_hook.yaml:5: plugins.chain[0].hooks[1]: hook "rout": want login, throttle, route or rewrite`},
+		{"bad_hook.yaml", `testdata/bad_hook.yaml:5: plugins.chain[0].hooks[1]: hook "rout": want login, throttle, route, rewrite or response`},
 		{"bad_policy.yaml", `testdata/bad_policy.yaml:5: plugins.chain[0].on_failure.route: failure policy "shut": want "open" or "closed"`},
 		{"bad_policy_hook.yaml", "testdata/bad_policy_hook.yaml:8: plugins.chain[0].on_failure.login: the plugin does not serve login (hooks at line 5): remove this or add login to hooks"},
 		{"bad_config_key.yaml", "testdata/bad_config_key.yaml:7: plugins.chain[0].config.ports: plugin config keys must be strings, not the integer 1: quote it"},

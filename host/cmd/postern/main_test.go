@@ -69,7 +69,7 @@ func TestRun_Usage(t *testing.T) {
 		{"stray argument", []string{"check", "postern.yaml"}, exitUsage, "", `unexpected argument "postern.yaml"`},
 		{"call without hook", []string{"call"}, exitUsage, "", "give one of -hook"},
 		{"call with both", []string{"call", "-hook", "login", "-event", "login_failed"}, exitUsage, "", "give one of -hook"},
-		{"call bad hook", []string{"call", "-hook", "logon"}, exitUsage, "", `hook "logon": want login, throttle, route or rewrite`},
+		{"call bad hook", []string{"call", "-hook", "logon"}, exitUsage, "", `hook "logon": want login, throttle, route, rewrite or response`},
 		{"call bad event", []string{"call", "-event", "failed"}, exitUsage, "", `event "failed": want route_decided or login_failed`},
 		{"call field help", []string{"call", "-field", "help"}, exitOK, "header:Name, imap_id:key", ""},
 	}
