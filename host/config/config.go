@@ -41,6 +41,7 @@ import (
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/kv/placement"
 	"github.com/postern/postern/host/plugin"
+	"github.com/postern/postern/host/tlsstore"
 )
 
 // Config is a parsed and validated configuration. Defaults are filled in,
@@ -177,7 +178,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		Store:    Store{Timeout: DefaultStoreTimeout},
 		Watch:    true,
 		Debounce: DefaultDebounce,
-		TLS:      TLS{Watch: true},
+		TLS:      tlsstore.DefaultSettings(),
 		Shutdown: Shutdown{Grace: 30 * time.Second},
 		Limits:   Limits{MaxSessions: connlimit.DefaultMaxSessions},
 	}
@@ -220,8 +221,8 @@ func parse(data []byte, dir, file string) (*Config, error) {
 				confdecode.Key("chain", func(n *yaml.Node, p string) { c.Plugins = decodeChain(d, n, p) }),
 			)
 		}),
-		confdecode.Key("tls", func(n *yaml.Node, p string) { decodeTLS(d, n, p, &c.TLS) }),
-		confdecode.Key("mail", func(n *yaml.Node, p string) { decodeMail(d, n, p, &c.Mail) }),
+		confdecode.Key("tls", func(n *yaml.Node, p string) { c.TLS.Decode(d, n, p) }),
+		confdecode.Key("mail", func(n *yaml.Node, p string) { c.Mail.Decode(d, n, p) }),
 		confdecode.Key("web", func(n *yaml.Node, p string) { decodeWeb(d, n, p, &c.Web) }),
 		confdecode.Key("shutdown", func(n *yaml.Node, p string) {
 			d.Mapping(n, p,
@@ -245,7 +246,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		// Certificates are loaded later (OpenTLS); a placeholder lets
 		// Validate check that TLS listeners have some.
 		m := c.Mail.Config
-		if c.TLS.configured() {
+		if c.TLS.Configured() {
 			m.TLS = &tls.Config{}
 		}
 		if err := m.Validate(); err != nil {
@@ -257,7 +258,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 			return nil, fmt.Errorf("%s: %w", orFile(file), err)
 		}
 		for _, l := range c.Web.Listeners {
-			if l.TLS && !c.TLS.configured() {
+			if l.TLS && !c.TLS.Configured() {
 				return nil, fmt.Errorf("%s: web listener %s has tls: true but the tls section lists no certificate", orFile(file), l.Name)
 			}
 		}

@@ -1,8 +1,30 @@
 package config
 
-import "github.com/postern/postern/host/admin/adminconfig"
+import (
+	"log/slog"
+
+	"github.com/postern/postern/host/admin/adminconfig"
+	"github.com/postern/postern/host/mail"
+	"github.com/postern/postern/host/tlsstore"
+)
+
+// The sections that components own: each is the component's settings
+// type, decoded by the component (see RATIONALE.md, "Each component owns
+// its configuration section").
 
 // Admin is the `admin` section: the operator HTTP API (health, readiness,
 // Prometheus metrics, plugins, reload, route purge, status page). Its
 // zero value is the default; host/admin/adminconfig owns it.
 type Admin = adminconfig.Settings
+
+// Mail is the `mail` section, ready for mail.New once TLS and Plugins are
+// filled in by the caller; host/mail owns it.
+type Mail = mail.Settings
+
+// TLS is the `tls` section: the certificates every TLS listener serves,
+// chosen by SNI; host/tlsstore owns it.
+type TLS = tlsstore.Settings
+
+// OpenTLS returns the certificate store of the `tls` section, or nil when
+// no certificate is configured.
+func (c *Config) OpenTLS(log *slog.Logger) (*tlsstore.Store, error) { return c.TLS.Open(log) }

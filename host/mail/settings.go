@@ -1,91 +1,47 @@
-package config
+package mail
 
 import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/postern/postern/host/internal/confdecode"
-	"github.com/postern/postern/host/mail"
-	"github.com/postern/postern/host/tlsstore"
 )
 
-// TLS is the `tls` section: the certificates every TLS listener serves,
-// chosen by SNI.
-type TLS struct {
-	// Certs are the per-hostname certificates; names come from each
-	// certificate's SANs. Wildcards (*.example.com) are honoured.
-	Certs []tlsstore.Pair
-	// Default is served to clients without SNI or with an unknown name
-	// (default: the first of Certs).
-	Default tlsstore.Pair
-	// Watch reloads certificates when their files change (default true).
-	Watch bool
-}
-
-func (t *TLS) configured() bool { return len(t.Certs) > 0 || t.Default.CertFile != "" }
-
-// Mail is the `mail` section, ready for mail.New once TLS and Plugins are
-// filled in by the caller.
-type Mail struct {
-	mail.Config
+// Settings is the `mail` section of the configuration file, as data:
+// host/config decodes it (Decode), and postern run fills in the live
+// parts of Config (TLS, Plugins, Logger, Stats, Limiter, ...) before
+// New. Zero values take the defaults documented on Config's fields.
+type Settings struct {
+	Config
 	// UpstreamCAFile verifies mailbox servers' TLS certificates ("": the
-	// system roots).
+	// system roots); UpstreamTLS reads it.
 	UpstreamCAFile string
 }
 
 // Enabled reports whether any mail listener is configured.
-func (m *Mail) Enabled() bool { return m != nil && len(m.Listeners) > 0 }
+func (m *Settings) Enabled() bool { return m != nil && len(m.Listeners) > 0 }
 
-func decodeTLS(d *confdecode.Decoder, n *yaml.Node, path string, t *TLS) {
-	pair := func(n *yaml.Node, path string, p *tlsstore.Pair) {
-		d.Mapping(n, path,
-			confdecode.Key("cert", func(n *yaml.Node, pp string) {
-				if d.Str(n, pp, &p.CertFile) {
-					p.CertFile = d.Path(p.CertFile)
-				}
-			}),
-			confdecode.Key("key", func(n *yaml.Node, pp string) {
-				if d.Str(n, pp, &p.KeyFile) {
-					p.KeyFile = d.Path(p.KeyFile)
-				}
-			}),
-		)
-		if (p.CertFile == "") != (p.KeyFile == "") {
-			d.Errorf(n, path, "give both cert and key")
-		}
-	}
-	d.Mapping(n, path,
-		confdecode.Key("certs", func(n *yaml.Node, p string) {
-			d.Sequence(n, p, "{cert, key} pairs", func(n *yaml.Node, p string) {
-				var pr tlsstore.Pair
-				pair(n, p, &pr)
-				t.Certs = append(t.Certs, pr)
-			})
-		}),
-		confdecode.Key("default", func(n *yaml.Node, p string) { pair(n, p, &t.Default) }),
-		confdecode.Key("watch", func(n *yaml.Node, p string) { d.Bool(n, p, &t.Watch) }),
-	)
-}
-
-func decodeMail(d *confdecode.Decoder, n *yaml.Node, path string, m *Mail) {
+// Decode decodes the section at n (key path path, "mail") into m; file
+// paths are resolved by d. Checks that span the sections (a TLS listener
+// needs certificates) and Config.Validate are the caller's.
+func (m *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 	c := &m.Config
 	d.Mapping(n, path,
 		confdecode.Key("greeting", func(n *yaml.Node, p string) { d.Str(n, p, &c.Greeting) }),
 		confdecode.Key("listeners", func(n *yaml.Node, p string) {
 			d.Sequence(n, p, "listeners", func(n *yaml.Node, p string) {
-				var l mail.Listener
+				var l Listener
 				d.Mapping(n, p,
 					confdecode.Key("name", func(n *yaml.Node, p string) { d.Str(n, p, &l.Name) }),
 					confdecode.Key("address", func(n *yaml.Node, p string) { d.Str(n, p, &l.Address) }),
-					confdecode.Key("protocol", func(n *yaml.Node, p string) { d.OneOf(n, p, &l.Protocol, mail.IMAP, mail.POP3) }),
+					confdecode.Key("protocol", func(n *yaml.Node, p string) { d.OneOf(n, p, &l.Protocol, IMAP, POP3) }),
 					confdecode.Key("tls", func(n *yaml.Node, p string) {
-						d.OneOf(n, p, &l.TLS, mail.TLSNone, mail.TLSStartTLS, mail.TLSImplicit)
+						d.OneOf(n, p, &l.TLS, TLSNone, TLSStartTLS, TLSImplicit)
 					}),
 					confdecode.Key("allow_plaintext_login", func(n *yaml.Node, p string) { d.Bool(n, p, &l.AllowPlaintextLogin) }),
 					confdecode.Key("proxy_protocol", func(n *yaml.Node, p string) { d.Bool(n, p, &l.ProxyProtocol) }),
@@ -119,7 +75,7 @@ func decodeMail(d *confdecode.Decoder, n *yaml.Node, path string, m *Mail) {
 			u := &c.Upstream
 			d.Mapping(n, p,
 				confdecode.Key("tls", func(n *yaml.Node, p string) {
-					d.OneOf(n, p, &u.TLS, mail.TLSNone, mail.TLSStartTLS, mail.TLSImplicit)
+					d.OneOf(n, p, &u.TLS, TLSNone, TLSStartTLS, TLSImplicit)
 				}),
 				confdecode.Key("ca_file", func(n *yaml.Node, p string) {
 					if d.Str(n, p, &m.UpstreamCAFile) {
@@ -127,13 +83,13 @@ func decodeMail(d *confdecode.Decoder, n *yaml.Node, path string, m *Mail) {
 					}
 				}),
 				confdecode.Key("client_address", func(n *yaml.Node, p string) {
-					d.OneOf(n, p, &u.ClientAddress, mail.ClientAddrAuto, mail.ClientAddrProxyV2, mail.ClientAddrNone)
+					d.OneOf(n, p, &u.ClientAddress, ClientAddrAuto, ClientAddrProxyV2, ClientAddrNone)
 				}),
 				confdecode.Key("login", func(n *yaml.Node, p string) {
-					d.OneOf(n, p, &u.Login, mail.LoginAsUser, mail.LoginMasterSeparator, mail.LoginMasterAuthzID)
+					d.OneOf(n, p, &u.Login, LoginAsUser, LoginMasterSeparator, LoginMasterAuthzID)
 				}),
 				confdecode.Key("gssapi_login", func(n *yaml.Node, p string) {
-					d.OneOf(n, p, &u.GSSAPILogin, mail.LoginMasterSeparator, mail.LoginMasterAuthzID)
+					d.OneOf(n, p, &u.GSSAPILogin, LoginMasterSeparator, LoginMasterAuthzID)
 				}),
 				confdecode.Key("master_user", func(n *yaml.Node, p string) { d.Str(n, p, &u.MasterUser) }),
 				confdecode.Key("master_password", func(n *yaml.Node, p string) { d.Str(n, p, &u.MasterPassword) }),
@@ -185,21 +141,8 @@ func decodeMail(d *confdecode.Decoder, n *yaml.Node, path string, m *Mail) {
 	)
 }
 
-// OpenTLS returns the certificate store of the `tls` section, or nil when
-// no certificate is configured.
-func (c *Config) OpenTLS(log *slog.Logger) (*tlsstore.Store, error) {
-	if !c.TLS.configured() {
-		return nil, nil
-	}
-	s, err := tlsstore.New(tlsstore.Options{Certs: c.TLS.Certs, Default: c.TLS.Default, Watch: c.TLS.Watch, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("config: tls: %w", err)
-	}
-	return s, nil
-}
-
 // UpstreamTLS returns the client TLS config for mailbox servers.
-func (m *Mail) UpstreamTLS() (*tls.Config, error) {
+func (m *Settings) UpstreamTLS() (*tls.Config, error) {
 	if m.UpstreamCAFile == "" {
 		return nil, nil
 	}
