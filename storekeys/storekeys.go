@@ -148,6 +148,21 @@ func All(login string, ips, vhosts []string) []string {
 	return out
 }
 
+// WebProtocols are the protos of the web route keys by account id
+// (RouteID): Zimbra writes the scheme it proxies to.
+var WebProtocols = []string{"http", "httpssl"}
+
+// AllID returns the route keys of a web client known by its account id
+// (zimbraId): RouteID for each of [WebProtocols]. A purge deletes them
+// after the account's mailbox moves.
+func AllID(id string) []string {
+	out := make([]string, 0, len(WebProtocols))
+	for _, p := range WebProtocols {
+		out = append(out, RouteID(p, id))
+	}
+	return out
+}
+
 // Escape percent-encodes the bytes memcached does not accept in a key (a
 // space, a control byte, DEL) and '%' itself. Every other byte, including
 // UTF-8, is kept, so an ordinary login is unchanged. It is how the login

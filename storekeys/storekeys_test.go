@@ -56,6 +56,14 @@ func TestRouteID(t *testing.T) {
 	}
 }
 
+func TestAllID(t *testing.T) {
+	got := AllID("cc00ce85")
+	want := []string{"route:proto=http;id=cc00ce85", "route:proto=httpssl;id=cc00ce85"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("AllID = %q, want %q", got, want)
+	}
+}
+
 func TestAlias(t *testing.T) {
 	tests := []struct {
 		name string

@@ -8,7 +8,7 @@
 //	GET  /metrics       Prometheus text format (host/metrics, Go runtime, process)
 //	GET  /plugins       JSON: every plugin's info and stats
 //	POST /reload        re-read the configuration (what SIGHUP does)
-//	POST /purge-route   delete a login's cached routes (form: login=..., ip=..., vhost=...)
+//	POST /purge-route   delete a login's cached routes (form: login=..., ip=..., vhost=..., id=...)
 //	POST /call          run one hook chain on the live plugins (JSON: hook, fields); no login, no upstream, no event
 //	GET  /upstreams     JSON: what the node points at now (lookup URLs, backends, SOAP URLs, memcached)
 //

@@ -337,6 +337,7 @@ func TestServer_PurgeRoute(t *testing.T) {
 				"route:proto=httpssl;user=" + user,
 				"alias:user=" + user + ";ip=192.0.2.1",
 				"alias:user=" + user + ";vhost=mail.example.com",
+				"route:proto=httpssl;id=zid-" + sc.name,
 			}
 			other := "route:proto=imap;user=other-" + sc.name
 			for _, k := range append(present, other) {
@@ -346,7 +347,7 @@ func TestServer_PurgeRoute(t *testing.T) {
 			}
 			s, base := start(t, Options{})
 			s.Attach(Sources{Store: sc.st})
-			form := url.Values{"login": {user}, "ip": {"192.0.2.1"}, "vhost": {"mail.example.com"}}
+			form := url.Values{"login": {user}, "ip": {"192.0.2.1"}, "vhost": {"mail.example.com"}, "id": {"zid-" + sc.name}}
 			r := do(t, "POST", base+"/purge-route", form.Encode(), nil)
 			if r.code != 200 {
 				t.Fatalf("%d %s", r.code, r.body)
@@ -355,13 +356,15 @@ func TestServer_PurgeRoute(t *testing.T) {
 				`"key": "route:proto=imap;user=` + user + `",` + "\n      \"deleted\": 1,",
 				`"key": "route:proto=pop3;user=` + user + `",` + "\n      \"deleted\": 0,",
 				`"key": "alias:user=` + user + `;vhost=mail.example.com",` + "\n      \"deleted\": 1,",
+				`"key": "route:proto=http;id=zid-` + sc.name + `",` + "\n      \"deleted\": 0,",
+				`"key": "route:proto=httpssl;id=zid-` + sc.name + `",` + "\n      \"deleted\": 1,",
 			} {
 				if !strings.Contains(r.body, want) {
 					t.Errorf("reply lacks %q:\n%s", want, r.body)
 				}
 			}
-			if strings.Count(r.body, `"key"`) != 8 || !strings.Contains(r.body, `"shared": `+map[bool]string{true: "true", false: "false"}[sc.shared]) {
-				t.Errorf("want 8 keys (6 routes, 2 aliases), shared %v:\n%s", sc.shared, r.body)
+			if strings.Count(r.body, `"key"`) != 10 || !strings.Contains(r.body, `"shared": `+map[bool]string{true: "true", false: "false"}[sc.shared]) {
+				t.Errorf("want 10 keys (6 routes, 2 aliases, 2 routes by id), shared %v:\n%s", sc.shared, r.body)
 			}
 			for _, k := range present {
 				if _, err := sc.st.Get(ctx, k); !errors.Is(err, kv.ErrNotFound) {
@@ -386,6 +389,8 @@ func TestServer_PurgeRoute_BadRequests(t *testing.T) {
 	}{
 		{"no login", "ip=192.0.2.1", 400, "name at least one login"},
 		{"empty login", "login=", 400, "an empty login"},
+		{"empty id", "id=", 400, "an empty account id"},
+		{"too many ids", strings.Repeat("login=a&", 600) + strings.Repeat("id=b&", 401), 413, "more than 1000 logins"},
 		{"bad ip", "login=bob&ip=proxy1", 400, `ip "proxy1" is not an IP address`},
 		{"bad vhost", "login=bob&vhost=a+b", 400, `vhost "a b" is not a host name`},
 		{"unknown parameter", "login=bob&user=x", 400, "unknown parameter"},

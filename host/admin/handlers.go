@@ -190,14 +190,14 @@ func (s *Server) purgeRoute(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "admin: purge-route: "+err.Error()+"; send a form: login=<login>&ip=<proxy ip>&vhost=<host>")
 		return
 	}
-	req := PurgeRequest{Logins: r.Form["login"], IPs: r.Form["ip"], VHosts: r.Form["vhost"]}
+	req := PurgeRequest{Logins: r.Form["login"], IPs: r.Form["ip"], VHosts: r.Form["vhost"], IDs: r.Form["id"]}
 	for k := range r.Form {
-		if k != "login" && k != "ip" && k != "vhost" {
-			httpError(w, http.StatusBadRequest, "admin: purge-route: unknown parameter "+quoteHost(k)+": use login, ip and vhost")
+		if k != "login" && k != "ip" && k != "vhost" && k != "id" {
+			httpError(w, http.StatusBadRequest, "admin: purge-route: unknown parameter "+quoteHost(k)+": use login, ip, vhost and id")
 			return
 		}
 	}
-	if len(req.Logins) > maxPurgeLogins {
+	if len(req.Logins)+len(req.IDs) > maxPurgeLogins {
 		httpError(w, http.StatusRequestEntityTooLarge, "admin: purge-route: more than 1000 logins: split the request")
 		return
 	}
@@ -221,7 +221,7 @@ func (s *Server) purgeRoute(w http.ResponseWriter, r *http.Request) {
 	for _, x := range res {
 		deleted += x.Deleted
 	}
-	s.log.Info("admin: route purge", "remote", r.RemoteAddr, "logins", req.Logins, "keys", len(res),
+	s.log.Info("admin: route purge", "remote", r.RemoteAddr, "logins", req.Logins, "ids", req.IDs, "keys", len(res),
 		"deleted", deleted, "ok", err == nil)
 	code := http.StatusOK
 	body := map[string]any{"ok": err == nil, "shared": st.Shared(), "keys": res}

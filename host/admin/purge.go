@@ -13,19 +13,26 @@ import (
 
 // PurgeRequest names the logins whose cached routes to delete (Zimbra's
 // zmproxypurge), with the proxy addresses and virtual hosts whose alias
-// keys to delete too.
+// keys to delete too, and the account ids (zimbraId) whose web routes by
+// auth token to delete (storekeys.AllID).
 type PurgeRequest struct {
 	Logins []string
 	IPs    []string
 	VHosts []string
+	IDs    []string
 }
 
 // Validate checks the request as both the CLI and POST /purge-route need:
-// at least one login, IP addresses that parse, host names without spaces
-// or slashes.
+// at least one login or account id, IP addresses that parse, host names
+// without spaces or slashes.
 func (r PurgeRequest) Validate() error {
-	if len(r.Logins) == 0 {
-		return errors.New("name at least one login to purge")
+	if len(r.Logins) == 0 && len(r.IDs) == 0 {
+		return errors.New("name at least one login (or account id) to purge")
+	}
+	for _, id := range r.IDs {
+		if id == "" {
+			return errors.New("an empty account id: name the zimbraId to purge")
+		}
 	}
 	for _, l := range r.Logins {
 		if l == "" {
@@ -67,7 +74,8 @@ type everywhere interface {
 }
 
 // PurgeRoutes deletes every route-cache key of each login in req
-// (storekeys.All: the route for every protocol and the alias keys) from st: on
+// (storekeys.All: the route for every protocol and the alias keys), then
+// the web routes of each account id (storekeys.AllID), from st: on
 // every server of a memcached store, or from an in-process store. It
 // calls each, when not nil, after every key, and returns the results in
 // order. It stops at the first context error; a server that fails is
@@ -78,8 +86,15 @@ func PurgeRoutes(ctx context.Context, st kv.Store, req PurgeRequest, each func(P
 	}
 	var out []PurgeResult
 	var errs []error
+	var keys [][]string
 	for _, login := range req.Logins {
-		for _, k := range storekeys.All(login, req.IPs, req.VHosts) {
+		keys = append(keys, storekeys.All(login, req.IPs, req.VHosts))
+	}
+	for _, id := range req.IDs {
+		keys = append(keys, storekeys.AllID(id))
+	}
+	for _, ks := range keys {
+		for _, k := range ks {
 			res := purgeKey(ctx, st, k)
 			out = append(out, res)
 			if each != nil {

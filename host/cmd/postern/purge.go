@@ -28,22 +28,24 @@ func cmdPurgeRoute(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("postern purge-route", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: postern purge-route -c FILE [-ip ADDR]... [-vhost HOST]... LOGIN...\n\n"+
-			"Deletes the cached routes and aliases of each LOGIN on every memcached server in\n"+
-			"store.memcached (run it after a mailbox moves). Flags come before the logins.\n\n")
+		fmt.Fprint(stderr, "Usage: postern purge-route -c FILE [-ip ADDR]... [-vhost HOST]... [-id ZIMBRAID]... LOGIN...\n\n"+
+			"Deletes the cached routes and aliases of each LOGIN, and the web routes of each\n"+
+			"account id, on every memcached server in store.memcached (run it after a mailbox\n"+
+			"moves). Flags come before the logins.\n\n")
 		fs.PrintDefaults()
 	}
 	path := fs.String("c", "postern.yaml", "configuration `file`")
-	var ips, vhosts stringList
+	var ips, vhosts, ids stringList
 	fs.Var(&ips, "ip", "a proxy `address` mail clients connect to, for the alias keys (repeat)")
 	fs.Var(&vhosts, "vhost", "a virtual `host` name web clients use, for the alias keys (repeat)")
+	fs.Var(&ids, "id", "an account `id` (zimbraId) whose web routes by auth token to delete (repeat)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	logins := fs.Args()
-	if len(logins) == 0 {
-		fmt.Fprintln(stderr, "postern purge-route: name at least one login to purge")
+	if len(logins) == 0 && len(ids) == 0 {
+		fmt.Fprintln(stderr, "postern purge-route: name at least one login (or -id) to purge")
 		return exitUsage
 	}
 	for _, l := range logins {
@@ -61,6 +63,12 @@ func cmdPurgeRoute(ctx context.Context, args []string, stdout, stderr io.Writer)
 	for _, v := range vhosts {
 		if v == "" || strings.ContainsAny(v, " /\t\r\n") {
 			fmt.Fprintf(stderr, "postern purge-route: -vhost %q is not a host name\n", v)
+			return exitUsage
+		}
+	}
+	for _, id := range ids {
+		if id == "" {
+			fmt.Fprintln(stderr, "postern purge-route: -id: an empty account id")
 			return exitUsage
 		}
 	}
@@ -85,7 +93,7 @@ func cmdPurgeRoute(ctx context.Context, args []string, stdout, stderr io.Writer)
 	defer cancel()
 
 	// The admin API's POST /purge-route runs the same purge.
-	_, err = admin.PurgeRoutes(ctx, st, admin.PurgeRequest{Logins: logins, IPs: ips, VHosts: vhosts}, func(r admin.PurgeResult) {
+	_, err = admin.PurgeRoutes(ctx, st, admin.PurgeRequest{Logins: logins, IPs: ips, VHosts: vhosts, IDs: ids}, func(r admin.PurgeResult) {
 		fmt.Fprintf(stdout, "%s deleted on %d of %d servers\n", r.Key, r.Deleted, r.Servers)
 		if r.Err() != nil {
 			fmt.Fprintf(stderr, "postern purge-route: %s: %v\n", r.Key, r.Err())

@@ -71,6 +71,7 @@ func testPurgeRoute(t *testing.T, addrs []string, dist, form string) {
 		"route:proto=pop3ssl;user=bob@example.com",
 		"alias:user=bob@example.com;ip=192.0.2.1",
 		"alias:user=bob@example.com;vhost=mail.example.com",
+		"route:proto=httpssl;id=cc00ce85-8c0b-49eb-8e08-a8aab43ce836",
 	}
 	other := "route:proto=imap;user=alice@example.com"
 	for _, st := range each {
@@ -86,7 +87,7 @@ func testPurgeRoute(t *testing.T, addrs []string, dist, form string) {
 	}
 
 	code, out, errOut := runCmd("purge-route", "-c", purgeConfigPlaced(t, dist, form, addrs...),
-		"-ip", "192.0.2.1", "-vhost", "mail.example.com", "bob@example.com")
+		"-ip", "192.0.2.1", "-vhost", "mail.example.com", "-id", "cc00ce85-8c0b-49eb-8e08-a8aab43ce836", "bob@example.com")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
@@ -97,13 +98,15 @@ func testPurgeRoute(t *testing.T, addrs []string, dist, form string) {
 		"route:proto=pop3;user=bob@example.com deleted on 0 of 2 servers",
 		"alias:user=bob@example.com;ip=192.0.2.1 deleted on 2 of 2 servers",
 		"alias:user=bob@example.com;vhost=mail.example.com deleted on 2 of 2 servers",
+		"route:proto=http;id=cc00ce85-8c0b-49eb-8e08-a8aab43ce836 deleted on 0 of 2 servers",
+		"route:proto=httpssl;id=cc00ce85-8c0b-49eb-8e08-a8aab43ce836 deleted on 2 of 2 servers",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(out, "\n"); n != 8 {
-		t.Errorf("%d lines, want 8 (6 routes, 2 aliases):\n%s", n, out)
+	if n := strings.Count(out, "\n"); n != 10 {
+		t.Errorf("%d lines, want 10 (6 routes, 2 aliases, 2 routes by id):\n%s", n, out)
 	}
 	for i, st := range each {
 		for _, k := range append(present, only) {
@@ -143,6 +146,7 @@ func TestPurgeRoute_Usage(t *testing.T) {
 		{"flag after login", []string{"-c", cfg, "bob", "-ip", "192.0.2.1"}, "flags come before the logins"},
 		{"bad ip", []string{"-c", cfg, "-ip", "proxy1", "bob"}, `-ip "proxy1" is not an IP address`},
 		{"bad vhost", []string{"-c", cfg, "-vhost", "a b", "bob"}, `-vhost "a b" is not a host name`},
+		{"empty id", []string{"-c", cfg, "-id", "", "bob"}, "-id: an empty account id"},
 		{"unknown flag", []string{"-x"}, "flag provided but not defined"},
 	}
 	for _, tc := range tests {
