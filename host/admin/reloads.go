@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -16,8 +17,10 @@ type ReloadEvent struct {
 	Kind string `json:"kind"`
 	// Name is the plugin's name, or the configuration file.
 	Name string `json:"name"`
-	// Source is what started it: "sighup", "api", or "" for a plugin
-	// (its file changed, or a configuration load built it).
+	// Source is what started it: "sighup", "api", "rollback" (a plugin
+	// version swapped back after a regression; SHA256 is the version
+	// serving again, Error says why), or "" for a plugin (its file
+	// changed, or a configuration load built it).
 	Source string        `json:"source,omitempty"`
 	SHA256 string        `json:"sha256,omitempty"`
 	Took   time.Duration `json:"took"`
@@ -27,9 +30,10 @@ type ReloadEvent struct {
 // reloadRing keeps the last ringSize events, and the last plugin reload
 // seen per plugin so a sample adds each one once.
 type reloadRing struct {
-	mu     sync.Mutex
-	events []ReloadEvent
-	seen   map[string]time.Time
+	mu        sync.Mutex
+	events    []ReloadEvent
+	seen      map[string]time.Time
+	rollbacks map[string]time.Time // the last rollback added, per plugin
 }
 
 func (r *reloadRing) add(ev ReloadEvent) {
@@ -83,5 +87,18 @@ func (s *Server) samplePluginReloads() {
 			ev.Error = lr.Err.Error()
 		}
 		r.addLocked(ev)
+	}
+	if r.rollbacks == nil {
+		r.rollbacks = map[string]time.Time{}
+	}
+	for _, p := range h.Plugins() {
+		rb := p.LastRollback()
+		if rb == nil || !rb.RolledBack || r.rollbacks[p.Name()].Equal(rb.At) {
+			continue
+		}
+		r.rollbacks[p.Name()] = rb.At
+		r.addLocked(ReloadEvent{At: rb.At, Kind: "plugin", Name: p.Name(), Source: "rollback", SHA256: rb.PrevSHA256,
+			Error: fmt.Sprintf("version %.12s regressed (%d of %d calls failed; the previous version %d of %d): rolled back",
+				rb.SHA256, rb.Failures, rb.Calls, rb.PrevFailures, rb.PrevCalls)})
 	}
 }

@@ -146,7 +146,7 @@ mail:
 	if _, m := httpDo(t, "GET", base+"/metrics"); !strings.Contains(m, `postern_plugin_rollbacks_total{plugin="gate"} 1`) {
 		t.Errorf("no rollback in /metrics")
 	}
-	if _, page := httpDo(t, "GET", base+"/"); !strings.Contains(page, "rolled back") || !strings.Contains(page, rb.SHA256[:12]) {
+	if _, page := httpDo(t, "GET", base+"/"); !strings.Contains(page, "rolled back") || !strings.Contains(page, rb.SHA256[:12]) || !strings.Contains(page, "<td>rollback</td>") {
 		t.Errorf("the status page does not show the rollback")
 	}
 	// A SIGHUP does not load the rolled-back file again.
