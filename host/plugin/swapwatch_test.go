@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,8 @@ func TestPlugin_safeSwap(t *testing.T) {
 	good2 := variant(t, "login_continue", "good2")
 	bad := variant(t, "login_trap_third", "bad")
 	bad2 := variant(t, "login_trap_third", "bad2")
+	loop := variant(t, "loop", "loop")
+	badVerdict := variant(t, "bad_verdict", "verdict")
 	tests := []struct {
 		name        string
 		policy      RegressionPolicy
@@ -67,14 +70,20 @@ func TestPlugin_safeSwap(t *testing.T) {
 		wantRollback bool // Stats.Rollbacks == 1
 		wantRecord   bool // LastRollback set
 		wantLog      string
+		// the regression's record: calls when it was found (failures 3)
+		wantCalls int64
 	}{
 		{name: "a version that traps on its third call is rolled back", first: good, next: bad, warm: 10,
 			calls: 100, failed: 3, wantFirst: true, wantRollback: true, wantRecord: true,
-			wantLog: "rolled back to the previous version"},
+			wantLog: "rolled back to the previous version", wantCalls: 9},
 		{name: "a first version that never ran: any regression counts", first: good, next: bad, warm: 0,
-			calls: 100, failed: 3, wantFirst: true, wantRollback: true, wantRecord: true},
+			calls: 100, failed: 3, wantFirst: true, wantRollback: true, wantRecord: true, wantCalls: 9},
 		{name: "keep: the regression is logged, the new version serves", policy: RegressionKeep, first: good, next: bad, warm: 10,
-			calls: 30, failed: 10, wantFirst: false, wantRecord: true, wantLog: "kept serving (on_regression: keep)"},
+			calls: 30, failed: 10, wantFirst: false, wantRecord: true, wantLog: "kept serving (on_regression: keep)", wantCalls: 9},
+		{name: "a version that loops past its deadline is rolled back", first: good, next: loop, warm: 10,
+			calls: 20, failed: 3, wantFirst: true, wantRollback: true, wantRecord: true, wantCalls: 3},
+		{name: "a version with an invalid verdict is rolled back", first: good, next: badVerdict, warm: 10,
+			calls: 20, failed: 3, wantFirst: true, wantRollback: true, wantRecord: true, wantCalls: 3},
 		{name: "as often as the previous version: no regression", first: bad, next: bad2, warm: 30,
 			calls: 60, failed: 20, wantFirst: false},
 		{name: "a good version stays", first: good, next: good2, warm: 10, calls: 60, failed: 0, wantFirst: false},
@@ -86,7 +95,7 @@ func TestPlugin_safeSwap(t *testing.T) {
 			if err := os.WriteFile(path, tc.first, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			spec := Spec{Name: "p", Path: path, OnRegression: tc.policy, Limits: Limits{Instances: 1},
+			spec := Spec{Name: "p", Path: path, OnRegression: tc.policy, Limits: Limits{Instances: 1, CallTimeout: 50 * time.Millisecond},
 				RegressionWatch: RegressionWatch{Calls: 60, For: time.Minute}}
 			if err := h.Load(context.Background(), []Spec{spec}); err != nil {
 				t.Fatal(err)
@@ -120,8 +129,8 @@ func TestPlugin_safeSwap(t *testing.T) {
 				t.Fatalf("LastRollback = %+v, want set: %v", rb, tc.wantRecord)
 			}
 			if rb != nil {
-				if rb.SHA256 != nextSHA || rb.PrevSHA256 != firstSHA || rb.Failures != 3 || rb.Calls != 9 ||
-					rb.RolledBack != tc.wantRollback || !strings.Contains(rb.LastError, "trap") {
+				if rb.SHA256 != nextSHA || rb.PrevSHA256 != firstSHA || rb.Failures != 3 || rb.Calls != tc.wantCalls ||
+					rb.RolledBack != tc.wantRollback || rb.LastError == "" {
 					t.Errorf("LastRollback = %+v", rb)
 				}
 				if in.LastRollback != rb {
@@ -135,7 +144,7 @@ func TestPlugin_safeSwap(t *testing.T) {
 						line = l
 					}
 				}
-				for _, want := range []string{"level=ERROR", "plugin=p", "sha256=" + nextSHA, "previous_sha256=" + firstSHA, "failures=3", "calls=9"} {
+				for _, want := range []string{"level=ERROR", "plugin=p", "sha256=" + nextSHA, "previous_sha256=" + firstSHA, "failures=3", fmt.Sprintf("calls=%d", tc.wantCalls)} {
 					if !strings.Contains(line, want) {
 						t.Errorf("no %q in the log line %q\nlog:\n%s", want, line, logs)
 					}
