@@ -247,3 +247,56 @@ func short(s string) string {
 	}
 	return s
 }
+
+// TestPlugin_safeSwap_concurrent: callers in parallel while a bad version
+// is swapped in: exactly one rollback, the good version serves after it,
+// and every call after the rollback succeeds (run with -race).
+func TestPlugin_safeSwap_concurrent(t *testing.T) {
+	h, _ := newTestHost(t, Options{})
+	path := filepath.Join(t.TempDir(), "p.wasm")
+	if err := os.WriteFile(path, variant(t, "login_continue", "good"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Load(context.Background(), []Spec{{Name: "p", Path: path, Limits: Limits{Instances: 4}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.Plugin("p")
+	good := p.Info().SHA256
+	stop := make(chan struct{})
+	errs := make(chan int, 8)
+	for range 8 {
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-stop:
+					errs <- n
+					return
+				default:
+				}
+				logins(h, 1)
+				n++
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	swapTo(t, p, path, variant(t, "login_trap_third", "bad"))
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Info().SHA256 != good {
+		if time.Now().After(deadline) {
+			t.Fatal("no rollback under load")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // calls that pinned the bad version drain
+	if n := logins(h, 50); n != 0 {
+		t.Errorf("%d logins failed after the rollback", n)
+	}
+	close(stop)
+	for range 8 {
+		<-errs
+	}
+	if n := p.Stats().Rollbacks.Load(); n != 1 {
+		t.Errorf("rollbacks = %d, want 1", n)
+	}
+}
