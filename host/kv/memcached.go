@@ -77,6 +77,7 @@ type Memcached struct {
 	// downUntil holds, per server, the Unix nanos until which the server
 	// is skipped after a failure (see downFor).
 	downUntil []atomic.Int64
+	isDown    func(i int) bool // bound once: a closure per operation would allocate
 	closed    atomic.Bool
 	now       func() time.Time // replaced in tests
 }
@@ -101,6 +102,7 @@ func NewMemcached(servers []string, opts MemcachedOptions) (*Memcached, error) {
 		now:       time.Now,
 		downUntil: make([]atomic.Int64, len(servers)),
 	}
+	m.isDown = func(i int) bool { return time.Now().UnixNano() < m.downUntil[i].Load() }
 	var err error
 	if m.place, err = placement.New(opts.Distribution, servers); err != nil {
 		return nil, fmt.Errorf("kv: memcached: %w", err)
@@ -157,10 +159,8 @@ func (m *Memcached) begin(ctx context.Context, op, key string) (int, string, err
 	if err := ValidKey(key); err != nil {
 		return 0, "", err
 	}
-	now := time.Now().UnixNano()
-	isDown := func(i int) bool { return now < m.downUntil[i].Load() }
-	i := m.place.Server(key, isDown)
-	if i < 0 || isDown(i) {
+	i := m.place.Server(key, m.isDown)
+	if i < 0 || m.isDown(i) {
 		where := "memcached " + m.servers[0]
 		if i >= 0 {
 			where = "memcached " + m.servers[i]

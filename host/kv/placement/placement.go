@@ -40,7 +40,29 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
+
+// keyBufs holds byte copies of keys for the hashes that take a []byte:
+// converting the string directly would allocate on every operation, as
+// the slice escapes into the hash's assembly.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// hashKey returns h of key's bytes without allocating.
+func hashKey(key string, h func([]byte) uint32) uint32 {
+	bp := keyBufs.Get().(*[]byte)
+	b := append((*bp)[:0], key...)
+	v := h(b)
+	*bp = b
+	keyBufs.Put(bp)
+	return v
+}
+
+// md5Word is the first four bytes of b's MD5, little-endian.
+func md5Word(b []byte) uint32 {
+	sum := md5.Sum(b)
+	return binary.LittleEndian.Uint32(sum[:4])
+}
 
 // Names of the distributions, as store.distribution spells them.
 const (
@@ -96,7 +118,7 @@ func (c CRC32) Server(key string, _ func(int) bool) int {
 	if c.N <= 1 {
 		return 0
 	}
-	return int(crc32.ChecksumIEEE([]byte(key)) % uint32(c.N))
+	return int(hashKey(key, crc32.ChecksumIEEE) % uint32(c.N))
 }
 
 // Len implements [Placer].
@@ -226,8 +248,7 @@ func splitServer(s string) (string, int) {
 // KeyHash is the hash a key is looked up by in the continuum: the first
 // four bytes of its MD5, little-endian (libmemcached's MEMCACHED_HASH_MD5).
 func (k *Ketama) KeyHash(key string) uint32 {
-	sum := md5.Sum([]byte(key))
-	return binary.LittleEndian.Uint32(sum[:4])
+	return hashKey(key, md5Word)
 }
 
 // Server implements [Placer].

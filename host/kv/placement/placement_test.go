@@ -447,3 +447,19 @@ func TestKetama_realServers(t *testing.T) {
 		t.Fatalf("the fourth server got %.1f%% of the keys, want about 25%%", 100*frac)
 	}
 }
+
+// TestServer_allocs: placing a key allocates nothing (it runs on every
+// store operation).
+func TestServer_allocs(t *testing.T) {
+	k := "route:proto=imap;user=someone-with-a-rather-long-name@example.com"
+	down := func(int) bool { return false }
+	for _, name := range Names {
+		p, err := New(name, fakeServers(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := testing.AllocsPerRun(100, func() { p.Server(k, down) }); a != 0 {
+			t.Errorf("%s: %v allocations per Server call, want 0", name, a)
+		}
+	}
+}
