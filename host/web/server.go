@@ -203,6 +203,7 @@ func New(opts Options) (*Server, error) {
 		BufferPool:     bufferPool{},
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// The unbuffered proxy is a copy: configure s.proxy fully above.
 	stream := *s.proxy
 	stream.FlushInterval = -1
 	s.stream = &stream
