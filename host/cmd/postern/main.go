@@ -38,6 +38,7 @@ Commands:
   getAllReverseProxyBackends (garpb) -c FILE  the mail routes and web pool backends
   getAllMtaAuthURLs (gamau)          -c FILE  the web backends' SOAP URLs
   getAllMemcachedServers (gamcs)     -c FILE  store.memcached
+                                -node URL instead of -c asks a running postern (admin API)
   zmprov [-c FILE] COMMAND      the same four, zmprov style (postern zmprov garpb)
   demo     [-addr-base N] [-for D]  the proxy with the bundled plugins and demo mail and
                                 web servers, all in this process; prints commands to try
