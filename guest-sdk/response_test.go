@@ -24,7 +24,7 @@ func TestResponseHook(t *testing.T) {
 	h := httpHost(t)
 	h.Fields[abi.FieldResponseStatus] = "302"
 	h.RespHeaders["Location"] = []string{"http://backend:8080/app/login"}
-	h.RespHeaders["Set-Cookie"] = []string{"a=1; Domain=backend; Path=/app/", "b=2; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Path=/app"}
+	h.RespHeaders["Set-Cookie"] = []string{"a=1; Domain=backend; Path=/app", "b=2; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Path=/app"}
 	h.RespHeaders["X-Powered-By"] = []string{"PHP"}
 	var status int
 	var cookies []string
@@ -90,7 +90,8 @@ func TestResponseFieldsOutsideResponse(t *testing.T) {
 
 func TestRewriteCookie(t *testing.T) {
 	for _, tc := range []struct{ in, domain, path, want string }{
-		{"a=1; Domain=Backend.Local; Path=/app/x", "backend.local", "/app", "a=1; Domain=example.com; Path=/x"},
+		{"a=1; Domain=Backend.Local; Path=/app/x", "backend.local", "/app/", "a=1; Domain=example.com; Path=/x"},
+		{"a=1; Path=/app/x", "", "/app", "a=1; Path=//x"}, // a plain prefix, as nginx's proxy_cookie_path
 		{"a=1; domain=.backend.local", "backend.local", "", "a=1; domain=.example.com"},
 		{"a=1;Path=/app", "", "/app", "a=1;Path=/"},
 		{"a=1", "backend.local", "/app", "a=1"},
