@@ -223,7 +223,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		}),
 		confdecode.Key("tls", func(n *yaml.Node, p string) { c.TLS.Decode(d, n, p) }),
 		confdecode.Key("mail", func(n *yaml.Node, p string) { c.Mail.Decode(d, n, p) }),
-		confdecode.Key("web", func(n *yaml.Node, p string) { decodeWeb(d, n, p, &c.Web) }),
+		confdecode.Key("web", func(n *yaml.Node, p string) { c.Web.Decode(d, n, p) }),
 		confdecode.Key("shutdown", func(n *yaml.Node, p string) {
 			d.Mapping(n, p,
 				confdecode.Key("announce", func(n *yaml.Node, p string) { d.Duration(n, p, &c.Shutdown.Announce) }),

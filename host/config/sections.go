@@ -6,6 +6,7 @@ import (
 	"github.com/postern/postern/host/admin/adminconfig"
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/tlsstore"
+	"github.com/postern/postern/host/web"
 )
 
 // The sections that components own: each is the component's settings
@@ -24,6 +25,10 @@ type Mail = mail.Settings
 // TLS is the `tls` section: the certificates every TLS listener serves,
 // chosen by SNI; host/tlsstore owns it.
 type TLS = tlsstore.Settings
+
+// Web is the `web` section: the HTTP and HTTPS front end; host/web owns
+// it.
+type Web = web.Settings
 
 // OpenTLS returns the certificate store of the `tls` section, or nil when
 // no certificate is configured.

@@ -1,26 +1,31 @@
-package config
+package web
 
 import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/postern/postern/host/internal/confdecode"
-	"github.com/postern/postern/host/web"
 )
 
-// Web is the `web` section: the HTTP and HTTPS front end.
-type Web struct {
-	web.Config
+// Settings is the `web` section of the configuration file, as data:
+// host/config decodes it (Decode), and postern run passes its Config to
+// New with the live parts (certificates, plugins, loggers, limiter) in
+// Options.
+type Settings struct {
+	Config
 }
 
 // Enabled reports whether any web listener is configured.
-func (w *Web) Enabled() bool { return w != nil && len(w.Listeners) > 0 }
+func (w *Settings) Enabled() bool { return w != nil && len(w.Listeners) > 0 }
 
-func decodeWeb(d *confdecode.Decoder, n *yaml.Node, path string, w *Web) {
+// Decode decodes the section at n (key path path, "web") into w; file
+// paths are resolved by d. Config.Validate and the checks that span the
+// sections (a TLS listener needs the tls section) are the caller's.
+func (w *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 	c := &w.Config
 	d.Mapping(n, path,
 		confdecode.Key("listeners", func(n *yaml.Node, p string) {
 			d.Sequence(n, p, "listeners", func(n *yaml.Node, p string) {
-				var l web.Listener
+				var l Listener
 				d.Mapping(n, p,
 					confdecode.Key("name", func(n *yaml.Node, p string) { d.Str(n, p, &l.Name) }),
 					confdecode.Key("address", func(n *yaml.Node, p string) { d.Str(n, p, &l.Address) }),
@@ -34,7 +39,7 @@ func decodeWeb(d *confdecode.Decoder, n *yaml.Node, path string, w *Web) {
 					confdecode.Key("trusted_proxies", func(n *yaml.Node, p string) { l.TrustedProxies = d.Prefixes(n, p) }),
 					confdecode.Key("trusted_forwarders", func(n *yaml.Node, p string) { l.TrustedForwarders = d.Prefixes(n, p) }),
 				)
-				// Checked here too (web.Config.Validate checks it for
+				// Checked here too (Config.Validate checks it for
 				// embedders) so the error carries the listener's line.
 				if l.ProxyProtocol && len(l.TrustedProxies) == 0 {
 					d.Errorf(n, p, "proxy_protocol needs trusted_proxies: list the load balancers' addresses (CIDR) that may send a PROXY header")
@@ -46,13 +51,13 @@ func decodeWeb(d *confdecode.Decoder, n *yaml.Node, path string, w *Web) {
 		}),
 		confdecode.Key("pools", func(n *yaml.Node, p string) {
 			d.Sequence(n, p, "pools", func(n *yaml.Node, p string) {
-				var pl web.Pool
+				var pl Pool
 				d.Mapping(n, p,
 					confdecode.Key("name", func(n *yaml.Node, p string) { d.Str(n, p, &pl.Name) }),
 					confdecode.Key("balance", func(n *yaml.Node, p string) { d.Str(n, p, &pl.Balance) }),
 					confdecode.Key("backends", func(n *yaml.Node, p string) {
 						d.Sequence(n, p, "backends", func(n *yaml.Node, p string) {
-							var b web.Backend
+							var b Backend
 							if r := d.Resolve(n); r != nil && r.Kind == yaml.ScalarNode {
 								d.Str(n, p, &b.Address) // "host:port" alone
 							} else {
@@ -96,7 +101,7 @@ func decodeWeb(d *confdecode.Decoder, n *yaml.Node, path string, w *Web) {
 		}),
 		confdecode.Key("routes", func(n *yaml.Node, p string) {
 			d.Sequence(n, p, "routes", func(n *yaml.Node, p string) {
-				r := web.Route{}
+				r := Route{}
 				buffering, websocket := true, true
 				strs := func(n *yaml.Node, p, what string, dst *[]string) {
 					d.Sequence(n, p, what, func(n *yaml.Node, p string) {
