@@ -91,6 +91,9 @@ func (m *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 				confdecode.Key("gssapi_login", func(n *yaml.Node, p string) {
 					d.OneOf(n, p, &u.GSSAPILogin, LoginMasterSeparator, LoginMasterAuthzID)
 				}),
+				confdecode.Key("oauth_login", func(n *yaml.Node, p string) {
+					d.OneOf(n, p, &u.OAuthLogin, LoginPassthrough, LoginMasterSeparator, LoginMasterAuthzID)
+				}),
 				confdecode.Key("master_user", func(n *yaml.Node, p string) { d.Str(n, p, &u.MasterUser) }),
 				confdecode.Key("master_password", func(n *yaml.Node, p string) { d.Str(n, p, &u.MasterPassword) }),
 				confdecode.Key("master_separator", func(n *yaml.Node, p string) { d.Str(n, p, &u.MasterSeparator) }),
@@ -113,6 +116,28 @@ func (m *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 			)
 			if g.Keytab == "" {
 				d.Errorf(n, p, "keytab is required; remove the gssapi section to turn Kerberos logins off")
+			}
+		}),
+		confdecode.Key("oauth", func(n *yaml.Node, p string) {
+			o := &c.OAuth
+			d.Mapping(n, p,
+				confdecode.Key("mechanisms", func(n *yaml.Node, p string) {
+					d.Sequence(n, p, "mechanisms", func(n *yaml.Node, p string) {
+						var m string
+						d.OneOf(n, p, &m, "oauthbearer", "xoauth2")
+						if m != "" {
+							o.Mechanisms = append(o.Mechanisms, m)
+						}
+					})
+				}),
+				confdecode.Key("max_token", func(n *yaml.Node, p string) {
+					d.Int(n, p, 1, 64<<10, func(v int64) { o.MaxToken = int(v) })
+				}),
+				confdecode.Key("scope", func(n *yaml.Node, p string) { d.Str(n, p, &o.Scope) }),
+				confdecode.Key("openid_configuration", func(n *yaml.Node, p string) { d.Str(n, p, &o.OpenIDConfiguration) }),
+			)
+			if len(o.Mechanisms) == 0 {
+				d.Errorf(n, p, "mechanisms is required (oauthbearer, xoauth2); remove the oauth section to turn OAuth logins off")
 			}
 		}),
 		confdecode.Key("limits", func(n *yaml.Node, p string) {

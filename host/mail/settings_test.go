@@ -35,7 +35,8 @@ listeners:
   - {name: imap, address: ":143", protocol: imap, tls: starttls, proxy_protocol: true, trusted_proxies: [10.0.0.0/8]}
   - {name: pop3s, address: ":995", protocol: pop3, tls: implicit, allow_plaintext_login: true, route: ["127.0.0.1:110"]}
 upstream: {tls: starttls, ca_file: ca.pem, client_address: none, login: master-authzid, gssapi_login: master-separator,
-           master_user: m, master_password: p, master_separator: "*", connect_timeout: 2s, login_timeout: 3s}
+           oauth_login: master-authzid, master_user: m, master_password: p, master_separator: "*", connect_timeout: 2s, login_timeout: 3s}
+oauth: {mechanisms: [oauthbearer, xoauth2], max_token: 8192, scope: mail, openid_configuration: "https://idp/.well-known/openid-configuration"}
 gssapi: {keytab: k.keytab, service_host: mail.example, max_clock_skew: 1m, principals: {a@R: a}, realms: {R: r.example}}
 limits: {max_line: 4096, max_literal: 8192, max_auth_failures: 2, max_bad_commands: 3, pre_login_idle: 1m, relay_idle: 2h,
          login_timeout: 20s, tls_handshake: 5s, max_connections: 0, max_connections_per_client: 5, max_prelogin: 7, per_client_exempt: []}
@@ -52,6 +53,10 @@ limits: {max_line: 4096, max_literal: 8192, max_auth_failures: 2, max_bad_comman
 	if u.TLS != TLSStartTLS || s.UpstreamCAFile != "/etc/postern/ca.pem" || u.ClientAddress != ClientAddrNone || u.Login != LoginMasterAuthzID ||
 		u.GSSAPILogin != LoginMasterSeparator || u.MasterUser != "m" || u.MasterSeparator != "*" || u.ConnectTimeout != 2*time.Second || u.LoginTimeout != 3*time.Second {
 		t.Errorf("upstream %+v", u)
+	}
+	if o := s.OAuth; strings.Join(o.Mechanisms, ",") != "oauthbearer,xoauth2" || o.MaxToken != 8192 || o.Scope != "mail" ||
+		o.OpenIDConfiguration != "https://idp/.well-known/openid-configuration" || u.OAuthLogin != LoginMasterAuthzID {
+		t.Errorf("oauth %+v, oauth_login %q", o, u.OAuthLogin)
 	}
 	if g := s.GSSAPI; g.Keytab != "/etc/postern/k.keytab" || g.ServiceHost != "mail.example" || g.Principals["a@R"] != "a" || g.Realms["R"] != "r.example" {
 		t.Errorf("gssapi %+v", g)
@@ -74,6 +79,10 @@ func TestSettings_DecodeErrors(t *testing.T) {
 		{"gssapi: {keytab: k, principals: [a]}", "mail.gssapi.principals: want a mapping of principal: login, got a list"},
 		{"limits: {max_line: 10}", "mail.limits.max_line: 10: want an integer from 256 to 1048576"},
 		{"listener: []", "mail.listener: unknown key (did you mean listeners?)"},
+		{"oauth: {mechanisms: [plain]}", `mail.oauth.mechanisms[0]: "plain": want one of [oauthbearer xoauth2]`},
+		{"oauth: {scope: mail}", "mail.oauth: mechanisms is required"},
+		{"oauth: {mechanisms: [xoauth2], max_token: 100000}", "mail.oauth.max_token: 100000: want an integer from 1 to 65536"},
+		{"upstream: {oauth_login: user}", `mail.upstream.oauth_login: "user": want one of [passthrough master-separator master-authzid]`},
 	} {
 		if _, err := decodeSettings(t, tc.yaml, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s:\n got %v\nwant %q", tc.yaml, err, tc.want)
@@ -105,6 +114,7 @@ func FuzzSettings_Decode(f *testing.F) {
 		"listeners: [{name: a, address: ':1', protocol: imap, tls: none}]",
 		"upstream: {login: master-separator, master_user: m}", "gssapi: {keytab: k, realms: {R: d}}",
 		"limits: {max_connections: 0, per_client_exempt: [10.0.0.0/8]}", "[1]", "listeners: [~]",
+		"oauth: {mechanisms: [xoauth2], max_token: 9}", "upstream: {oauth_login: passthrough}",
 	} {
 		f.Add(s)
 	}
@@ -122,6 +132,11 @@ func FuzzSettings_Decode(f *testing.F) {
 		for _, l := range s.Listeners {
 			if (l.Protocol != "" && l.Protocol != IMAP && l.Protocol != POP3) || (l.TLS != "" && l.TLS != TLSNone && l.TLS != TLSStartTLS && l.TLS != TLSImplicit) {
 				t.Fatalf("accepted listener %+v", l)
+			}
+		}
+		for _, m := range s.OAuth.Mechanisms {
+			if m != "oauthbearer" && m != "xoauth2" {
+				t.Fatalf("accepted mechanism %q", m)
 			}
 		}
 		if s.GSSAPI.Keytab == "" && (s.GSSAPI.Principals != nil || s.GSSAPI.Realms != nil) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 
 	"github.com/postern/postern/host/internal/authhttp"
 	"github.com/postern/postern/host/internal/testenv"
@@ -26,8 +28,10 @@ import (
 // TestRun_standardDeployment runs `postern run` with the bundled plugins
 // (login-normaliser, throttle, route-cache, route-lookup) against a real
 // Dovecot, memcached and auth_http lookup service, and an HTTP backend:
-// the standard deployment end to end. It then checks that no password,
-// cookie value or token reached any log line.
+// the standard deployment end to end, plus OAuth logins (the oauth plugin
+// asking Dovecot's introspection endpoint, the token passed through to
+// Dovecot's oauth2 passdb). It then checks that no password, cookie value
+// or token (admin or OAuth) reached any log line.
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestRun_standardDeployment(t *testing.T) {
@@ -58,6 +62,8 @@ func TestRun_standardDeployment(t *testing.T) {
 	// The bundled plugins' C builds, as deployed (their twin tests hold
 	// them to the Go sources).
 	plugin := func(name string) string { return plugintest.CPlugin(t, "plugins/"+name+"/c") }
+	introURL, _ := url.Parse(d.OAuth.URL)
+	introSecret, _ := introURL.User.Password()
 	imapAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	webAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	const adminToken = "admin-token-0123456789abcdef"
@@ -67,6 +73,10 @@ store:
   memcached: ["%s"]
 plugins:
   chain:
+    - name: oauth
+      path: %s
+      http_allow: ["%s"]
+      config: {introspection_url: "http://%s%s", client_id: "%s", client_secret: "%s"}
     - name: login-normaliser
       path: %s
       config: {default_domain: example.com}
@@ -84,6 +94,7 @@ tls:
 mail:
   listeners:
     - {name: imap, address: "%s", protocol: imap, tls: starttls}
+  oauth: {mechanisms: [oauthbearer, xoauth2]}
 web:
   listeners:
     - {name: http, address: "%s"}
@@ -93,7 +104,8 @@ web:
 admin:
   address: "127.0.0.1:0"
   token: %s
-`, mc, plugin("login-normaliser"), plugin("throttle"), plugin("route-cache"), plugin("route-lookup"),
+`, mc, plugintest.Build(t, "plugins/oauth"), introURL.Host, introURL.Host, introURL.Path, introURL.User.Username(), introSecret,
+		plugin("login-normaliser"), plugin("throttle"), plugin("route-cache"), plugin("route-lookup"),
 		lookup.Addr(), lookup.URL(), imapAddr, webAddr, strings.TrimPrefix(backend.URL, "http://"), adminToken)
 	cfgPath := filepath.Join(dir, "postern.yaml")
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
@@ -177,6 +189,31 @@ admin:
 		t.Errorf("the web request was not routed by the lookup service: %d lookups", n)
 	}
 
+	// OAuth: go-imap's OAUTHBEARER client with a token Dovecot's
+	// introspection endpoint knows; the oauth plugin asks it, then Dovecot.
+	oauthTok := d.IssueToken("bob@example.com")
+	const wrongTok = "wrong-oauth-token-should-not-log"
+	oauthLogin := func(tok string) error {
+		c, err := imapclient.DialStartTLS(imapAddr, &imapclient.Options{TLSConfig: tlsCfg})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.Authenticate(sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: "bob@example.com", Token: tok})); err != nil {
+			return err
+		}
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			return err
+		}
+		return c.Logout().Wait()
+	}
+	if err := oauthLogin(oauthTok); err != nil {
+		t.Fatalf("OAuth login: %v\n%s", err, logs)
+	}
+	if err := oauthLogin(wrongTok); err == nil {
+		t.Fatal("a wrong token logged in")
+	}
+
 	sigs <- syscall.SIGTERM
 	select {
 	case code := <-exited:
@@ -188,7 +225,7 @@ admin:
 	}
 	all := logs.String()
 	for _, secret := range []string{"secret", "wrong-password-xyz", alicePass, "cookie-value-should-not-log",
-		"basic-pass-should-not-log", adminToken, d.MasterPassword} {
+		"basic-pass-should-not-log", adminToken, d.MasterPassword, oauthTok, wrongTok, introSecret} {
 		if strings.Contains(all, secret) {
 			i := strings.Index(all, secret)
 			t.Errorf("a secret reached the log: %q in ...%s...", secret, all[max(0, i-200):min(len(all), i+50)])

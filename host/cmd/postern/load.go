@@ -52,21 +52,27 @@ func load(ctx context.Context, cfg *config.Config, log *slog.Logger, watch bool,
 }
 
 // checkPasswordVerifier refuses a configuration whose mail front end logs
-// in upstream as a master user for password logins while no loaded plugin
-// can verify a password: the front end would refuse every password login
-// (it never lets an unchecked password through a master login).
+// in upstream as a master user for password logins, or for OAuth logins,
+// while no loaded plugin can verify a password or token: the front end
+// would refuse every such login (it never lets an unchecked password or
+// token through a master login).
 func checkPasswordVerifier(cfg *config.Config, host *plugin.Host) error {
-	if !cfg.Mail.Enabled() {
+	if !cfg.Mail.Enabled() || len(host.PasswordVerifiers()) > 0 {
 		return nil
 	}
-	mode := cfg.Mail.Config.Upstream.Login
-	if mode == "" || mode == mail.LoginAsUser || len(host.PasswordVerifiers()) > 0 {
-		return nil
+	u := cfg.Mail.Config.Upstream
+	if mode := u.Login; mode != "" && mode != mail.LoginAsUser {
+		return fmt.Errorf("mail.upstream.login %s: no plugin verifies passwords, so every password login would be refused "+
+			"(the mailbox server does not check the password of a master login); "+
+			"add a plugin that checks them, such as route-lookup with send_password: true against a lookup service that checks passwords, "+
+			"or set mail.upstream.login: user", mode)
 	}
-	return fmt.Errorf("mail.upstream.login %s: no plugin verifies passwords, so every password login would be refused "+
-		"(the mailbox server does not check the password of a master login); "+
-		"add a plugin that checks them, such as route-lookup with send_password: true against a lookup service that checks passwords, "+
-		"or set mail.upstream.login: user", mode)
+	if mode := u.OAuthLogin; len(cfg.Mail.Config.OAuth.Mechanisms) > 0 && mode != "" && mode != mail.LoginPassthrough {
+		return fmt.Errorf("mail.upstream.oauth_login %s: no plugin verifies tokens, so every OAuth login would be refused "+
+			"(the mailbox server does not see the token of a master login); "+
+			"add the oauth plugin (it vouches for the tokens it accepts), or set mail.upstream.oauth_login: passthrough", mode)
+	}
+	return nil
 }
 
 // close closes the host, then the store it was using.

@@ -54,3 +54,47 @@ mail:
 		})
 	}
 }
+
+// TestCheck_oauthMasterNeedsVerifier: the same for OAuth logins: a master
+// oauth_login without a plugin that vouches for tokens is refused;
+// passthrough needs none, and the oauth plugin vouches.
+func TestCheck_oauthMasterNeedsVerifier(t *testing.T) {
+	oauth := guestbuild.Build(t, "plugins/oauth")
+	for _, tc := range []struct {
+		mode, chain string
+		wantCode    int
+		wantStderr  string
+	}{
+		{"master-separator", "", exitFail, "no plugin verifies tokens"},
+		{"passthrough", "", exitOK, ""},
+		{"master-authzid", fmt.Sprintf(`
+    - name: oauth
+      path: %s
+      http_allow: ["127.0.0.1:9"]
+      config: {jwks_url: "http://127.0.0.1:9/jwks", issuer: i, audience: a}`, oauth), exitOK, ""},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			chain := "  chain: []"
+			if tc.chain != "" {
+				chain = "  chain:" + tc.chain
+			}
+			conf := fmt.Sprintf(`cache_dir: ""
+plugins:
+%s
+mail:
+  oauth: {mechanisms: [xoauth2]}
+  upstream: {oauth_login: %s, master_user: m, master_password: p}
+  listeners:
+    - {name: imap, address: "127.0.0.1:%d", protocol: imap, tls: none, allow_plaintext_login: true}
+`, chain, tc.mode, testenv.FreePort(t))
+			path := filepath.Join(t.TempDir(), "postern.yaml")
+			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := runCmd("check", "-c", path)
+			if code != tc.wantCode || (tc.wantStderr != "" && !strings.Contains(stderr, tc.wantStderr)) {
+				t.Fatalf("check = %d\nstdout: %s\nstderr: %s\nwant %d with %q", code, stdout, stderr, tc.wantCode, tc.wantStderr)
+			}
+		})
+	}
+}
