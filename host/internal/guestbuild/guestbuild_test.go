@@ -3,6 +3,7 @@ package guestbuild
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,4 +58,15 @@ func TestBuild_otherModule(t *testing.T) {
 	if st, _ := os.Stat(out); st.ModTime().Equal(st1.ModTime()) {
 		t.Fatalf("not rebuilt after the SDK (another module, through replace) changed")
 	}
+}
+
+func FuzzModulePath(f *testing.F) {
+	f.Add("module github.com/postern/postern\n\ngo 1.26.0\n")
+	f.Add("// c\nmodule \"example.com/x\" // quoted\n")
+	f.Fuzz(func(t *testing.T, gomod string) {
+		p := modulePath([]byte(gomod))
+		if strings.ContainsAny(p, " \t\n\"") {
+			t.Fatalf("module path %q", p)
+		}
+	})
 }

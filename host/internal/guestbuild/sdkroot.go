@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -53,7 +54,17 @@ func modulePath(gomod []byte) string {
 	for _, line := range strings.Split(string(gomod), "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 2 && f[0] == "module" {
-			return strings.Trim(f[1], `"`)
+			p := f[1]
+			if strings.HasPrefix(p, `"`) {
+				var err error
+				if p, err = strconv.Unquote(p); err != nil {
+					return ""
+				}
+			}
+			if strings.ContainsAny(p, "\" \t") {
+				return "" // not a module path
+			}
+			return p
 		}
 	}
 	return ""
