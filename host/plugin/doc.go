@@ -27,6 +27,11 @@
 // run init — before swapping it in; calls in flight finish on the old
 // instances, which close once drained. A bad file never replaces a good one.
 //
+// A file that loads but fails on its calls is caught after the swap: the
+// new version is watched for its first Spec.RegressionWatch calls or time,
+// the previous one kept compiled, and if the new one fails markedly more
+// often it is swapped back out (Spec.OnRegression; swapwatch.go).
+//
 // This API is used by Postern's front ends and tests; it is not yet
 // stable for other embedders.
 package plugin
