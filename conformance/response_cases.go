@@ -87,9 +87,9 @@ var responseCases = []abiCase{
 		}
 		m := mp.Metrics()
 		g, h := m["queue_len"], m["lookup_seconds"]
-		if len(m) != 2 || g.Kind != abi.MetricGauge || g.Help != "Queued requests." ||
+		if len(m) != abi.MaxMetrics || m["xn"].Kind != abi.MetricGauge || g.Kind != abi.MetricGauge || g.Help != "Queued requests." ||
 			h.Kind != abi.MetricHistogram || h.Help != "Lookup latency." || !slices.Equal(h.Bounds, []float64{0.1, 1}) {
-			c.Errorf("declared metrics %+v; want the gauge queue_len and the histogram lookup_seconds (0.1, 1)", m)
+			c.Errorf("declared metrics %+v; want the gauge queue_len, the histogram lookup_seconds (0.1, 1) and the gauges xa..xn", m)
 		}
 	}},
 	{"metrics/gauge set and add, histogram observe", "ABI.md#plugin-metrics", func(c *C) {

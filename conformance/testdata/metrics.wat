@@ -5,7 +5,9 @@
 ;; another kind under the same name is ErrExists; a bad name, equal
 ;; bounds, kind 3, a gauge with bounds and help with a newline are
 ;; ErrInvalid; 33 bounds are ErrTooLarge; a gauge named like the
-;; histogram's _count series is ErrExists. Init returns 100+N when check N
+;; histogram's _count series is ErrExists; 14 more gauges "xa".."xn" get
+;; ids 2..15, and a 17th metric ("xz") is ErrTooLarge (MaxMetrics 16).
+;; Init returns 100+N when check N
 ;; failed (the load fails), else 0. The login hook runs the command in the
 ;; login's first byte: "s" sets the gauge to 2.5, "a" adds 1, "o" observes
 ;; 0.05, 0.5 and 5 in the histogram, "x" checks the update errors (the
@@ -40,6 +42,7 @@
       (then (i32.add (i32.const 100) (global.get $fail)))
       (else (local.get $ok))))
   (func (export "postern_init") (result i32)
+    (local $i i32)
     (global.set $g (call $declare (i32.const 1) (i32.const 0) (i32.const 9) (i32.const 16) (i32.const 16) (i32.const 0) (i32.const 0)))
     (call $expect (global.get $g) (i32.const 0) (i32.const 1))
     (global.set $h (call $declare (i32.const 2) (i32.const 32) (i32.const 14) (i32.const 48) (i32.const 15) (i32.const 64) (i32.const 2)))
@@ -53,6 +56,17 @@
     (call $expect (call $declare (i32.const 1) (i32.const 104) (i32.const 20) (i32.const 16) (i32.const 16) (i32.const 0) (i32.const 0)) (i32.const -9) (i32.const 9))
     (call $expect (call $declare (i32.const 1) (i32.const 144) (i32.const 1) (i32.const 128) (i32.const 8) (i32.const 0) (i32.const 0)) (i32.const -4) (i32.const 10))
     (call $expect (call $declare (i32.const 1) (i32.const 144) (i32.const 1) (i32.const 16) (i32.const 16) (i32.const 64) (i32.const 2)) (i32.const -4) (i32.const 11))
+    (i32.store8 (i32.const 160) (i32.const 120))                  ;; 'x'
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (i32.const 14)))
+        (i32.store8 (i32.const 161) (i32.add (i32.const 97) (local.get $i)))
+        (call $expect (call $declare (i32.const 1) (i32.const 160) (i32.const 2) (i32.const 16) (i32.const 16) (i32.const 0) (i32.const 0))
+          (i32.add (local.get $i) (i32.const 2)) (i32.const 12))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.store8 (i32.const 161) (i32.const 122))                  ;; 'z'
+    (call $expect (call $declare (i32.const 1) (i32.const 160) (i32.const 2) (i32.const 16) (i32.const 16) (i32.const 0) (i32.const 0)) (i32.const -7) (i32.const 13))
     (call $result (i32.const 0)))
   (func (export "postern_hook_login") (result i32)
     (local $c i32)
