@@ -292,11 +292,17 @@ func TestOAuth_curl(t *testing.T) {
 	}
 	imapURL := "imap://localhost:" + port(p.addr("imap")) + "/"
 	pop3URL := "pop3://localhost:" + port(p.addr("pop3")) + "/"
+	logBefore := len(p.dovecot.Log())
 	if out, code := run(tok, imapURL); code != 0 || !strings.Contains(out, "INBOX") {
 		t.Fatalf("curl imap: exit %d: %s\n%s", code, out, p.logs)
 	}
 	if out, code := run(tok, "--sasl-ir", pop3URL); code != 0 {
 		t.Fatalf("curl pop3: exit %d: %s\n%s", code, out, p.logs)
+	}
+	// The token was passed through with curl's own choice, OAUTHBEARER:
+	// Dovecot logged both logins with it.
+	if dl := p.dovecot.Log()[logBefore:]; strings.Count(dl, "method=OAUTHBEARER") < 2 {
+		t.Errorf("Dovecot did not log two OAUTHBEARER logins:\n%s", dl)
 	}
 	for _, u := range []string{imapURL, pop3URL} {
 		if out, code := run("wrong-token", "--sasl-ir", u); code != 67 {
