@@ -97,7 +97,8 @@ const (
 	InitRefuse int32 = 1
 )
 
-// Hook identifies one of the four hook points. Values are stable ABI
+// Hook identifies one of the hook points: four before a request is sent
+// and, since ABI 1.1, the response hook. Values are stable ABI
 // numbers (they appear in field access tables and in logs).
 type Hook int32
 

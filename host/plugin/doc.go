@@ -1,7 +1,8 @@
 // Package plugin is Postern's WebAssembly plugin runtime: it loads plugin
 // files with wazero, checks them against ABI v1 (abi/ABI.md), pools their
 // instances, serves the host functions, and runs plugins as chains at the
-// four hooks (login, throttle, route, rewrite) and two events.
+// five hooks (login, throttle, route, rewrite and, ABI 1.1, response)
+// and two events.
 //
 // A front end builds a [Fields] for a login or request, calls
 // [Host.Run] once per hook in order, and acts on the [Result] and on the
