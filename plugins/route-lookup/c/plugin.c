@@ -1000,6 +1000,7 @@ static int zm_account_id(const char *t, size_t tn, str *id) {
 	if (hn % 2 != 0) return 0;
 	size_t n = hn / 2;
 	unsigned char *data = malloc(n + 1);
+	if (data == NULL) abort();
 	for (size_t i = 0; i < n; i++) {
 		unsigned char hi = (unsigned char)t[start + 2 * i], lo = (unsigned char)t[start + 2 * i + 1];
 		if (!is_hex(hi) || !is_hex(lo)) {
