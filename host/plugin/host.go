@@ -165,6 +165,9 @@ func (h *Host) Load(ctx context.Context, specs []Spec) error {
 		}
 		if o := old[s.Name]; o != nil {
 			p.prev.Store(o) // a changed spec: identically declared metrics carry on
+			if o.spec.Path == s.Path {
+				p.rejected = o.rejectedSHA() // a rolled-back file stays refused
+			}
 		}
 		if err := p.Reload(ctx); err != nil {
 			errs = append(errs, err)

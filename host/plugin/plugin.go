@@ -175,6 +175,13 @@ func (p *Plugin) build(ctx context.Context, fileChanged bool) (g *generation, su
 	rejected := p.rejected == sum
 	p.watchMu.Unlock()
 	if rejected && !fileChanged {
+		if p.gen.Load() == nil {
+			// A new spec of a plugin whose file was rolled back: nothing
+			// of this spec serves yet, so refuse rather than serve the
+			// version that regressed.
+			return nil, sum, fmt.Errorf("plugin %s: %s is the version rolled back after a regression (sha256 %.12s); "+
+				"fix the file, or write it again to try it again", p.spec.Name, p.spec.Path, sum)
+		}
 		return nil, sum, nil
 	}
 	g, err = newGeneration(ctx, p, wasm)

@@ -274,6 +274,14 @@ func (p *Plugin) retireAll() {
 	}
 }
 
+// rejectedSHA returns the sha256 of the version rolled back and not
+// loaded again since, or "".
+func (p *Plugin) rejectedSHA() string {
+	p.watchMu.Lock()
+	defer p.watchMu.Unlock()
+	return p.rejected
+}
+
 // LastRollback returns the plugin's last regression found after a swap,
 // or nil.
 func (p *Plugin) LastRollback() *Rollback { return p.lastRollback.Load() }

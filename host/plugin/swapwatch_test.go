@@ -300,3 +300,46 @@ func TestPlugin_safeSwap_concurrent(t *testing.T) {
 		t.Errorf("rollbacks = %d, want 1", n)
 	}
 }
+
+// TestPlugin_safeSwap_specChange: a configuration change of a plugin whose
+// file was rolled back does not serve that file: the Load fails and the
+// previous version keeps serving; once the file is fixed the new spec
+// loads.
+func TestPlugin_safeSwap_specChange(t *testing.T) {
+	h, _ := newTestHost(t, Options{})
+	path := filepath.Join(t.TempDir(), "p.wasm")
+	if err := os.WriteFile(path, variant(t, "login_continue", "good"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Name: "p", Path: path}
+	if err := h.Load(context.Background(), []Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.Plugin("p")
+	good := p.Info().SHA256
+	swapTo(t, p, path, variant(t, "login_trap_third", "bad"))
+	logins(h, 9)
+	if p.Info().SHA256 != good {
+		t.Fatal("not rolled back")
+	}
+	spec.Config = []byte(`{"changed":true}`)
+	err := h.Load(context.Background(), []Spec{spec})
+	if err == nil || !strings.Contains(err.Error(), "is the version rolled back after a regression") {
+		t.Fatalf("Load with a new spec over the rolled-back file: %v", err)
+	}
+	if h.Plugin("p") != p || p.Info().SHA256 != good {
+		t.Fatal("the previous version does not serve after the refused Load")
+	}
+	if n := logins(h, 10); n != 0 {
+		t.Fatalf("%d logins failed", n)
+	}
+	if err := os.WriteFile(path, variant(t, "login_continue", "fixed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Load(context.Background(), []Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	if h.Plugin("p") == p || logins(h, 10) != 0 {
+		t.Fatal("the fixed file with the new spec does not serve")
+	}
+}
