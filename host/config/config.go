@@ -39,7 +39,6 @@ import (
 	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/internal/confdecode"
 	"github.com/postern/postern/host/kv"
-	"github.com/postern/postern/host/kv/placement"
 	"github.com/postern/postern/host/plugin"
 	"github.com/postern/postern/host/tlsstore"
 )
@@ -111,34 +110,12 @@ type Log struct {
 	Level slog.Level
 }
 
-// Store is the `store` section.
-type Store struct {
-	// Memcached lists the memcached servers (host:port, or the absolute
-	// path of a Unix socket) shared by every proxy. Empty means an
-	// in-process store that only this process sees.
-	Memcached []string
-	// Timeout bounds each network step of one memcached operation
-	// (default 100ms).
-	Timeout time.Duration
-	// Distribution chooses each key's server among several: "crc32"
-	// (default), "zimbra-nginx" or "ketama" (package kv/placement).
-	Distribution string
-	// KeyForm is the key as sent to memcached: "raw" (default) or
-	// "sha256" (Zimbra 10.1 and later).
-	KeyForm string
-}
-
-// MemcachedOptions returns the kv options the section describes.
-func (s Store) MemcachedOptions() kv.MemcachedOptions {
-	return kv.MemcachedOptions{Timeout: s.Timeout, Distribution: s.Distribution, KeyForm: s.KeyForm}
-}
-
 // Defaults of the keys whose default is not host/plugin's.
 const (
 	// DefaultLogFormat is log.format's default.
 	DefaultLogFormat = "json"
 	// DefaultStoreTimeout is store.timeout's default, kv's own default.
-	DefaultStoreTimeout = 100 * time.Millisecond
+	DefaultStoreTimeout = kv.DefaultTimeout
 	// DefaultDebounce is plugins.debounce's default, host/plugin's own.
 	DefaultDebounce = 250 * time.Millisecond
 )
@@ -175,7 +152,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 	c := &Config{
 		CacheDir: defaultCacheDir(),
 		Log:      Log{Format: DefaultLogFormat, Level: slog.LevelInfo},
-		Store:    Store{Timeout: DefaultStoreTimeout},
+		Store:    kv.DefaultSettings(),
 		Watch:    true,
 		Debounce: DefaultDebounce,
 		TLS:      tlsstore.DefaultSettings(),
@@ -213,7 +190,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 			}
 		}),
 		confdecode.Key("log", func(n *yaml.Node, p string) { decodeLog(d, n, p, &c.Log) }),
-		confdecode.Key("store", func(n *yaml.Node, p string) { decodeStore(d, n, p, &c.Store) }),
+		confdecode.Key("store", func(n *yaml.Node, p string) { c.Store.Decode(d, n, p) }),
 		confdecode.Key("plugins", func(n *yaml.Node, p string) {
 			d.Mapping(n, p,
 				confdecode.Key("watch", func(n *yaml.Node, p string) { d.Bool(n, p, &c.Watch) }),
@@ -303,49 +280,6 @@ func decodeLog(d *confdecode.Decoder, n *yaml.Node, path string, l *Log) {
 
 var levels = map[string]slog.Level{
 	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
-}
-
-func decodeStore(d *confdecode.Decoder, n *yaml.Node, path string, s *Store) {
-	d.Mapping(n, path,
-		confdecode.Key("memcached", func(n *yaml.Node, p string) {
-			seen := map[string]bool{}
-			d.Sequence(n, p, "host:port", func(n *yaml.Node, p string) {
-				var srv string
-				if !d.Str(n, p, &srv) {
-					return
-				}
-				if err := checkServer(srv); err != nil {
-					d.Errorf(n, p, "%w", err)
-				} else if seen[srv] {
-					d.Errorf(n, p, "%s is listed twice: remove one", srv)
-				} else {
-					seen[srv] = true
-					s.Memcached = append(s.Memcached, srv)
-				}
-			})
-		}),
-		confdecode.Key("timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &s.Timeout) }),
-		confdecode.Key("distribution", func(n *yaml.Node, p string) {
-			d.OneOf(n, p, &s.Distribution, placement.Names...)
-		}),
-		confdecode.Key("key_form", func(n *yaml.Node, p string) { d.OneOf(n, p, &s.KeyForm, "raw", "sha256") }),
-	)
-}
-
-// checkServer accepts host:port or an absolute Unix socket path, as
-// kv.NewMemcached does; it resolves nothing.
-func checkServer(s string) error {
-	if strings.HasPrefix(s, "/") {
-		return nil
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil || host == "" || strings.ContainsAny(host, " \t/") {
-		return fmt.Errorf("%q: want host:port (127.0.0.1:11211) or the path of a Unix socket", s)
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return fmt.Errorf("%q: the port must be a number from 1 to 65535", s)
-	}
-	return nil
 }
 
 // nameRE is host/plugin's rule for plugin names, checked here too so the
@@ -573,14 +507,7 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 // when servers are listed, else an in-process store. It does not connect.
 // The caller closes it after closing the plugin host.
 func (c *Config) OpenStore() (kv.Store, error) {
-	if len(c.Store.Memcached) == 0 {
-		return kv.NewMemory(kv.MemoryOptions{}), nil
-	}
-	s, err := kv.NewMemcached(c.Store.Memcached, c.Store.MemcachedOptions())
-	if err != nil {
-		return nil, fmt.Errorf("config: store.memcached: %w", err)
-	}
-	return s, nil
+	return c.Store.Open()
 }
 
 // HostOptions returns the plugin host's options for this configuration,

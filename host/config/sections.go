@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/postern/postern/host/admin/adminconfig"
+	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/tlsstore"
 	"github.com/postern/postern/host/web"
@@ -21,6 +22,10 @@ type Admin = adminconfig.Settings
 // Mail is the `mail` section, ready for mail.New once TLS and Plugins are
 // filled in by the caller; host/mail owns it.
 type Mail = mail.Settings
+
+// Store is the `store` section: where the plugins' key-value store
+// lives; host/kv owns it.
+type Store = kv.Settings
 
 // TLS is the `tls` section: the certificates every TLS listener serves,
 // chosen by SNI; host/tlsstore owns it.
