@@ -125,3 +125,19 @@ func roundTripWithin(base http.RoundTripper, req *http.Request, d time.Duration)
 	}
 	return resp, err
 }
+
+// CheckTLSFiles reads the CA and client certificate files of every pool
+// with TLS, as New does, and returns every problem, each naming the pool
+// (`postern check` runs it; Validate reads no file).
+func (c *Config) CheckTLSFiles() error {
+	var errs []error
+	for i, p := range c.Pools {
+		if !p.TLS.Enabled {
+			continue
+		}
+		if _, err := upstreamTLS(p.TLS); err != nil {
+			errs = append(errs, fmt.Errorf("web: pools[%d] (%s).tls: %w", i, p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

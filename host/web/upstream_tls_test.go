@@ -318,6 +318,9 @@ func TestNew_upstreamTLSFiles(t *testing.T) {
 		if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New with %+v = %v, want %q", tc.tls, err, tc.want)
 		}
+		if err := cfg.CheckTLSFiles(); err == nil || !strings.Contains(err.Error(), "pools[0] (p).tls: ") {
+			t.Errorf("CheckTLSFiles with %+v = %v", tc.tls, err)
+		}
 	}
 }
 

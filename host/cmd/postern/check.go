@@ -8,9 +8,9 @@ import (
 )
 
 // cmdCheck parses the configuration, loads every plugin (compile, ABI
-// checks, a trial instance running init) and listens briefly on every
-// listener's address (probeListeners: an address in use is a warning),
-// then exits.
+// checks, a trial instance running init), reads the web pools' TLS files
+// and listens briefly on every listener's address (probeListeners: an
+// address in use is a warning), then exits.
 //
 //	ok: 2 plugins loaded (throttle, route-lookup)
 func cmdCheck(ctx context.Context, path string, verbose bool, stdout, stderr io.Writer) int {
@@ -20,6 +20,11 @@ func cmdCheck(ctx context.Context, path string, verbose bool, stdout, stderr io.
 	}
 	defer s.close(ctx)
 	warnings, errs := probeListeners(s.cfg)
+	if s.cfg.Web.Enabled() {
+		if err := s.cfg.Web.CheckTLSFiles(); err != nil { // what web.New would refuse
+			errs = append(errs, err)
+		}
+	}
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", s.cfg.File, w)
 	}
