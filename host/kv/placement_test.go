@@ -13,6 +13,10 @@ import (
 	"github.com/postern/postern/host/kv/placement"
 )
 
+// slowMachine is the timeout of these tests' stores: the default 100 ms is
+// too short on a machine shared by many test runs.
+const slowMachine = 2 * time.Second
+
 // TestMemcached_distribution writes keys through a store on two real
 // memcached servers with each distribution and key form, then reads each
 // server on its own: every key is on the server package placement names,
@@ -21,7 +25,10 @@ func TestMemcached_distribution(t *testing.T) {
 	servers := []string{testenv.Memcached(t), testenv.Memcached(t)}
 	var direct []*Memcached // one store per server, raw keys
 	for _, s := range servers {
-		d := newMemcached(t, s)
+		d, err := NewMemcached([]string{s}, MemcachedOptions{Timeout: slowMachine})
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer d.Close()
 		direct = append(direct, d)
 	}
@@ -29,7 +36,7 @@ func TestMemcached_distribution(t *testing.T) {
 	for _, dist := range placement.Names {
 		for _, form := range []string{"raw", "sha256"} {
 			t.Run(dist+"/"+form, func(t *testing.T) {
-				m, err := NewMemcached(servers, MemcachedOptions{Distribution: dist, KeyForm: form})
+				m, err := NewMemcached(servers, MemcachedOptions{Timeout: slowMachine, Distribution: dist, KeyForm: form})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -90,7 +97,7 @@ func TestMemcached_failover(t *testing.T) {
 	ctx := context.Background()
 	for _, dist := range placement.Names {
 		t.Run(dist, func(t *testing.T) {
-			m, err := NewMemcached(servers, MemcachedOptions{Distribution: dist})
+			m, err := NewMemcached(servers, MemcachedOptions{Timeout: slowMachine, Distribution: dist})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +122,10 @@ func TestMemcached_failover(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Set while its server is marked down: %v, want it stored on the next server", err)
 			}
-			direct := newMemcached(t, up)
+			direct, err := NewMemcached([]string{up}, MemcachedOptions{Timeout: slowMachine})
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer direct.Close()
 			if v, err := direct.Get(ctx, k); err != nil || string(v) != "v" {
 				t.Fatalf("the key is not on the next server: %q, %v", v, err)

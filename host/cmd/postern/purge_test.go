@@ -27,7 +27,8 @@ func purgeConfigPlaced(t *testing.T, dist, form string, servers ...string) strin
 	t.Helper()
 	y := "cache_dir: \"\"\nplugins:\n  chain: []\n"
 	if len(servers) > 0 {
-		y += "store:\n  memcached: [" + strings.Join(servers, ", ") + "]\n"
+		// A generous timeout: the machine running the tests may be busy.
+		y += "store:\n  memcached: [" + strings.Join(servers, ", ") + "]\n  timeout: 2s\n"
 		if dist != "" {
 			y += "  distribution: " + dist + "\n"
 		}
