@@ -205,7 +205,8 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		lastErr = err
 		t.s.log.Debug("backend attempt failed", "backend", addr, "err", err)
-		retry := (isDial(err) && (body == nil || !body.read.Load())) || idempotent
+		// A failed TLS handshake is a failed connect: nothing was sent.
+		retry := ((isDial(err) || isTLSFailure(err)) && (body == nil || !body.read.Load())) || idempotent
 		if !retry {
 			return nil, err
 		}

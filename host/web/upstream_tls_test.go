@@ -388,3 +388,31 @@ func TestServer_upstreamTLSWebSocket(t *testing.T) {
 		t.Fatalf("echo %q, %v", echo, err)
 	}
 }
+
+// TestServer_upstreamTLSRetryPOST: a backend whose certificate does not
+// verify is skipped like one that refuses connections, even for a POST
+// (no byte of it was sent).
+func TestServer_upstreamTLSRetryPOST(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "ca")
+	other := newTestCA(t, dir, "other")
+	good := tlsBackend(t, dir, "good", ca, nil)
+	bad := tlsBackend(t, dir, "bad", other, nil)
+	cfg := simple("round-robin", addrOf(bad), addrOf(good))
+	cfg.Pools[0].MaxFails = -1 // keep trying the bad one first, every other request
+	cfg.Pools[0].TLS = PoolTLS{Enabled: true, CAFile: ca.file, ServerName: "backend.test"}
+	s, _ := start(t, Options{Config: cfg})
+	c := client(t, nil)
+	for i := range 4 {
+		resp, err := c.Post(urlOf(s, "web", "/form"), "text/plain", strings.NewReader("body"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got tlsSeen
+		_ = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || got.Backend != "good" {
+			t.Fatalf("POST %d: %d from %q, want 200 from good", i, resp.StatusCode, got.Backend)
+		}
+	}
+}
