@@ -334,8 +334,11 @@ func (ss *session) oauthMechs() []string {
 
 // isOAuthLine reports whether a command line starts an OAuth exchange
 // ("<tag> AUTHENTICATE XOAUTH2 ..." in IMAP, "AUTH XOAUTH2 ..." in POP3),
-// which may then be as long as a token needs.
+// which may then be as long as a token needs, once a login is allowed.
 func (ss *session) isOAuthLine(start []byte) bool {
+	if !ss.loginAllowed() {
+		return false // refused anyway: no long line before TLS
+	}
 	f := strings.Fields(string(start[:min(len(start), 128)]))
 	if ss.l.Protocol == IMAP {
 		if len(f) < 3 || !strings.EqualFold(f[1], "AUTHENTICATE") {

@@ -247,6 +247,11 @@ func TestOAuth_tokenLimits(t *testing.T) {
 	c = p.imapTLS(t)
 	c.send("a LOGIN " + strings.Repeat("A", 10<<10) + " x\r\n")
 	c.expect("* BYE Line too long")
+	// ... and only once a login is allowed (after STARTTLS).
+	c = dial(t, p.addr("pop3"))
+	c.expect("+OK")
+	c.send("AUTH XOAUTH2 " + strings.Repeat("A", 2<<10) + "\r\n")
+	c.expect("-ERR Line too long")
 }
 
 // TestOAuth_masterUnverified: with oauth_login master-separator and no
