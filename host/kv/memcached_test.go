@@ -13,9 +13,18 @@ import (
 	"github.com/postern/postern/host/internal/testenv"
 )
 
+// newMemcached returns a store with a timeout a busy test machine meets
+// (the 100 ms default does not always).
 func newMemcached(t testing.TB, servers ...string) *Memcached {
 	t.Helper()
-	m, err := NewMemcached(servers, MemcachedOptions{})
+	return newMemcachedTimeout(t, slowMachine, servers...)
+}
+
+// newMemcachedTimeout is newMemcached with the given timeout: the tests of
+// servers that never answer keep the default, short one.
+func newMemcachedTimeout(t testing.TB, timeout time.Duration, servers ...string) *Memcached {
+	t.Helper()
+	m, err := NewMemcached(servers, MemcachedOptions{Timeout: timeout})
 	if err != nil {
 		t.Fatalf("NewMemcached: %v", err)
 	}
@@ -113,7 +122,7 @@ func TestMemcached_Unavailable(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newMemcached(t, tc.addr)
+			s := newMemcachedTimeout(t, defaultMemcachedTimeout, tc.addr)
 			defer s.Close()
 			ops := map[string]func() error{
 				"get":    func() error { _, err := s.Get(ctx, "k"); return err },
@@ -295,7 +304,7 @@ func TestMemcached_downServerSkipped(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	hung := newMemcached(t, l.Addr().String())
+	hung := newMemcachedTimeout(t, defaultMemcachedTimeout, l.Addr().String())
 	defer hung.Close()
 	start := time.Now()
 	if _, err := hung.Get(ctx, "k"); !errors.Is(err, ErrUnavailable) {
