@@ -473,11 +473,15 @@ func (h *Host) watchdog(every time.Duration) {
 	}
 }
 
-// sweepPools shrinks every plugin's serving pool (pool.sweep).
+// sweepPools shrinks every plugin's serving pool (pool.sweep), and the pool of
+// a previous version kept for a rollback.
 func (h *Host) sweepPools(now int64) {
 	for _, p := range h.Plugins() {
 		if g := p.gen.Load(); g != nil {
 			g.pool.sweep(now)
+		}
+		if w := p.watch.Load(); w != nil && w.prev != nil {
+			w.prev.pool.sweep(now) // calls in flight at the swap put theirs back
 		}
 	}
 }
