@@ -162,12 +162,23 @@ func TestOAuth_introspectionPassthrough(t *testing.T) {
 	if n := d.OAuth.Requests.Load() - before; n != 2 {
 		t.Errorf("%d introspections, want 2 (the plugin's, then Dovecot's)", n)
 	}
-	// Refused by the plugin: Dovecot is not asked.
+	// Refused by the plugin (bob's token, claimed by carol): its answer
+	// about the token is cached, and Dovecot is not asked.
 	before = d.OAuth.Requests.Load()
 	c = p.imapTLS(t)
 	c.send("a AUTHENTICATE XOAUTH2 " + xoauth2("carol@example.com", tok) + "\r\n")
 	challenge(t, c.line())
 	c.send("\r\n")
+	c.expect("a NO [AUTHENTICATIONFAILED]")
+	if n := d.OAuth.Requests.Load() - before; n != 0 {
+		t.Errorf("%d introspections, want 0 (the plugin's answer cached, Dovecot not asked)", n)
+	}
+	// An unknown token: the plugin asks, is told inactive, and refuses.
+	before = d.OAuth.Requests.Load()
+	c = p.imapTLS(t)
+	c.send("a AUTHENTICATE OAUTHBEARER " + oauthbearer("bob@example.com", "unknown-token") + "\r\n")
+	challenge(t, c.line())
+	c.send("AQ==\r\n")
 	c.expect("a NO [AUTHENTICATIONFAILED]")
 	if n := d.OAuth.Requests.Load() - before; n != 1 {
 		t.Errorf("%d introspections, want 1 (the plugin's)", n)

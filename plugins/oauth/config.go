@@ -21,6 +21,7 @@ const (
 	maxJWKSMaxAge         = 24 * time.Hour   // and one above this lowered
 	defaultRefreshMinimum = 30 * time.Second // at most one JWKS fetch per interval for unknown kids
 	defaultTimeout        = 5 * time.Second
+	defaultIntrospCache   = time.Minute // how long an active introspection answer is reused
 )
 
 // config is the plugin's configuration after validation.
@@ -38,6 +39,7 @@ type config struct {
 	introspectionURL string
 	clientID         string
 	clientSecret     string
+	introspCache     time.Duration // 0: ask every time
 
 	loginClaim    string
 	requiredScope string
@@ -57,6 +59,7 @@ type rawConfig struct {
 	IntrospectionURL string          `json:"introspection_url"`
 	ClientID         string          `json:"client_id"`
 	ClientSecret     string          `json:"client_secret"`
+	IntrospCache     json.RawMessage `json:"introspection_cache"`
 	LoginClaim       string          `json:"login_claim"`
 	RequiredScope    string          `json:"required_scope"`
 	ClockSkew        json.RawMessage `json:"clock_skew"`
@@ -135,6 +138,9 @@ func parseConfig(b []byte) (*config, error) {
 	if c.refreshMin, err = parseDuration("jwks_refresh_min", r.JWKSRefreshMin, defaultRefreshMinimum); err != nil {
 		return nil, err
 	}
+	if c.introspCache, err = parseDuration("introspection_cache", r.IntrospCache, defaultIntrospCache); err != nil {
+		return nil, err
+	}
 	if len(r.Audience) > 0 {
 		var one string
 		if json.Unmarshal(r.Audience, &one) == nil {
@@ -165,8 +171,8 @@ func parseConfig(b []byte) (*config, error) {
 		if len(c.audiences) == 0 {
 			return nil, errors.New("audience is required with jwks_url: the aud a token for this service carries")
 		}
-		if c.clientID != "" || c.clientSecret != "" {
-			return nil, errors.New("client_id and client_secret are for introspection_url")
+		if c.clientID != "" || c.clientSecret != "" || r.IntrospCache != nil {
+			return nil, errors.New("client_id, client_secret and introspection_cache are for introspection_url")
 		}
 		algs := r.Algorithms
 		if algs == nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -267,10 +269,29 @@ func maxAge(cc string) time.Duration {
 	return defaultJWKSMaxAge
 }
 
-// introspect asks the RFC 7662 endpoint about a token.
+// introspectKey is the store key of a token's cached introspection
+// answer: a digest, never the token.
+func introspectKey(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return "postern:oauth:introspect:" + hex.EncodeToString(h[:16])
+}
+
+// introspect asks the RFC 7662 endpoint about a token, or reuses its
+// answer from the store: an active answer is kept for introspection_cache
+// (never past the token's exp), so a client that reconnects often costs
+// one request per interval. Inactive answers are not kept.
 func (ck *checker) introspect(tok string) (string, error) {
 	if len(tok) > maxJWT {
 		return "", refused(reasonMalformed)
+	}
+	key := introspectKey(tok)
+	if ck.c.introspCache > 0 {
+		if b, err := postern.KVGet(key); err == nil {
+			if c, err := parseIntrospection(b); err == nil {
+				postern.CounterAdd("introspection_cached", 1)
+				return ck.judge(c)
+			}
+		}
 	}
 	hdr := postern.HTTPHeader{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"application/json"}}
 	if ck.c.clientID != "" {
@@ -291,6 +312,21 @@ func (ck *checker) introspect(tok string) (string, error) {
 	if err != nil {
 		return "", unavailable("introspection " + ck.c.introspectionURL + ": " + err.Error())
 	}
+	login, err := ck.judge(c)
+	if err == nil && ck.c.introspCache > 0 {
+		ttl := ck.c.introspCache
+		if exp, has, _ := claimTime(c, "exp"); has {
+			ttl = min(ttl, time.Duration((exp-float64(postern.Now().Unix()))*float64(time.Second)))
+		}
+		if ttl >= time.Second && len(resp.Body) <= abi.MaxKVValueBytes {
+			_ = postern.KVSet(key, resp.Body, ttl)
+		}
+	}
+	return login, err
+}
+
+// judge checks an introspection answer.
+func (ck *checker) judge(c map[string]json.RawMessage) (string, error) {
 	var active bool
 	if json.Unmarshal(c["active"], &active) != nil || !active {
 		return "", refused(reasonInactive)

@@ -293,7 +293,7 @@ func TestPasswordLoginsLeftAlone(t *testing.T) {
 }
 
 func TestIntrospection(t *testing.T) {
-	cfg := `{"introspection_url":"https://idp.example.com/introspect","client_id":"postern","client_secret":"s3cr:t"}`
+	cfg := `{"introspection_url":"https://idp.example.com/introspect","client_id":"postern","client_secret":"s3cr:t","introspection_cache":0}`
 	var answer string
 	var status int
 	var down error
@@ -344,6 +344,50 @@ func TestIntrospection(t *testing.T) {
 				t.Fatalf("verdict %v, want %v; logs %v", v, tc.verdict, h.Logs)
 			}
 		})
+	}
+}
+
+// TestIntrospection_cache: an active answer is reused for
+// introspection_cache, never past the token's exp, and stored under a
+// digest of the token; an inactive one is not kept.
+func TestIntrospection_cache(t *testing.T) {
+	h := sdktest.New(t)
+	h.Fields[abi.FieldAuthMethod] = "xoauth2"
+	h.Fields[abi.FieldOAuthUser] = "bob@example.com"
+	answer := ""
+	h.HTTP = func(req *postern.HTTPRequest) (*postern.HTTPResponse, error) {
+		return &postern.HTTPResponse{Status: 200, Header: postern.HTTPHeader{}, Body: []byte(answer)}, nil
+	}
+	if err := h.Init([]byte(`{"introspection_url":"https://idp.example.com/introspect"}`)); err != nil {
+		t.Fatal(err)
+	}
+	answer = `{"active":true,"username":"bob@example.com","exp":` + itoa(h.Now.Add(30*time.Second).Unix()) + `}`
+	for i := 0; i < 3; i++ {
+		if v := tryLogin(h, "tok-1"); v != abi.VerdictContinue {
+			t.Fatalf("login %d: %v", i, v)
+		}
+	}
+	if len(h.HTTPRequests) != 1 || h.Counters["introspection_cached"] != 2 {
+		t.Fatalf("%d requests, counters %v; want 1 and 2 cached", len(h.HTTPRequests), h.Counters)
+	}
+	for k, it := range h.KV {
+		if strings.Contains(k, "tok-1") || strings.Contains(string(it.Value), "tok-1") {
+			t.Errorf("the token is in the store: %s", k)
+		}
+		if !it.Expires.Equal(h.Now.Add(30 * time.Second)) {
+			t.Errorf("kept until %v, want the token's exp", it.Expires)
+		}
+	}
+	// Past exp, the store has dropped it: asked again, and refused.
+	h.Advance(2 * time.Minute)
+	if v := tryLogin(h, "tok-1"); v != abi.VerdictRefuse || len(h.HTTPRequests) != 2 {
+		t.Fatalf("after exp: %v, %d requests", v, len(h.HTTPRequests))
+	}
+	answer = `{"active":false}`
+	tryLogin(h, "tok-2")
+	tryLogin(h, "tok-2")
+	if len(h.HTTPRequests) != 4 {
+		t.Fatalf("an inactive answer was reused: %d requests", len(h.HTTPRequests))
 	}
 }
 
