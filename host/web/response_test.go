@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -96,11 +97,15 @@ func TestServer_responseHookNotEntered(t *testing.T) {
 	// A request rule that keeps the path: the request filter (/x/) matches
 	// the request as the request hooks left it, in the response hook too.
 	conf := []byte(`{"rules":[{"path":"^/x/","set_headers":{"X-Seen":"1"}}]}`)
+	// One host, loaded twice: the second load compiles from its cache.
+	h := pluginHost(t, nil)
 	for _, tc := range []struct {
 		hooks []abi.Hook
 		calls int64
 	}{{[]abi.Hook{abi.HookRewrite}, 1}, {nil, 2}} {
-		h := pluginHost(t, nil, plugin.Spec{Name: "url-rewrite", Path: ur, Config: conf, Hooks: tc.hooks})
+		if err := h.Load(context.Background(), []plugin.Spec{{Name: "url-rewrite", Path: ur, Config: conf, Hooks: tc.hooks}}); err != nil {
+			t.Fatal(err)
+		}
 		if h.Serves(abi.HookResponse) != (tc.calls == 2) {
 			t.Errorf("hooks %v: Serves(response) = %v", tc.hooks, h.Serves(abi.HookResponse))
 		}
