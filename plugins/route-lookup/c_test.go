@@ -243,6 +243,10 @@ func TestC_RequestHeaders(t *testing.T) {
 		{"account set earlier", "", func(f *plugin.Fields) { f.Account = "robert@example.com" }},
 		{"send_password", `,"send_password":true`, func(f *plugin.Fields) { f.Password = "secret pass%" }},
 		{"send_password without a password", `,"send_password":true`, func(f *plugin.Fields) { f.Password = "" }},
+		{"OAuth login with send_password", `,"send_password":true`, func(f *plugin.Fields) {
+			f.AuthMethod, f.Password, f.OAuthToken, f.OAuthUser = "oauthbearer", "", "eyJ.tok.sig", "bob@example.com"
+		}},
+		{"XOAUTH2 login", "", func(f *plugin.Fields) { f.AuthMethod, f.Password, f.OAuthToken = "xoauth2", "", "t" }},
 		{"password not sent by default", "", func(f *plugin.Fields) { f.Password = "secret" }},
 		{"http username lookup", "", func(f *plugin.Fields) {
 			f.Protocol, f.AuthMethod, f.TLSVersion = "http", "cookie", "TLS1.3"
