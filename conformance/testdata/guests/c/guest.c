@@ -271,6 +271,7 @@ POSTERN_EXPORT("postern_hook_login") int32_t hook_login(void) { return run(); }
 POSTERN_EXPORT("postern_hook_throttle") int32_t hook_throttle(void) { return run(); }
 POSTERN_EXPORT("postern_hook_route") int32_t hook_route(void) { return run(); }
 POSTERN_EXPORT("postern_hook_rewrite") int32_t hook_rewrite(void) { return run(); }
+POSTERN_EXPORT("postern_hook_response") int32_t hook_response(void) { return run(); }
 
 POSTERN_EXPORT("postern_event_route_decided") void event_route_decided(void) {
 	route_decided++;

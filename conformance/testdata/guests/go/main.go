@@ -13,6 +13,7 @@ import (
 	"github.com/postern/postern/guest-sdk/event/loginfailed"
 	"github.com/postern/postern/guest-sdk/event/routedecided"
 	"github.com/postern/postern/guest-sdk/hook/login"
+	"github.com/postern/postern/guest-sdk/hook/response"
 	"github.com/postern/postern/guest-sdk/hook/rewrite"
 	"github.com/postern/postern/guest-sdk/hook/route"
 	"github.com/postern/postern/guest-sdk/hook/throttle"
@@ -36,6 +37,7 @@ func init() {
 	throttle.Handle(run)
 	route.Handle(run)
 	rewrite.Handle(run)
+	response.Handle(run)
 	routedecided.Handle(onRouteDecided)
 	loginfailed.Handle(onLoginFailed)
 }
