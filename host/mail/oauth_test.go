@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/postern/postern/host/internal/sasl"
 	"github.com/postern/postern/host/internal/testenv"
 )
 
@@ -322,4 +323,27 @@ func TestOAuth_curl(t *testing.T) {
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
+}
+
+// TestOAuthMessage: what the proxy sends upstream decodes to the same
+// user and token, with the user escaped (RFC 7628) and left out when empty.
+func TestOAuthMessage(t *testing.T) {
+	for _, c := range []creds{
+		{user: "bob@example.com", token: "t", oauthMech: sasl.MethodOAuthBearer},
+		{user: "a,b=c", token: "t.u-v", oauthMech: sasl.MethodOAuthBearer},
+		{user: "", token: "t", oauthMech: sasl.MethodOAuthBearer},
+		{user: "bob@example.com", token: "t", oauthMech: sasl.MethodXOAuth2},
+	} {
+		mech, msg := oauthMessage(c)
+		s, _ := sasl.NewOAuthServer(mech, 0)
+		if _, done, err := s.Next(msg); !done || err != nil {
+			t.Fatalf("%q: %v", msg, err)
+		}
+		if id := s.Identity(); id.User != c.user || id.Token != c.token || id.Method != c.oauthMech {
+			t.Errorf("%q decodes to %+v", msg, id)
+		}
+	}
+	if _, msg := oauthMessage(creds{user: "a,b", token: "t", oauthMech: sasl.MethodOAuthBearer}); !strings.HasPrefix(string(msg), "n,a=a=2Cb,\x01") {
+		t.Errorf("authzid not escaped: %q", msg)
+	}
 }

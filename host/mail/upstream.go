@@ -415,8 +415,11 @@ func oauthMessage(c creds) (mech string, msg []byte) {
 	if c.oauthMech == sasl.MethodXOAuth2 {
 		return "XOAUTH2", []byte("user=" + c.user + "\x01auth=Bearer " + c.token + "\x01\x01")
 	}
-	a := strings.NewReplacer("=", "=3D", ",", "=2C").Replace(c.user)
-	return "OAUTHBEARER", []byte("n,a=" + a + ",\x01auth=Bearer " + c.token + "\x01\x01")
+	gs2 := "n,,"
+	if c.user != "" {
+		gs2 = "n,a=" + strings.NewReplacer("=", "=3D", ",", "=2C").Replace(c.user) + ","
+	}
+	return "OAUTHBEARER", []byte(gs2 + "\x01auth=Bearer " + c.token + "\x01\x01")
 }
 
 // oauthErrorReply is what a client answers an OAuth error challenge with.
