@@ -157,8 +157,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		c.config = *path
+		if c.node != "" && flagSet(fs, "c") {
+			fmt.Fprintln(stderr, "postern call: give -c FILE or -node URL, not both")
+			return exitUsage
+		}
 		return cmdCall(ctx, c, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "postern: unknown command %q; run `postern help` for the list\n", cmd)
 	return exitUsage
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -112,6 +112,12 @@ web:
 		if code, _, stderr := runCmd("garpb", "-node", "127.0.0.1:9090"); code != exitUsage || !strings.Contains(stderr, "base URL") {
 			t.Errorf("bad URL: exit %d, %s", code, stderr)
 		}
+		for _, args := range [][]string{{"call", "-c", cfg, "-node", base, "-hook", "route"}, {"gamcs", "-c", cfg, "-node", base},
+			{"zmprov", "-c", cfg, "-node", base, "gamcs"}, {"zmprov", "-c", cfg, "gamcs", "-node", base}} {
+			if code, _, stderr := runCmd(args...); code != exitUsage || !strings.Contains(stderr, "not both") {
+				t.Errorf("%q: exit %d, %s", args, code, stderr)
+			}
+		}
 	})
 	if strings.Contains(logs.String(), "hunter2") {
 		t.Error("the node logged a password")

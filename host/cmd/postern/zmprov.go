@@ -69,6 +69,7 @@ func lookupZmprov(name string) (zmprovCommand, bool) {
 // long or short name).
 func cmdZmprov(name string, args []string, stdout, stderr io.Writer) int {
 	path, nodeURL := "postern.yaml", ""
+	pathSet := false // -c given before the command (postern zmprov -c FILE CMD)
 	if name == "zmprov" {
 		// zmprov's own options come before the command; -c is ours, -l
 		// (zmprov's "use LDAP") is accepted so muscle memory works.
@@ -81,6 +82,7 @@ func cmdZmprov(name string, args []string, stdout, stderr io.Writer) int {
 		if err := fs.Parse(args); err != nil {
 			return exitUsage
 		}
+		pathSet = flagSet(fs, "c")
 		if fs.NArg() == 0 {
 			fmt.Fprintln(stderr, "postern zmprov: name a command, e.g. `postern zmprov garpb`")
 			zmprovUsage(stderr)
@@ -107,6 +109,10 @@ func cmdZmprov(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "postern %s: unexpected argument %q; the flags are -c FILE and -node URL\n", c.long, fs.Arg(0))
+		return exitUsage
+	}
+	if nodeURL != "" && (flagSet(fs, "c") || pathSet) {
+		fmt.Fprintf(stderr, "postern %s: give -c FILE or -node URL, not both\n", c.long)
 		return exitUsage
 	}
 	var u admin.Upstreams
