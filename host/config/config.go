@@ -86,16 +86,6 @@ type Shutdown struct {
 	Grace time.Duration
 }
 
-// Limits is the `limits` section: what the whole process allows. The
-// front ends' own limits are in their sections (mail.limits, web).
-type Limits struct {
-	// MaxSessions caps the mail sessions and web connections of the
-	// process together (default connlimit.DefaultMaxSessions; 0: no cap).
-	// The admin API is not counted. A reload applies it to new
-	// connections.
-	MaxSessions int
-}
-
 // Log is the `log` section.
 type Log struct {
 	// Format is "json" (default) or "text".
@@ -151,7 +141,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 		Debounce: DefaultDebounce,
 		TLS:      tlsstore.DefaultSettings(),
 		Shutdown: Shutdown{Grace: 30 * time.Second},
-		Limits:   Limits{MaxSessions: connlimit.DefaultMaxSessions},
+		Limits:   connlimit.DefaultSettings(),
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -201,13 +191,7 @@ func parse(data []byte, dir, file string) (*Config, error) {
 				confdecode.Key("grace", func(n *yaml.Node, p string) { d.Duration(n, p, &c.Shutdown.Grace) }),
 			)
 		}),
-		confdecode.Key("limits", func(n *yaml.Node, p string) {
-			d.Mapping(n, p,
-				confdecode.Key("max_sessions", func(n *yaml.Node, p string) {
-					d.Int(n, p, 0, confdecode.MaxConnLimit, func(v int64) { c.Limits.MaxSessions = int(v) })
-				}),
-			)
-		}),
+		confdecode.Key("limits", func(n *yaml.Node, p string) { c.Limits.Decode(d, n, p) }),
 		confdecode.Key("admin", func(n *yaml.Node, p string) { c.Admin.Decode(d, n, p) }),
 	)
 	if err := d.Err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/postern/postern/host/admin/adminconfig"
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/mail"
 	"github.com/postern/postern/host/tlsstore"
@@ -34,6 +35,10 @@ type TLS = tlsstore.Settings
 // Web is the `web` section: the HTTP and HTTPS front end; host/web owns
 // it.
 type Web = web.Settings
+
+// Limits is the `limits` section: what the whole process allows (the
+// front ends' own limits are in their sections); host/connlimit owns it.
+type Limits = connlimit.Settings
 
 // OpenTLS returns the certificate store of the `tls` section, or nil when
 // no certificate is configured.
