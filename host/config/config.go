@@ -1,21 +1,39 @@
-// Package config reads Postern's configuration file: a YAML document with
-// the compiled-plugin cache, logging, the key-value store and the plugin
-// chain (see postern.example.yaml at the repository root, which lists
-// every key with its default).
+// Package config reads Postern's configuration file, a YAML document
+// (see postern.example.yaml at the repository root and
+// docs/configuration.md, which list every key with its default), and
+// composes its sections.
 //
-// Decoding is strict: an unknown key, a value of the wrong type, a bad
-// duration, size, hook or failure policy is an error that names the file,
-// the line and the key path, for instance
+// Each component owns its section: its settings as a plain data type,
+// their defaults and checks, and the code that decodes them. This package
+// reads the file, hands each section's node to its owner, and makes the
+// checks that span sections (a TLS listener needs the tls section):
+//
+//	admin     host/admin/adminconfig.Settings (alias Admin)
+//	mail      host/mail.Settings (alias Mail)
+//	web       host/web.Settings (alias Web)
+//	tls       host/tlsstore.Settings (alias TLS)
+//	store     host/kv.Settings (alias Store)
+//	limits    host/connlimit.Settings (alias Limits)
+//	plugins   chain: host/plugin.DecodeChain; watch, debounce: here
+//	log, shutdown, cache_dir: here (they belong to the process)
+//
+// Every section is decoded with host/internal/confdecode, so decoding is
+// equally strict everywhere: an unknown key, a value of the wrong type, a
+// bad duration, size, hook or failure policy is an error that names the
+// file, the line and the key path, for instance
 //
 //	postern.yaml:12: plugins.chain[1].limits.call_timout: unknown key (did you mean call_timeout?)
+//
+// The live objects a component also needs (certificates, plugin host,
+// loggers, limiter) are not configuration: postern run builds them and
+// passes them to the component's constructor beside its settings.
 //
 // The package only parses and validates; it opens no plugin file and
 // connects to nothing (OpenStore does not connect either). Loading the
 // plugins is host/plugin's job, so a configuration that parses can still
 // fail to load (a missing .wasm file, a plugin that refuses its config).
-//
-// Only the parts of the configuration that exist so far are here; front
-// ends (listeners) come later. This API is not yet stable.
+// host/config imports the components whose sections it composes, never
+// the admin server (TestImportDirection). This API is not yet stable.
 package config
 
 import (
