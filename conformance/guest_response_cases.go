@@ -48,6 +48,8 @@ var guestResponseCases = []guestCase{
 	// Writing a Set-Cookie list and a NUL in another header need a NUL in
 	// the command, which the C guest's NUL-terminated command cannot
 	// carry: testdata/response.wat checks both.
+	{name: "response/Content-Length is the host's", section: "ABI.md#response-hook", hook: hookResponse, fields: respCmd, cmd: "setkey:47:Content-Length:5", want: "-3"},
+	{name: "response/Connection cannot be deleted", section: "ABI.md#response-hook", hook: hookResponse, fields: respCmd, cmd: "delkey:47:connection", want: "-3"},
 	{name: "response/delkey Server", section: "ABI.md#field_delete_key", hook: hookResponse, fields: respCmd, cmd: "delkey:47:Server",
 		want: "ok", after: respHeaderIs("Server", "")},
 	{name: "response/delkey an absent header", section: "ABI.md#field_delete_key", hook: hookResponse, fields: respCmd, cmd: "delkey:47:X-None", want: "-5"},

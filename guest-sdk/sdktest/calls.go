@@ -356,6 +356,9 @@ func (h *calls) FieldDeleteKey(field int32, key []byte) int32 {
 		return int32(e)
 	}
 	if f == abi.FieldResponseHeader {
+		if framingHeader(string(key)) {
+			return int32(abi.ErrReadOnly)
+		}
 		if !deleteFrom(h.RespHeaders, string(key)) {
 			return int32(abi.ErrNotFound)
 		}
@@ -644,6 +647,9 @@ func (h *calls) setRespHeader(key, val string) int32 {
 	if strings.ContainsAny(val, "\r\n") {
 		return int32(abi.ErrInvalid)
 	}
+	if framingHeader(key) {
+		return int32(abi.ErrReadOnly)
+	}
 	vals := []string{val}
 	if strings.IndexByte(val, 0) >= 0 {
 		if !strings.EqualFold(key, "Set-Cookie") {
@@ -659,6 +665,18 @@ func (h *calls) setRespHeader(key, val string) int32 {
 	deleteFrom(h.RespHeaders, key)
 	h.RespHeaders[postern.CanonicalHeaderKey(key)] = vals
 	return 0
+}
+
+// framingHeader: the response headers the host keeps read-only
+// (Content-Length, Transfer-Encoding and the hop-by-hop headers).
+func framingHeader(k string) bool {
+	for _, h := range []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+		"Proxy-Connection", "Te", "Trailer", "Upgrade"} {
+		if strings.EqualFold(k, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // deleteFrom removes every entry of m named k in any case.

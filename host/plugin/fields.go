@@ -401,13 +401,19 @@ func (f *Fields) setKey(id abi.Field, key, val string, del bool) abi.Err {
 }
 
 // setRespHeader sets or deletes a response header. Set-Cookie takes a
-// list: each NUL-separated item is one Set-Cookie header.
+// list: each NUL-separated item is one Set-Cookie header. The headers
+// that frame the response on the connection are the host's: a plugin
+// that set Content-Length or Transfer-Encoding could cut or hang the
+// client's response.
 func (f *Fields) setRespHeader(key, val string, del bool) abi.Err {
 	if f.HTTP == nil || f.HTTP.RespHeader == nil {
 		return abi.ErrNotAvailable
 	}
 	if !validHeaderName(key) || strings.ContainsAny(val, "\r\n") {
 		return abi.ErrInvalid
+	}
+	if framingHeader(key) {
+		return abi.ErrReadOnly
 	}
 	h := f.HTTP.RespHeader
 	if del {
@@ -435,6 +441,20 @@ func (f *Fields) setRespHeader(key, val string, del bool) abi.Err {
 }
 
 func isSetCookie(key string) bool { return len(key) == 10 && strings.EqualFold(key, "Set-Cookie") }
+
+// framingHeaders are the response headers a plugin may read but not
+// write: the message framing and the hop-by-hop headers (RFC 9110 7.6.1).
+var framingHeaders = []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+	"Proxy-Connection", "Te", "Trailer", "Upgrade"}
+
+func framingHeader(key string) bool {
+	for _, h := range framingHeaders {
+		if strings.EqualFold(key, h) {
+			return true
+		}
+	}
+	return false
+}
 
 // maxDelay bounds FieldDelayMS: a plugin cannot park a session for longer.
 const maxDelay = abi.MaxDelayMS * time.Millisecond

@@ -108,6 +108,9 @@ func (rr rawResponseRule) check() (respRule, error) {
 		if strings.EqualFold(name, "Set-Cookie") {
 			return r, keyErr("set_headers", "Set-Cookie cannot be set here; rewrite cookies with cookie_domain and cookie_path")
 		}
+		if framing(name) {
+			return r, keyErr("set_headers", "%s frames the response; the host keeps it", name)
+		}
 		if strings.ContainsAny(v, "\r\n\x00") {
 			return r, keyErr("set_headers."+name, "the value contains CR, LF or NUL")
 		}
@@ -117,6 +120,9 @@ func (rr rawResponseRule) check() (respRule, error) {
 	for i, name := range rr.HideHeaders {
 		if !isToken(name) {
 			return r, keyErr("hide_headers["+strconv.Itoa(i)+"]", "%q is not a header name", name)
+		}
+		if framing(name) {
+			return r, keyErr("hide_headers["+strconv.Itoa(i)+"]", "%s frames the response; the host keeps it", name)
 		}
 		r.hideHeaders = append(r.hideHeaders, name)
 		n++
@@ -141,7 +147,20 @@ func (rr rawResponseRule) check() (respRule, error) {
 	return r, nil
 }
 
-// matchRequest reports whether the rule applies to the request and status.
+// framing reports whether name is a header the host keeps read-only in
+// the response hook (ABI.md "Response hook"): the message framing and
+// the hop-by-hop headers.
+func framing(name string) bool {
+	for _, h := range []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+		"Proxy-Connection", "Te", "Trailer", "Upgrade"} {
+		if strings.EqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// matches reports whether the rule applies to the request and status.
 func (r *respRule) matches(host, path string, status int) bool {
 	if r.status != nil && !containsInt(r.status, status) {
 		return false

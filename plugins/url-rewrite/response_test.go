@@ -20,6 +20,8 @@ func TestParseResponse_errors(t *testing.T) {
 		{`{"response":[{"location":[{"to":"/"}]}]}`, "url-rewrite: config: response[0].location[0]: want from"},
 		{`{"response":[{"set_headers":{"Set-Cookie":"a=1"}}]}`, "url-rewrite: config: response[0].set_headers: Set-Cookie cannot be set here"},
 		{`{"response":[{"set_headers":{"X":"a\nb"}}]}`, "url-rewrite: config: response[0].set_headers.X: the value contains CR, LF or NUL"},
+		{`{"response":[{"set_headers":{"content-length":"1"}}]}`, "url-rewrite: config: response[0].set_headers: content-length frames the response"},
+		{`{"response":[{"hide_headers":["Transfer-Encoding"]}]}`, "url-rewrite: config: response[0].hide_headers[0]: Transfer-Encoding frames the response"},
 		{`{"response":[{"hide_headers":["b@d"]}]}`, `url-rewrite: config: response[0].hide_headers[0]: "b@d" is not a header name`},
 		{`{"response":[{"cookie_domain":[{"from":"a","to":"b;c"}]}]}`, "url-rewrite: config: response[0].cookie_domain[0]: want from and to domains"},
 		{`{"response":[{"cookie_path":[{"from":"app","to":"/"}]}]}`, `url-rewrite: config: response[0].cookie_path[0]: want from and to paths starting with "/"`},
