@@ -119,6 +119,13 @@ func TestServer_responseHookNotEntered(t *testing.T) {
 		if n := h.Plugin("url-rewrite").Stats().Calls.Load(); n != 3*tc.calls {
 			t.Errorf("hooks %v: %d guest calls for 3 requests; want %d", tc.hooks, n, 3*tc.calls)
 		}
+		// Outside the plugin's request filter (/x/) neither hook enters it.
+		if resp, _ := get(t, c, urlOf(s, "web", "/y/missing")); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if n := h.Plugin("url-rewrite").Stats().Calls.Load(); n != 3*tc.calls {
+			t.Errorf("hooks %v: a request outside the filter entered the plugin (%d calls)", tc.hooks, n)
+		}
 	}
 }
 
