@@ -243,15 +243,15 @@ func rustc(tb testing.TB, r *Rust, out string, args []string) {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
-	if strings.HasSuffix(out, ".rlib") {
-		// rustc names an rlib's sidecar files after the output.
-		tmp = filepath.Join(filepath.Dir(out), fmt.Sprintf("tmp%d", os.Getpid()), filepath.Base(out))
-		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-		defer os.RemoveAll(filepath.Dir(tmp))
+	// rustc writes its intermediate files next to the output, named after
+	// it: each process builds in a directory of its own, so that two test
+	// processes building the same output do not share them.
+	tmpDir, err := os.MkdirTemp(filepath.Dir(out), ".tmp-")
+	if err != nil {
+		tb.Fatal(err)
 	}
+	defer os.RemoveAll(tmpDir)
+	tmp := filepath.Join(tmpDir, filepath.Base(out))
 	cmd := exec.Command(r.Rustc, append(args, "-o", tmp)...)
 	start := time.Now()
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -270,6 +270,7 @@ postern::plugin! {
     throttle => run,
     route => run,
     rewrite => run,
+    response => run,
     route_decided => route_decided,
     login_failed => login_failed,
 }
