@@ -70,3 +70,25 @@ func FuzzModulePath(f *testing.F) {
 		}
 	})
 }
+
+// TestPrune: a new Rust build removes the hour-old builds it replaces and
+// nothing else.
+func TestPrune(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-2 * time.Hour)
+	for _, f := range []string{"sdk-aaa/libpostern.rlib", "sdk-bbb/libpostern.rlib", "sdk-ccc/libpostern.rlib", "guest-aaa.wasm", "guest-bbb.wasm", "other-aaa.wasm"} {
+		write(t, filepath.Join(dir, f), "x")
+	}
+	for _, f := range []string{"sdk-aaa", "guest-aaa.wasm", "other-aaa.wasm"} {
+		if err := os.Chtimes(filepath.Join(dir, f), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune(filepath.Join(dir, "sdk-bbb", "libpostern.rlib"))
+	prune(filepath.Join(dir, "guest-bbb.wasm"))
+	for f, want := range map[string]bool{"sdk-aaa": false, "sdk-bbb": true, "sdk-ccc": true, "guest-aaa.wasm": false, "guest-bbb.wasm": true, "other-aaa.wasm": true} {
+		if _, err := os.Stat(filepath.Join(dir, f)); (err == nil) != want {
+			t.Errorf("%s exists = %v; want %v", f, err == nil, want)
+		}
+	}
+}

@@ -159,11 +159,7 @@ func RustPlugin(tb testing.TB, src string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	name := strings.TrimSuffix(filepath.Base(src), ".rs")
-	if name == "lib" || name == "main" || name == "guest" {
-		name = filepath.Base(filepath.Dir(src)) + "-" + name
-	}
-	out := filepath.Join(buildDir(tb), "rust", name+"-"+key+".wasm")
+	out := filepath.Join(buildDir(tb), "rust", crateName(src)+"-"+key+".wasm")
 	rustc(tb, r, out, append(flags, "--extern", "postern="+lib, src))
 	return out
 }
@@ -189,9 +185,20 @@ func RustTest(tb testing.TB, src string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := filepath.Join(buildDir(tb), "rust", "test-"+key)
+	out := filepath.Join(buildDir(tb), "rust", "test-"+crateName(src)+"-"+key)
 	rustc(tb, r, out, append(flags, src))
 	return out
+}
+
+// crateName names a build after its source: "plugin" for plugin.rs,
+// "rust-guest" for rust/guest.rs (lib, main and guest take their folder's
+// name first).
+func crateName(src string) string {
+	name := strings.TrimSuffix(filepath.Base(src), ".rs")
+	if name == "lib" || name == "main" || name == "guest" {
+		name = filepath.Base(filepath.Dir(src)) + "-" + name
+	}
+	return name
 }
 
 // needRust returns the Rust toolchain, or skips the test with the reason
@@ -262,4 +269,29 @@ func rustc(tb testing.TB, r *Rust, out string, args []string) {
 		tb.Fatal(err)
 	}
 	tb.Logf("guestbuild: %s built in %v", filepath.Base(out), time.Since(start).Round(time.Millisecond))
+	prune(out)
+}
+
+// prune removes the builds that out replaces (same name before the hash,
+// e.g. sdk-<hash>) once they are an hour old, so that build/rust does not
+// grow with every edit of the SDK; a test process still using one has
+// long finished.
+func prune(out string) {
+	dir, base := filepath.Split(out)
+	if base == "libpostern.rlib" { // build/rust/sdk-<hash>/libpostern.rlib
+		dir, base = filepath.Split(filepath.Clean(dir))
+	}
+	i := strings.LastIndexByte(base, '-')
+	if i < 0 {
+		return
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, base[:i+1]+"*"))
+	for _, o := range old {
+		if filepath.Base(o) == base {
+			continue
+		}
+		if st, err := os.Stat(o); err == nil && time.Since(st.ModTime()) > time.Hour {
+			os.RemoveAll(o)
+		}
+	}
 }
