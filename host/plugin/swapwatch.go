@@ -92,9 +92,10 @@ type swapWatch struct {
 	timer                   *time.Timer
 }
 
-// regressed reports whether the new version's failures, calls fail at a
-// rate the previous version did not: at least minRegressionFailures
-// failures and a failure rate more than twice the previous version's.
+// regressed reports whether the new version, with failures failed calls
+// out of calls, fails at a rate the previous version did not: at least
+// minRegressionFailures failures and a failure rate more than twice the
+// previous version's.
 func (w *swapWatch) regressed(calls, failures int64) bool {
 	if failures < minRegressionFailures {
 		return false
@@ -102,8 +103,9 @@ func (w *swapWatch) regressed(calls, failures int64) bool {
 	if w.prevCalls == 0 {
 		return true
 	}
-	// failures/calls > 2 * prevFailures/prevCalls, in integers.
-	return failures*w.prevCalls > 2*w.prevFailures*calls
+	// In floating point: a long-lived previous version's call count
+	// times a large watch would overflow int64.
+	return float64(failures)/float64(calls) > 2*float64(w.prevFailures)/float64(w.prevCalls)
 }
 
 // Rollback records a regression found by a watch: the new version's

@@ -343,3 +343,29 @@ func TestPlugin_safeSwap_specChange(t *testing.T) {
 		t.Fatal("the fixed file with the new spec does not serve")
 	}
 }
+
+func TestSwapWatch_regressed(t *testing.T) {
+	tests := []struct {
+		name                    string
+		prevCalls, prevFailures int64
+		calls, failures         int64
+		want                    bool
+	}{
+		{"two failures are never enough", 100, 0, 2, 2, false},
+		{"three against none", 100, 0, 9, 3, true},
+		{"a previous version that never ran", 0, 0, 3, 3, true},
+		{"the same rate", 300, 100, 9, 3, false},
+		{"twice the rate is not more than twice", 100, 10, 100, 20, false},
+		{"more than twice", 100, 10, 100, 21, true},
+		{"a long life and a large watch do not overflow", 1 << 40, 1 << 20, 1 << 31, 1 << 30, true},
+		{"a long clean life", 1 << 50, 0, 1 << 30, 3, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &swapWatch{prevCalls: tc.prevCalls, prevFailures: tc.prevFailures}
+			if got := w.regressed(tc.calls, tc.failures); got != tc.want {
+				t.Errorf("regressed(%d calls, %d failures) after %d/%d = %v", tc.calls, tc.failures, tc.prevFailures, tc.prevCalls, got)
+			}
+		})
+	}
+}
