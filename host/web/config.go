@@ -13,8 +13,9 @@ import (
 )
 
 // Config is the web front end's configuration. Zero durations and limits
-// take the defaults named on each field. The lead wires it into the YAML
-// configuration; until then an embedder fills it directly.
+// take the defaults named on each field. The `web` section of the
+// configuration file decodes into it (Settings.Decode); an embedder fills
+// it directly.
 type Config struct {
 	// Listeners are the HTTP and HTTPS sockets. At least one.
 	Listeners []Listener
