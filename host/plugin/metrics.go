@@ -201,8 +201,10 @@ func hostMetricDeclare(ctx context.Context, _ api.Module, s []uint64) {
 		panic(in.fault)
 	}
 	p := in.g.p
+	// Logged once per reason (with the first metric refused for it): a
+	// key per name would let a guest grow the host's memory with names.
 	refuse := func(e abi.Err, name, why string) {
-		p.logOnce("metric:"+name+":"+why, slog.LevelWarn, "metric_declare refused: "+why, "metric", name)
+		p.logOnce("metric_declare:"+why, slog.LevelWarn, "metric_declare refused: "+why, "metric", name)
 		s[0] = errResult(e)
 	}
 	if in.phase != abi.PhaseInit {
@@ -247,7 +249,7 @@ func hostMetricDeclare(ctx context.Context, _ api.Module, s []uint64) {
 			}
 		}
 	default:
-		refuse(abi.ErrInvalid, name, fmt.Sprintf("unknown kind %d (1 gauge, 2 histogram)", int32(kind)))
+		refuse(abi.ErrInvalid, name, "unknown kind (1 gauge, 2 histogram)")
 		return
 	}
 	id, e, why := in.g.declare(kind, name, string(help), bounds)
