@@ -305,10 +305,14 @@ func TestOAuth_curl(t *testing.T) {
 	if out, code := run(tok, "--sasl-ir", pop3URL); code != 0 {
 		t.Fatalf("curl pop3: exit %d: %s\n%s", code, out, p.logs)
 	}
+	// Without --sasl-ir the token goes on the continuation line.
+	if out, code := run(tok, pop3URL); code != 0 {
+		t.Fatalf("curl pop3 without --sasl-ir: exit %d: %s\n%s", code, out, p.logs)
+	}
 	// The token was passed through with curl's own choice, OAUTHBEARER:
-	// Dovecot logged both logins with it.
-	if dl := p.dovecot.Log()[logBefore:]; strings.Count(dl, "method=OAUTHBEARER") < 2 {
-		t.Errorf("Dovecot did not log two OAUTHBEARER logins:\n%s", dl)
+	// Dovecot logged the three logins with it.
+	if dl := p.dovecot.Log()[logBefore:]; strings.Count(dl, "method=OAUTHBEARER") < 3 {
+		t.Errorf("Dovecot did not log three OAUTHBEARER logins:\n%s", dl)
 	}
 	for _, u := range []string{imapURL, pop3URL} {
 		if out, code := run("wrong-token", "--sasl-ir", u); code != 67 {
