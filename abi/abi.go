@@ -280,6 +280,12 @@ const (
 	// (func $kv_delete (param $key i32) (param $key_len i32) (result i32))
 	// Returns 0 or ErrNotFound.
 	ImportKVDelete = "kv_delete"
+	// (func $kv_batch (param $ops i32) (param $ops_len i32) (param $buf i32) (param $limit i32) (result i32))
+	// ABI 1.1. Runs up to 16 kv operations (get, set, add, incr, decr,
+	// delete) in one call and one store round trip; "buf, limit -> len"
+	// over the encoded results. Encoding: package abi/kvbatch and ABI.md
+	// "kv_batch".
+	ImportKVBatch = "kv_batch"
 	// (func $http_call (param $method i32) (param $method_len i32) (param $url i32) (param $url_len i32)
 	//                  (param $headers i32) (param $headers_len i32) (param $body i32) (param $body_len i32)
 	//                  (param $timeout_ms i32) (result i32))

@@ -28,6 +28,7 @@ func hostKVGet(key, buf []byte) int32              { return native.Current().KVG
 func hostKVSet(key, val []byte, ttl int32) int32   { return native.Current().KVSet(key, val, ttl) }
 func hostKVAdd(key, val []byte, ttl int32) int32   { return native.Current().KVAdd(key, val, ttl) }
 func hostKVIncr(key []byte, delta int64) int64     { return native.Current().KVIncr(key, delta) }
+func hostKVBatch(ops, buf []byte) int32            { return native.Current().KVBatch(ops, buf) }
 func hostHTTPCall(method, url, headers, body []byte, timeoutMS int32) int32 {
 	return native.Current().HTTPCall(method, url, headers, body, timeoutMS)
 }

@@ -46,6 +46,9 @@ func wasmKVIncr(key unsafe.Pointer, keyLen int32, delta int64) int64
 //go:wasmimport postern kv_delete
 func wasmKVDelete(key unsafe.Pointer, keyLen int32) int32
 
+//go:wasmimport postern kv_batch
+func wasmKVBatch(ops unsafe.Pointer, opsLen int32, buf unsafe.Pointer, limit int32) int32
+
 //go:wasmimport postern http_call
 func wasmHTTPCall(method unsafe.Pointer, methodLen int32, url unsafe.Pointer, urlLen int32,
 	headers unsafe.Pointer, headersLen int32, body unsafe.Pointer, bodyLen int32, timeoutMS int32) int32
@@ -72,6 +75,7 @@ func hostConfigGet(buf []byte) int32          { return wasmConfigGet(p(buf), n(b
 func hostFieldGet(f int32, buf []byte) int32  { return wasmFieldGet(f, p(buf), n(buf)) }
 func hostFieldSet(f int32, val []byte) int32  { return wasmFieldSet(f, p(val), n(val)) }
 func hostKVDelete(key []byte) int32           { return wasmKVDelete(p(key), n(key)) }
+func hostKVBatch(ops, buf []byte) int32       { return wasmKVBatch(p(ops), n(ops), p(buf), n(buf)) }
 func hostClockNow() int64                     { return wasmClockNow() }
 func hostCounterAdd(name []byte, delta int64) { wasmCounterAdd(p(name), n(name), delta) }
 func hostHTTPResponseGet(part int32, buf []byte) int32 {

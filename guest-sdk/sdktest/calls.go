@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/abi/kvbatch"
 	postern "github.com/postern/postern/guest-sdk"
 	"github.com/postern/postern/guest-sdk/internal/native"
 )
@@ -503,6 +504,73 @@ func (h *calls) KVIncr(key []byte, delta int64) int64 {
 		return int64(abi.ErrTooLarge)
 	}
 	n += delta
+	it.Value = strconv.AppendInt(nil, n, 10)
+	h.KV[string(key)] = it
+	return n
+}
+
+// KVBatch implements the kv_batch host function with the single-operation
+// functions, as the host's in-process store does.
+func (h *calls) KVBatch(req, buf []byte) int32 {
+	ops, e := kvbatch.Parse(req, nil)
+	if e != 0 {
+		return int32(e)
+	}
+	results := make([]int64, len(ops))
+	var values []byte
+	for i, op := range ops {
+		switch op.Code {
+		case kvbatch.OpGet:
+			if e := h.kvCheck(op.Key); e != 0 {
+				results[i] = int64(e)
+			} else if it, ok := h.kvLookup(string(op.Key)); !ok {
+				results[i] = int64(abi.ErrNotFound)
+			} else {
+				results[i] = int64(len(it.Value))
+				values = append(values, it.Value...)
+			}
+		case kvbatch.OpSet:
+			results[i] = int64(h.KVSet(op.Key, op.Value, op.TTL))
+		case kvbatch.OpAdd:
+			results[i] = int64(h.KVAdd(op.Key, op.Value, op.TTL))
+		case kvbatch.OpIncr:
+			if op.Delta > 1<<63-1 {
+				results[i] = int64(abi.ErrInvalid)
+				continue
+			}
+			results[i] = h.KVIncr(op.Key, int64(op.Delta))
+		case kvbatch.OpDecr:
+			results[i] = h.kvDecr(op.Key, op.Delta)
+		case kvbatch.OpDelete:
+			results[i] = int64(h.KVDelete(op.Key))
+		}
+	}
+	out := append(kvbatch.AppendResults(nil, results), values...)
+	copy(buf, out)
+	return int32(len(out))
+}
+
+// kvDecr is memcached's decr: it stops at 0.
+func (h *calls) kvDecr(key []byte, delta uint64) int64 {
+	if e := h.kvCheck(key); e != 0 {
+		return int64(e)
+	}
+	if delta > 1<<63-1 {
+		return int64(abi.ErrInvalid)
+	}
+	it, ok := h.kvLookup(string(key))
+	if !ok {
+		return int64(abi.ErrNotFound)
+	}
+	n, err := strconv.ParseInt(string(it.Value), 10, 64)
+	if err != nil || n < 0 {
+		return int64(abi.ErrInvalid)
+	}
+	if uint64(n) < delta {
+		n = 0
+	} else {
+		n -= int64(delta)
+	}
 	it.Value = strconv.AppendInt(nil, n, 10)
 	h.KV[string(key)] = it
 	return n

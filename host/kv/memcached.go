@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/postern/postern/host/kv/placement"
 )
@@ -54,12 +51,15 @@ const (
 // # Notes
 //
 // Each key lives on one server, chosen by the distribution (package
-// placement): by default gomemcache's CRC32 of the key modulo the number of
-// servers, which is not how Zimbra's proxy places keys; "zimbra-nginx" is.
-// With "zimbra-nginx" and "ketama" a key whose server is marked down goes
-// to the next server the distribution names; with "crc32" it is
-// unavailable until its server is back. Host names are resolved once, by
-// NewMemcached.
+// placement): by default the CRC32 of the key modulo the number of servers
+// (gomemcache's placement, kept when this client replaced gomemcache),
+// which is not how Zimbra's proxy places keys; "zimbra-nginx" is. With
+// "zimbra-nginx" and "ketama" a key whose server is marked down goes to the
+// next server the distribution names; with "crc32" it is unavailable until
+// its server is back. Host names are resolved once, by NewMemcached.
+//
+// Several operations given to [Memcached.Do] are pipelined: one write and
+// one read per server, whatever their number.
 //
 // The context is checked before each operation; its deadline does not
 // shorten an operation in flight, which Timeout bounds instead.
@@ -70,19 +70,18 @@ const (
 // rule), so it depends on the server's clock, and is capped at January 2038,
 // the largest time the protocol's 32-bit field holds.
 type Memcached struct {
-	servers []string
+	servers []*mcServer // in the configured order
 	place   placement.Placer
 	form    placement.KeyForm
-	each    []*memcache.Client // one per server, in servers' order
-	// downUntil holds, per server, the Unix nanos until which the server
-	// is skipped after a failure (see downFor).
-	downUntil []atomic.Int64
-	isDown    func(i int) bool // bound once: a closure per operation would allocate
-	closed    atomic.Bool
-	now       func() time.Time // replaced in tests
+	isDown  func(i int) bool // bound once: a closure per operation would allocate
+	closed  atomic.Bool
+	now     func() time.Time // replaced in tests
 }
 
-var _ Store = (*Memcached)(nil)
+var (
+	_ Store   = (*Memcached)(nil)
+	_ Batcher = (*Memcached)(nil)
+)
 
 // NewMemcached returns a store on the memcached servers given as host:port
 // (or a Unix socket path). It does not connect: an unreachable server shows
@@ -97,12 +96,8 @@ func NewMemcached(servers []string, opts MemcachedOptions) (*Memcached, error) {
 	if opts.MaxIdleConns <= 0 {
 		opts.MaxIdleConns = defaultMaxIdleConns
 	}
-	m := &Memcached{
-		servers:   append([]string(nil), servers...),
-		now:       time.Now,
-		downUntil: make([]atomic.Int64, len(servers)),
-	}
-	m.isDown = func(i int) bool { return time.Now().UnixNano() < m.downUntil[i].Load() }
+	m := &Memcached{now: time.Now}
+	m.isDown = func(i int) bool { return time.Now().UnixNano() < m.servers[i].downUntil.Load() }
 	var err error
 	if m.place, err = placement.New(opts.Distribution, servers); err != nil {
 		return nil, fmt.Errorf("kv: memcached: %w", err)
@@ -110,24 +105,24 @@ func NewMemcached(servers []string, opts MemcachedOptions) (*Memcached, error) {
 	if m.form, err = placement.ParseKeyForm(opts.KeyForm); err != nil {
 		return nil, fmt.Errorf("kv: memcached: %w", err)
 	}
-	for _, s := range servers {
-		// One client per server: the store, not gomemcache, picks the
-		// server. SetServers resolves the name once, as memcache.New
-		// would, but returns the error instead of dropping it.
-		sl := new(memcache.ServerList)
-		if err := sl.SetServers(s); err != nil {
-			return nil, fmt.Errorf("kv: memcached server %q: %w; use host:port with a resolvable host", s, err)
+	for _, a := range servers {
+		s, err := newMCServer(a, opts.Timeout, opts.MaxIdleConns)
+		if err != nil {
+			return nil, fmt.Errorf("kv: memcached server %q: %w; use host:port with a resolvable host", a, err)
 		}
-		c := memcache.NewFromSelector(sl)
-		c.Timeout = opts.Timeout
-		c.MaxIdleConns = opts.MaxIdleConns
-		m.each = append(m.each, c)
+		m.servers = append(m.servers, s)
 	}
 	return m, nil
 }
 
 // Servers returns the configured servers, in order.
-func (m *Memcached) Servers() []string { return append([]string(nil), m.servers...) }
+func (m *Memcached) Servers() []string {
+	out := make([]string, len(m.servers))
+	for i, s := range m.servers {
+		out[i] = s.label
+	}
+	return out
+}
 
 // Shared returns true: every proxy using the same servers sees the data.
 func (m *Memcached) Shared() bool { return true }
@@ -136,8 +131,8 @@ func (m *Memcached) Shared() bool { return true }
 func (m *Memcached) Close() error {
 	m.closed.Store(true)
 	var errs []error
-	for _, c := range m.each {
-		errs = append(errs, c.Close())
+	for _, s := range m.servers {
+		errs = append(errs, s.closeIdle())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("kv: memcached: close: %w", err)
@@ -147,43 +142,125 @@ func (m *Memcached) Close() error {
 
 var errMemcachedClosed = fmt.Errorf("kv: memcached: %w: the store was closed; use the store of the current configuration", ErrUnavailable)
 
-// begin checks an operation on key and returns the index of the server
-// to send it to and the key as sent.
-func (m *Memcached) begin(ctx context.Context, op, key string) (int, string, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, "", err
-	}
-	if m.closed.Load() {
-		return 0, "", errMemcachedClosed
-	}
-	if err := ValidKey(key); err != nil {
-		return 0, "", err
-	}
-	i := m.place.Server(key, m.isDown)
-	if i < 0 || m.isDown(i) {
-		where := "memcached " + m.servers[0]
-		if i >= 0 {
-			where = "memcached " + m.servers[i]
-		} else if len(m.servers) > 1 {
-			where = "every memcached server"
-		}
-		return 0, "", unavailable(op, where, errSkipped,
-			"check that memcached is running and reachable from this host, or raise the timeout")
-	}
-	return i, m.form.Wire(key), nil
-}
-
 // errSkipped is why an operation failed at once: its server failed less
 // than downFor ago.
 var errSkipped = fmt.Errorf("it failed less than %v ago, so it is skipped for now", downFor)
 
-// failed marks server i down for downFor when err is an outage (not a
-// miss, an existing key, or a refused value).
-func (m *Memcached) failed(i int, err error) error {
-	if errors.Is(err, ErrUnavailable) {
-		m.downUntil[i].Store(time.Now().Add(downFor).UnixNano())
+const serverHint = "check that memcached is running and reachable from this host, or raise the timeout"
+
+// check validates op before it is sent and returns its server, with the
+// key as sent in op.wire, or sets op.Err and returns nil.
+func (m *Memcached) check(ctx context.Context, op *Op) *mcServer {
+	op.Err = nil
+	if err := ctx.Err(); err != nil {
+		op.Err = err
+		return nil
 	}
-	return err
+	if m.closed.Load() {
+		op.Err = errMemcachedClosed
+		return nil
+	}
+	if err := ValidKey(op.Key); err != nil {
+		op.Err = err
+		return nil
+	}
+	switch op.Kind {
+	case OpSet, OpAdd:
+		if err := checkValue(op.Value); err != nil {
+			op.Err = err
+			return nil
+		}
+	case OpGet, OpIncr, OpDecr, OpDelete:
+	default:
+		op.Err = errBadOp
+		return nil
+	}
+	i := 0
+	if len(m.servers) > 1 {
+		i = m.place.Server(op.Key, m.isDown)
+	}
+	if i < 0 || m.isDown(i) {
+		where := "memcached " + m.servers[0].label
+		if i >= 0 {
+			where = "memcached " + m.servers[i].label
+		} else if len(m.servers) > 1 {
+			where = "every memcached server"
+		}
+		op.Err = unavailable(op.Kind.String(), where, errSkipped, serverHint)
+		return nil
+	}
+	op.wire = m.form.Wire(op.Key)
+	return m.servers[i]
+}
+
+// Do implements [Batcher]: the operations of each server go in one
+// pipelined round trip, servers one after another.
+func (m *Memcached) Do(ctx context.Context, ops []Op) {
+	if len(ops) == 1 {
+		m.one(ctx, &ops[0])
+		return
+	}
+	var byServer [8][]*Op // most batches touch one server
+	var extra map[*mcServer][]*Op
+	var order []*mcServer
+	for i := range ops {
+		op := &ops[i]
+		s := m.check(ctx, op)
+		if s == nil {
+			continue
+		}
+		idx := -1
+		for j, o := range order {
+			if o == s {
+				idx = j
+				break
+			}
+		}
+		if idx < 0 {
+			idx = len(order)
+			order = append(order, s)
+		}
+		if idx < len(byServer) {
+			byServer[idx] = append(byServer[idx], op)
+		} else {
+			if extra == nil {
+				extra = map[*mcServer][]*Op{}
+			}
+			extra[s] = append(extra[s], op)
+		}
+	}
+	for j, s := range order {
+		group := extra[s]
+		if j < len(byServer) {
+			group = byServer[j]
+		}
+		m.run(s, group)
+	}
+}
+
+// one runs a single operation without the grouping.
+func (m *Memcached) one(ctx context.Context, op *Op) {
+	s := m.check(ctx, op)
+	if s == nil {
+		return
+	}
+	var arr [1]*Op
+	arr[0] = op
+	m.run(s, arr[:])
+}
+
+// run sends group to s and turns an outage into ErrUnavailable for every
+// operation of the group, marking the server down.
+func (m *Memcached) run(s *mcServer, group []*Op) {
+	err := s.do(group, m.now())
+	for _, op := range group {
+		if err != nil {
+			op.Err = unavailable(op.Kind.String(), "memcached "+s.label, err, serverHint)
+		}
+		if errors.Is(op.Err, ErrUnavailable) {
+			s.downUntil.Store(time.Now().Add(downFor).UnixNano())
+		}
+	}
 }
 
 // expiration converts a TTL to memcached's exptime field.
@@ -208,85 +285,47 @@ func expiration(now time.Time, ttl time.Duration) int32 {
 	return int32(abs)
 }
 
-// mapErr turns a gomemcache error from server i into this package's
-// errors.
-func (m *Memcached) mapErr(op string, i int, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, memcache.ErrCacheMiss):
-		return ErrNotFound
-	case errors.Is(err, memcache.ErrNotStored):
-		return ErrExists
-	case errors.Is(err, memcache.ErrMalformedKey):
-		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
-	}
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "non-numeric value"):
-		return fmt.Errorf("%w: incr needs a value that is an unsigned 64-bit decimal number; set it with one first", ErrNotNumeric)
-	case strings.Contains(msg, "object too large"):
-		return fmt.Errorf("%w: memcached refused it (%v); store less, or raise memcached's -I item size", ErrTooLarge, err)
-	}
-	return unavailable(op, "memcached "+m.servers[i], err, "check that memcached is running and reachable from this host, or raise the timeout")
-}
-
 // Get implements [Store].
 func (m *Memcached) Get(ctx context.Context, key string) ([]byte, error) {
-	i, wire, err := m.begin(ctx, "get", key)
-	if err != nil {
-		return nil, err
-	}
-	it, err := m.each[i].Get(wire)
-	if err != nil {
-		return nil, m.failed(i, m.mapErr("get", i, err))
-	}
-	return it.Value, nil
+	op := Op{Kind: OpGet, Key: key}
+	m.one(ctx, &op)
+	return op.Value, op.Err
 }
 
 // Set implements [Store].
 func (m *Memcached) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	i, wire, err := m.begin(ctx, "set", key)
-	if err != nil {
-		return err
-	}
-	if err := checkValue(value); err != nil {
-		return err
-	}
-	it := &memcache.Item{Key: wire, Value: value, Expiration: expiration(m.now(), ttl)}
-	return m.failed(i, m.mapErr("set", i, m.each[i].Set(it)))
+	op := Op{Kind: OpSet, Key: key, Value: value, TTL: ttl}
+	m.one(ctx, &op)
+	return op.Err
 }
 
 // Add implements [Store].
 func (m *Memcached) Add(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	i, wire, err := m.begin(ctx, "add", key)
-	if err != nil {
-		return err
-	}
-	if err := checkValue(value); err != nil {
-		return err
-	}
-	it := &memcache.Item{Key: wire, Value: value, Expiration: expiration(m.now(), ttl)}
-	return m.failed(i, m.mapErr("add", i, m.each[i].Add(it)))
+	op := Op{Kind: OpAdd, Key: key, Value: value, TTL: ttl}
+	m.one(ctx, &op)
+	return op.Err
 }
 
 // Incr implements [Store].
 func (m *Memcached) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
-	i, wire, err := m.begin(ctx, "incr", key)
-	if err != nil {
-		return 0, err
-	}
-	n, err := m.each[i].Increment(wire, delta)
-	return n, m.failed(i, m.mapErr("incr", i, err))
+	op := Op{Kind: OpIncr, Key: key, Delta: delta}
+	m.one(ctx, &op)
+	return op.N, op.Err
+}
+
+// Decr subtracts delta from the counter under key, stopping at 0
+// (memcached's decr), and returns the new value. Errors are Incr's.
+func (m *Memcached) Decr(ctx context.Context, key string, delta uint64) (uint64, error) {
+	op := Op{Kind: OpDecr, Key: key, Delta: delta}
+	m.one(ctx, &op)
+	return op.N, op.Err
 }
 
 // Delete implements [Store].
 func (m *Memcached) Delete(ctx context.Context, key string) error {
-	i, wire, err := m.begin(ctx, "delete", key)
-	if err != nil {
-		return err
-	}
-	return m.failed(i, m.mapErr("delete", i, m.each[i].Delete(wire)))
+	op := Op{Kind: OpDelete, Key: key}
+	m.one(ctx, &op)
+	return op.Err
 }
 
 // DeleteEverywhere deletes keys on every configured server, not only on the
@@ -315,24 +354,29 @@ func (m *Memcached) DeleteEverywhere(ctx context.Context, keys ...string) (delet
 	var (
 		wg    sync.WaitGroup
 		total atomic.Int64
-		errs  = make([]error, len(m.each))
+		errs  = make([]error, len(m.servers))
 	)
-	for i, c := range m.each {
+	for i, s := range m.servers {
 		wg.Go(func() {
-			for _, k := range keys {
-				if err := ctx.Err(); err != nil {
-					errs[i] = err
-					return
-				}
-				err := c.Delete(m.form.Wire(k))
+			ops := make([]Op, len(keys))
+			group := make([]*Op, len(keys))
+			for j, k := range keys {
+				ops[j] = Op{Kind: OpDelete, Key: k, wire: m.form.Wire(k)}
+				group[j] = &ops[j]
+			}
+			if err := s.do(group, m.now()); err != nil {
+				errs[i] = unavailable("purge", "memcached "+s.label, err,
+					"check that memcached is running and reachable, then purge again")
+				return
+			}
+			for _, op := range ops {
 				switch {
-				case err == nil:
+				case op.Err == nil:
 					total.Add(1)
-				case errors.Is(err, memcache.ErrCacheMiss):
+				case errors.Is(op.Err, ErrNotFound):
 				default:
-					errs[i] = unavailable("purge", "memcached "+m.servers[i], err,
+					errs[i] = unavailable("purge", "memcached "+s.label, op.Err,
 						"check that memcached is running and reachable, then purge again")
-					return
 				}
 			}
 		})

@@ -268,6 +268,18 @@ func (m *Memory) store(ctx context.Context, key string, value []byte, ttl time.D
 
 // Incr implements [Store].
 func (m *Memory) Incr(ctx context.Context, key string, delta uint64) (uint64, error) {
+	return m.add(ctx, key, delta, false)
+}
+
+// Decr subtracts delta from the decimal number stored under key, stopping
+// at 0 as memcached's decr does, and returns the new value. Errors are
+// Incr's.
+func (m *Memory) Decr(ctx context.Context, key string, delta uint64) (uint64, error) {
+	return m.add(ctx, key, delta, true)
+}
+
+// add is Incr (down false) and Decr (down true).
+func (m *Memory) add(ctx context.Context, key string, delta uint64, down bool) (uint64, error) {
 	if err := begin(ctx, key); err != nil {
 		return 0, err
 	}
@@ -284,9 +296,16 @@ func (m *Memory) Incr(ctx context.Context, key string, delta uint64) (uint64, er
 	e := el.Value.(*entry)
 	n, ok := parseCounter(e.value)
 	if !ok {
-		return 0, fmt.Errorf("%w: incr needs a value that is an unsigned 64-bit decimal number; set it with one first", ErrNotNumeric)
+		return 0, fmt.Errorf("%w: incr and decr need a value that is an unsigned 64-bit decimal number; set it with one first", ErrNotNumeric)
 	}
-	n += delta // wraps at 2^64, as memcached does
+	switch {
+	case !down:
+		n += delta // wraps at 2^64, as memcached does
+	case delta > n:
+		n = 0 // decr stops at 0
+	default:
+		n -= delta
+	}
 	m.bytes -= int64(len(e.value))
 	e.value = strconv.AppendUint(e.value[:0], n, 10)
 	m.bytes += int64(len(e.value))

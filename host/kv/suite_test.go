@@ -306,6 +306,63 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 		}
 	})
 
+	t.Run("Do", func(t *testing.T) {
+		s := open(t)
+		hit, miss, ctr, gone, fresh := key(t, "hit"), key(t, "miss"), key(t, "ctr"), key(t, "gone"), key(t, "fresh")
+		if err := s.Set(ctx, hit, []byte("10.0.0.1:143"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Set(ctx, ctr, []byte("5"), 0); err != nil {
+			t.Fatal(err)
+		}
+		ops := []Op{
+			{Kind: OpGet, Key: hit},
+			{Kind: OpGet, Key: miss},
+			{Kind: OpIncr, Key: ctr, Delta: 2},
+			{Kind: OpDecr, Key: ctr, Delta: 10},
+			{Kind: OpIncr, Key: miss, Delta: 1},
+			{Kind: OpAdd, Key: hit, Value: []byte("x")},
+			{Kind: OpAdd, Key: fresh, Value: []byte("1"), TTL: time.Minute},
+			{Kind: OpSet, Key: gone, Value: []byte("v")},
+			{Kind: OpDelete, Key: gone},
+			{Kind: OpDelete, Key: gone},
+			{Kind: OpGet, Key: "bad key"},
+			{Kind: OpGet, Key: fresh},
+		}
+		Do(ctx, s, ops)
+		want := []struct {
+			err   error
+			value string
+			n     uint64
+		}{
+			{nil, "10.0.0.1:143", 0},
+			{ErrNotFound, "", 0},
+			{nil, "", 7},
+			{nil, "", 0}, // decr stops at 0
+			{ErrNotFound, "", 0},
+			{ErrExists, "", 0},
+			{nil, "", 0},
+			{nil, "", 0},
+			{nil, "", 0},
+			{ErrNotFound, "", 0},
+			{ErrInvalidKey, "", 0},
+			{nil, "1", 0},
+		}
+		for i, w := range want {
+			op := ops[i]
+			if (w.err == nil) != (op.Err == nil) || (w.err != nil && !errors.Is(op.Err, w.err)) {
+				t.Errorf("op %d (%s %s): err = %v, want %v", i, op.Kind, op.Key, op.Err, w.err)
+				continue
+			}
+			if op.Kind == OpGet && w.err == nil && string(op.Value) != w.value {
+				t.Errorf("op %d (get %s) = %q, want %q", i, op.Key, op.Value, w.value)
+			}
+			if (op.Kind == OpIncr || op.Kind == OpDecr) && w.err == nil && op.N != w.n {
+				t.Errorf("op %d (%s %s) = %d, want %d", i, op.Kind, op.Key, op.N, w.n)
+			}
+		}
+	})
+
 	t.Run("Canceled", func(t *testing.T) {
 		s := open(t)
 		cctx, cancel := context.WithCancel(ctx)

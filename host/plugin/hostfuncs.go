@@ -20,6 +20,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/abi/kvbatch"
 	"github.com/postern/postern/host/kv"
 )
 
@@ -44,6 +45,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	def(abi.ImportKVAdd, func(ctx context.Context, m api.Module, s []uint64) { hostKVStore(ctx, s, true) })
 	def(abi.ImportKVIncr, hostKVIncr)
 	def(abi.ImportKVDelete, hostKVDelete)
+	def(abi.ImportKVBatch, hostKVBatch)
 	def(abi.ImportHTTPCall, hostHTTPCall)
 	def(abi.ImportHTTPResponseGet, hostHTTPResponseGet)
 	def(abi.ImportClockNow, func(ctx context.Context, m api.Module, s []uint64) { s[0] = uint64(time.Now().UnixNano()) })
@@ -403,6 +405,104 @@ func hostKVDelete(ctx context.Context, _ api.Module, s []uint64) {
 	}
 	err := in.blocking(func(c context.Context) error { return in.g.p.h.store.Delete(c, key) })
 	s[0] = errResult(in.kvErr("delete", err))
+}
+
+// hostKVBatch is kv_batch: the operations are decoded (a malformed batch
+// runs nothing), checked as the single-operation functions check them,
+// then run in one store round trip; each gets its own result record.
+func hostKVBatch(ctx context.Context, _ api.Module, s []uint64) {
+	in := instanceFrom(ctx)
+	in.bounds("kv_batch", s[0], s[1], s[2], s[3])
+	var arr [kvbatch.MaxOps]kvbatch.Op
+	ops, e := kvbatch.Parse(in.read(uint32(s[0]), uint32(s[1]), "kv_batch ops"), arr[:0])
+	if e != 0 {
+		s[0] = errResult(e)
+		return
+	}
+	var runArr [kvbatch.MaxOps]kv.Op
+	var pre [kvbatch.MaxOps]abi.Err // an operation refused before it runs
+	run := runArr[:0]
+	for i, op := range ops {
+		for _, c := range op.Key {
+			if c <= ' ' || c == 0x7f {
+				pre[i] = abi.ErrInvalid
+			}
+		}
+		if (op.Code == kvbatch.OpIncr || op.Code == kvbatch.OpDecr) && op.Delta > math.MaxInt64 {
+			pre[i] = abi.ErrInvalid
+		}
+		if pre[i] != 0 {
+			continue
+		}
+		ko := kv.Op{Key: string(op.Key), Delta: op.Delta}
+		switch op.Code {
+		case kvbatch.OpGet:
+			ko.Kind = kv.OpGet
+		case kvbatch.OpSet, kvbatch.OpAdd:
+			ko.Kind = kv.OpSet
+			if op.Code == kvbatch.OpAdd {
+				ko.Kind = kv.OpAdd
+			}
+			ko.Value = bytes.Clone(op.Value)
+			ko.TTL = time.Duration(op.TTL) * time.Second
+		case kvbatch.OpIncr:
+			ko.Kind = kv.OpIncr
+		case kvbatch.OpDecr:
+			ko.Kind = kv.OpDecr
+		case kvbatch.OpDelete:
+			ko.Kind = kv.OpDelete
+		}
+		run = append(run, ko)
+	}
+	if len(run) > 0 {
+		_ = in.blocking(func(c context.Context) error {
+			kv.Do(c, in.g.p.h.store, run)
+			return nil
+		})
+	}
+	var results [kvbatch.MaxOps]int64
+	j := 0
+	for i := range ops {
+		if pre[i] != 0 {
+			results[i] = int64(pre[i])
+			continue
+		}
+		op := &run[j]
+		j++
+		if e := in.kvErr(op.Kind.String(), op.Err); e != 0 {
+			results[i] = int64(e)
+			continue
+		}
+		switch op.Kind {
+		case kv.OpGet:
+			results[i] = int64(len(op.Value))
+		case kv.OpIncr, kv.OpDecr:
+			if op.N > math.MaxInt64 {
+				results[i] = int64(abi.ErrTooLarge)
+			} else {
+				results[i] = int64(op.N)
+			}
+		}
+	}
+	out := kvbatch.AppendResults(in.kvBatchBuf[:0], results[:len(ops)])
+	j = 0
+	for i := range ops {
+		if pre[i] != 0 {
+			continue
+		}
+		if op := &run[j]; op.Kind == kv.OpGet && results[i] >= 0 {
+			out = append(out, op.Value...)
+		}
+		j++
+	}
+	if cap(out) <= 64<<10 {
+		in.kvBatchBuf = out[:0]
+	}
+	if uint64(len(out)) > math.MaxInt32 {
+		s[0] = errResult(abi.ErrTooLarge)
+		return
+	}
+	s[0] = in.output(uint32(s[2]), uint32(s[3]), out, "kv_batch")
 }
 
 // httpResponse is the last http_call's response, kept for

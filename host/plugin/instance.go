@@ -46,7 +46,8 @@ type instance struct {
 	savedHeader, savedRespHeader bool
 	resp                         *httpResponse
 	scratch                      []byte
-	fault                        error // a guest error found by a host function (bad pointer)
+	kvBatchBuf                   []byte // kv_batch's encoded results, reused
+	fault                        error  // a guest error found by a host function (bad pointer)
 
 	// deadline is the watchdog tick after which the current call is
 	// stopped; 0 when idle or paused in a blocking host function; expired

@@ -82,6 +82,7 @@ var hostImports = map[string]wantSig{
 	abi.ImportKVAdd:           {i32s(5), i32s(1)},
 	abi.ImportKVIncr:          {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI64}, []api.ValueType{api.ValueTypeI64}},
 	abi.ImportKVDelete:        {i32s(2), i32s(1)},
+	abi.ImportKVBatch:         {i32s(4), i32s(1)},
 	abi.ImportHTTPCall:        {i32s(9), i32s(1)},
 	abi.ImportHTTPResponseGet: {i32s(3), i32s(1)},
 	abi.ImportClockNow:        {nil, []api.ValueType{api.ValueTypeI64}},

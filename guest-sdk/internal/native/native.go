@@ -26,6 +26,7 @@ type Host interface {
 	KVAdd(key, val []byte, ttlSeconds int32) int32
 	KVIncr(key []byte, delta int64) int64
 	KVDelete(key []byte) int32
+	KVBatch(ops, buf []byte) int32
 	HTTPCall(method, url, headers, body []byte, timeoutMS int32) int32
 	HTTPResponseGet(part int32, buf []byte) int32
 	ClockNow() int64
