@@ -270,6 +270,13 @@ var guestCases = []guestCase{
 	{name: "kv/incr not a number", section: "ABI.md#kv_incr", cmd: "kvincr:{key}:1", want: "-4", prep: storePut("{key}", "abc")},
 	{name: "kv/delete", section: "ABI.md#kv_delete", cmd: "kvdel:{key}", want: "ok", prep: storePut("{key}", "x"), after: storeHas("{key}", "")},
 	{name: "kv/delete missing", section: "ABI.md#kv_delete", cmd: "kvdel:{key}", want: "-5"},
+	{name: "kv/batch", section: "ABI.md#kv_batch", cmd: "kvbatch:{key}", want: "2,v,0,0,x,0,-5,-4",
+		prep: func(c *C, k string) { storePut("{key}a", "1")(c, k); storePut("{key}b", "v")(c, k) },
+		after: func(c *C, p Plugin, f *Fields, k string) {
+			storeHas("{key}a", "0")(c, p, f, k)
+			storeHas("{key}b", "")(c, p, f, k)
+			storeHas("{key}c", "x")(c, p, f, k)
+		}},
 	{name: "kv/key with a space", section: "ABI.md#kv_get", cmd: "kvset:a b:v:0", want: "-4"},
 	{name: "kv/empty key", section: "ABI.md#kv_get", cmd: "kvget:", want: "-4"},
 	{name: "kv/key with a control character", section: "ABI.md#kv_get", cmd: "kvget:a\x01b", want: "-4"},

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/abi/kvbatch"
 )
 
 func header(t *testing.T) (nums map[string]int64, strs map[string]string, imports []string) {
@@ -52,6 +53,9 @@ func TestHeader_matchesABI(t *testing.T) {
 		"METRIC_GAUGE": int64(abi.MetricGauge), "METRIC_HISTOGRAM": int64(abi.MetricHistogram),
 		"MAX_METRICS": abi.MaxMetrics, "MAX_METRIC_BUCKETS": abi.MaxMetricBuckets,
 		"MAX_METRIC_NAME_BYTES": abi.MaxMetricNameBytes, "MAX_METRIC_HELP_BYTES": abi.MaxMetricHelpBytes,
+		"KV_GET": int64(kvbatch.OpGet), "KV_SET": int64(kvbatch.OpSet), "KV_ADD": int64(kvbatch.OpAdd),
+		"KV_INCR": int64(kvbatch.OpIncr), "KV_DECR": int64(kvbatch.OpDecr), "KV_DELETE": int64(kvbatch.OpDelete),
+		"KV_BATCH_MAX": kvbatch.MaxOps,
 	}
 	for f := abi.Field(1); f <= abi.FieldMax; f++ {
 		if !f.Defined() {
@@ -90,7 +94,7 @@ func TestHeader_matchesABI(t *testing.T) {
 	}
 	wantImports := []string{abi.ImportFeature, abi.ImportLog, abi.ImportConfigGet, abi.ImportFieldGet, abi.ImportFieldSet,
 		abi.ImportFieldGetKey, abi.ImportFieldSetKey, abi.ImportFieldDeleteKey, abi.ImportKVGet, abi.ImportKVSet,
-		abi.ImportKVAdd, abi.ImportKVIncr, abi.ImportKVDelete, abi.ImportHTTPCall, abi.ImportHTTPResponseGet,
+		abi.ImportKVAdd, abi.ImportKVIncr, abi.ImportKVDelete, abi.ImportKVBatch, abi.ImportHTTPCall, abi.ImportHTTPResponseGet,
 		abi.ImportClockNow, abi.ImportCounterAdd,
 		abi.ImportMetricDeclare, abi.ImportMetricGaugeSet, abi.ImportMetricGaugeAdd, abi.ImportMetricObserve}
 	sort.Strings(wantImports)

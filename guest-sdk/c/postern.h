@@ -215,6 +215,7 @@ POSTERN_IMPORT("kv_add")
 int32_t postern_kv_add(const void *key, uint32_t key_len, const void *val, uint32_t val_len, int32_t ttl_seconds);
 POSTERN_IMPORT("kv_incr") int64_t postern_kv_incr(const void *key, uint32_t key_len, int64_t delta);
 POSTERN_IMPORT("kv_delete") int32_t postern_kv_delete(const void *key, uint32_t key_len);
+POSTERN_IMPORT("kv_batch") int32_t postern_kv_batch(const void *ops, uint32_t ops_len, void *buf, uint32_t limit);
 POSTERN_IMPORT("http_call")
 int32_t postern_http_call(const void *method, uint32_t method_len, const void *url, uint32_t url_len,
                           const void *headers, uint32_t headers_len, const void *body, uint32_t body_len,
@@ -347,6 +348,134 @@ static inline int32_t postern_refuse(const char *msg) {
 static inline int32_t postern_tempfail(const char *msg) {
 	if (msg != NULL && msg[0] != '\0') postern_set_message(msg);
 	return POSTERN_VERDICT_TEMPFAIL;
+}
+
+/*
+ * kv_batch (ABI 1.1, ABI.md "kv_batch"): up to POSTERN_KV_BATCH_MAX store
+ * operations in one call and one memcached round trip. Build the request
+ * with postern_kvb_* on a buffer of yours, call postern_kvb_run, then read
+ * each operation's result in order with postern_kvb_next:
+ *
+ *   uint8_t req[600], resp[600];
+ *   postern_kvb b; postern_kvb_init(&b, req, sizeof req);
+ *   postern_kvb_incr(&b, k1, n1, 1);
+ *   postern_kvb_incr(&b, k2, n2, 1);
+ *   postern_kvb_resp r;
+ *   if (postern_kvb_run(&b, resp, sizeof resp, &r) < 0) ... (the batch was refused: nothing ran)
+ *   int64_t c1, c2; postern_kvb_next(&r, POSTERN_KV_INCR, &c1, NULL, NULL);
+ */
+#define POSTERN_KV_GET 1
+#define POSTERN_KV_SET 2
+#define POSTERN_KV_ADD 3
+#define POSTERN_KV_INCR 4
+#define POSTERN_KV_DECR 5
+#define POSTERN_KV_DELETE 6
+#define POSTERN_KV_BATCH_MAX 16
+
+typedef struct {
+	uint8_t *buf;
+	uint32_t len, cap, ops;
+	int overflow; /* the request did not fit buf, or a key was empty or too long */
+} postern_kvb;
+
+typedef struct {
+	const uint8_t *buf;
+	uint32_t len, ops, next, off;
+} postern_kvb_resp;
+
+static inline void postern_kvb_init(postern_kvb *b, void *buf, uint32_t cap) {
+	b->buf = (uint8_t *)buf;
+	b->len = 0;
+	b->cap = cap;
+	b->ops = 0;
+	b->overflow = 0;
+}
+
+static inline void postern__kvb_put(postern_kvb *b, const void *p, uint32_t n) {
+	if (b->overflow || n > b->cap - b->len) {
+		b->overflow = 1;
+		return;
+	}
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+}
+
+static inline void postern__kvb_le(postern_kvb *b, uint64_t v, uint32_t bytes) {
+	uint8_t le[8];
+	for (uint32_t i = 0; i < bytes; i++) le[i] = (uint8_t)(v >> (8 * i));
+	postern__kvb_put(b, le, bytes);
+}
+
+static inline void postern__kvb_head(postern_kvb *b, uint8_t op, const void *key, uint32_t key_len) {
+	if (key_len == 0 || key_len > POSTERN_MAX_KEY_BYTES || b->ops == POSTERN_KV_BATCH_MAX) {
+		b->overflow = 1;
+		return;
+	}
+	uint8_t head[2] = {op, (uint8_t)key_len};
+	postern__kvb_put(b, head, 2);
+	postern__kvb_put(b, key, key_len);
+	b->ops++;
+}
+
+static inline void postern_kvb_get(postern_kvb *b, const void *key, uint32_t key_len) {
+	postern__kvb_head(b, POSTERN_KV_GET, key, key_len);
+}
+static inline void postern_kvb_delete(postern_kvb *b, const void *key, uint32_t key_len) {
+	postern__kvb_head(b, POSTERN_KV_DELETE, key, key_len);
+}
+/* op is POSTERN_KV_INCR or POSTERN_KV_DECR. */
+static inline void postern_kvb_count(postern_kvb *b, uint8_t op, const void *key, uint32_t key_len, uint64_t delta) {
+	postern__kvb_head(b, op, key, key_len);
+	postern__kvb_le(b, delta, 8);
+}
+static inline void postern_kvb_incr(postern_kvb *b, const void *key, uint32_t key_len, uint64_t delta) {
+	postern_kvb_count(b, POSTERN_KV_INCR, key, key_len, delta);
+}
+/* op is POSTERN_KV_SET or POSTERN_KV_ADD. */
+static inline void postern_kvb_store(postern_kvb *b, uint8_t op, const void *key, uint32_t key_len, const void *val,
+                                     uint32_t val_len, int32_t ttl_seconds) {
+	postern__kvb_head(b, op, key, key_len);
+	postern__kvb_le(b, (uint32_t)ttl_seconds, 4);
+	postern__kvb_le(b, val_len, 4);
+	postern__kvb_put(b, val, val_len);
+}
+
+/* postern_kvb_run sends the batch; resp must hold at least 8 bytes per
+   operation (plus the values of the gets). It returns the response's full
+   length, or a negative POSTERN_ERR_* (nothing ran). */
+static inline int32_t postern_kvb_run(postern_kvb *b, void *resp, uint32_t limit, postern_kvb_resp *r) {
+	if (b->overflow || b->ops == 0) return POSTERN_ERR_INVALID;
+	int32_t n = postern_kv_batch(b->buf, b->len, resp, limit);
+	r->buf = (const uint8_t *)resp;
+	r->len = n < 0 ? 0 : ((uint32_t)n < limit ? (uint32_t)n : limit);
+	r->ops = b->ops;
+	r->next = 0;
+	r->off = 8 * b->ops;
+	return n;
+}
+
+/* postern_kvb_next reads the next operation's result (op is the operation
+   it was): *result is a get's value length, a new count, 0, or a negative
+   POSTERN_ERR_*; a get that found its key also sets *val and *val_len (not
+   NUL-terminated; pass NULL for other operations). It returns 1, or 0 when
+   that part did not fit the response buffer: the operation ran, but a
+   get must be read again with postern_kv_get. */
+static inline int postern_kvb_next(postern_kvb_resp *r, uint8_t op, int64_t *result, const char **val,
+                                   uint32_t *val_len) {
+	uint32_t i = r->next++;
+	if (i >= r->ops || r->len < 8 * (i + 1)) return 0;
+	uint64_t v = 0;
+	for (int k = 7; k >= 0; k--) v = (v << 8) | r->buf[8 * i + (uint32_t)k];
+	*result = (int64_t)v;
+	if (op != POSTERN_KV_GET || *result < 0) return 1;
+	if (r->off > r->len || (uint64_t)*result > r->len - r->off) {
+		r->off = UINT32_MAX; /* every later value is cut too */
+		return 0;
+	}
+	if (val != NULL) *val = (const char *)r->buf + r->off;
+	if (val_len != NULL) *val_len = (uint32_t)*result;
+	r->off += (uint32_t)*result;
+	return 1;
 }
 
 #ifdef __cplusplus

@@ -172,6 +172,47 @@ static int32_t run(void) {
 		if (delta != NULL) v = answer_code(postern_kv_incr(rest, (uint32_t)strlen(rest), num(delta)));
 	} else if (!strcmp(name, "kvdel")) {
 		v = answer(ok(postern_kv_delete(rest, (uint32_t)strlen(rest))));
+	} else if (!strcmp(name, "kvbatch")) {
+		/* The script of conformance case kv/batch on keys rest+"a", "b", "c". */
+		char ka[300], kb[300], kc[300];
+		snprintf(ka, sizeof ka, "%sa", rest);
+		snprintf(kb, sizeof kb, "%sb", rest);
+		snprintf(kc, sizeof kc, "%sc", rest);
+		uint8_t req[2048], resp[2048];
+		postern_kvb b;
+		postern_kvb_init(&b, req, sizeof req);
+		postern_kvb_incr(&b, ka, (uint32_t)strlen(ka), 1);
+		postern_kvb_get(&b, kb, (uint32_t)strlen(kb));
+		postern_kvb_count(&b, POSTERN_KV_DECR, ka, (uint32_t)strlen(ka), 5);
+		postern_kvb_store(&b, POSTERN_KV_ADD, kc, (uint32_t)strlen(kc), "x", 1, 60);
+		postern_kvb_get(&b, kc, (uint32_t)strlen(kc));
+		postern_kvb_delete(&b, kb, (uint32_t)strlen(kb));
+		postern_kvb_get(&b, kb, (uint32_t)strlen(kb));
+		postern_kvb_get(&b, "bad key", 7);
+		static const uint8_t ops[] = {POSTERN_KV_INCR, POSTERN_KV_GET, POSTERN_KV_DECR, POSTERN_KV_ADD,
+		                              POSTERN_KV_GET,  POSTERN_KV_DELETE, POSTERN_KV_GET, POSTERN_KV_GET};
+		postern_kvb_resp r;
+		int32_t n = postern_kvb_run(&b, resp, sizeof resp, &r);
+		if (n < 0) {
+			v = answer_code(n);
+		} else {
+			char out[1024];
+			size_t used = 0;
+			for (size_t i = 0; i < sizeof ops; i++) {
+				int64_t res;
+				const char *val = NULL;
+				uint32_t vlen = 0;
+				if (!postern_kvb_next(&r, ops[i], &res, &val, &vlen)) res = POSTERN_ERR_TOO_LARGE;
+				if (i > 0) out[used++] = ',';
+				if (res >= 0 && ops[i] == POSTERN_KV_GET) {
+					memcpy(out + used, val, vlen);
+					used += vlen;
+				} else {
+					used += (size_t)snprintf(out + used, sizeof out - used, "%lld", (long long)res);
+				}
+			}
+			v = answer_n(out, used);
+		}
 	} else if (!strcmp(name, "kvbig")) {
 		char *len = split(rest);
 		if (len != NULL) {

@@ -166,6 +166,35 @@ func run() postern.Verdict {
 		return say(valueOr(strconv.FormatUint(n, 10), err))
 	case "kvdel":
 		return say(ok(postern.KVDelete(rest)))
+	case "kvbatch":
+		// The script of conformance case kv/batch on keys rest+"a", "b", "c".
+		ops := []postern.KVOp{
+			{Op: postern.KVOpIncr, Key: rest + "a", Delta: 1},
+			{Op: postern.KVOpGet, Key: rest + "b"},
+			{Op: postern.KVOpDecr, Key: rest + "a", Delta: 5},
+			{Op: postern.KVOpAdd, Key: rest + "c", Value: []byte("x"), TTL: time.Minute},
+			{Op: postern.KVOpGet, Key: rest + "c"},
+			{Op: postern.KVOpDelete, Key: rest + "b"},
+			{Op: postern.KVOpGet, Key: rest + "b"},
+			{Op: postern.KVOpGet, Key: "bad key"},
+		}
+		if err := postern.KVBatch(ops); err != nil {
+			return say(valueOr("", err))
+		}
+		var out []string
+		for _, op := range ops {
+			switch {
+			case op.Err != nil:
+				out = append(out, valueOr("", op.Err))
+			case op.Op == postern.KVOpGet:
+				out = append(out, string(op.Value))
+			case op.Op == postern.KVOpIncr || op.Op == postern.KVOpDecr:
+				out = append(out, strconv.FormatUint(op.N, 10))
+			default:
+				out = append(out, "0")
+			}
+		}
+		return say(strings.Join(out, ","))
 	case "kvbig":
 		a := arg(2)
 		if len(a) < 2 {
