@@ -89,11 +89,7 @@ func runOne(ctx context.Context, s Store, op *Op) {
 	case OpIncr:
 		op.N, op.Err = s.Incr(ctx, op.Key, op.Delta)
 	case OpDecr:
-		if d, ok := s.(decrementer); ok {
-			op.N, op.Err = d.Decr(ctx, op.Key, op.Delta)
-		} else {
-			op.Err = errNoDecr
-		}
+		op.N, op.Err = s.Decr(ctx, op.Key, op.Delta)
 	case OpDelete:
 		op.Err = s.Delete(ctx, op.Key)
 	default:
@@ -101,12 +97,4 @@ func runOne(ctx context.Context, s Store, op *Op) {
 	}
 }
 
-var (
-	errBadOp  = fmt.Errorf("%w: unknown batch operation", ErrInvalidKey)
-	errNoDecr = fmt.Errorf("%w: this store has no decr", ErrUnavailable)
-)
-
-// decrementer is a Store with memcached's decr.
-type decrementer interface {
-	Decr(ctx context.Context, key string, delta uint64) (uint64, error)
-}
+var errBadOp = fmt.Errorf("%w: unknown batch operation", ErrInvalidKey)

@@ -77,6 +77,10 @@ type Store interface {
 	// missing key and ErrNotNumeric for a value that is not a number. The
 	// item's TTL is unchanged.
 	Incr(ctx context.Context, key string, delta uint64) (uint64, error)
+	// Decr subtracts delta from the decimal number stored under key,
+	// stopping at 0 (memcached's decr), and returns the new value. Its
+	// errors are Incr's.
+	Decr(ctx context.Context, key string, delta uint64) (uint64, error)
 	// Delete removes key, or returns ErrNotFound.
 	Delete(ctx context.Context, key string) error
 	// Shared reports whether other processes see the same data, as with

@@ -78,6 +78,13 @@ func (r *RecordingStore) Incr(ctx context.Context, key string, delta uint64) (ui
 	return n, err
 }
 
+// Decr implements kv.Store.
+func (r *RecordingStore) Decr(ctx context.Context, key string, delta uint64) (uint64, error) {
+	n, err := r.Store.Decr(ctx, key, delta)
+	r.record("decr %q %d -> %d %s", key, delta, n, errText(err))
+	return n, err
+}
+
 // Delete implements kv.Store.
 func (r *RecordingStore) Delete(ctx context.Context, key string) error {
 	err := r.Store.Delete(ctx, key)

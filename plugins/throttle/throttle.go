@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"net/netip"
-	"time"
 
 	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
@@ -52,9 +51,13 @@ func check() postern.Verdict {
 		postern.CounterAdd(ctrAllowlisted, 1)
 		return postern.Continue
 	}
-	delay := false
 
-	// The IP counter moves on every login attempt.
+	// The IP counter moves on every login attempt; the user counter once
+	// per session (its first attempt), or on every attempt with "count":
+	// "attempt"; later attempts only read it. Both go to the store in one
+	// round trip (kv_batch).
+	var ipC, userC *probe
+	var probes [2]probe
 	proto := postern.Protocol()
 	if ip.IsValid() && proto != "" {
 		c := cfg.ip
@@ -62,18 +65,10 @@ func check() postern.Verdict {
 			c.limit = n
 		}
 		if c.active() {
-			switch over(c, storekeys.ThrottleIP(proto, ip.String()), true) {
-			case hard:
-				postern.CounterAdd(ctrThrottledIP, 1)
-				return postern.Refuse(c.message)
-			case soft:
-				delay = true
-			}
+			probes[0] = probe{c: c, key: storekeys.ThrottleIP(proto, ip.String()), move: true}
+			ipC = &probes[0]
 		}
 	}
-
-	// The user counter moves once per session (its first attempt), or on
-	// every attempt with "count": "attempt"; later attempts only read it.
 	if cfg.user.active() {
 		var user string
 		if cfg.userByAccount {
@@ -82,14 +77,34 @@ func check() postern.Verdict {
 			user = postern.Login()
 		}
 		if user != "" {
-			move := cfg.userEveryAttempt || postern.LoginAttempt() <= 1
-			switch over(cfg.user, storekeys.ThrottleUser(user), move) {
-			case hard:
-				postern.CounterAdd(ctrThrottledUser, 1)
-				return postern.Refuse(cfg.user.message)
-			case soft:
-				delay = true
+			probes[1] = probe{c: cfg.user, key: storekeys.ThrottleUser(user), move: cfg.userEveryAttempt || postern.LoginAttempt() <= 1}
+			userC = &probes[1]
+		}
+	}
+	countAll(ipC, userC)
+
+	delay := false
+	if ipC != nil {
+		switch ipC.level() {
+		case hard:
+			// The address is refused: this attempt must not spend the
+			// user's budget, so give back what the batch counted.
+			if userC != nil {
+				userC.undo()
 			}
+			postern.CounterAdd(ctrThrottledIP, 1)
+			return postern.Refuse(ipC.c.message)
+		case soft:
+			delay = true
+		}
+	}
+	if userC != nil {
+		switch userC.level() {
+		case hard:
+			postern.CounterAdd(ctrThrottledUser, 1)
+			return postern.Refuse(cfg.user.message)
+		case soft:
+			delay = true
 		}
 	}
 
@@ -118,46 +133,96 @@ const (
 	hard
 )
 
-// over counts (or, when move is false, reads) the counter at key and says
-// whether it is above the counter's limits. A store failure is "under":
-// the throttle fails open.
-func over(c counter, key string, move bool) level {
-	n, err := count(key, c.window, move)
-	if err != nil {
-		storeFailed(err)
+// probe is one counter of this attempt: its key, whether it moves, and
+// what the store said.
+type probe struct {
+	c     counter
+	key   string
+	move  bool
+	n     uint64
+	err   error
+	moved bool // the counter was raised for this attempt (undo lowers it)
+}
+
+// level says whether the counter is above its limits. A store failure is
+// "under": the throttle fails open.
+func (p *probe) level() level {
+	if p.err != nil {
+		storeFailed(p.err)
 		return under
 	}
 	switch {
-	case c.limit > 0 && n > c.limit:
+	case p.c.limit > 0 && p.n > p.c.limit:
 		return hard
-	case c.soft > 0 && n > c.soft:
+	case p.c.soft > 0 && p.n > p.c.soft:
 		return soft
 	}
 	return under
 }
 
-// count is Zimbra's counting: incr key 1; on NOT_FOUND add key "1" with the
-// window as TTL; when add loses the race to another node, incr again. With
-// move false it reads the count (incr by 0) and creates nothing.
-func count(key string, window time.Duration, move bool) (uint64, error) {
-	var delta uint64
-	if move {
-		delta = 1
+// undo lowers a counter this attempt raised (memcached's decr).
+func (p *probe) undo() {
+	if !p.moved {
+		return
 	}
-	n, err := postern.KVIncr(key, delta)
-	if !errors.Is(err, abi.ErrNotFound) {
-		return n, err
+	ops := []postern.KVOp{{Op: postern.KVOpDecr, Key: p.key, Delta: 1}}
+	if err := postern.KVBatch(ops); err == nil && ops[0].Err != nil && !errors.Is(ops[0].Err, abi.ErrNotFound) {
+		storeFailed(ops[0].Err)
 	}
-	if !move {
-		return 0, nil
+}
+
+// countAll is Zimbra's counting for each given probe: incr key 1; on
+// NOT_FOUND add key "1" with the window as TTL; when add loses the race to
+// another node, incr again. A probe that does not move reads the count
+// (incr by 0) and creates nothing. The first incr of every probe goes in
+// one kv_batch; the rare add (a new window) is a call of its own.
+func countAll(ps ...*probe) {
+	var ops [2]postern.KVOp
+	var of [2]*probe
+	k := 0
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		var delta uint64
+		if p.move {
+			delta = 1
+		}
+		ops[k] = postern.KVOp{Op: postern.KVOpIncr, Key: p.key, Delta: delta}
+		of[k] = p
+		k++
 	}
-	switch err := postern.KVAdd(key, []byte("1"), window); {
-	case err == nil:
-		return 1, nil
-	case errors.Is(err, abi.ErrExists):
-		return postern.KVIncr(key, 1)
-	default:
-		return 0, err
+	if k == 0 {
+		return
+	}
+	if err := postern.KVBatch(ops[:k]); err != nil {
+		for _, p := range of[:k] {
+			p.err = err
+		}
+		return
+	}
+	for i, p := range of[:k] {
+		p.n, p.err = ops[i].N, ops[i].Err
+		if p.err == nil {
+			p.moved = p.move
+			continue
+		}
+		if !errors.Is(p.err, abi.ErrNotFound) {
+			continue
+		}
+		if !p.move {
+			p.n, p.err = 0, nil
+			continue
+		}
+		switch err := postern.KVAdd(p.key, []byte("1"), p.c.window); {
+		case err == nil:
+			p.n, p.err, p.moved = 1, nil, true
+		case errors.Is(err, abi.ErrExists):
+			p.n, p.err = postern.KVIncr(p.key, 1)
+			p.moved = p.err == nil
+		default:
+			p.n, p.err = 0, err
+		}
 	}
 }
 

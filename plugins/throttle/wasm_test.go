@@ -120,7 +120,7 @@ func TestWasm_twoNodesRace(t *testing.T) {
 		close(start)
 		wg.Wait()
 		if allowed.Load() != limit || refused.Load() != workers*each-limit {
-			t.Errorf("round %d: allowed %d refused %d, want %d and %d", round, allowed.Load(), refused.Load(), limit, workers*each-limit)
+			t.Errorf("round %d: allowed %d refused %d, want %d and %d %v %v", round, allowed.Load(), refused.Load(), limit, workers*each-limit, nodes[0].Host.Plugin("test").Counters(), nodes[1].Host.Plugin("test").Counters())
 		}
 	}
 }

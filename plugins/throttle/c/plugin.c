@@ -991,32 +991,84 @@ static void store_failed(int64_t r) {
 	postern_log_str(POSTERN_LEVEL_WARN, msg);
 }
 
-/* count is Zimbra's counting: incr key 1; on NOT_FOUND add key "1" with the
- * window as TTL; when add loses the race to another node, incr again. With
- * move 0 it reads the count (incr by 0) and creates nothing. Returns the
- * count, or a negative error. */
-static int64_t count(const char *key, size_t keyn, int64_t window_ns, int move) {
-	int64_t r = postern_kv_incr(key, (uint32_t)keyn, move ? 1 : 0);
-	if (r != POSTERN_ERR_NOT_FOUND) return r;
-	if (!move) return 0;
-	int32_t a = postern_kv_add(key, (uint32_t)keyn, "1", 1, (int32_t)(window_ns / NS_PER_SEC));
-	if (a >= 0) return 1;
-	if (a == POSTERN_ERR_EXISTS) return postern_kv_incr(key, (uint32_t)keyn, 1);
-	return a;
+/* probe is one counter of this attempt: its key, limits, whether it moves,
+ * and what the store said (r: the count, or a negative error). */
+typedef struct {
+	char *key;
+	size_t keyn;
+	uint64_t limit, soft;
+	int64_t window_ns;
+	int move;
+	int64_t r;
+	int moved; /* raised for this attempt (undo lowers it) */
+} probe;
+
+/* count_all is Zimbra's counting for each probe: incr key 1; on NOT_FOUND
+ * add key "1" with the window as TTL; when add loses the race to another
+ * node, incr again. A probe that does not move reads the count (incr by 0)
+ * and creates nothing. The first incr of every probe goes in one kv_batch;
+ * the rare add (a new window) is a call of its own. */
+static void count_all(probe *ps[], int n) {
+	uint8_t req[2 * (2 + POSTERN_MAX_KEY_BYTES + 8)], resp[16];
+	postern_kvb b;
+	postern_kvb_init(&b, req, sizeof req);
+	for (int i = 0; i < n; i++) postern_kvb_incr(&b, ps[i]->key, (uint32_t)ps[i]->keyn, ps[i]->move ? 1 : 0);
+	postern_kvb_resp r;
+	int32_t rn = postern_kvb_run(&b, resp, sizeof resp, &r);
+	for (int i = 0; i < n; i++) {
+		probe *p = ps[i];
+		if (rn < 0) {
+			p->r = rn;
+			continue;
+		}
+		if (!postern_kvb_next(&r, POSTERN_KV_INCR, &p->r, NULL, NULL)) p->r = POSTERN_ERR_TOO_LARGE;
+		if (p->r >= 0) {
+			p->moved = p->move;
+			continue;
+		}
+		if (p->r != POSTERN_ERR_NOT_FOUND) continue;
+		if (!p->move) {
+			p->r = 0;
+			continue;
+		}
+		int32_t a = postern_kv_add(p->key, (uint32_t)p->keyn, "1", 1, (int32_t)(p->window_ns / NS_PER_SEC));
+		if (a >= 0) {
+			p->r = 1;
+			p->moved = 1;
+		} else if (a == POSTERN_ERR_EXISTS) {
+			p->r = postern_kv_incr(p->key, (uint32_t)p->keyn, 1);
+			p->moved = p->r >= 0;
+		} else {
+			p->r = a;
+		}
+	}
 }
 
-/* over counts (or reads) the counter at key and says whether it is above
- * the limits. A store failure is UNDER: the throttle fails open. */
-static int over(uint64_t limit, uint64_t soft, int64_t window_ns, const char *key, size_t keyn, int move) {
-	int64_t r = count(key, keyn, window_ns, move);
-	if (r < 0) {
-		store_failed(r);
+/* level says whether the counter is above its limits. A store failure is
+ * UNDER: the throttle fails open. */
+static int level(const probe *p) {
+	if (p->r < 0) {
+		store_failed(p->r);
 		return UNDER;
 	}
-	uint64_t n = (uint64_t)r;
-	if (limit > 0 && n > limit) return HARD;
-	if (soft > 0 && n > soft) return SOFT;
+	uint64_t n = (uint64_t)p->r;
+	if (p->limit > 0 && n > p->limit) return HARD;
+	if (p->soft > 0 && n > p->soft) return SOFT;
 	return UNDER;
+}
+
+/* undo lowers a counter this attempt raised (memcached's decr). */
+static void undo(const probe *p) {
+	if (!p->moved) return;
+	uint8_t req[2 + POSTERN_MAX_KEY_BYTES + 8], resp[8];
+	postern_kvb b;
+	postern_kvb_init(&b, req, sizeof req);
+	postern_kvb_count(&b, POSTERN_KV_DECR, p->key, (uint32_t)p->keyn, 1);
+	postern_kvb_resp r;
+	int64_t res;
+	if (postern_kvb_run(&b, resp, sizeof resp, &r) >= 0 && postern_kvb_next(&r, POSTERN_KV_DECR, &res, NULL, NULL) &&
+	    res < 0 && res != POSTERN_ERR_NOT_FOUND)
+		store_failed(res);
 }
 
 /* refuse sets the message, cut to the field limit on a UTF-8 boundary. */
@@ -1075,9 +1127,14 @@ static int32_t check(void) {
 				goto out;
 			}
 	}
-	int delay = 0;
-
-	/* The IP counter moves on every login attempt. */
+	/* The IP counter moves on every login attempt; the user counter once
+	   per session (its first attempt), or on every attempt with "count":
+	   "attempt"; later attempts only read it. Both go to the store in one
+	   round trip (kv_batch). */
+	probe pip = {0}, puser = {0};
+	probe *ps[2];
+	int np = 0;
+	int has_ip = 0, has_user = 0;
 	int32_t pn = postern_field_dup(POSTERN_FIELD_PROTOCOL, &proto);
 	if (ip_ok && pn > 0) {
 		uint64_t limit = cfg.ip.limit;
@@ -1088,24 +1145,17 @@ static int32_t check(void) {
 			static const char *const labels[2] = {"throttle:proto=", ",ip="};
 			const char *raw[2] = {proto, ipstr};
 			size_t rawn[2] = {1, (size_t)ipn};
-			size_t kn;
-			key = build_key(2, labels, raw, rawn, -1, &kn);
-			if (key != NULL) {
-				int l = over(limit, cfg.ip.soft, cfg.ip.window_ns, key, kn, 1);
-				free(key);
-				key = NULL;
-				if (l == HARD) {
-					counter_add("throttled_ip");
-					verdict = refuse(&cfg.ip);
-					goto out;
-				}
-				if (l == SOFT) delay = 1;
+			pip.key = build_key(2, labels, raw, rawn, -1, &pip.keyn);
+			if (pip.key != NULL) {
+				pip.limit = limit;
+				pip.soft = cfg.ip.soft;
+				pip.window_ns = cfg.ip.window_ns;
+				pip.move = 1;
+				ps[np++] = &pip;
+				has_ip = 1;
 			}
 		}
 	}
-
-	/* The user counter moves once per session (its first attempt), or on
-	   every attempt with "count": "attempt"; later attempts only read it. */
 	if (cfg.user.limit > 0 || cfg.user.soft > 0) {
 		const char *user = account;
 		int32_t un = an;
@@ -1122,18 +1172,40 @@ static int32_t check(void) {
 			static const char *const labels[1] = {"throttle:user="};
 			const char *raw[1] = {user};
 			size_t rawn[1] = {(size_t)un};
-			size_t kn;
-			key = build_key(1, labels, raw, rawn, 0, &kn);
-			if (key != NULL) {
-				int l = over(cfg.user.limit, cfg.user.soft, cfg.user.window_ns, key, kn, move);
-				if (l == HARD) {
-					counter_add("throttled_user");
-					verdict = refuse(&cfg.user);
-					goto out;
-				}
-				if (l == SOFT) delay = 1;
+			puser.key = build_key(1, labels, raw, rawn, 0, &puser.keyn);
+			if (puser.key != NULL) {
+				puser.limit = cfg.user.limit;
+				puser.soft = cfg.user.soft;
+				puser.window_ns = cfg.user.window_ns;
+				puser.move = move;
+				ps[np++] = &puser;
+				has_user = 1;
 			}
 		}
+	}
+	if (np > 0) count_all(ps, np);
+
+	int delay = 0;
+	if (has_ip) {
+		int l = level(&pip);
+		if (l == HARD) {
+			/* The address is refused: this attempt must not spend the
+			   user's budget, so give back what the batch counted. */
+			if (has_user) undo(&puser);
+			counter_add("throttled_ip");
+			verdict = refuse(&cfg.ip);
+			goto probes;
+		}
+		if (l == SOFT) delay = 1;
+	}
+	if (has_user) {
+		int l = level(&puser);
+		if (l == HARD) {
+			counter_add("throttled_user");
+			verdict = refuse(&cfg.user);
+			goto probes;
+		}
+		if (l == SOFT) delay = 1;
 	}
 
 	if (delay) {
@@ -1144,6 +1216,9 @@ static int32_t check(void) {
 		counter_add("delayed");
 	}
 	counter_add("allowed");
+probes:
+	free(pip.key);
+	free(puser.key);
 out:
 	free(account);
 	free(ipstr);
