@@ -197,21 +197,34 @@ func (c *cache) route() postern.Verdict {
 		postern.CounterAdd("cache_bypassed_unverified", 1)
 		return postern.Continue
 	}
-	if k := aliasKey(login); k != "" {
-		v, err := postern.KVGet(k)
-		switch {
-		case err == nil && len(v) > 0:
-			account = string(v)
-			if err := postern.SetAccount(account); err != nil {
-				return postern.Continue
-			}
-			postern.CounterAdd("alias_hits", 1)
-		case err != nil && unavailable(err):
-			c.storeFailed("get", err)
-			return postern.Continue // the store is down: do not wait on it twice
-		}
+	// The alias (login -> account) and the route of the account as it
+	// stands go in one round trip (kv_batch); only an alias naming
+	// another account costs a second.
+	routeKey := storekeys.Route(c.proto(), account)
+	k := aliasKey(login)
+	if k == "" {
+		return c.cached(routeKey)
 	}
-	return c.cached(storekeys.Route(c.proto(), account))
+	ops := []postern.KVOp{{Op: postern.KVOpGet, Key: k}, {Op: postern.KVOpGet, Key: routeKey}}
+	t0 := time.Now() // WASI's monotonic clock: a wall clock step is no latency
+	if err := postern.KVBatch(ops); err != nil {
+		ops[0].Err, ops[1].Err = err, err
+	}
+	getSeconds.ObserveDuration(time.Since(t0)) // the round trip of the route key's get
+	switch alias, err := ops[0].Value, ops[0].Err; {
+	case err == nil && len(alias) > 0:
+		if err := postern.SetAccount(string(alias)); err != nil {
+			return postern.Continue
+		}
+		postern.CounterAdd("alias_hits", 1)
+		if string(alias) != account {
+			return c.cached(storekeys.Route(c.proto(), string(alias)))
+		}
+	case err != nil && unavailable(err):
+		c.storeFailed("get", err)
+		return postern.Continue // the store is down: do not wait on it twice
+	}
+	return c.use(routeKey, ops[1].Value, ops[1].Err)
 }
 
 // getSeconds is the latency of the route key's get (ABI 1.1 plugin metric
@@ -228,7 +241,7 @@ var getBounds = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .0
 // traffic (README "Metrics").
 func declareMetrics() (err error) {
 	getSeconds, err = postern.NewHistogram("get_seconds",
-		"Time of the route key's get in the key-value store, hit or miss, failures included.", getBounds)
+		"Time of the route key's get in the key-value store (the round trip that carried it), hit or miss, failures included.", getBounds)
 	return err
 }
 
@@ -238,6 +251,11 @@ func (c *cache) cached(key string) postern.Verdict {
 	t0 := time.Now() // WASI's monotonic clock: a wall clock step is no latency
 	v, err := postern.KVGet(key)
 	getSeconds.ObserveDuration(time.Since(t0))
+	return c.use(key, v, err)
+}
+
+// use routes by v, the value read from key (err: the read's error).
+func (c *cache) use(key string, v []byte, err error) postern.Verdict {
 	if err != nil {
 		if unavailable(err) {
 			c.storeFailed("get", err)
