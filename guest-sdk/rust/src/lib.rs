@@ -397,6 +397,187 @@ pub fn kv_delete(key: &str) -> Result<()> {
     status(sys::kv_delete(key.as_bytes()))
 }
 
+/// The operation of one [`KvOp`] of a [`kv_batch`] (ABI.md "kv_batch").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvOpKind(pub u8);
+
+/// One operation of a [`kv_batch`]: fill `op`, `key` and the inputs its
+/// kind needs (`value` and `ttl_seconds` for set and add, `delta` for incr
+/// and decr); [`kv_batch`] sets `result`: the value of a get, the new count
+/// of an incr or decr (in `n`), or the error.
+#[derive(Clone, Debug)]
+pub struct KvOp {
+    pub op: KvOpKind,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub ttl_seconds: i32,
+    pub delta: u64,
+    pub n: i64,
+    pub result: Result<()>,
+}
+
+impl KvOp {
+    /// The operation codes.
+    pub const GET: KvOpKind = KvOpKind(1);
+    pub const SET: KvOpKind = KvOpKind(2);
+    pub const ADD: KvOpKind = KvOpKind(3);
+    pub const INCR: KvOpKind = KvOpKind(4);
+    pub const DECR: KvOpKind = KvOpKind(5);
+    pub const DELETE: KvOpKind = KvOpKind(6);
+
+    /// A get of key.
+    pub fn get(key: &str) -> KvOp {
+        KvOp::new(KvOp::GET, key)
+    }
+    /// An incr (or, with [`KvOp::DECR`], a decr) of key by delta.
+    pub fn count(op: KvOpKind, key: &str, delta: u64) -> KvOp {
+        let mut o = KvOp::new(op, key);
+        o.delta = delta;
+        o
+    }
+    /// A set (or, with [`KvOp::ADD`], an add) of key.
+    pub fn store(op: KvOpKind, key: &str, value: impl AsRef<[u8]>, ttl_seconds: i32) -> KvOp {
+        let mut o = KvOp::new(op, key);
+        o.value = value.as_ref().to_vec();
+        o.ttl_seconds = ttl_seconds;
+        o
+    }
+    /// A delete of key.
+    pub fn delete(key: &str) -> KvOp {
+        KvOp::new(KvOp::DELETE, key)
+    }
+    fn new(op: KvOpKind, key: &str) -> KvOp {
+        KvOp { op, key: key.as_bytes().to_vec(), value: Vec::new(), ttl_seconds: 0, delta: 0, n: 0, result: Ok(()) }
+    }
+}
+
+/// The most operations one [`kv_batch`] may carry.
+pub const MAX_KV_BATCH: usize = 16;
+
+/// Runs up to [`MAX_KV_BATCH`] store operations in one host call; with
+/// memcached they cost one round trip (ABI 1.1, "kv_batch"). Each
+/// operation gets its own result; the call fails, and runs nothing, only
+/// for a batch that is empty, too long, or malformed.
+pub fn kv_batch(ops: &mut [KvOp]) -> Result<()> {
+    if ops.is_empty() || ops.len() > MAX_KV_BATCH {
+        return Err(Error::INVALID);
+    }
+    let mut req = Vec::new();
+    for o in ops.iter() {
+        if o.key.is_empty() || o.key.len() > limits::MAX_KEY_BYTES {
+            return Err(Error::INVALID);
+        }
+        req.push(o.op.0);
+        req.push(o.key.len() as u8);
+        req.extend_from_slice(&o.key);
+        match o.op {
+            KvOp::INCR | KvOp::DECR => req.extend_from_slice(&o.delta.to_le_bytes()),
+            KvOp::SET | KvOp::ADD => {
+                req.extend_from_slice(&o.ttl_seconds.to_le_bytes());
+                req.extend_from_slice(&(o.value.len() as u32).to_le_bytes());
+                req.extend_from_slice(&o.value);
+            }
+            _ => {}
+        }
+    }
+    let mut buf = vec![0u8; 8 * ops.len() + 4096];
+    let n = sys::kv_batch(&req, &mut buf);
+    if n < 0 {
+        return Err(Error(n));
+    }
+    let got = (n as usize).min(buf.len());
+    let mut off = 8 * ops.len();
+    for (i, o) in ops.iter_mut().enumerate() {
+        let mut r = [0u8; 8];
+        r.copy_from_slice(&buf[8 * i..8 * i + 8]);
+        let r = i64::from_le_bytes(r);
+        if r < 0 {
+            o.result = Err(Error(r as i32));
+            continue;
+        }
+        o.result = Ok(());
+        match o.op {
+            KvOp::GET => {
+                let len = r as usize;
+                if off <= got && len <= got - off {
+                    o.value = buf[off..off + len].to_vec();
+                    off += len;
+                } else {
+                    off = usize::MAX / 2; // every later value is cut too: read it again
+                    match kv_get(std::str::from_utf8(&o.key).unwrap_or("")) {
+                        Ok(v) => o.value = v,
+                        Err(e) => o.result = Err(e),
+                    }
+                }
+            }
+            KvOp::INCR | KvOp::DECR => o.n = r,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A decoded kv_batch request operation (the native fake host's view).
+pub(crate) struct ParsedKvOp {
+    pub op: KvOpKind,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub ttl_seconds: i32,
+    pub delta: u64,
+}
+
+/// Parses a kv_batch request as the host does; None when it is malformed.
+#[allow(dead_code)]
+pub(crate) fn kv_batch_parse(mut req: &[u8]) -> Option<Vec<ParsedKvOp>> {
+    let mut ops = Vec::new();
+    if req.is_empty() {
+        return None;
+    }
+    while !req.is_empty() {
+        if ops.len() == MAX_KV_BATCH || req.len() < 2 {
+            return None;
+        }
+        let (op, k) = (KvOpKind(req[0]), req[1] as usize);
+        req = &req[2..];
+        if k == 0 || k > limits::MAX_KEY_BYTES || req.len() < k {
+            return None;
+        }
+        let mut p = ParsedKvOp { op, key: req[..k].to_vec(), value: Vec::new(), ttl_seconds: 0, delta: 0 };
+        req = &req[k..];
+        match op {
+            KvOp::GET | KvOp::DELETE => {}
+            KvOp::INCR | KvOp::DECR => {
+                if req.len() < 8 {
+                    return None;
+                }
+                let mut d = [0u8; 8];
+                d.copy_from_slice(&req[..8]);
+                p.delta = u64::from_le_bytes(d);
+                req = &req[8..];
+            }
+            KvOp::SET | KvOp::ADD => {
+                if req.len() < 8 {
+                    return None;
+                }
+                let mut t = [0u8; 4];
+                t.copy_from_slice(&req[..4]);
+                p.ttl_seconds = i32::from_le_bytes(t);
+                t.copy_from_slice(&req[4..8]);
+                let n = u32::from_le_bytes(t) as usize;
+                req = &req[8..];
+                if p.ttl_seconds < 0 || req.len() < n {
+                    return None;
+                }
+                p.value = req[..n].to_vec();
+                req = &req[n..];
+            }
+            _ => return None,
+        }
+        ops.push(p);
+    }
+    Some(ops)
+}
+
 /// An outbound HTTP request for [`http_call`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpRequest {

@@ -19,6 +19,7 @@ mod imp {
         pub fn kv_add(key: *const u8, key_len: usize, val: *const u8, val_len: usize, ttl: i32) -> i32;
         pub fn kv_incr(key: *const u8, key_len: usize, delta: i64) -> i64;
         pub fn kv_delete(key: *const u8, key_len: usize) -> i32;
+        pub fn kv_batch(ops: *const u8, ops_len: usize, buf: *mut u8, limit: usize) -> i32;
         #[allow(clippy::too_many_arguments)]
         pub fn http_call(
             method: *const u8,
@@ -80,6 +81,9 @@ mod calls {
     }
     pub fn kv_delete(key: &[u8]) -> i32 {
         unsafe { imp::kv_delete(key.as_ptr(), key.len()) }
+    }
+    pub fn kv_batch(ops: &[u8], buf: &mut [u8]) -> i32 {
+        unsafe { imp::kv_batch(ops.as_ptr(), ops.len(), buf.as_mut_ptr(), buf.len()) }
     }
     pub fn http_call(method: &[u8], url: &[u8], headers: &[u8], body: &[u8], timeout_ms: i32) -> i32 {
         unsafe {
@@ -148,6 +152,9 @@ mod calls {
     }
     pub fn kv_delete(key: &[u8]) -> i32 {
         with(|h| h.kv_delete(key))
+    }
+    pub fn kv_batch(ops: &[u8], buf: &mut [u8]) -> i32 {
+        with(|h| h.kv_batch(ops, buf))
     }
     pub fn http_call(method: &[u8], url: &[u8], headers: &[u8], body: &[u8], timeout_ms: i32) -> i32 {
         crate::testing::http_call(method, url, headers, body, timeout_ms)

@@ -409,6 +409,67 @@ impl State {
         0
     }
 
+    /// kv_batch with the single-operation calls, as the host's in-process
+    /// store does (ABI.md "kv_batch").
+    pub(crate) fn kv_batch(&mut self, req: &[u8], buf: &mut [u8]) -> i32 {
+        let ops = match crate::kv_batch_parse(req) {
+            Some(ops) => ops,
+            None => return Error::INVALID.0,
+        };
+        let mut results: Vec<u8> = Vec::new();
+        let mut values: Vec<u8> = Vec::new();
+        for op in &ops {
+            let r: i64 = match op.op {
+                crate::KvOp::GET => {
+                    let e = self.kv_check(&op.key);
+                    if e != 0 {
+                        e as i64
+                    } else if let Some(it) = self.kv_live(&op.key) {
+                        values.extend_from_slice(&it.value);
+                        it.value.len() as i64
+                    } else {
+                        Error::NOT_FOUND.0 as i64
+                    }
+                }
+                crate::KvOp::SET => self.kv_set(&op.key, &op.value, op.ttl_seconds, false) as i64,
+                crate::KvOp::ADD => self.kv_set(&op.key, &op.value, op.ttl_seconds, true) as i64,
+                crate::KvOp::INCR => {
+                    if op.delta > i64::MAX as u64 {
+                        Error::INVALID.0 as i64
+                    } else {
+                        self.kv_incr(&op.key, op.delta as i64)
+                    }
+                }
+                crate::KvOp::DECR => self.kv_decr(&op.key, op.delta),
+                _ => self.kv_delete(&op.key) as i64,
+            };
+            results.extend_from_slice(&r.to_le_bytes());
+        }
+        results.extend_from_slice(&values);
+        out(buf, &results)
+    }
+
+    fn kv_decr(&mut self, key: &[u8], delta: u64) -> i64 {
+        let e = self.kv_check(key);
+        if e != 0 {
+            return e as i64;
+        }
+        if delta > i64::MAX as u64 {
+            return Error::INVALID.0 as i64;
+        }
+        let it = match self.kv_live(key) {
+            Some(it) => it,
+            None => return Error::NOT_FOUND.0 as i64,
+        };
+        let n = match std::str::from_utf8(&it.value).ok().and_then(|s| s.parse::<i64>().ok()) {
+            Some(n) if n >= 0 => n,
+            _ => return Error::INVALID.0 as i64,
+        };
+        let n = if (n as u64) < delta { 0 } else { n - delta as i64 };
+        it.value = n.to_string().into_bytes();
+        n
+    }
+
     pub(crate) fn http_response_get(&self, part: i32, buf: &mut [u8]) -> i32 {
         match (&self.resp, part) {
             (_, p) if p != 0 && p != 1 => Error::INVALID.0,

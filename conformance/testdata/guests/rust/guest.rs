@@ -153,6 +153,36 @@ fn run() -> Verdict {
             },
         },
         "kvdel" => answer(ok(postern::kv_delete(rest))),
+        "kvbatch" => {
+            // The script of conformance case kv/batch on keys rest+"a", "b", "c".
+            let (a, b, c) = (format!("{}a", rest), format!("{}b", rest), format!("{}c", rest));
+            use postern::KvOp;
+            let mut ops = vec![
+                KvOp::count(KvOp::INCR, &a, 1),
+                KvOp::get(&b),
+                KvOp::count(KvOp::DECR, &a, 5),
+                KvOp::store(KvOp::ADD, &c, "x", 60),
+                KvOp::get(&c),
+                KvOp::delete(&b),
+                KvOp::get(&b),
+                KvOp::get("bad key"),
+            ];
+            match postern::kv_batch(&mut ops) {
+                Err(e) => answer(e.0.to_string()),
+                Ok(()) => {
+                    let parts: Vec<String> = ops
+                        .iter()
+                        .map(|o| match (&o.result, o.op) {
+                            (Err(e), _) => e.0.to_string(),
+                            (Ok(()), KvOp::GET) => String::from_utf8_lossy(&o.value).into_owned(),
+                            (Ok(()), KvOp::INCR) | (Ok(()), KvOp::DECR) => o.n.to_string(),
+                            _ => "0".to_string(),
+                        })
+                        .collect();
+                    answer(parts.join(","))
+                }
+            }
+        }
         "kvbig" => match split(rest) {
             None => Verdict::Continue,
             Some((k, len)) => answer(ok(postern::kv_set(k, vec![b'v'; num(len) as usize], 0))),
