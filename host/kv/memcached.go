@@ -200,45 +200,37 @@ func (m *Memcached) Do(ctx context.Context, ops []Op) {
 		m.one(ctx, &ops[0])
 		return
 	}
-	var byServer [8][]*Op // most batches touch one server
-	var extra map[*mcServer][]*Op
-	var order []*mcServer
-	for i := range ops {
-		op := &ops[i]
-		s := m.check(ctx, op)
-		if s == nil {
-			continue
+	for len(ops) > 0 {
+		// At most maxGroup operations per round trip, so the groups live
+		// on the stack (kv_batch carries at most 16).
+		n := min(len(ops), maxGroup)
+		var srv [maxGroup]*mcServer
+		for i := range ops[:n] {
+			srv[i] = m.check(ctx, &ops[i])
 		}
-		idx := -1
-		for j, o := range order {
-			if o == s {
-				idx = j
-				break
+		var done [maxGroup]bool
+		for i := range ops[:n] {
+			if srv[i] == nil || done[i] {
+				continue
 			}
-		}
-		if idx < 0 {
-			idx = len(order)
-			order = append(order, s)
-		}
-		if idx < len(byServer) {
-			byServer[idx] = append(byServer[idx], op)
-		} else {
-			if extra == nil {
-				extra = map[*mcServer][]*Op{}
+			var buf [maxGroup]*Op
+			group := buf[:0]
+			for j := i; j < n; j++ {
+				if srv[j] == srv[i] {
+					group = append(group, &ops[j])
+					done[j] = true
+				}
 			}
-			extra[s] = append(extra[s], op)
+			m.run(srv[i], group)
 		}
-	}
-	for j, s := range order {
-		group := extra[s]
-		if j < len(byServer) {
-			group = byServer[j]
-		}
-		m.run(s, group)
+		ops = ops[n:]
 	}
 }
 
-// one runs a single operation without the grouping.
+// maxGroup is the most operations Do sends in one round trip.
+const maxGroup = 16
+
+// one runs a single operation.
 func (m *Memcached) one(ctx context.Context, op *Op) {
 	s := m.check(ctx, op)
 	if s == nil {

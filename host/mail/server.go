@@ -493,6 +493,9 @@ func (ss *session) logEnd() {
 	if ss.outcome == "" {
 		ss.outcome = "closed"
 	}
+	if !ss.srv.log.Enabled(context.Background(), slog.LevelInfo) {
+		return // build no line nobody reads (a few dozen allocations a session)
+	}
 	attrs := []any{
 		"session", ss.id, "listener", ss.l.Name, "protocol", ss.l.Protocol,
 		"client", ss.client.String(), "tls", ss.tlsVersion(), "login", ss.login,

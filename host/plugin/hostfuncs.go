@@ -308,14 +308,13 @@ func (in *instance) kvErr(op string, err error) abi.Err {
 }
 
 // blocking runs a store operation with the guest's deadline clock paused.
-// The store has its own timeouts; the 5 s context only bounds one that
-// has none.
+// The stores bound their own operations (memcached: its timeout; the
+// in-process store does not wait), so the context carries no deadline: a
+// timer per operation, four to six per login, bought nothing.
 func (in *instance) blocking(op func(ctx context.Context) error) error {
 	left := in.pause()
 	defer in.resume(left)
-	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return op(c)
+	return op(context.Background())
 }
 
 func hostKVGet(ctx context.Context, _ api.Module, s []uint64) {
@@ -419,9 +418,12 @@ func hostKVBatch(ctx context.Context, _ api.Module, s []uint64) {
 		s[0] = errResult(e)
 		return
 	}
-	var runArr [kvbatch.MaxOps]kv.Op
 	var pre [kvbatch.MaxOps]abi.Err // an operation refused before it runs
-	run := runArr[:0]
+	if in.kvOps == nil {
+		in.kvOps = make([]kv.Op, 0, kvbatch.MaxOps) // reused: the store interface makes it escape
+	}
+	run := in.kvOps[:0]
+	defer clear(in.kvOps[:cap(in.kvOps)]) // hold no values between calls
 	for i, op := range ops {
 		for _, c := range op.Key {
 			if c <= ' ' || c == 0x7f {

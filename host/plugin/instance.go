@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/kv"
 )
 
 // instance is one instantiated guest. It serves one call at a time; the
@@ -46,8 +47,9 @@ type instance struct {
 	savedHeader, savedRespHeader bool
 	resp                         *httpResponse
 	scratch                      []byte
-	kvBatchBuf                   []byte // kv_batch's encoded results, reused
-	fault                        error  // a guest error found by a host function (bad pointer)
+	kvBatchBuf                   []byte  // kv_batch's encoded results, reused
+	kvOps                        []kv.Op // kv_batch's operations, reused
+	fault                        error   // a guest error found by a host function (bad pointer)
 
 	// deadline is the watchdog tick after which the current call is
 	// stopped; 0 when idle or paused in a blocking host function; expired
