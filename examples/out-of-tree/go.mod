@@ -5,7 +5,6 @@ go 1.26.0
 require github.com/postern/postern v0.0.0
 
 require (
-	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c // indirect
 	github.com/fsnotify/fsnotify v1.10.1 // indirect
 	github.com/tetratelabs/wazero v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
