@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postern/postern/host/internal/confdecode"
 	"github.com/postern/postern/host/plugin"
 )
 
@@ -258,7 +259,7 @@ func FieldNames() string {
 func didYouMean(name string) string {
 	best, bestD := "", 3
 	for _, c := range callFields {
-		if d := editDistance(name, c.name); d < bestD {
+		if d := confdecode.EditDistance(name, c.name); d < bestD {
 			best, bestD = c.name, d
 		}
 	}
@@ -268,28 +269,6 @@ func didYouMean(name string) string {
 	return " (did you mean " + best + "?)"
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
 
 // FieldLines returns every non-empty field as name=value, plain fields in
 // ABI order, then headers and IMAP ID keys sorted. Passwords and

@@ -605,7 +605,7 @@ func KindName(n *yaml.Node) string {
 func suggest(key string, fields []Field) string {
 	best, bestD := "", 3
 	for _, f := range fields {
-		if dist := editDistance(key, f.key); dist < bestD && dist <= max(1, len(f.key)/3) {
+		if dist := EditDistance(key, f.key); dist < bestD && dist <= max(1, len(f.key)/3) {
 			best, bestD = f.key, dist
 		}
 	}
@@ -615,8 +615,10 @@ func suggest(key string, fields []Field) string {
 	return " (did you mean " + best + "?)"
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, in bytes: how
+// "did you mean" suggestions (keys here, call fields in host/plugincall)
+// find the nearest known name.
+func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 64 // a key that long is no typo of ours
 	}

@@ -223,8 +223,8 @@ func TestEditDistance(t *testing.T) {
 		want int
 	}{{"", "", 0}, {"abc", "abc", 0}, {"adress", "address", 1}, {"kitten", "sitting", 3}, {strings.Repeat("a", 65), "a", 64}}
 	for _, tc := range tests {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		if got := EditDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("EditDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
 	}
 }
