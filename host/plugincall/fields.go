@@ -269,7 +269,6 @@ func didYouMean(name string) string {
 	return " (did you mean " + best + "?)"
 }
 
-
 // FieldLines returns every non-empty field as name=value, plain fields in
 // ABI order, then headers and IMAP ID keys sorted. Passwords and
 // credential headers read <set>, never their value.
