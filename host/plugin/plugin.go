@@ -343,11 +343,18 @@ func (p *Plugin) fail(phase abi.Phase, err error) {
 	if phase > 0 && int(phase) < len(p.stats.failBy) {
 		p.stats.failBy[phase][failureReason(err)].Add(1)
 	}
-	if stack := GuestStack(err); stack != "" {
+	switch stack := GuestStack(err); {
+	case failureReason(err) == 5 && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		// No instance was involved: the caller (a session or a request
+		// whose client went away) stopped waiting for one.
+		p.h.log.Debug("plugin call abandoned while waiting for an instance", "plugin", p.spec.Name, "error", err.Error())
+	case failureReason(err) == 5:
+		p.h.log.Warn("plugin call failed: no instance", "plugin", p.spec.Name, "error", err.Error())
+	case stack != "":
 		p.h.log.Warn("plugin call failed; instance discarded", "plugin", p.spec.Name, "error", err.Error(), "stack", stack)
-		return
+	default:
+		p.h.log.Warn("plugin call failed; instance discarded", "plugin", p.spec.Name, "error", err.Error())
 	}
-	p.h.log.Warn("plugin call failed; instance discarded", "plugin", p.spec.Name, "error", err.Error())
 }
 
 // log writes a guest log line under the plugin's rate limit: a token
