@@ -278,12 +278,21 @@ func (in *instance) kvKey(ptr, n uint32) (string, abi.Err) {
 		return "", abi.ErrInvalid
 	}
 	k := in.read(ptr, n, "kv key")
-	for _, c := range k {
-		if c <= ' ' || c == 0x7f {
-			return "", abi.ErrInvalid
-		}
+	if !kvKeyBytesOK(k) {
+		return "", abi.ErrInvalid
 	}
 	return string(k), 0
+}
+
+// kvKeyBytesOK reports whether every byte of a key is one memcached takes
+// (no space, control character or DEL); the length is checked apart.
+func kvKeyBytesOK(k []byte) bool {
+	for _, c := range k {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // kvErr maps a store error to the ABI, logging unexpected ones.
@@ -425,10 +434,8 @@ func hostKVBatch(ctx context.Context, _ api.Module, s []uint64) {
 	run := in.kvOps[:0]
 	defer clear(in.kvOps[:cap(in.kvOps)]) // hold no values between calls
 	for i, op := range ops {
-		for _, c := range op.Key {
-			if c <= ' ' || c == 0x7f {
-				pre[i] = abi.ErrInvalid
-			}
+		if !kvKeyBytesOK(op.Key) {
+			pre[i] = abi.ErrInvalid
 		}
 		if (op.Code == kvbatch.OpIncr || op.Code == kvbatch.OpDecr) && op.Delta > math.MaxInt64 {
 			pre[i] = abi.ErrInvalid
