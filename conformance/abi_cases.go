@@ -256,6 +256,9 @@ var abiCases = append([]abiCase{
 		}
 	}},
 
+	{"kv/batch refused whole when malformed, results first, cut values", "ABI.md#kv_batch",
+		expectMessage("kv_batch.wasm", Spec{}, abi.HookLogin, imap("bob"), abi.VerdictDone, "ok")},
+
 	// Request filters (1.1)
 	{"filters/entered for a request inside every filter", "ABI.md#request-filters", filterCase(func() *Fields {
 		return HTTPFields("bob") // GET /home/bob/inbox
