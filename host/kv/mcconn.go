@@ -302,12 +302,20 @@ func (c *mcConn) readReply(op *Op) error {
 			return errProtocol
 		}
 		// VALUE <key> <flags> <bytes> [<cas>]
-		f := bytes.Fields(l[len(replyValue):])
-		if len(f) < 3 || string(f[0]) != op.wireKey() {
+		key, rest, _ := bytes.Cut(l[len(replyValue):], []byte{' '})
+		_, rest, _ = bytes.Cut(rest, []byte{' '}) // flags
+		size, _, _ := bytes.Cut(rest, []byte{' '})
+		if string(key) != op.wireKey() || len(size) == 0 || len(size) > 8 {
 			return errProtocol
 		}
-		n, err := strconv.Atoi(string(f[2]))
-		if err != nil || n < 0 || n > MaxValueSize+1024 {
+		n := 0
+		for _, c := range size {
+			if c < '0' || c > '9' {
+				return errProtocol
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n > MaxValueSize+1024 {
 			return errProtocol
 		}
 		v, err := c.take(n)
