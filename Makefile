@@ -57,7 +57,7 @@ bundle: plugins
 	  cp $$src build/plugins/$$p.wasm && echo "build/plugins/$$p.wasm <- $$src"; \
 	done
 
-plugins/%/c/plugin.wasm: plugins/%/c/plugin.c $(wildcard guest-sdk/c/*.h)
+plugins/%/c/plugin.wasm: plugins/%/c/plugin.c $(wildcard guest-sdk/c/*.h) $(wildcard plugins/internal/*/*.h)
 	clang $(WASM_CFLAGS) -o $@ $<
 
 # Second expansion lets the prerequisites name the plugin's own sources.

@@ -35,6 +35,7 @@
 
 #include "postern.h"
 #include "postern_sha256.h"
+#include "../../internal/zmauth/zmauth.h"
 
 POSTERN_ABI_VERSION_EXPORT()
 
@@ -1198,92 +1199,16 @@ static size_t addr_port_string(char *o, const addr *a, uint32_t port) {
 	return n;
 }
 
-/* ---- Zimbra auth tokens (plugins/internal/zmauth) ---- */
+/* ---- Zimbra auth tokens (plugins/internal/zmauth/zmauth.h) ---- */
 
-static int zm_hex(unsigned char c, unsigned char *v) {
-	if (c >= '0' && c <= '9') *v = (unsigned char)(c - '0');
-	else if (c >= 'a' && c <= 'f') *v = (unsigned char)(c - 'a' + 10);
-	else if (c >= 'A' && c <= 'F') *v = (unsigned char)(c - 'A' + 10);
-	else return 0;
-	return 1;
-}
-
-/* zm_account_id is zmauth.AccountID: the id field of the hex data part
- * (after the second '_') of a token; 0 when there is none. */
+/* zm_account_id is zmauth.AccountID, the id in a str. */
 static int zm_account_id(const char *t, size_t tn, str *id) {
-	size_t start = 0;
-	int under = 0;
-	for (size_t i = 0; i < tn; i++) {
-		if (t[i] == '_' && ++under == 2) {
-			start = i + 1;
-			break;
-		}
-	}
-	if (under < 2) return 0;
-	size_t hn = tn - start;
-	if (hn % 2 != 0) return 0;
-	size_t n = hn / 2;
-	unsigned char *data = malloc(n + 1);
-	if (data == NULL) abort();
-	for (size_t i = 0; i < n; i++) {
-		unsigned char hi, lo;
-		if (!zm_hex((unsigned char)t[start + 2 * i], &hi) || !zm_hex((unsigned char)t[start + 2 * i + 1], &lo)) {
-			free(data);
-			return 0;
-		}
-		data[i] = (unsigned char)(hi << 4 | lo);
-	}
-	int found = 0;
-	size_t p = 0;
-	while (p < n) {
-		size_t name = p;
-		while (p < n && data[p] != '=') p++;
-		if (p == n) break;
-		size_t name_n = p - name;
-		p++; /* '=' */
-		size_t len = 0;
-		int bad = 0;
-		while (p < n && data[p] >= '0' && data[p] <= '9') {
-			if (len > n) {
-				bad = 1;
-				break;
-			}
-			len = len * 10 + (size_t)(data[p] - '0');
-			p++;
-		}
-		if (bad || p == n || data[p] != ':') break;
-		p++; /* ':' */
-		if (len > n - p) break;
-		size_t value = p;
-		p += len;
-		if (name_n == 2 && data[name] == 'i' && data[name + 1] == 'd') {
-			if (len > 0) {
-				*id = str_dup((const char *)data + value, len);
-				found = 1;
-			}
-			break;
-		}
-		if (p < n) p++; /* ';' */
-	}
-	free(data);
-	return found;
-}
-
-/* zm_arg is zmauth.Arg: the raw value of the first argument called name. */
-static int zm_arg(const char *q, size_t qn, const char *name, const char **v, size_t *vn) {
-	size_t nn = strlen(name), i = 0;
-	while (i < qn) {
-		size_t end = i;
-		while (end < qn && q[end] != '&') end++;
-		const char *eq = memchr(q + i, '=', end - i);
-		if (eq != NULL && str_eq(q + i, (size_t)(eq - (q + i)), name, nn)) {
-			*v = eq + 1;
-			*vn = (size_t)(q + end - (eq + 1));
-			return 1;
-		}
-		i = end + 1;
-	}
-	return 0;
+	char *p;
+	size_t n;
+	if (!zmauth_account_id(t, tn, &p, &n)) return 0;
+	*id = str_dup(p, n);
+	free(p);
+	return 1;
 }
 
 static int32_t read_cookie_cb(const void *ctx, void *buf, uint32_t limit) {
@@ -1305,7 +1230,7 @@ static int token_id(str *id) {
 	} else {
 		const char *v;
 		size_t vn;
-		if (zm_arg(q.p, q.n, "zauthtoken", &v, &vn)) ok = zm_account_id(v, vn, id);
+		if (zmauth_arg(q.p, q.n, "zauthtoken", &v, &vn)) ok = zm_account_id(v, vn, id);
 	}
 	str_free(&q);
 	str_free(&c);
