@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -462,8 +463,30 @@ func (ss *session) write(s string) error {
 }
 
 func (ss *session) close() {
+	if ss.outcome == "protocol_error" {
+		ss.linger()
+	}
 	ss.cancel()
 	ss.closeAll()
+}
+
+// Lingering close, after a BYE for bad input (a line or literal too
+// long, too many bad commands).
+const (
+	lingerFor = 500 * time.Millisecond
+	lingerMax = 1 << 20
+)
+
+// linger reads and discards what the client is still sending, for at most
+// lingerFor and lingerMax bytes, before the session closes. Closing a
+// socket with unread input sends a reset instead of a FIN, and a reset can
+// make the client drop the BYE it has not read yet (nginx's lingering
+// close does the same for HTTP).
+func (ss *session) linger() {
+	if ss.conn.SetReadDeadline(time.Now().Add(lingerFor)) != nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, ss.conn, lingerMax)
 }
 
 func (ss *session) closeAll() {
