@@ -224,9 +224,13 @@ func (p *Plugin) reload(ctx context.Context, fileChanged bool) error {
 	res.SHA256 = g.sha256
 	p.watchMu.Lock()
 	old := p.gen.Load()
+	// The watch is in place before g serves, so every call of g is
+	// watched: under load, hundreds of calls settled between the swap and
+	// a watch started after it, filled its call window unchecked and
+	// ended it without a rollback.
+	p.startWatch(g, old) // keeps old for a rollback, or retires it
 	p.gen.Store(g)
 	p.rejected = ""
-	p.startWatch(g, old) // keeps old for a rollback, or retires it
 	p.watchMu.Unlock()
 	p.h.updateServed() // a new version may serve other hooks
 	p.last.Store(res)
