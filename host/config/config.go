@@ -64,6 +64,12 @@ type Config struct {
 	// os.UserCacheDir()/postern ($XDG_CACHE_HOME/postern on Linux); an
 	// explicit "" means no disk cache (plugins compile at every start).
 	CacheDir string
+	// MaxProcs is how many CPUs may run Go code at once (GOMAXPROCS); 0,
+	// the default, leaves Go's choice (the CPUs the process may use, or
+	// the GOMAXPROCS environment variable). See MaxProcs in RATIONALE.md:
+	// on a host it shares with its backends, fewer than all cores costs
+	// less CPU per login.
+	MaxProcs int
 	// Log says how the process logs.
 	Log Log
 	// Store says where the plugins' key-value store lives.
@@ -190,6 +196,10 @@ func parse(data []byte, dir, file string) (*Config, error) {
 			if d.Str(n, p, &c.CacheDir) && c.CacheDir != "" {
 				c.CacheDir = d.Path(c.CacheDir)
 			}
+		}),
+		confdecode.Key("max_procs", func(n *yaml.Node, p string) {
+			// 0 is Go's choice (every CPU the process may use).
+			d.Int(n, p, 0, 4096, func(v int64) { c.MaxProcs = int(v) })
 		}),
 		confdecode.Key("log", func(n *yaml.Node, p string) { decodeLog(d, n, p, &c.Log) }),
 		confdecode.Key("store", func(n *yaml.Node, p string) { c.Store.Decode(d, n, p) }),

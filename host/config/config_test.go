@@ -39,6 +39,7 @@ func TestLoad_Good(t *testing.T) {
 			file: "good_full.yaml",
 			want: Config{
 				CacheDir: filepath.Join(dir, "cache"),
+				MaxProcs: 1,
 				Log:      Log{Format: "text", Level: slog.LevelDebug},
 				Store:    Store{Memcached: []string{"127.0.0.1:11211", "/run/memcached.sock"}, Timeout: 50 * time.Millisecond},
 				Watch:    false,
@@ -119,7 +120,7 @@ func TestLoad_Bad(t *testing.T) {
 	}{
 		{"bad_unknown_key.yaml", "testdata/bad_unknown_key.yaml:8: plugins.chain[1].limits.call_timout: unknown key (did you mean call_timeout?)"},
 		{"bad_unknown_top.yaml", "testdata/bad_unknown_top.yaml:1: plugin: unknown key (did you mean plugins?)"},
-		{"bad_unknown_far.yaml", "testdata/bad_unknown_far.yaml:1: listeners: unknown key; known keys: cache_dir, log, store, plugins, tls, mail, web, shutdown, limits, admin"},
+		{"bad_unknown_far.yaml", "testdata/bad_unknown_far.yaml:1: listeners: unknown key; known keys: cache_dir, max_procs, log, store, plugins, tls, mail, web, shutdown, limits, admin"},
 		{"bad_duration_unit.yaml", "testdata/bad_duration_unit.yaml:5: plugins.chain[0].limits.call_timeout: 500: a duration needs a unit: write e.g. 500ms or 500s"},
 		{"bad_duration_text.yaml", `testdata/bad_duration_text.yaml:2: plugins.debounce: "ten minutes" is not a duration: write e.g. 500ms, 15s or 10m`},
 		{"bad_duration_negative.yaml", "testdata/bad_duration_negative.yaml:2: store.timeout: -1s: must be positive; remove the key for the default"},
@@ -148,7 +149,8 @@ func TestLoad_Bad(t *testing.T) {
 		{"bad_two_docs.yaml", "testdata/bad_two_docs.yaml:2: a second YAML document: keep the configuration in one (remove the ---)"},
 		{"bad_http_allow.yaml", `testdata/bad_http_allow.yaml:5: plugins.chain[0].http_allow[0]: "http://127.0.0.1:7072/": want host:port (127.0.0.1:7072), a host for any port, or *` + "\n" +
 			`testdata/bad_http_allow.yaml:5: plugins.chain[0].http_allow[1]: "127.0.0.1:99999": the port must be a number from 1 to 65535`},
-		{"bad_root.yaml", "testdata/bad_root.yaml:1: want a mapping of keys (cache_dir, log, store, plugins, tls, mail, web, shutdown, limits, admin), got a list"},
+		{"bad_max_procs.yaml", "testdata/bad_max_procs.yaml:2: max_procs: -2: want an integer from 0 to 4096"},
+		{"bad_root.yaml", "testdata/bad_root.yaml:1: want a mapping of keys (cache_dir, max_procs, log, store, plugins, tls, mail, web, shutdown, limits, admin), got a list"},
 	}
 	seen := map[string]bool{}
 	for _, tc := range tests {

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -148,5 +150,23 @@ func TestRun_reloadKeepsSocketsAndSessions(t *testing.T) {
 	case <-exited:
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not stop")
+	}
+}
+
+// TestSetMaxProcs: max_procs sets GOMAXPROCS, and 0 (a reload that removed
+// the key) gives Go's own choice back.
+func TestSetMaxProcs(t *testing.T) {
+	was := runtime.GOMAXPROCS(0) // go test -cpu may have set it
+	t.Cleanup(func() { runtime.GOMAXPROCS(was) })
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	log := slog.New(slog.DiscardHandler)
+	setMaxProcs(1, log)
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("max_procs 1: GOMAXPROCS is %d", got)
+	}
+	setMaxProcs(0, log)
+	if got := runtime.GOMAXPROCS(0); got != def {
+		t.Fatalf("max_procs 0: GOMAXPROCS is %d, want Go's default %d", got, def)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writ
 		return exitFail
 	}
 	log := cfg.Logger(out)
+	setMaxProcs(cfg.MaxProcs, log)
 	// The admin API starts first, so /healthz answers (and /readyz says
 	// why not yet) while the plugins compile.
 	adm, err := startAdmin(cfg, log)
@@ -56,7 +58,7 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writ
 	}
 	adm.attach(s, r.fe)
 	log.Info("postern running", "config", path, "plugins", s.names(), "version", buildVersion(),
-		"listeners", r.fe.listeners())
+		"listeners", r.fe.listeners(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	changes := watchConfig(path, log)
 	defer changes.close()
 	for {
@@ -130,6 +132,10 @@ func (r *runner) reload(ctx context.Context, why string) error {
 	}
 	s.cfg.Plugins = cfg.Plugins
 	s.cfg.Shutdown = cfg.Shutdown
+	if cfg.MaxProcs != s.cfg.MaxProcs {
+		setMaxProcs(cfg.MaxProcs, log)
+		s.cfg.MaxProcs = cfg.MaxProcs
+	}
 	r.adm.setLive(s, r.fe) // GET /upstreams: the new chain (attach below records new front ends)
 	old := r.fe
 	if frontendsChanged(old.cfg, cfg) {
@@ -157,6 +163,17 @@ func (r *runner) reload(ctx context.Context, why string) error {
 	r.mail.limits.SetMaxSessions(cfg.Limits.MaxSessions)
 	log.Info("configuration reloaded", "config", r.path, "trigger", why, "plugins", s.names())
 	return nil
+}
+
+// setMaxProcs applies max_procs: n CPUs run Go code at once, or with 0
+// Go's own choice (the CPUs the process may use, or $GOMAXPROCS).
+func setMaxProcs(n int, log *slog.Logger) {
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+	} else {
+		runtime.SetDefaultGOMAXPROCS()
+	}
+	log.Debug("max_procs applied", "max_procs", n, "gomaxprocs", runtime.GOMAXPROCS(0))
 }
 
 // frontendsChanged reports whether the tls, mail or web sections differ.
