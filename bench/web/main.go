@@ -189,8 +189,13 @@ func runProxy(addr string, upstreams []string, chain bool, wasmDir, memcached, l
 		}
 		certs = s
 	}
-	srv, err := web.New(web.Options{Config: cfg, Plugins: host, Certs: certs, Logger: quiet,
-		AccessLog: slog.New(slog.NewJSONHandler(io.Discard, nil))}) // the line is built, then discarded
+	// Access log off, as nginx's access_log off in the same runs (issue 13);
+	// PROXY_ENV=ACCESS_LOG=on builds every line, then discards it.
+	access := slog.New(slog.DiscardHandler)
+	if os.Getenv("ACCESS_LOG") == "on" {
+		access = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	srv, err := web.New(web.Options{Config: cfg, Plugins: host, Certs: certs, Logger: quiet, AccessLog: access})
 	if err != nil {
 		return err
 	}
