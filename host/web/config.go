@@ -52,6 +52,13 @@ type Config struct {
 	UpstreamHeaderTimeout time.Duration
 	// UpstreamIdleConns is the keep-alive pool per backend; 0 means 128.
 	UpstreamIdleConns int
+	// UpstreamClient is how plain (non-TLS) backends are reached:
+	// UpstreamClientLean ("lean", the default for "") exchanges each
+	// request on the handler's goroutine over a pool of HTTP/1.1
+	// connections (h1client.go); UpstreamClientNetHTTP ("net/http") uses
+	// net/http's Transport, as before. TLS pools and upgrade requests
+	// (WebSocket) always use net/http's Transport.
+	UpstreamClient string
 	// RetryAfter is the Retry-After of a throttle refusal whose plugin set
 	// no delay_ms; 0 means 60 s.
 	RetryAfter time.Duration
@@ -84,6 +91,12 @@ type Config struct {
 	// not apply to. Nil: loopback (127.0.0.0/8, ::1); empty: none.
 	PerClientExempt []netip.Prefix
 }
+
+// The values of Config.UpstreamClient.
+const (
+	UpstreamClientLean    = "lean"
+	UpstreamClientNetHTTP = "net/http"
+)
 
 // Listener is one HTTP or HTTPS socket.
 type Listener struct {
@@ -236,6 +249,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.UpstreamIdleConns <= 0 {
 		d.UpstreamIdleConns = 128
+	}
+	if d.UpstreamClient == "" {
+		d.UpstreamClient = UpstreamClientLean
 	}
 	if d.AuthCookie == "" {
 		d.AuthCookie = "ZM_AUTH_TOKEN"
@@ -407,6 +423,11 @@ func (c *Config) Validate() error {
 	}
 	if c.UserPool != "" && !names["p:"+c.UserPool] {
 		bad("user_pool: %q is not among pools", c.UserPool)
+	}
+	switch c.UpstreamClient {
+	case "", UpstreamClientLean, UpstreamClientNetHTTP:
+	default:
+		bad("upstream_client: %q; want %q or %q", c.UpstreamClient, UpstreamClientLean, UpstreamClientNetHTTP)
 	}
 	if c.MaxBodyBytes < 0 || c.MaxHeaderBytes < 0 || c.UpstreamIdleConns < 0 {
 		bad("limits: negative value")

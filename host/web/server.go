@@ -93,9 +93,9 @@ type Server struct {
 	defPool   *pool // no user
 	userPool  *pool // user, no route
 	routes    []*route
-	dialer    net.Dialer      // its Timeout is the web-level one; routes change it per dial
-	hdrMax    time.Duration   // the transports' ResponseHeaderTimeout: the longest of any route
-	transport *http.Transport // plain backends; TLS pools have their own
+	dialer    net.Dialer     // its Timeout is the web-level one; routes change it per dial
+	hdrMax    time.Duration  // the transports' ResponseHeaderTimeout: the longest of any route
+	transport upstreamClient // plain backends; TLS pools have their own
 	proxy     *httputil.ReverseProxy
 	stream    *httputil.ReverseProxy // proxy with FlushInterval -1 (routes with NoBuffering)
 
@@ -117,14 +117,21 @@ type Server struct {
 	wg            sync.WaitGroup
 }
 
+// upstreamClient reaches backends: an *h1Client (plain backends, the
+// default) or an *http.Transport (TLS pools, upstream_client net/http).
+type upstreamClient interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
 // pool is a configured pool with its balancer.
 type pool struct {
 	name      string
 	bal       *balance.Pool
 	cfg       Pool
 	stats     *poolStats
-	transport *http.Transport // the Server's plain one, or this TLS pool's own
-	scheme    string          // "http" or "https"
+	transport upstreamClient // the Server's plain one, or this TLS pool's own
+	scheme    string         // "http" or "https"
 }
 
 // New checks the configuration and builds the server without listening.
@@ -180,7 +187,11 @@ func New(opts Options) (*Server, error) {
 		s.hdrMax = max(s.hdrMax, r.headerTimeout)
 	}
 	s.dialer = net.Dialer{Timeout: cfg.UpstreamDialTimeout, KeepAlive: 30 * time.Second}
-	s.transport = s.newTransport()
+	if cfg.UpstreamClient == UpstreamClientNetHTTP {
+		s.transport = s.newTransport()
+	} else {
+		s.transport = s.newH1Client(s.newTransport())
+	}
 	for _, pc := range cfg.Pools {
 		p := s.pools[pc.Name]
 		p.transport, p.scheme = s.transport, "http"
@@ -189,9 +200,10 @@ func New(opts Options) (*Server, error) {
 			if err != nil {
 				return nil, fmt.Errorf("web: pool %s: tls: %w", pc.Name, err)
 			}
-			p.transport = s.newTransport()
-			p.transport.TLSClientConfig = tc
-			p.transport.ForceAttemptHTTP2 = true // h2 when the backend offers it (ALPN)
+			tr := s.newTransport()
+			tr.TLSClientConfig = tc
+			tr.ForceAttemptHTTP2 = true // h2 when the backend offers it (ALPN)
+			p.transport = tr
 			p.scheme = "https"
 		}
 	}

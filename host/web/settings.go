@@ -140,6 +140,11 @@ func (w *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 		confdecode.Key("upstream_idle_conns", func(n *yaml.Node, p string) {
 			d.Int(n, p, 1, 1<<20, func(v int64) { c.UpstreamIdleConns = int(v) })
 		}),
+		confdecode.Key("upstream_client", func(n *yaml.Node, p string) {
+			if d.Str(n, p, &c.UpstreamClient) && c.UpstreamClient != UpstreamClientLean && c.UpstreamClient != UpstreamClientNetHTTP {
+				d.Errorf(n, p, "%q: want %s (the default) or %s", c.UpstreamClient, UpstreamClientLean, UpstreamClientNetHTTP)
+			}
+		}),
 		confdecode.Key("retry_after", func(n *yaml.Node, p string) { d.Duration(n, p, &c.RetryAfter) }),
 		confdecode.Key("via", func(n *yaml.Node, p string) { d.Str(n, p, &c.Via) }),
 		confdecode.Key("auth_cookie", func(n *yaml.Node, p string) { d.Str(n, p, &c.AuthCookie) }),
