@@ -101,7 +101,15 @@ func benchHandler(b *testing.B, addr string, host *plugin.Host) {
 // benchHandlerAuth is benchHandler with the Authorization header auth
 // ("": an anonymous request).
 func benchHandlerAuth(b *testing.B, addr string, host *plugin.Host, auth string) {
+	benchHandlerWith(b, addr, host, auth, nil)
+}
+
+// benchHandlerWith is benchHandlerAuth with the configuration edited.
+func benchHandlerWith(b *testing.B, addr string, host *plugin.Host, auth string, edit func(*Config)) {
 	cfg := simple("", addr)
+	if edit != nil {
+		edit(&cfg)
+	}
 	cfg.Listeners[0].Address = "127.0.0.1:0"
 	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := New(Options{Config: cfg, Plugins: host, Logger: quiet,
@@ -176,6 +184,18 @@ func processCPU(tb testing.TB) time.Duration {
 // BenchmarkHandler_noPlugins is the proxy path alone: fields, the access
 // log line and the upstream round trip.
 func BenchmarkHandler_noPlugins(b *testing.B) { benchHandler(b, cannedBackend(b), nil) }
+
+// BenchmarkHandler_upstreamClient compares the two upstream clients of
+// plain backends on the proxy path alone (BenchmarkHandler_noPlugins with
+// upstream_client set): the lean synchronous HTTP/1.1 client (the
+// default) and net/http's Transport.
+func BenchmarkHandler_upstreamClient(b *testing.B) {
+	for _, cl := range []string{UpstreamClientLean, UpstreamClientNetHTTP} {
+		b.Run(strings.ReplaceAll(cl, "/", ""), func(b *testing.B) {
+			benchHandlerWith(b, cannedBackend(b), nil, "Basic Ym9iOng=", func(c *Config) { c.UpstreamClient = cl })
+		})
+	}
+}
 
 // BenchmarkHandler_routeRewrite adds bench/web's chain: a route plugin
 // (user bob routed to the backend) and a rewrite plugin (/old/ to /new/
