@@ -226,10 +226,10 @@ func (c *h1Client) get(ctx context.Context, addr string) (*h1Conn, error) {
 			l[n-1] = nil
 			l = l[:n-1]
 		}
-		if len(l) == 0 {
-			delete(c.idle, addr)
+		if len(l) == 0 && pc == nil {
+			delete(c.idle, addr) // unused for idleTimeout
 		} else {
-			c.idle[addr] = l
+			c.idle[addr] = l // an emptied list keeps its array for put
 		}
 		c.mu.Unlock()
 		for _, s := range stale {
