@@ -41,8 +41,9 @@ type h1Client struct {
 	hdrTimeout  time.Duration // response header timeout (the transports' longest)
 	maxHdr      int64         // response header bytes, 1xx responses each
 
-	mu   sync.Mutex
-	idle map[string][]*h1Conn // per address, oldest first
+	mu     sync.Mutex
+	idle   map[string][]*h1Conn // per address, oldest first
+	closed bool                 // shut down: connections are closed, not kept
 }
 
 // h1IdleTimeout is how long an idle backend connection is kept, as
@@ -85,6 +86,12 @@ type h1Conn struct {
 	body    bodyErrReader // the request body, remembering its read error
 	abortFn func()        // sets a deadline in the past (context.AfterFunc)
 	broken  atomic.Bool   // aborted by the request's context
+
+	// With a body, the header timeout starts when the body writer is
+	// done (a long upload is not a late response), unless the headers
+	// came first.
+	dmu        sync.Mutex
+	gotHeaders bool
 }
 
 var (
@@ -261,7 +268,7 @@ func (c *h1Client) put(pc *h1Conn) {
 	pc.idleAt = time.Now()
 	c.mu.Lock()
 	l := c.idle[pc.addr]
-	if len(l) >= c.maxIdle {
+	if len(l) >= c.maxIdle || c.closed {
 		c.mu.Unlock()
 		pc.close(true)
 		return
@@ -283,6 +290,15 @@ func (c *h1Client) CloseIdleConnections() {
 		}
 	}
 	c.std.CloseIdleConnections()
+}
+
+// shutdown closes the idle connections, and each connection in use when
+// its exchange ends: the server is going away (Server.Shutdown).
+func (c *h1Client) shutdown() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.CloseIdleConnections()
 }
 
 // idleCount is the number of idle connections to addr (tests).
@@ -318,6 +334,16 @@ func (pc *h1Conn) writeBody(req *http.Request) {
 	}
 	if pc.body.err != nil {
 		err = pc.body.err
+	}
+	if err == nil {
+		pc.dmu.Lock()
+		if !pc.gotHeaders {
+			_ = pc.conn.SetReadDeadline(time.Now().Add(pc.c.hdrTimeout))
+			if pc.broken.Load() {
+				_ = pc.conn.SetReadDeadline(aLongTimeAgo) // the abort came between
+			}
+		}
+		pc.dmu.Unlock()
 	}
 	pc.werr <- err
 	if err != nil {
@@ -358,6 +384,7 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 		*wr = *req
 		wr.Body = &pc.body
 		pc.writing = true
+		pc.gotHeaders = false
 		go pc.writeBody(wr)
 	} else {
 		err := req.Write(pc.bw)
@@ -367,12 +394,12 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 		if err != nil {
 			return fail(err)
 		}
-	}
-	if err := pc.conn.SetReadDeadline(time.Now().Add(c.hdrTimeout)); err != nil {
-		return fail(err)
-	}
-	if ctx.Err() != nil {
-		return fail(ctx.Err())
+		if err := pc.conn.SetReadDeadline(time.Now().Add(c.hdrTimeout)); err != nil {
+			return fail(err)
+		}
+		if pc.broken.Load() {
+			return fail(ctx.Err())
+		}
 	}
 	pc.limit = c.maxHdr
 	for n1xx := 0; ; {
@@ -408,10 +435,17 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 		}
 		return fail(err)
 	}
-	// Clear the header deadline, then look at the context: if it was
-	// cancelled, the abort may have come before the clearing.
-	_ = pc.conn.SetReadDeadline(time.Time{})
-	if ctx.Err() != nil {
+	// Clear the header deadline, then look at the abort: it may have
+	// come before the clearing.
+	if hasBody {
+		pc.dmu.Lock()
+		pc.gotHeaders = true
+		_ = pc.conn.SetReadDeadline(time.Time{})
+		pc.dmu.Unlock()
+	} else {
+		_ = pc.conn.SetReadDeadline(time.Time{})
+	}
+	if pc.broken.Load() {
 		return fail(ctx.Err())
 	}
 	reuse := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols

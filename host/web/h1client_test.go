@@ -385,6 +385,35 @@ func TestH1Client_failures(t *testing.T) {
 	}
 }
 
+// TestH1Client_slowUpload: the response header timeout starts when the
+// request body has been sent; an upload that takes longer is not a late
+// response.
+func TestH1Client_slowUpload(t *testing.T) {
+	for _, cl := range clients {
+		t.Run(cl, func(t *testing.T) {
+			addr, _ := countingBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n, _ := io.Copy(io.Discard, r.Body)
+				fmt.Fprint(w, n)
+			}))
+			s := startClient(t, cl, addr, func(c *Config) { c.UpstreamHeaderTimeout = 200 * time.Millisecond })
+			c := client(t, nil)
+			pr, pw := io.Pipe()
+			go func() {
+				for range 8 {
+					time.Sleep(75 * time.Millisecond)
+					pw.Write([]byte("0123456789"))
+				}
+				pw.Close()
+			}()
+			req, _ := http.NewRequest("POST", urlOf(s, "web", "/up"), pr)
+			resp, got := do(t, c, req)
+			if resp.StatusCode != 200 || got.Backend != "80" {
+				t.Errorf("a 600 ms upload with a 200 ms header timeout: %d %q", resp.StatusCode, got.Backend)
+			}
+		})
+	}
+}
+
 // TestH1Client_clientGoesAway: a client that leaves in the middle of a
 // response body has the backend connection closed, not pooled.
 func TestH1Client_clientGoesAway(t *testing.T) {

@@ -387,6 +387,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 	}
+	if h, ok := s.transport.(*h1Client); ok {
+		h.shutdown() // connections still in use are closed when they end, not kept
+	}
 	s.transport.CloseIdleConnections()
 	for _, p := range s.pools {
 		p.transport.CloseIdleConnections()
