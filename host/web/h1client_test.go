@@ -578,3 +578,24 @@ func TestIsUpgrade(t *testing.T) {
 		}
 	}
 }
+
+func TestSettings_upstreamClient(t *testing.T) {
+	for _, tc := range []struct {
+		src, want, err string
+	}{
+		{"upstream_client: net/http\n", UpstreamClientNetHTTP, ""},
+		{"upstream_client: lean\n", UpstreamClientLean, ""},
+		{"upstream_client: curl\n", "", "upstream_client"},
+	} {
+		s, err := decodeSettings(t, tc.src, "/etc/postern")
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one naming %s", tc.src, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || s.UpstreamClient != tc.want {
+			t.Errorf("%q: %q %v, want %q", tc.src, s.UpstreamClient, err, tc.want)
+		}
+	}
+}
