@@ -184,7 +184,7 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	for attempt := 0; ; attempt++ {
-		pc, err := c.get(ctx, req.URL.Host)
+		pc, err := c.get(ctx, req.URL.Host, hasBody && req.GetBody == nil)
 		if err != nil {
 			if hasBody {
 				req.Body.Close()
@@ -211,8 +211,13 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// get returns an idle connection to addr, or dials one.
-func (c *h1Client) get(ctx context.Context, addr string) (*h1Conn, error) {
+// h1CheckIdle: a kept connection idle longer than this is checked
+// (connAlive) before it is used.
+const h1CheckIdle = time.Second
+
+// get returns an idle connection to addr, or dials one. check: the
+// request cannot be retried, so an idle connection is checked first.
+func (c *h1Client) get(ctx context.Context, addr string, check bool) (*h1Conn, error) {
 	now := time.Now()
 	c.mu.Lock()
 	if l := c.idle[addr]; len(l) > 0 {
@@ -243,6 +248,13 @@ func (c *h1Client) get(ctx context.Context, addr string) (*h1Conn, error) {
 			s.close(true)
 		}
 		if pc != nil {
+			// A request that cannot be sent again, and a connection idle
+			// for a while, first check that the backend has not closed it
+			// (http.Transport's read loop notices such closes as they come).
+			if (check || now.Sub(pc.idleAt) > h1CheckIdle) && !connAlive(pc.conn) {
+				pc.close(true)
+				return c.get(ctx, addr, check)
+			}
 			pc.reused = true
 			return pc, nil
 		}

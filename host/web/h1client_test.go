@@ -252,7 +252,7 @@ func TestH1Client_staleIdle(t *testing.T) {
 					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 				}
 			})
-			s := startClient(t, cl, addr, nil)
+			s := startClient(t, cl, addr, func(c *Config) { c.Pools[0].MaxFails = -1 })
 			c := client(t, nil)
 			for i := range 4 {
 				resp, got := get(t, c, urlOf(s, "web", "/x"))
@@ -263,8 +263,18 @@ func TestH1Client_staleIdle(t *testing.T) {
 					time.Sleep(50 * time.Millisecond) // the close has arrived
 				}
 			}
-			if n := accepted.Load(); n != 4 {
-				t.Errorf("backend accepted %d connections, want 4", n)
+			// A request with a body cannot be sent twice: the closed
+			// connection must be noticed before it is used.
+			for i := range 3 {
+				time.Sleep(50 * time.Millisecond)
+				req, _ := http.NewRequest("POST", urlOf(s, "web", "/x"), strings.NewReader("payload"))
+				resp, got := do(t, c, req)
+				if resp.StatusCode != 200 || got.Backend != "ok" {
+					t.Errorf("POST %d on a closed idle connection: %d %q", i, resp.StatusCode, got.Backend)
+				}
+			}
+			if n := accepted.Load(); n != 7 {
+				t.Errorf("backend accepted %d connections, want 7", n)
 			}
 		})
 	}
