@@ -1069,7 +1069,7 @@ func summary(o options, runs []run) string {
 				vs = "1.00x"
 			}
 			name := map[string]string{"direct": "direct to the backend", "nginx": "nginx, auth_http each login",
-				"postern": "Postern, standard chain + memcached (C plugins)",
+				"postern":      "Postern, standard chain + memcached (C plugins)",
 				"postern-1cpu": "Postern, the same with max_procs: 1", "postern-go": "Postern, the same with the Go plugin builds"}[tn]
 			if tn == "direct" {
 				fmt.Fprintf(&b, "| %s | %s | %s | – | %.2f ms | %.2f ms | %.2f ms | – | – | – | – | %d |\n",
