@@ -169,4 +169,10 @@ func TestSetMaxProcs(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != def {
 		t.Fatalf("max_procs 0: GOMAXPROCS is %d, want Go's default %d", got, def)
 	}
+	// With max_procs 0 the GOMAXPROCS environment variable still counts.
+	t.Setenv("GOMAXPROCS", "1")
+	setMaxProcs(0, log)
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("max_procs 0, GOMAXPROCS=1 in the environment: GOMAXPROCS is %d", got)
+	}
 }

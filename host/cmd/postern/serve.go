@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -170,6 +171,8 @@ func (r *runner) reload(ctx context.Context, why string) error {
 func setMaxProcs(n int, log *slog.Logger) {
 	if n > 0 {
 		runtime.GOMAXPROCS(n)
+	} else if v, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err == nil && v > 0 {
+		runtime.GOMAXPROCS(v) // SetDefaultGOMAXPROCS would ignore the variable
 	} else {
 		runtime.SetDefaultGOMAXPROCS()
 	}
