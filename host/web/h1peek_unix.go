@@ -22,15 +22,11 @@ func connAlive(c net.Conn) bool {
 	alive := true
 	var b [1]byte
 	err = raw.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK || rerr == syscall.EINTR:
-			// Nothing to read: open and quiet.
-		case rerr != nil, n == 0: // an error, or the backend closed it
-			alive = false
-		default: // bytes nobody asked for: the connection is out of step
-			alive = false
-		}
+		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Nothing to read means open and quiet. Anything else is an
+		// error, the backend's close (0 bytes), or bytes nobody asked
+		// for (the connection is out of step): not to be used.
+		alive = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK || rerr == syscall.EINTR
 		return true // never wait for readiness
 	})
 	return alive && err == nil
