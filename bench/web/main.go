@@ -70,7 +70,7 @@ func main() {
 	threads := flag.Int("t", 2, "load generator threads")
 	dur := flag.Duration("d", 10*time.Second, "duration per run")
 	runs := flag.Int("runs", 3, "runs per configuration, interleaved; medians are printed")
-	only := flag.String("only", "", "run only configurations whose name contains this")
+	only := flag.String("only", "", "run only configurations whose name contains this; several separated by | (\"nginx|anonymous\")")
 	flag.Parse()
 	var err error
 	switch *role {
@@ -681,8 +681,15 @@ func orchestrate(o opts) error {
 	}
 	var scs []scenario
 	for _, sc := range all {
-		if o.only == "" || strings.Contains(sc.name, o.only) {
+		if o.only == "" {
 			scs = append(scs, sc)
+			continue
+		}
+		for _, want := range strings.Split(o.only, "|") {
+			if want != "" && strings.Contains(sc.name, want) {
+				scs = append(scs, sc)
+				break
+			}
 		}
 	}
 	res := make([][]result, len(scs))

@@ -8,6 +8,7 @@
 #   bench/web/run.sh                              # from the repository root
 #   RUNS=5 DURATION=10s bench/web/run.sh
 #   DURATION=3s RUNS=1 ONLY=chain bench/web/run.sh  # one quick pass of the chain runs
+#   ONLY="nginx|anonymous" bench/web/run.sh      # several names, separated by |
 #   PROFILE=/tmp/web.pprof bench/web/run.sh        # CPU profile of the chain proxy
 #   PROXY_ENV="GOGC=400" bench/web/run.sh          # environment of the Postern proxies only
 #   PROXY_ENV="GOMAXPROCS=1" bench/web/run.sh      # the proxies on one CPU (max_procs: 1 in postern run)
