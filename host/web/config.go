@@ -59,6 +59,13 @@ type Config struct {
 	// net/http's Transport, as before. TLS pools and upgrade requests
 	// (WebSocket) always use net/http's Transport.
 	UpstreamClient string
+	// Server is what serves plain (non-TLS, non-h2c) listeners:
+	// ServerLean ("lean", the default for "") reads each request and
+	// writes its response on one goroutine per connection, a small
+	// response in one write (h1server.go); ServerNetHTTP ("net/http")
+	// uses net/http's server, as before. TLS and h2c listeners always
+	// use net/http's server.
+	Server string
 	// RetryAfter is the Retry-After of a throttle refusal whose plugin set
 	// no delay_ms; 0 means 60 s.
 	RetryAfter time.Duration
@@ -96,6 +103,12 @@ type Config struct {
 const (
 	UpstreamClientLean    = "lean"
 	UpstreamClientNetHTTP = "net/http"
+)
+
+// The values of Config.Server.
+const (
+	ServerLean    = "lean"
+	ServerNetHTTP = "net/http"
 )
 
 // Listener is one HTTP or HTTPS socket.
@@ -252,6 +265,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.UpstreamClient == "" {
 		d.UpstreamClient = UpstreamClientLean
+	}
+	if d.Server == "" {
+		d.Server = ServerLean
 	}
 	if d.AuthCookie == "" {
 		d.AuthCookie = "ZM_AUTH_TOKEN"
@@ -428,6 +444,11 @@ func (c *Config) Validate() error {
 	case "", UpstreamClientLean, UpstreamClientNetHTTP:
 	default:
 		bad("upstream_client: %q; want %q or %q", c.UpstreamClient, UpstreamClientLean, UpstreamClientNetHTTP)
+	}
+	switch c.Server {
+	case "", ServerLean, ServerNetHTTP:
+	default:
+		bad("server: %q; want %q or %q", c.Server, ServerLean, ServerNetHTTP)
 	}
 	if c.MaxBodyBytes < 0 || c.MaxHeaderBytes < 0 || c.UpstreamIdleConns < 0 {
 		bad("limits: negative value")

@@ -110,7 +110,7 @@ type Server struct {
 	events   sync.WaitGroup // those events, waited for by Shutdown
 
 	mu            sync.Mutex
-	servers       []*http.Server
+	servers       []frontServer
 	listeners     map[string]net.Listener
 	stop          chan struct{}
 	healthStarted bool
@@ -122,6 +122,13 @@ type Server struct {
 type upstreamClient interface {
 	http.RoundTripper
 	CloseIdleConnections()
+}
+
+// frontServer serves one listener: an *http.Server (TLS, h2c, or
+// Config.Server "net/http") or an *h1Server (plain listeners).
+type frontServer interface {
+	Shutdown(ctx context.Context) error
+	Close() error
 }
 
 // pool is a configured pool with its balancer.
@@ -269,17 +276,23 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	}
 	ln = s.limitListener(ln, l)
 	srv := s.httpServer(l)
-	s.servers = append(s.servers, srv)
+	var fs frontServer = srv
+	var serve func() error
+	switch {
+	case l.TLS:
+		serve = func() error { return srv.ServeTLS(ln, "", "") }
+	case l.H2C || s.cfg.Server == ServerNetHTTP:
+		serve = func() error { return srv.Serve(ln) }
+	default:
+		hs := newH1Server(srv)
+		fs = hs
+		serve = func() error { return hs.Serve(ln) }
+	}
+	s.servers = append(s.servers, fs)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		var err error
-		if l.TLS {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("listener stopped", "listener", l.Name, "err", err)
 		}
 	}()

@@ -145,6 +145,11 @@ func (w *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 				d.Errorf(n, p, "%q: want %s (the default) or %s", c.UpstreamClient, UpstreamClientLean, UpstreamClientNetHTTP)
 			}
 		}),
+		confdecode.Key("server", func(n *yaml.Node, p string) {
+			if d.Str(n, p, &c.Server) && c.Server != ServerLean && c.Server != ServerNetHTTP {
+				d.Errorf(n, p, "%q: want %s (the default) or %s", c.Server, ServerLean, ServerNetHTTP)
+			}
+		}),
 		confdecode.Key("retry_after", func(n *yaml.Node, p string) { d.Duration(n, p, &c.RetryAfter) }),
 		confdecode.Key("via", func(n *yaml.Node, p string) { d.Str(n, p, &c.Via) }),
 		confdecode.Key("auth_cookie", func(n *yaml.Node, p string) { d.Str(n, p, &c.AuthCookie) }),
