@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -218,6 +219,8 @@ type h1ServerConn struct {
 	watchGone bool          // it saw the client close (or an error)
 	cancel    context.CancelFunc
 	bodyless  bool // the current request has no body (the watch may read conn)
+
+	resp h1Response // the current request's, reused
 }
 
 func (sc *h1ServerConn) Read(p []byte) (int, error) {
@@ -338,8 +341,12 @@ func (sc *h1ServerConn) serve() {
 // connection must close, and hijacked when the handler took it.
 func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 	hs := sc.hs
+	// The wait for the first byte had a deadline; a head that is not all
+	// in the buffer yet gets the header timeout.
 	if hs.hdrTimeout > 0 {
-		sc.conn.SetReadDeadline(time.Now().Add(hs.hdrTimeout))
+		if buf, _ := sc.br.Peek(sc.br.Buffered()); !bytes.Contains(buf, []byte("\r\n\r\n")) {
+			sc.conn.SetReadDeadline(time.Now().Add(hs.hdrTimeout))
+		}
 	}
 	// Headers are bounded as net/http bounds them: MaxHeaderBytes plus
 	// its 4 KiB of slack, counting what the buffer already holds.
@@ -351,7 +358,13 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 		return false, err
 	}
 	sc.limit = 1 << 62
-	sc.conn.SetReadDeadline(time.Time{})
+	if req.Body != http.NoBody {
+		// The body is read without a deadline, as net/http does without a
+		// ReadTimeout. A bodiless request leaves the deadline as it was:
+		// nothing reads the connection until the next request (whose wait
+		// sets its own), except a watch, which clears it.
+		sc.conn.SetReadDeadline(time.Time{})
+	}
 	if code, why := checkRequest(req); code != 0 {
 		sc.writeError(code, why)
 		return false, errors.New(why)
@@ -360,7 +373,12 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 	ctx, cancel := context.WithCancel(sc.ctx)
 	defer cancel()
 	req = req.WithContext(ctx)
-	w := &h1Response{sc: sc, req: req, contentLength: -1}
+	// The response and its header map are the connection's, reused: a
+	// handler does not keep them past its return.
+	hdr, hold := sc.resp.header, sc.resp.hold
+	clear(hdr)
+	sc.resp = h1Response{sc: sc, req: req, contentLength: -1, header: hdr, hold: hold[:0]}
+	w := &sc.resp
 	w.closeAfter = req.Close || hs.shutting.Load()
 	if req.ProtoMajor == 1 && req.ProtoMinor == 0 && !req.Close {
 		w.keepAlive10 = true // HTTP/1.0 with Connection: keep-alive
@@ -510,6 +528,7 @@ func (sc *h1ServerConn) watch() {
 		return
 	}
 	sc.watching = true
+	sc.conn.SetReadDeadline(time.Time{}) // a bodiless request's stays set (serveOne)
 	done := make(chan struct{})
 	sc.watchDone = done
 	cancel := sc.cancel
@@ -661,7 +680,7 @@ func (w *h1Response) Write(p []byte) (int, error) {
 	}
 	if !w.committed {
 		if w.contentLength < 0 && len(w.hold)+len(p) <= h1HoldBytes && len(w.trailerNames()) == 0 {
-			if w.hold == nil {
+			if cap(w.hold) == 0 {
 				w.hold = make([]byte, 0, h1HoldBytes)
 			}
 			w.hold = append(w.hold, p...)
@@ -748,7 +767,7 @@ func (w *h1Response) commit(done bool) error {
 		h.Del("Connection")
 	}
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{httpDate()}
+		h["Date"] = httpDate()
 	}
 	bw := w.sc.bw
 	writeStatusLine(bw, proto11, w.status)
@@ -862,16 +881,28 @@ func writeStatusLine(bw *bufio.Writer, proto11 bool, code int) {
 	} else {
 		bw.WriteString("HTTP/1.0 ")
 	}
-	var b [3]byte
-	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
-	bw.WriteByte(' ')
+	if code >= 100 && code < 600 {
+		if line := statusLines[code]; line != "" {
+			bw.WriteString(line)
+			return
+		}
+	}
 	text := http.StatusText(code)
 	if text == "" {
 		text = "status code " + strconv.Itoa(code)
 	}
-	bw.WriteString(text)
-	bw.WriteString("\r\n")
+	bw.WriteString(strconv.Itoa(code) + " " + text + "\r\n")
 }
+
+// statusLines holds "200 OK\r\n" and the like for every known status.
+var statusLines = func() (lines [600]string) {
+	for code := 100; code < 600; code++ {
+		if text := http.StatusText(code); text != "" {
+			lines[code] = strconv.Itoa(code) + " " + text + "\r\n"
+		}
+	}
+	return lines
+}()
 
 // writeHeaderFields writes h in key order, leaving out invalid names and
 // the trailers' own keys; CR and LF in values become spaces (no response
@@ -930,20 +961,22 @@ func hasToken(vv []string, tok string) bool {
 	return false
 }
 
-// httpDate is the Date header's value, formatted once per second.
-func httpDate() string {
+// httpDate is the Date header's value, formatted once per second; the
+// slice is shared by the responses of that second (headers are only
+// read once committed).
+func httpDate() []string {
 	now := time.Now().Unix()
 	if d := dateCache.Load(); d != nil && d.unix == now {
-		return d.text
+		return d.value
 	}
-	d := &cachedDate{unix: now, text: time.Unix(now, 0).UTC().Format(http.TimeFormat)}
+	d := &cachedDate{unix: now, value: []string{time.Unix(now, 0).UTC().Format(http.TimeFormat)}}
 	dateCache.Store(d)
-	return d.text
+	return d.value
 }
 
 type cachedDate struct {
-	unix int64
-	text string
+	unix  int64
+	value []string
 }
 
 var dateCache atomic.Pointer[cachedDate]
