@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,8 +44,10 @@ import (
 // run for clientWatchDelay), and Shutdown closes idle connections, lets
 // active ones finish and answers them with Connection: close.
 //
-// TLS listeners and h2c keep net/http's server (h2, ALPN); so does
-// Config.Server "net/http".
+// On a TLS listener it makes the handshake itself and serves HTTP/1.1
+// over it; a connection that negotiated h2 (ALPN) is handed, handshake
+// done, to net/http's server, which serves h2 (h2Listener). h2c listeners
+// keep net/http's server; so does Config.Server "net/http".
 type h1Server struct {
 	handler     http.Handler
 	connContext func(context.Context, net.Conn) context.Context
@@ -52,6 +55,12 @@ type h1Server struct {
 	idleTimeout time.Duration
 	maxHeader   int
 	errLog      *log.Logger
+
+	// TLS listeners: the handshake's configuration and the net/http
+	// server that gets the h2 connections.
+	tlsConfig *tls.Config
+	h2        *h2Listener
+	h2srv     *http.Server
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -85,6 +94,15 @@ func newH1Server(srv *http.Server) *h1Server {
 	}
 }
 
+// newH1TLSServer is newH1Server for a TLS listener: srv (configured for
+// h2 and with its TLSConfig) serves the connections that negotiate h2.
+func newH1TLSServer(srv *http.Server) *h1Server {
+	hs := newH1Server(srv)
+	hs.tlsConfig = srv.TLSConfig
+	hs.h2srv = srv
+	return hs
+}
+
 // Serve accepts connections on ln until Shutdown or Close; it returns
 // http.ErrServerClosed then, as http.Server.Serve does.
 func (hs *h1Server) Serve(ln net.Listener) error {
@@ -95,6 +113,14 @@ func (hs *h1Server) Serve(ln net.Listener) error {
 		return http.ErrServerClosed
 	}
 	hs.ln = ln
+	if hs.tlsConfig != nil && hs.h2 == nil {
+		hs.h2 = &h2Listener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
+		go func() {
+			if err := hs.h2srv.Serve(hs.h2); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				hs.errLog.Printf("web: h2 server stopped: %v", err)
+			}
+		}()
+	}
 	hs.mu.Unlock()
 	var delay time.Duration
 	for {
@@ -137,6 +163,15 @@ func isTemporaryAccept(err error) bool {
 // active ones have finished their request, or ctx ends (then it returns
 // ctx's error and leaves them to Close).
 func (hs *h1Server) Shutdown(ctx context.Context) error {
+	err := hs.shutdown(ctx)
+	if hs.h2srv != nil {
+		// net/http's server has the h2 connections (and closes h2Listener).
+		err = errors.Join(err, hs.h2srv.Shutdown(ctx))
+	}
+	return err
+}
+
+func (hs *h1Server) shutdown(ctx context.Context) error {
 	hs.mu.Lock()
 	hs.shutting.Store(true)
 	if hs.ln != nil {
@@ -164,6 +199,9 @@ func (hs *h1Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listener and every connection at once.
 func (hs *h1Server) Close() error {
+	if hs.h2srv != nil {
+		hs.h2srv.Close()
+	}
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	hs.shutting.Store(true)
@@ -221,6 +259,77 @@ type h1ServerConn struct {
 	bodyless  bool // the current request has no body (the watch may read conn)
 
 	resp h1Response // the current request's, reused
+
+	tlsState *tls.ConnectionState // TLS listeners: the handshake's, shared by the requests
+}
+
+// handshake makes the TLS handshake within the header timeout, as
+// net/http's server does; a client that speaks plain HTTP to the TLS port
+// gets net/http's 400 answer. Failures are logged like net/http's.
+func (sc *h1ServerConn) handshake() (*tls.Conn, bool) {
+	hs := sc.hs
+	tc := tls.Server(sc.conn, hs.tlsConfig)
+	if hs.hdrTimeout > 0 {
+		sc.conn.SetDeadline(time.Now().Add(hs.hdrTimeout))
+	}
+	if err := tc.Handshake(); err != nil {
+		reason := err.Error()
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			reason = "client sent an HTTP request to an HTTPS server"
+		}
+		hs.errLog.Printf("http: TLS handshake error from %s: %v", sc.remote, reason)
+		return nil, false
+	}
+	sc.conn.SetDeadline(time.Time{})
+	return tc, true
+}
+
+// looksLikeHTTP reports whether a TLS record header is the start of a
+// plain HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// h2Listener hands connections that negotiated h2 to net/http's server.
+type h2Listener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *h2Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *h2Listener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *h2Listener) Addr() net.Addr { return l.addr }
+
+// push hands c over; false when net/http's server has stopped (then c
+// is closed).
+func (l *h2Listener) push(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		c.Close()
+		return false
+	}
 }
 
 func (sc *h1ServerConn) Read(p []byte) (int, error) {
@@ -295,6 +404,22 @@ func (sc *h1ServerConn) serve() {
 	}()
 	sc.pending = -1
 	sc.remote = sc.conn.RemoteAddr().String()
+	if hs.tlsConfig != nil {
+		tc, ok := sc.handshake()
+		if !ok {
+			return
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			// net/http serves h2; the handshake is done, its own is a no-op.
+			if hs.h2.push(tc) {
+				hijacked = true // the connection is net/http's now
+			}
+			return
+		}
+		sc.conn = tc
+		st := tc.ConnectionState()
+		sc.tlsState = &st
+	}
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, sc.conn.LocalAddr())
 	if hs.connContext != nil {
 		ctx = hs.connContext(ctx, sc.conn)
@@ -370,6 +495,7 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 		return false, errors.New(why)
 	}
 	req.RemoteAddr = sc.remote
+	req.TLS = sc.tlsState
 	ctx, cancel := context.WithCancel(sc.ctx)
 	defer cancel()
 	req = req.WithContext(ctx)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/host/tlsstore"
 )
 
 // bothServers runs f against the lean server and net/http's, so the lean
@@ -391,4 +393,55 @@ func TestH1Server_backendCutMidBody(t *testing.T) {
 	if seen.Backend != "b" {
 		t.Errorf("next request: %+v", seen)
 	}
+}
+
+// TestH1Server_TLS: on a TLS listener, h1 and h2 clients are served (h2
+// handed to net/http after the handshake), a plain HTTP request gets
+// net/http's 400, and a client that never completes its handshake is
+// closed after the header timeout; Shutdown waits for neither.
+func TestH1Server_TLS(t *testing.T) {
+	dir := t.TempDir()
+	pair, cert := vhostCert(t, dir, "mail", "mail.one.test")
+	st, err := tlsstore.New(tlsstore.Options{Certs: []tlsstore.Pair{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	be := newBackend(t, "a", nil)
+	bothServers(t, func(t *testing.T, mode string) {
+		cfg := simple("", be.addr)
+		cfg.Server = mode
+		cfg.ReadHeaderTimeout = 300 * time.Millisecond
+		cfg.Listeners = []Listener{{Name: "https", TLS: true}}
+		s, _ := start(t, Options{Config: cfg, Certs: st})
+		addr := s.Addr("https").String()
+		_, port, _ := net.SplitHostPort(addr)
+		for _, h2 := range []bool{true, false} {
+			c := tlsClient(t, cert, h2)
+			c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}
+			resp, got := get(t, c, "https://mail.one.test:"+port+"/echo")
+			if want := map[bool]int{true: 2, false: 1}[h2]; resp.ProtoMajor != want || got.Header.Get("X-Forwarded-Proto") != "https" {
+				t.Errorf("h2 %v: %s, X-Forwarded-Proto %q", h2, resp.Proto, got.Header.Get("X-Forwarded-Proto"))
+			}
+		}
+		rs, closed := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1)
+		if rs[0].status != http.StatusBadRequest || !strings.Contains(rs[0].body, "HTTPS server") || !closed {
+			t.Errorf("plain HTTP to the TLS port: %d %q closed %v", rs[0].status, rs[0].body, closed)
+		}
+		silent, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer silent.Close()
+		silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+		t0 := time.Now()
+		if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("silent client: %v, want closed", err)
+		}
+		if d := time.Since(t0); d > 3*time.Second {
+			t.Errorf("silent client closed after %v, want about the header timeout", d)
+		}
+	})
 }

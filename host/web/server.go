@@ -279,8 +279,12 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	var fs frontServer = srv
 	var serve func() error
 	switch {
-	case l.TLS:
+	case l.TLS && s.cfg.Server == ServerNetHTTP:
 		serve = func() error { return srv.ServeTLS(ln, "", "") }
+	case l.TLS:
+		hs := newH1TLSServer(srv)
+		fs = hs
+		serve = func() error { return hs.Serve(ln) }
 	case l.H2C || s.cfg.Server == ServerNetHTTP:
 		serve = func() error { return srv.Serve(ln) }
 	default:
