@@ -179,6 +179,9 @@ func runProxy(addr string, upstreams []string, chain bool, wasmDir, memcached, l
 		p.Backends = append(p.Backends, web.Backend{Address: u})
 	}
 	cfg.Pools = []web.Pool{p}
+	// PROXY_ENV=WEB_SERVER=net/http: net/http's server instead of the
+	// lean one (web.server), for a side-by-side run.
+	cfg.Server = os.Getenv("WEB_SERVER")
 	var certs *tlsstore.Store
 	if tlsDir != "" {
 		cfg.Listeners = append(cfg.Listeners, web.Listener{Name: "tls", Address: "127.0.0.1:0", TLS: true})

@@ -12,6 +12,7 @@
 #   PROFILE=/tmp/web.pprof bench/web/run.sh        # CPU profile of the chain proxy
 #   PROXY_ENV="GOGC=400" bench/web/run.sh          # environment of the Postern proxies only
 #   PROXY_ENV="GOMAXPROCS=1" bench/web/run.sh      # the proxies on one CPU (max_procs: 1 in postern run)
+#   PROXY_ENV="WEB_SERVER=net/http" bench/web/run.sh # net/http's server, not the lean one (web.server)
 #   PROXY_ENV="ACCESS_LOG=on" bench/web/run.sh     # build each access line (then discard it); default off, as nginx's
 #   PLUGINS=go bench/web/run.sh                    # the Go builds of the plugins, not the bundled C ones
 set -euo pipefail
