@@ -55,7 +55,9 @@ type reqState struct {
 	verdicts []byte // "login=continue route=done:x ..." for the log
 
 	clientIP, peerIP string    // client and peer as text, formatted once
-	fwd              [4]string // X-Forwarded-For, X-Real-Ip, X-Forwarded-Proto, X-Forwarded-Host values
+	fwd              [5]string // X-Forwarded-For, X-Real-Ip, X-Forwarded-Proto, X-Forwarded-Host values; an empty User-Agent (forward)
+
+	forwardState // forward's outbound URL, guarded body and 1xx trace
 }
 
 // request is what every request allocates up front, in one allocation
@@ -154,11 +156,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Warn("redirect_code without redirect_url ignored", "request", f.SessionID, "code", code)
 	}
-	ctx := context.WithValue(r.Context(), stateKey{}, st)
-	if st.rt != nil && st.rt.noBuffering {
-		s.stream.ServeHTTP(lw, r.WithContext(ctx))
-	} else {
-		s.proxy.ServeHTTP(lw, r.WithContext(ctx))
+	stream := st.rt != nil && st.rt.noBuffering
+	switch {
+	case !isUpgrade(r):
+		s.forward(lw, r, st, stream)
+	case stream:
+		// Upgrades (WebSocket) keep the reverse proxy: it hijacks the
+		// client's connection for the 101 and copies both ways.
+		s.stream.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	default:
+		s.proxy.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	}
 	if st.connected && s.plugins != nil && s.plugins.Hears(abi.EventRouteDecided) {
 		f.Upstream = st.upstream

@@ -19,18 +19,27 @@ import (
 // errNoBackend: every backend of the pool is down or was tried.
 var errNoBackend = errors.New("web: no backend available")
 
-// rewrite builds the outbound request from the fields the plugins left.
-// Hop-by-hop and X-Forwarded-* headers were already removed from Out.
+// rewrite is the reverse proxy's Rewrite (upgrade requests): it builds
+// the outbound request from the fields the plugins left. Hop-by-hop and
+// X-Forwarded-* headers were already removed from Out.
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
-	st := stateFrom(pr.In.Context())
+	s.outbound(stateFrom(pr.In.Context()), pr.In, pr.Out, pr.In.Header["X-Forwarded-For"])
+}
+
+// outbound sets out's URL, Host and forwarding headers from the fields
+// the plugins left on in: the reverse proxy's Rewrite and forward share
+// it. prior is the X-Forwarded-For the client sent (forward edits in's
+// header in place, so it is read before); hop-by-hop and the client's
+// X-Forwarded-* headers were already removed from out.Header. out.URL
+// must be out's own copy.
+func (s *Server) outbound(st *reqState, in, out *http.Request, prior []string) {
 	hf := st.f.HTTP
-	out := pr.Out
 	out.URL.Scheme = "http"
 	if st.via != nil {
 		out.URL.Scheme = st.via.scheme
 	}
 	out.URL.Host = "upstream.invalid" // the transport sets the backend
-	if hf.Path != pr.In.URL.EscapedPath() {
+	if hf.Path != in.URL.EscapedPath() {
 		if p, err := url.PathUnescape(hf.Path); err == nil {
 			out.URL.Path, out.URL.RawPath = p, hf.Path
 		}
@@ -44,7 +53,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	// The four values share one array in the request's allocation; the
 	// keys are canonical, so this is Header.Set without its allocations.
 	fwd := &st.fwd
-	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+	if len(prior) > 0 {
 		fwd[0] = strings.Join(prior, ", ") + ", " + peer
 	} else {
 		fwd[0] = peer
@@ -55,13 +64,13 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	} else {
 		fwd[2] = "http"
 	}
-	fwd[3] = pr.In.Host
+	fwd[3] = in.Host
 	out.Header["X-Forwarded-For"] = fwd[0:1:1]
 	out.Header["X-Real-Ip"] = fwd[1:2:2]
 	out.Header["X-Forwarded-Proto"] = fwd[2:3:3]
 	out.Header["X-Forwarded-Host"] = fwd[3:4:4]
 	if s.cfg.Via != "" {
-		out.Header.Add("Via", viaValue(pr.In, s.cfg.Via))
+		out.Header.Add("Via", viaValue(in, s.cfg.Via))
 	}
 }
 
