@@ -205,8 +205,8 @@ type Route struct {
 	// the web-level MaxBodyBytes; 0 takes that one.
 	MaxBodyBytes int64
 	// NoBuffering sends every piece of the backend's response to the
-	// client as it arrives (httputil.ReverseProxy FlushInterval -1,
-	// nginx proxy_buffering off), for long polls and streams whose
+	// client as it arrives (a flush after every write, as
+	// httputil.ReverseProxy's FlushInterval -1; nginx proxy_buffering off), for long polls and streams whose
 	// responses have a Content-Length. (Responses without one, and
 	// text/event-stream, are always flushed at once.)
 	NoBuffering bool

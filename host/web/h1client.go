@@ -424,8 +424,8 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 			break
 		}
 		// An interim response: 103 Early Hints goes to the client (the
-		// reverse proxy's trace); 100 Continue does not, as the server
-		// sent its own when the body was read.
+		// Got1xxResponse trace of forward); 100 Continue does not, as
+		// the server sent its own when the body was read.
 		if n1xx++; n1xx > h1Max1xx {
 			err = errors.New("backend sent too many 1xx informational responses")
 			break

@@ -11,7 +11,8 @@ import (
 
 // hookAnswer is the error modifyResponse returns when the response chain
 // refused or failed: proxyError answers the client with it instead of
-// the upstream's response (whose body the reverse proxy closes).
+// the upstream's response (whose body forward, or the reverse proxy,
+// closes).
 type hookAnswer struct {
 	status int
 	msg    string
