@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/host/kv"
+	"github.com/postern/postern/host/plugin"
 )
 
 // rawRequest sends a request written by hand (headers a Go client would
@@ -378,6 +381,36 @@ func TestHeaderHasToken(t *testing.T) {
 	for _, tc := range tests {
 		if g := headerHasToken(tc.values, "trailers"); g != tc.want {
 			t.Errorf("headerHasToken(%q) = %v, want %v", tc.values, g, tc.want)
+		}
+	}
+}
+
+// TestForward_failedRewriteLeavesNoHeader: a rewrite plugin that sets a
+// header and then traps fails open (the request goes on), and the header
+// it set does not reach the backend: the host restores the fields' header
+// map from its snapshot, and the proxy sends that map, not the request's
+// own (which kept the failed call's write).
+func TestForward_failedRewriteLeavesNoHeader(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := pluginHost(t, kv.NewMemory(kv.MemoryOptions{}), plugin.Spec{Name: "verdict", Path: guest(t, "verdict")})
+	s, logs := start(t, Options{Config: simple("", be.addr), Plugins: h})
+	c := client(t, nil)
+	for _, upgrade := range []bool{false, true} {
+		hdr := []string{"X-Test-Rewrite", "header-then-trap", "X-Keep", "yes"}
+		if upgrade {
+			// An Upgrade request goes through the reverse proxy; the
+			// echo backend answers it as a plain request.
+			hdr = append(hdr, "Connection", "Upgrade", "Upgrade", "test")
+		}
+		resp, got := get(t, c, urlOf(s, "web", "/echo"), hdr...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("upgrade %v: %s %q (log %s)", upgrade, resp.Status, got.Backend, logs.String())
+		}
+		if v, ok := got.Header["X-Partial"]; ok {
+			t.Errorf("upgrade %v: backend saw X-Partial %q from a rewrite call that trapped", upgrade, v)
+		}
+		if got.Header.Get("X-Keep") != "yes" {
+			t.Errorf("upgrade %v: backend lost X-Keep: %v", upgrade, got.Header)
 		}
 	}
 }

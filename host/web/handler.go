@@ -148,6 +148,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.runChains(lw, r, st) {
 		return
 	}
+	// The plugins edit the request's header map through the fields; a
+	// call that failed after a header write has its fields restored from
+	// a snapshot, a copy of the map, which the request must send instead
+	// of its own (which kept the failed write).
+	if fh := rq.hf.Header; fh != nil {
+		r.Header = fh
+	}
 	if code, loc := f.HTTP.RedirectCode, f.HTTP.RedirectURL; code != 0 {
 		if loc != "" {
 			lw.Header().Set("Location", loc)

@@ -2,8 +2,8 @@
 // for, to check how the web front end maps verdicts to statuses. Header
 // X-Test-<Hook> (login, throttle, route, rewrite) names the verdict:
 // "refuse", "tempfail", "done" (route: with no upstreams), "delay" (set
-// delay_ms 50 and continue) or "redirect-no-url" (rewrite: a redirect code
-// without a URL).
+// delay_ms 50 and continue), "redirect-no-url" (rewrite: a redirect code
+// without a URL) or "header-then-trap" (set header X-Partial, then trap).
 package main
 
 import (
@@ -39,6 +39,9 @@ func verdict(header string) postern.Verdict {
 		_ = postern.SetDelay(50 * time.Millisecond)
 	case "redirect-no-url":
 		_ = postern.Set(abi.FieldRedirectCode, "301") // no redirect_url
+	case "header-then-trap":
+		_ = postern.SetHeader("X-Partial", "1")
+		panic("header-then-trap")
 	}
 	return postern.Continue
 }
