@@ -39,9 +39,10 @@ import (
 // with the reverse proxy's trace. Errors go to proxyError (the response
 // hook's answer, 499 when the client went away, 502/503/504/413), a
 // response hook error too. A body that fails after the response started
-// panics with http.ErrAbortHandler under an http.Server (which cuts the
-// connection, so the client does not take a short body as complete), as
-// ReverseProxy does. The response body is always closed (which ends a
+// panics with http.ErrAbortHandler (the server cuts the connection, so
+// the client does not take a short body as complete), as ReverseProxy
+// does under an http.Server; whoever calls the handler must recover it.
+// The response body is always closed (which ends a
 // least-conn count, releaseOnClose).
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, st *reqState, stream bool) {
 	h := r.Header
@@ -133,13 +134,14 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, st *reqState, s
 			st.errMsg = "client went away mid-response"
 		}
 		// The response started: all that is left is to cut the
-		// connection, which an http.Server does on this panic (and logs
-		// nothing). Outside one (a test calling the handler) the
-		// reverse proxy returns; so does forward.
-		if r.Context().Value(http.ServerContextKey) != nil {
-			panic(http.ErrAbortHandler)
-		}
-		return
+		// connection, which a server does on this panic (and logs
+		// nothing). The reverse proxy panics only when the context has
+		// http.ServerContextKey (net/http's servers set it), for old
+		// tests that call it bare; forward panics always, so a server
+		// that recovers ErrAbortHandler without setting that key (the
+		// lean HTTP/1.1 server) cuts the connection too, instead of
+		// ending a chunked body as if it were complete.
+		panic(http.ErrAbortHandler)
 	}
 	resp.Body.Close() // now, not deferred: it completes resp.Trailer
 
