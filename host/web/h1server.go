@@ -50,6 +50,7 @@ import (
 // keep net/http's server; so does Config.Server "net/http".
 type h1Server struct {
 	handler     http.Handler
+	srv         *http.Server // what http.ServerContextKey gives handlers
 	connContext func(context.Context, net.Conn) context.Context
 	hdrTimeout  time.Duration // ReadHeaderTimeout
 	idleTimeout time.Duration
@@ -83,13 +84,18 @@ const maxDiscardBytes = 256 << 10
 // net/http server the listener would otherwise run (limitServer's
 // ConnContext included).
 func newH1Server(srv *http.Server) *h1Server {
+	errLog := srv.ErrorLog
+	if errLog == nil {
+		errLog = log.Default() // as net/http logs without one
+	}
 	return &h1Server{
 		handler:     srv.Handler,
+		srv:         srv,
 		connContext: srv.ConnContext,
 		hdrTimeout:  srv.ReadHeaderTimeout,
 		idleTimeout: srv.IdleTimeout,
 		maxHeader:   srv.MaxHeaderBytes,
-		errLog:      srv.ErrorLog,
+		errLog:      errLog,
 		conns:       map[*h1ServerConn]struct{}{},
 	}
 }
@@ -420,7 +426,11 @@ func (sc *h1ServerConn) serve() {
 		st := tc.ConnectionState()
 		sc.tlsState = &st
 	}
-	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, sc.conn.LocalAddr())
+	// The values net/http's server gives a request's context: its server
+	// (httputil.ReverseProxy reads it to decide to abort a response cut
+	// mid-body) and the local address.
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, hs.srv)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, sc.conn.LocalAddr())
 	if hs.connContext != nil {
 		ctx = hs.connContext(ctx, sc.conn)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"runtime"
@@ -469,5 +470,32 @@ func TestSettings_server(t *testing.T) {
 	cfg.Server = "nginx"
 	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "server") {
 		t.Errorf("bad server: %v", err)
+	}
+}
+
+// TestH1Server_contextValues: a handler finds the values net/http's server
+// gives a request's context (ReverseProxy's abort of a cut body reads
+// http.ServerContextKey), and the request's TLS state on a TLS listener.
+func TestH1Server_contextValues(t *testing.T) {
+	var got struct {
+		srv   bool
+		local string
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, got.srv = r.Context().Value(http.ServerContextKey).(*http.Server)
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			got.local = a.String()
+		}
+	})
+	hs := newH1Server(&http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	defer hs.Shutdown(context.Background())
+	rs, _ := rawExchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 1)
+	if rs[0].status != 200 || !got.srv || got.local != ln.Addr().String() {
+		t.Errorf("status %d, ServerContextKey %v, LocalAddrContextKey %q (want %s)", rs[0].status, got.srv, got.local, ln.Addr())
 	}
 }
