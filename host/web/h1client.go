@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -399,7 +400,10 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 		pc.gotHeaders = false
 		go pc.writeBody(wr)
 	} else {
-		err := req.Write(pc.bw)
+		var err error
+		if !writeBodilessHead(pc.bw, req) {
+			err = req.Write(pc.bw)
+		}
 		if err == nil {
 			err = pc.bw.Flush()
 		}
@@ -552,4 +556,87 @@ func (b *h1Body) finish() {
 		// left to the collector.
 		b.pc.close(false)
 	}
+}
+
+// writeBodilessHead writes the head of a request without a body as
+// Request.Write would (request line, Host, the header fields sorted,
+// "Content-Length: 0" for methods that expect a body, Connection: close
+// when req.Close), without its formatting allocations. It returns false,
+// having written nothing, for what it leaves to Request.Write: CONNECT,
+// an opaque URL, trailers or transfer codings, a Host with bytes a Host
+// may not have, no User-Agent key (Request.Write adds Go's), and a header
+// name or value Request.Write refuses (its error is then the answer).
+func writeBodilessHead(bw *bufio.Writer, req *http.Request) bool {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if req.Method == http.MethodConnect || req.URL.Opaque != "" || req.Trailer != nil ||
+		len(req.TransferEncoding) > 0 || !validHost(host) || req.Header["User-Agent"] == nil {
+		return false
+	}
+	var keysBuf [24]string
+	keys := keysBuf[:0]
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		if !validFieldName(k) {
+			return false
+		}
+		for _, v := range vv {
+			if !validFieldValue(v) {
+				return false
+			}
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	if uri := req.URL.RequestURI(); uri != "" {
+		bw.WriteString(uri)
+	} else {
+		bw.WriteByte('/')
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	// User-Agent right after Host, its first value only; "" asks for none.
+	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
+		writeField(bw, "User-Agent", ua[0])
+	}
+	for _, k := range keys {
+		if k == "User-Agent" {
+			continue
+		}
+		for _, v := range req.Header[k] {
+			writeField(bw, k, v)
+		}
+	}
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	if req.Close {
+		bw.WriteString("Connection: close\r\n")
+	}
+	_, err := bw.WriteString("\r\n")
+	return err == nil
+}
+
+// validFieldValue reports whether v may be a header value: no control
+// characters but tab.
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

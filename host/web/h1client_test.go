@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -607,5 +608,67 @@ func TestSettings_upstreamClient(t *testing.T) {
 		if err != nil || s.UpstreamClient != tc.want {
 			t.Errorf("%q: %q %v, want %q", tc.src, s.UpstreamClient, err, tc.want)
 		}
+	}
+}
+
+// TestWriteBodilessHead: the lean request head is Request.Write's, byte
+// for byte, where it applies, and it leaves the rest to Request.Write.
+func TestWriteBodilessHead(t *testing.T) {
+	mk := func(method, target string, hdr map[string]string, edit func(*http.Request)) *http.Request {
+		r, err := http.NewRequest(method, target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range hdr {
+			r.Header[k] = []string{v}
+		}
+		if edit != nil {
+			edit(r)
+		}
+		return r
+	}
+	ua := map[string]string{"User-Agent": ""}
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		lean bool
+	}{
+		{"GET with headers", mk("GET", "http://backend/a%20b/c?x=1&y=%2F", map[string]string{
+			"User-Agent": "wrk", "Accept": "*/*", "X-Forwarded-For": "192.0.2.1, 10.0.0.1", "Cookie": "a=b; c=d"}, nil), true},
+		{"no User-Agent wanted", mk("GET", "http://backend/", ua, nil), true},
+		{"rewritten Host", mk("GET", "http://backend/x", ua, func(r *http.Request) { r.Host = "mail.example.com:8443" }), true},
+		{"POST without a body", mk("POST", "http://backend/form", ua, nil), true},
+		{"DELETE", mk("DELETE", "http://backend/item/1", ua, nil), true},
+		{"Connection: close", mk("GET", "http://backend/", ua, func(r *http.Request) { r.Close = true }), true},
+		{"several values", mk("GET", "http://backend/", ua, func(r *http.Request) { r.Header["Accept"] = []string{"a", "b"} }), true},
+		{"value trimmed", mk("GET", "http://backend/", map[string]string{"User-Agent": "x", "X-Pad": "  v  "}, nil), true},
+		{"no User-Agent key", mk("GET", "http://backend/", nil, nil), false},
+		{"CRLF in a value", mk("GET", "http://backend/", map[string]string{"User-Agent": "x", "X-Evil": "a\r\nInjected: 1"}, nil), false},
+		{"bad header name", mk("GET", "http://backend/", map[string]string{"User-Agent": "x", "Bad Name": "v"}, nil), false},
+		{"bad Host", mk("GET", "http://backend/", ua, func(r *http.Request) { r.Host = "a b" }), false},
+		{"CONNECT", mk("CONNECT", "http://backend:443", ua, nil), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var lean bytes.Buffer
+			bw := bufio.NewWriter(&lean)
+			ok := writeBodilessHead(bw, tc.req)
+			bw.Flush()
+			if ok != tc.lean {
+				t.Fatalf("handled %v, want %v (wrote %q)", ok, tc.lean, lean.String())
+			}
+			if !ok {
+				if lean.Len() != 0 {
+					t.Errorf("wrote %q before declining", lean.String())
+				}
+				return
+			}
+			var std bytes.Buffer
+			if err := tc.req.Write(&std); err != nil {
+				t.Fatal(err)
+			}
+			if lean.String() != std.String() {
+				t.Errorf("lean head\n%q\nRequest.Write\n%q", lean.String(), std.String())
+			}
+		})
 	}
 }

@@ -580,10 +580,8 @@ func checkRequest(req *http.Request) (int, string) {
 			return http.StatusBadRequest, "invalid header name"
 		}
 		for _, v := range vv {
-			for i := 0; i < len(v); i++ {
-				if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-					return http.StatusBadRequest, "invalid header value"
-				}
+			if !validFieldValue(v) {
+				return http.StatusBadRequest, "invalid header value"
 			}
 		}
 	}
