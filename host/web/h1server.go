@@ -1074,13 +1074,20 @@ func validFieldName(k string) bool {
 		return false
 	}
 	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+		if !tokenByte[k[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// tokenByte marks the bytes of an RFC 9110 token.
+var tokenByte = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", c)
+	}
+	return t
+}()
 
 // hasToken reports whether a comma-separated header value list contains
 // tok (case-insensitively).

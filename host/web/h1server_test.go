@@ -499,3 +499,17 @@ func TestH1Server_contextValues(t *testing.T) {
 		t.Errorf("status %d, ServerContextKey %v, LocalAddrContextKey %q (want %s)", rs[0].status, got.srv, got.local, ln.Addr())
 	}
 }
+
+func TestValidFieldName(t *testing.T) {
+	for _, tc := range []struct {
+		k    string
+		want bool
+	}{
+		{"Content-Type", true}, {"X-A_b.c~!#$%&'*+^`|", true}, {"", false}, {"Bad Name", false},
+		{"A:B", false}, {"A\tB", false}, {"Ä", false}, {"a\"b", false}, {"{x}", false}, {"x\x7f", false},
+	} {
+		if got := validFieldName(tc.k); got != tc.want {
+			t.Errorf("validFieldName(%q) = %v, want %v", tc.k, got, tc.want)
+		}
+	}
+}
