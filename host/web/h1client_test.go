@@ -590,13 +590,18 @@ func TestIsUpgrade(t *testing.T) {
 	}
 }
 
-func TestSettings_upstreamClient(t *testing.T) {
+// TestSettings_choices: the keys that pick an implementation (the
+// upstream client, the server) take their two values and nothing else.
+func TestSettings_choices(t *testing.T) {
 	for _, tc := range []struct {
 		src, want, err string
 	}{
 		{"upstream_client: net/http\n", UpstreamClientNetHTTP, ""},
 		{"upstream_client: lean\n", UpstreamClientLean, ""},
 		{"upstream_client: curl\n", "", "upstream_client"},
+		{"server: net/http\n", ServerNetHTTP, ""},
+		{"server: lean\n", ServerLean, ""},
+		{"server: nginx\n", "", "server"},
 	} {
 		s, err := decodeSettings(t, tc.src, "/etc/postern")
 		if tc.err != "" {
@@ -605,8 +610,12 @@ func TestSettings_upstreamClient(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || s.UpstreamClient != tc.want {
-			t.Errorf("%q: %q %v, want %q", tc.src, s.UpstreamClient, err, tc.want)
+		got := s.UpstreamClient
+		if strings.HasPrefix(tc.src, "server") {
+			got = s.Server
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%q: %q %v, want %q", tc.src, got, err, tc.want)
 		}
 	}
 }

@@ -447,25 +447,9 @@ func TestH1Server_TLS(t *testing.T) {
 	})
 }
 
-func TestSettings_server(t *testing.T) {
-	for _, tc := range []struct {
-		src, want, err string
-	}{
-		{"server: net/http\n", ServerNetHTTP, ""},
-		{"server: lean\n", ServerLean, ""},
-		{"server: nginx\n", "", "server"},
-	} {
-		s, err := decodeSettings(t, tc.src, "/etc/postern")
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: error %v, want one naming %s", tc.src, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || s.Server != tc.want {
-			t.Errorf("%q: %q %v, want %q", tc.src, s.Server, err, tc.want)
-		}
-	}
+// TestConfig_server: New refuses an unknown server (the settings keys are in
+// TestSettings_choices).
+func TestConfig_server(t *testing.T) {
 	cfg := simple("", "127.0.0.1:1")
 	cfg.Server = "nginx"
 	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "server") {
