@@ -540,11 +540,12 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 	}
 	// A body the handler left: drop up to maxDiscardBytes to keep the
 	// connection, unless the client still waits for 100 Continue.
+	unread := false
 	if body != http.NoBody {
 		if ec != nil && !ec.sent {
 			w.closeAfter = true
 		} else if n, _ := io.CopyN(io.Discard, body, maxDiscardBytes+1); n > maxDiscardBytes {
-			w.closeAfter = true
+			w.closeAfter, unread = true, true
 		}
 		body.Close()
 	}
@@ -552,9 +553,7 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 		return false, err
 	}
 	if w.closeAfter || sc.watchGone {
-		if cw, ok := sc.conn.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
+		sc.closeWrite(unread)
 		return false, errors.New("connection: close")
 	}
 	return false, nil
@@ -632,8 +631,24 @@ func (sc *h1ServerConn) writeError(code int, msg string) {
 		code, http.StatusText(code), code, msg)
 	sc.bw.Flush()
 	sc.conn.SetWriteDeadline(time.Time{})
+	sc.closeWrite(code == http.StatusRequestHeaderFieldsTooLarge)
+}
+
+// rstAvoidanceDelay is how long a connection closed with request bytes
+// still unread lingers after its FIN, as net/http's closeWriteAndWait:
+// closing a socket with unread data sends a RST, which can destroy the
+// response before the client has read it.
+const rstAvoidanceDelay = 500 * time.Millisecond
+
+// closeWrite sends FIN after the response; unread: the client may still
+// be sending (a body the handler left, headers over the limit), so wait
+// before the close.
+func (sc *h1ServerConn) closeWrite(unread bool) {
 	if cw, ok := sc.conn.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
+	}
+	if unread {
+		time.Sleep(rstAvoidanceDelay)
 	}
 }
 

@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -495,5 +496,42 @@ func TestValidFieldName(t *testing.T) {
 		if got := validFieldName(tc.k); got != tc.want {
 			t.Errorf("validFieldName(%q) = %v, want %v", tc.k, got, tc.want)
 		}
+	}
+}
+
+// TestH1Server_unreadBodyAnswered: a handler that answers without reading
+// a large body gets its answer to the client, who is still sending, with
+// Connection: close. (On loopback the answer arrived even without the
+// linger after FIN, rstAvoidanceDelay: this checks the answer, not that.)
+func TestH1Server_unreadBodyAnswered(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusForbidden)
+	})
+	hs := newH1Server(&http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	defer hs.Shutdown(context.Background())
+	for i := range 5 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		const size = 4 << 20
+		go func() {
+			fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
+			c.Write(make([]byte, size))
+		}()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		if resp.StatusCode != http.StatusForbidden || !resp.Close {
+			t.Errorf("attempt %d: %d close %v, want 403 and Connection: close", i, resp.StatusCode, resp.Close)
+		}
+		c.Close()
 	}
 }
