@@ -262,7 +262,10 @@ type h1ServerConn struct {
 	watchDone chan struct{} // closed when it has stopped
 	watchGone bool          // it saw the client close (or an error)
 	cancel    context.CancelFunc
-	bodyless  bool // the current request has no body (the watch may read conn)
+	// cancelConn cancels sc.ctx, the context of every request on the
+	// connection.
+	cancelConn context.CancelFunc
+	bodyless   bool // the current request has no body (the watch may read conn)
 
 	resp h1Response // the current request's, reused
 
@@ -434,7 +437,17 @@ func (sc *h1ServerConn) serve() {
 	if hs.connContext != nil {
 		ctx = hs.connContext(ctx, sc.conn)
 	}
-	sc.ctx = ctx
+	// One cancellable context per connection, not per request: it is
+	// cancelled when the client is seen to leave (the watch) and when the
+	// connection ends. A request's context is therefore still live after
+	// its handler returned, until the connection ends; nothing in the
+	// handler's path waits on that (response bodies are closed, events
+	// run without cancellation). Per request this saves the cancelCtx,
+	// its Done channel and the children map every context.AfterFunc of
+	// the upstream client would otherwise allocate on it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sc.ctx, sc.cancelConn = ctx, cancel
 	sc.br = h1ReaderPool.Get().(*bufio.Reader)
 	sc.br.Reset(sc)
 	sc.bw = h1WriterPool.Get().(*bufio.Writer)
@@ -506,9 +519,7 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 	}
 	req.RemoteAddr = sc.remote
 	req.TLS = sc.tlsState
-	ctx, cancel := context.WithCancel(sc.ctx)
-	defer cancel()
-	req = req.WithContext(ctx)
+	req = req.WithContext(sc.ctx)
 	// The response and its header map are the connection's, reused: a
 	// handler does not keep them past its return.
 	hdr, hold := sc.resp.header, sc.resp.hold
@@ -532,7 +543,7 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 		req.Header.Del("Expect")
 	}
 	body := req.Body
-	sc.startWatch(body == http.NoBody, cancel)
+	sc.startWatch(body == http.NoBody, sc.cancelConn)
 	hs.handler.ServeHTTP(w, req)
 	sc.stopWatch()
 	if w.hijacked {
