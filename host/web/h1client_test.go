@@ -219,8 +219,15 @@ func TestH1Client_exchange(t *testing.T) {
 					}
 				}
 			}
-			if n := accepted.Load(); n != 1 {
-				t.Errorf("backend accepted %d connections for sequential requests, want 1 (keep-alive)", n)
+			// http.Transport puts a connection back in its pool from its
+			// own goroutines, after the request body's writer has
+			// finished; a request right after a POST can find the pool
+			// still empty and dial (about 1 run in 30). The lean client
+			// releases the connection before the response is returned:
+			// exactly one.
+			kept := accepted.Load()
+			if kept != 1 && !(cl == UpstreamClientNetHTTP && kept == 2) {
+				t.Errorf("backend accepted %d connections for sequential requests, want 1 (keep-alive)", kept)
 			}
 			// Connection: close from the backend: a new connection each time.
 			for range 3 {
@@ -229,8 +236,10 @@ func TestH1Client_exchange(t *testing.T) {
 					t.Errorf("close: %q", got.Backend)
 				}
 			}
-			if n := accepted.Load(); n != 3 {
-				// The first /close used the kept connection; two more dialed.
+			if n := accepted.Load(); n != 3 && !(kept == 2 && n == 4) {
+				// The first /close used the kept connection; two more dialed
+				// (with a second kept one, it served the second /close, or
+				// was found closed and the second dialed too).
 				t.Errorf("backend accepted %d connections after three Connection: close answers, want 3", n)
 			}
 			if h, ok := s.transport.(*h1Client); ok {
