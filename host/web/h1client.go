@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // h1Client is a synchronous HTTP/1.1 client for plain (non-TLS) backends:
@@ -572,7 +574,7 @@ func writeBodilessHead(bw *bufio.Writer, req *http.Request) bool {
 		host = req.URL.Host
 	}
 	if req.Method == http.MethodConnect || req.URL.Opaque != "" || req.Trailer != nil ||
-		len(req.TransferEncoding) > 0 || !validHost(host) || req.Header["User-Agent"] == nil {
+		len(req.TransferEncoding) > 0 || !httpguts.ValidHostHeader(host) || req.Header["User-Agent"] == nil {
 		return false
 	}
 	var keysBuf [24]string
@@ -582,11 +584,11 @@ func writeBodilessHead(bw *bufio.Writer, req *http.Request) bool {
 		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
-		if !validFieldName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return false
 		}
 		for _, v := range vv {
-			if !validFieldValue(v) {
+			if !httpguts.ValidHeaderFieldValue(v) {
 				return false
 			}
 		}
@@ -628,15 +630,4 @@ func writeBodilessHead(bw *bufio.Writer, req *http.Request) bool {
 	}
 	_, err := bw.WriteString("\r\n")
 	return err == nil
-}
-
-// validFieldValue reports whether v may be a header value: no control
-// characters but tab.
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

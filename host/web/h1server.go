@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // h1Server serves HTTP/1.1 (and 1.0) on a plain listener: one goroutine
@@ -582,35 +584,20 @@ func checkRequest(req *http.Request) (int, string) {
 	if req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect {
 		return http.StatusBadRequest, "missing required Host header"
 	}
-	if !validHost(req.Host) {
+	if !httpguts.ValidHostHeader(req.Host) {
 		return http.StatusBadRequest, "malformed Host header"
 	}
 	for k, vv := range req.Header {
-		if !validFieldName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return http.StatusBadRequest, "invalid header name"
 		}
 		for _, v := range vv {
-			if !validFieldValue(v) {
+			if !httpguts.ValidHeaderFieldValue(v) {
 				return http.StatusBadRequest, "invalid header value"
 			}
 		}
 	}
 	return 0, ""
-}
-
-// validHost reports whether h has only the bytes a Host header may have
-// (as net/http's server checks it).
-func validHost(h string) bool {
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // answerBadRequest answers a request that could not be read, as
@@ -1071,7 +1058,7 @@ func writeHeaderFields(bw *bufio.Writer, h http.Header) {
 	var keysBuf [24]string
 	keys := keysBuf[:0]
 	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) || !validFieldName(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		keys = append(keys, k)
@@ -1093,27 +1080,6 @@ func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString(strings.TrimSpace(v))
 	bw.WriteString("\r\n")
 }
-
-// validFieldName reports whether k is an RFC 9110 token.
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !tokenByte[k[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// tokenByte marks the bytes of an RFC 9110 token.
-var tokenByte = func() (t [256]bool) {
-	for c := '!'; c <= '~'; c++ {
-		t[c] = !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", c)
-	}
-	return t
-}()
 
 // hasToken reports whether a comma-separated header value list contains
 // tok (case-insensitively).
