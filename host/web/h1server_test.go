@@ -473,16 +473,10 @@ func TestH1Server_contextValues(t *testing.T) {
 			got.local = a.String()
 		}
 	})
-	hs := newH1Server(&http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	defer hs.Shutdown(context.Background())
-	rs, _ := rawExchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 1)
-	if rs[0].status != 200 || !got.srv || got.local != ln.Addr().String() {
-		t.Errorf("status %d, ServerContextKey %v, LocalAddrContextKey %q (want %s)", rs[0].status, got.srv, got.local, ln.Addr())
+	addr := serveH1(t, h)
+	rs, _ := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 1)
+	if rs[0].status != 200 || !got.srv || got.local != addr {
+		t.Errorf("status %d, ServerContextKey %v, LocalAddrContextKey %q (want %s)", rs[0].status, got.srv, got.local, addr)
 	}
 }
 
@@ -494,15 +488,9 @@ func TestH1Server_unreadBodyAnswered(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no", http.StatusForbidden)
 	})
-	hs := newH1Server(&http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	defer hs.Shutdown(context.Background())
+	addr := serveH1(t, h)
 	for i := range 5 {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -521,4 +509,18 @@ func TestH1Server_unreadBodyAnswered(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+// serveH1 runs an h1Server with handler h on a loopback listener until
+// the test ends, and returns its address.
+func serveH1(t *testing.T, h http.Handler) string {
+	t.Helper()
+	hs := newH1Server(&http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Shutdown(context.Background()) })
+	return ln.Addr().String()
 }
