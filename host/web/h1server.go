@@ -452,8 +452,6 @@ func (sc *h1ServerConn) serve() {
 	sc.ctx, sc.cancelConn = ctx, cancel
 	sc.br = h1ReaderPool.Get().(*bufio.Reader)
 	sc.br.Reset(sc)
-	sc.bw = h1WriterPool.Get().(*bufio.Writer)
-	sc.bw.Reset(sc.conn)
 	for first := true; ; first = false {
 		if !sc.setState(h1Idle) {
 			return // Shutdown closed it
@@ -479,11 +477,18 @@ func (sc *h1ServerConn) serve() {
 		if !sc.setState(h1Active) {
 			return
 		}
+		// The writer is held only while a request is served: an idle
+		// connection keeps its reader (it waits in it), not 4 KiB more.
+		sc.bw = h1WriterPool.Get().(*bufio.Writer)
+		sc.bw.Reset(sc.conn)
 		var err error
 		hijacked, err = sc.serveOne(first)
 		if err != nil || hijacked {
 			return
 		}
+		sc.bw.Reset(nil)
+		h1WriterPool.Put(sc.bw)
+		sc.bw = nil
 	}
 }
 
