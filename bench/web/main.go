@@ -182,6 +182,9 @@ func runProxy(addr string, upstreams []string, chain bool, wasmDir, memcached, l
 	// PROXY_ENV=WEB_SERVER=net/http: net/http's server instead of the
 	// lean one (web.server), for a side-by-side run.
 	cfg.Server = os.Getenv("WEB_SERVER")
+	// FAST_PATH=off: every request takes the full path (web.fast_path:
+	// false); the "full path" run's proxy has it.
+	cfg.NoFastPath = os.Getenv("FAST_PATH") == "off"
 	var certs *tlsstore.Store
 	if tlsDir != "" {
 		cfg.Listeners = append(cfg.Listeners, web.Listener{Name: "tls", Address: "127.0.0.1:0", TLS: true})
@@ -643,20 +646,29 @@ func orchestrate(o opts) error {
 	defer bare.stop()
 	chainArgs := []string{"-role", "proxy", "-upstreams", strings.Join(beAddrs, ","), "-chain", "-wasm-dir", o.wasmDir,
 		"-memcached-addr", mcAddr, "-lookup", lookupURL, "-tls-dir", tmp}
+	stdArgs := chainArgs
 	if o.cpuprofile != "" {
-		chainArgs = append(chainArgs, "-cpuprofile", o.cpuprofile)
+		stdArgs = append(stdArgs[:len(stdArgs):len(stdArgs)], "-cpuprofile", o.cpuprofile)
 	}
-	std, err := spawn(o.proxyEnv, chainArgs...)
+	std, err := spawn(o.proxyEnv, stdArgs...)
 	if err != nil {
 		return err
 	}
 	defer std.stop()
+	// The same chain with the fast path off: the full path's cost, side
+	// by side.
+	full, err := spawn(append(append([]string(nil), o.proxyEnv...), "FAST_PATH=off"), chainArgs...)
+	if err != nil {
+		return err
+	}
+	defer full.stop()
 	addrs := func(c *child) (string, string) {
 		f := strings.Fields(c.line)
 		return f[0], f[1]
 	}
 	barePlain, bareTLS := addrs(bare)
 	stdPlain, stdTLS := addrs(std)
+	fullPlain, _ := addrs(full)
 	time.Sleep(300 * time.Millisecond) // nginx binds
 
 	// A user whose route is cached: one request fills the cache.
@@ -674,6 +686,7 @@ func orchestrate(o opts) error {
 		{name: "nginx", url: "http://" + ngPlain + path, proxy: ng},
 		{name: "postern, no plugins", url: "http://" + barePlain + path, proxy: bare},
 		{name: "postern, chain, anonymous", url: "http://" + stdPlain + path, proxy: std},
+		{name: "postern, chain, anonymous, full path", url: "http://" + fullPlain + path, proxy: full},
 		{name: "postern, chain, login (cached)", url: "http://" + stdPlain + path, headers: []string{bob}, proxy: std},
 		{name: "nginx, https h1", url: "https://" + ngTLS + path, proxy: ng},
 		{name: "postern, no plugins, https h1", url: "https://" + bareTLS + path, proxy: bare},

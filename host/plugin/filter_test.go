@@ -85,6 +85,9 @@ func TestHost_requestFilters(t *testing.T) {
 				if h.HearsFor(abi.EventRouteDecided, f) {
 					t.Errorf("skip[%d]: HearsFor is true", i)
 				}
+				if h.Wants(f, abi.Hooks, []abi.Event{abi.EventRouteDecided}) {
+					t.Errorf("skip[%d]: Wants is true", i)
+				}
 				if n := calls() - before; n != 0 {
 					t.Errorf("skip[%d] (%s %v): the guest was entered %d times, want 0", i, f.Protocol, f.HTTP, n)
 				}
@@ -97,6 +100,9 @@ func TestHost_requestFilters(t *testing.T) {
 				_ = h.Fire(context.Background(), abi.EventRouteDecided, f)
 				if !h.HearsFor(abi.EventRouteDecided, f) {
 					t.Errorf("enter[%d]: HearsFor is false", i)
+				}
+				if !h.Wants(f, abi.Hooks, nil) || !h.Wants(f, nil, []abi.Event{abi.EventRouteDecided}) {
+					t.Errorf("enter[%d]: Wants is false", i)
 				}
 				const want = 5 // four hooks (Run does not know rewrite is HTTP's) and the event
 				if n := calls() - before; n != want {
@@ -138,6 +144,7 @@ func TestHost_requestFilters_noAlloc(t *testing.T) {
 			h.Run(ctx, hook, f)
 		}
 		_ = h.HearsFor(abi.EventRouteDecided, f)
+		_ = h.Wants(f, abi.Hooks, []abi.Event{abi.EventRouteDecided})
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per filtered request, want 0", allocs)

@@ -257,6 +257,47 @@ func (h *Host) HearsFor(e abi.Event, f *Fields) bool {
 	return false
 }
 
+// Wants reports whether any configured plugin would enter a guest for
+// the session f, as it is now, at any of hooks or events: it serves the
+// hook (or listens for the event) and its request filter takes f. When
+// it is false, Run and Fire would call nothing for f at those hooks and
+// events, so a front end may serve f without them (the web front end's
+// fast path, host/web/fastpath.go). Like HearsFor it allocates nothing;
+// a request racing a reload may see either version of a plugin.
+func (h *Host) Wants(f *Fields, hooks []abi.Hook, events []abi.Event) bool {
+	var mask uint32
+	for _, hk := range hooks {
+		if uint32(hk) < 16 {
+			mask |= 1 << uint32(hk)
+		}
+	}
+	for _, e := range events {
+		if uint32(e) < 16 {
+			mask |= 1 << (16 + uint32(e))
+		}
+	}
+	if h.served.Load()&mask == 0 {
+		return false
+	}
+	for _, p := range *h.plugins.Load() {
+		g := p.gen.Load()
+		if g == nil || (g.only != nil && !g.only.match(f)) {
+			continue
+		}
+		for _, hk := range hooks {
+			if int(hk) < len(g.serves) && g.serves[hk] {
+				return true
+			}
+		}
+		for _, e := range events {
+			if int(e) < len(g.hears) && g.hears[e] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // PasswordVerifiers returns the names of the plugins that serve the login
 // or route hook and whose init declared that they can verify passwords
 // (abi.FieldPasswordVerified). A front end that logs in upstream as a

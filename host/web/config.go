@@ -66,6 +66,12 @@ type Config struct {
 	// uses net/http's server, as before. TLS and h2c listeners always
 	// use net/http's server.
 	Server string
+	// NoFastPath sends every request through the full path (handler):
+	// its plugins' hooks, net/http's request and response types. By
+	// default the lean server serves the requests no plugin wants (by
+	// their request filters) on a fast path that forwards their bytes as
+	// they came (fastpath.go); `fast_path: false` in the configuration.
+	NoFastPath bool
 	// RetryAfter is the Retry-After of a throttle refusal whose plugin set
 	// no delay_ms; 0 means 60 s.
 	RetryAfter time.Duration

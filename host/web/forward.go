@@ -95,6 +95,38 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, st *reqState, s
 		return
 	}
 
+	flush := stream || resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"])
+	if err := sendResponse(w, resp, flush); err != nil {
+		resp.Body.Close()
+		if r.Context().Err() == nil {
+			if err.read {
+				st.errMsg = "backend body failed: " + err.err.Error()
+				s.log.Warn("backend body failed mid-response", "request", st.f.SessionID, "backend", st.upstream, "err", err.err)
+			} else {
+				st.errMsg = "writing to the client failed: " + err.err.Error()
+			}
+		} else {
+			st.errMsg = "client went away mid-response"
+		}
+		// The response started: all that is left is to cut the
+		// connection, which a server does on this panic (and logs
+		// nothing). The reverse proxy panics only when the context has
+		// http.ServerContextKey (net/http's servers set it), for old
+		// tests that call it bare; forward panics always, so a server
+		// that recovers ErrAbortHandler without setting that key (the
+		// lean HTTP/1.1 server) cuts the connection too, instead of
+		// ending a chunked body as if it were complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// sendResponse writes resp (its hop-by-hop headers removed) to w: the
+// headers, the trailers announced, the status, the body (flushed after
+// every write when flush) and the trailers. It returns the body copy's
+// error, with resp.Body left open; at the body's end it closes it (which
+// completes resp.Trailer). forward and the fast path's responses that
+// net/http parsed share it.
+func sendResponse(w http.ResponseWriter, resp *http.Response, flush bool) *copyError {
 	dst := w.Header()
 	if len(dst) == 0 {
 		// The response's values are the response writer's from here:
@@ -120,28 +152,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, st *reqState, s
 	}
 	w.WriteHeader(resp.StatusCode)
 
-	flush := stream || resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"])
 	if err := copyBody(w, resp.Body, flush); err != nil {
-		resp.Body.Close()
-		if r.Context().Err() == nil {
-			if err.read {
-				st.errMsg = "backend body failed: " + err.err.Error()
-				s.log.Warn("backend body failed mid-response", "request", st.f.SessionID, "backend", st.upstream, "err", err.err)
-			} else {
-				st.errMsg = "writing to the client failed: " + err.err.Error()
-			}
-		} else {
-			st.errMsg = "client went away mid-response"
-		}
-		// The response started: all that is left is to cut the
-		// connection, which a server does on this panic (and logs
-		// nothing). The reverse proxy panics only when the context has
-		// http.ServerContextKey (net/http's servers set it), for old
-		// tests that call it bare; forward panics always, so a server
-		// that recovers ErrAbortHandler without setting that key (the
-		// lean HTTP/1.1 server) cuts the connection too, instead of
-		// ending a chunked body as if it were complete.
-		panic(http.ErrAbortHandler)
+		return err
 	}
 	resp.Body.Close() // now, not deferred: it completes resp.Trailer
 
@@ -154,12 +166,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, st *reqState, s
 		for k, vv := range resp.Trailer {
 			dst[k] = append(dst[k], vv...)
 		}
-		return
+		return nil
 	}
 	for k, vv := range resp.Trailer {
 		k = http.TrailerPrefix + k
 		dst[k] = append(dst[k], vv...)
 	}
+	return nil
 }
 
 // got1xx is forward's httptrace.ClientTrace.Got1xxResponse: an interim

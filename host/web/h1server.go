@@ -59,6 +59,11 @@ type h1Server struct {
 	maxHeader   int
 	errLog      *log.Logger
 
+	// fast serves a request whose head parseFastRequest took, or reports
+	// that it did not (fastpath.go); nil: every request takes handler.
+	fast       func(sc *h1ServerConn) (served bool, err error)
+	authCookie string // parseFastRequest's cookie
+
 	// TLS listeners: the handshake's configuration and the net/http
 	// server that gets the h2 connections.
 	tlsConfig *tls.Config
@@ -270,6 +275,9 @@ type h1ServerConn struct {
 	bodyless   bool // the current request has no body (the watch may read conn)
 
 	resp h1Response // the current request's, reused
+
+	fast fastConn   // the fast path's state (fastpath.go)
+	upMu sync.Mutex // guards fast.upstream
 
 	tlsState *tls.ConnectionState // TLS listeners: the handshake's, shared by the requests
 }
@@ -497,10 +505,17 @@ func (sc *h1ServerConn) serve() {
 func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 	hs := sc.hs
 	// The wait for the first byte had a deadline; a head that is not all
-	// in the buffer yet gets the header timeout.
-	if hs.hdrTimeout > 0 {
-		if buf, _ := sc.br.Peek(sc.br.Buffered()); !bytes.Contains(buf, []byte("\r\n\r\n")) {
-			sc.conn.SetReadDeadline(time.Now().Add(hs.hdrTimeout))
+	// in the buffer yet gets the header timeout. One that is may take the
+	// fast path, which either serves it or leaves it, unread, to the full
+	// path below.
+	buf, _ := sc.br.Peek(sc.br.Buffered())
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 && hs.hdrTimeout > 0 {
+		sc.conn.SetReadDeadline(time.Now().Add(hs.hdrTimeout))
+	}
+	if end >= 0 && hs.fast != nil && end+4 <= hs.maxHeader+4096 && parseFastRequest(buf[:end+4], hs.authCookie, &sc.fast.req) {
+		if served, err := hs.fast(sc); served {
+			return false, err
 		}
 	}
 	// Headers are bounded as net/http bounds them: MaxHeaderBytes plus
@@ -527,16 +542,7 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 	req.RemoteAddr = sc.remote
 	req.TLS = sc.tlsState
 	req = req.WithContext(sc.ctx)
-	// The response and its header map are the connection's, reused: a
-	// handler does not keep them past its return.
-	hdr, hold := sc.resp.header, sc.resp.hold
-	clear(hdr)
-	sc.resp = h1Response{sc: sc, req: req, contentLength: -1, header: hdr, hold: hold[:0]}
-	w := &sc.resp
-	w.closeAfter = req.Close || hs.shutting.Load()
-	if req.ProtoMajor == 1 && req.ProtoMinor == 0 && !req.Close {
-		w.keepAlive10 = true // HTTP/1.0 with Connection: keep-alive
-	}
+	w := sc.resetResponse(req)
 	var ec *expectContinue
 	if e := req.Header.Get("Expect"); e != "" {
 		if !strings.EqualFold(e, "100-continue") || req.ProtoMajor != 1 || req.ProtoMinor == 0 {
@@ -575,6 +581,21 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 		return false, errors.New("connection: close")
 	}
 	return false, nil
+}
+
+// resetResponse readies the connection's response writer for req. The
+// writer and its header map are the connection's, reused: a handler does
+// not keep them past its return.
+func (sc *h1ServerConn) resetResponse(req *http.Request) *h1Response {
+	hdr, hold := sc.resp.header, sc.resp.hold
+	clear(hdr)
+	sc.resp = h1Response{sc: sc, req: req, contentLength: -1, header: hdr, hold: hold[:0]}
+	w := &sc.resp
+	w.closeAfter = req.Close || sc.hs.shutting.Load()
+	if req.ProtoMajor == 1 && req.ProtoMinor == 0 && !req.Close {
+		w.keepAlive10 = true // HTTP/1.0 with Connection: keep-alive
+	}
+	return w
 }
 
 // checkRequest refuses what net/http's server refuses after parsing: a

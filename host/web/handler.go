@@ -383,41 +383,74 @@ func (s *Server) finish(r *http.Request, rq *request, start time.Time) {
 // The attributes live in the request's own allocation; nothing is built
 // when the access logger is off at Info.
 func (s *Server) logAccess(r *http.Request, rq *request, status int, d time.Duration) {
-	ctx := context.Background()
-	if !s.access.Enabled(ctx, slog.LevelInfo) {
+	if !s.access.Enabled(context.Background(), accessLevel) {
 		return
 	}
 	lw, st := &rq.lw, &rq.st
-	attrs := append(rq.attrs[:0],
-		slog.String("request", st.f.SessionID),
-		slog.String("listener", st.f.Listener),
-		slog.String("client", st.clientIP),
-		slog.String("user", st.f.EffectiveAccount()),
-		slog.String("host", r.Host),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.EscapedPath()),
-		slog.String("proto", r.Proto),
-		slog.Int("status", status),
-		slog.Int64("bytes", lw.bytes),
-		slog.String("upstream", st.upstream),
-		slog.Duration("duration", d),
-	)
+	e := accessEntry{
+		id: st.f.SessionID, listener: st.f.Listener, client: st.clientIP, user: st.f.EffectiveAccount(),
+		host: r.Host, method: r.Method, path: r.URL.EscapedPath(), proto: r.Proto, status: status,
+		bytes: lw.bytes, upstream: st.upstream, d: d, errMsg: st.errMsg,
+	}
 	if st.peer != st.client {
-		attrs = append(attrs, slog.String("peer", st.peerIP))
+		e.peer = st.peerIP
 	}
 	if st.rt != nil {
-		attrs = append(attrs, slog.String("route", st.rt.name))
+		e.route = st.rt.name
 	}
 	if len(st.verdicts) > 0 {
-		attrs = append(attrs, slog.String("plugins", string(st.verdicts)))
+		e.plugins = string(st.verdicts)
 	}
-	if st.errMsg != "" {
-		attrs = append(attrs, slog.String("error", st.errMsg))
+	s.writeAccess(&e, rq.attrs[:0])
+}
+
+// accessLevel is the level of access log lines.
+const accessLevel = slog.LevelInfo
+
+// accessEntry is one access log line: the full path's (logAccess) and the
+// fast path's (finishFast) are written by writeAccess alike.
+type accessEntry struct {
+	id, listener, client, peer, user string
+	host, method, path, proto        string
+	status                           int
+	bytes                            int64
+	upstream, route, plugins, errMsg string // "": left out (upstream always written)
+	d                                time.Duration
+}
+
+// writeAccess writes e; attrs is room for its attributes (nil: the
+// function's own).
+func (s *Server) writeAccess(e *accessEntry, attrs []slog.Attr) {
+	attrs = append(attrs,
+		slog.String("request", e.id),
+		slog.String("listener", e.listener),
+		slog.String("client", e.client),
+		slog.String("user", e.user),
+		slog.String("host", e.host),
+		slog.String("method", e.method),
+		slog.String("path", e.path),
+		slog.String("proto", e.proto),
+		slog.Int("status", e.status),
+		slog.Int64("bytes", e.bytes),
+		slog.String("upstream", e.upstream),
+		slog.Duration("duration", e.d),
+	)
+	if e.peer != "" {
+		attrs = append(attrs, slog.String("peer", e.peer))
+	}
+	if e.route != "" {
+		attrs = append(attrs, slog.String("route", e.route))
+	}
+	if e.plugins != "" {
+		attrs = append(attrs, slog.String("plugins", e.plugins))
+	}
+	if e.errMsg != "" {
+		attrs = append(attrs, slog.String("error", e.errMsg))
 	}
 	// One group attribute without a key: handlers inline its attributes
 	// (the slog.Handler contract), and the record needs no slice of its
 	// own for the ones past its five inline slots.
-	s.access.LogAttrs(ctx, slog.LevelInfo, "http request", slog.Attr{Value: slog.GroupValue(attrs...)})
+	s.access.LogAttrs(context.Background(), accessLevel, "http request", slog.Attr{Value: slog.GroupValue(attrs...)})
 }
 
 // logWriter counts what the client was sent.

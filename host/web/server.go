@@ -292,6 +292,11 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 		fs = hs
 		serve = func() error { return hs.Serve(ln) }
 	}
+	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {
+		if h, ok := s.handlerFor(l).(*handler); ok {
+			hs.fast, hs.authCookie = h.serveFast, s.cfg.AuthCookie
+		}
+	}
 	s.servers = append(s.servers, fs)
 	s.wg.Add(1)
 	go func() {

@@ -150,6 +150,11 @@ func (w *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 				d.Errorf(n, p, "%q: want %s (the default) or %s", c.Server, ServerLean, ServerNetHTTP)
 			}
 		}),
+		confdecode.Key("fast_path", func(n *yaml.Node, p string) {
+			fast := true
+			d.Bool(n, p, &fast)
+			c.NoFastPath = !fast
+		}),
 		confdecode.Key("retry_after", func(n *yaml.Node, p string) { d.Duration(n, p, &c.RetryAfter) }),
 		confdecode.Key("via", func(n *yaml.Node, p string) { d.Str(n, p, &c.Via) }),
 		confdecode.Key("auth_cookie", func(n *yaml.Node, p string) { d.Str(n, p, &c.AuthCookie) }),

@@ -1,0 +1,581 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/plugin"
+	"github.com/postern/postern/host/web/internal/balance"
+)
+
+// The fast path (Config.FastPath) serves, on the lean HTTP/1.1 server,
+// the requests no plugin has anything to decide about, without building
+// an http.Request, an http.Response or a header map: the request head is
+// parsed in place in the connection's read buffer (parseFastRequest),
+// written to the backend as it came with the forwarding headers added,
+// and the backend's response head is parsed in its buffer
+// (parseFastResponse) and written to the client with its body, by length.
+//
+// A request takes it when all of these hold; otherwise, before anything
+// was sent anywhere, it takes the full path (handler.ServeHTTP) from the
+// same bytes:
+//
+//   - it is a GET or HEAD, HTTP/1.1, in origin form, with no body, no
+//     Authorization, no auth cookie, no Upgrade or Expect and none of the
+//     forwarding or hop-by-hop headers the full path removes or rewrites
+//     (Connection: keep-alive or close, Keep-Alive and Proxy-Connection
+//     are left out, as there), and its head is all in the read buffer;
+//   - no plugin would be entered for it: no plugin serving a request hook,
+//     the response hook or route_decided takes it by its request filter
+//     (plugin.Host.Wants), as for an anonymous request when every such
+//     plugin declared only_login or paths that do not match;
+//   - it goes to a plain pool (no TLS) through the lean client, its route
+//     (if one matches) has no no_buffering and no dial_timeout of its own;
+//   - the connection was admitted by the connection limits.
+//
+// What the full path would decide for such a request is decided the same
+// way here: the matching route's pool or the default pool, the balancer's
+// pick, retries on other backends (the request is idempotent), the
+// route's header timeout, 502/503/504 answers, the counters, the
+// histograms and the access log line. A backend response that is not a
+// final HTTP/1.1 response framed by Content-Length (or bodiless), with a
+// head within the 4 KiB buffer and without headers the full path removes,
+// goes through net/http's parser and the full path's response writing
+// (sendResponse) instead; the request is not sent twice.
+//
+// The differences a client or backend can see: header lines keep the
+// order and spelling they came in (the full path writes them sorted, in
+// canonical form), and a request without a User-Agent goes without one
+// (the full path sends an empty one).
+
+// fastHooks and fastEvents are what the fast path skips; a plugin that
+// wants a request at any of them sends it down the full path.
+var (
+	fastHooks  = []abi.Hook{abi.HookLogin, abi.HookThrottle, abi.HookRoute, abi.HookRewrite, abi.HookResponse}
+	fastEvents = []abi.Event{abi.EventRouteDecided}
+)
+
+// fastConn is what a client connection keeps for the fast path.
+type fastConn struct {
+	req      fastRequest
+	resp     fastResponse
+	admitted bool           // the connection limits admitted it
+	peer     netip.AddrPort // the client, parsed once
+	peerIP   string
+	upstream *h1Conn // the backend connection of the request in flight (h1ServerConn.upMu)
+	abortReg bool    // the connection context's abort of upstream is registered
+	stub     *http.Request // the request fastWriter made for this request; nil: none yet
+}
+
+// serveFast is the lean server's fast path for the listener h serves. It
+// reports whether it served the request sc.fast.req (false: nothing was
+// sent; the full path takes it), and an error when the connection must
+// close.
+func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
+	s := h.s
+	fc := &sc.fast
+	fr := &fc.req
+	fc.stub = nil
+	if !fc.admitted {
+		if lc, ok := sc.ctx.Value(limitConnKey{}).(*limitConn); ok && lc.state.Load() != stateAdmitted {
+			return false, nil // the full path admits it, or answers the refusal
+		}
+		fc.admitted = true
+		ap, _ := netip.ParseAddrPort(sc.remote)
+		fc.peer = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		fc.peerIP = fc.peer.Addr().String()
+	}
+	host := string(fr.host)
+	path := string(fr.target[:fr.pathLen])
+	var rt *route
+	if len(s.routes) > 0 {
+		ho := hostOnly(host)
+		for _, r := range s.routes {
+			if r.match(fr.method, ho, path) {
+				rt = r
+				break
+			}
+		}
+	}
+	p := s.defPool
+	if rt != nil {
+		if rt.noBuffering || rt.dialTimeout > 0 {
+			return false, nil
+		}
+		p = rt.pool
+	}
+	if p == nil || p.scheme != "http" {
+		return false, nil
+	}
+	c, ok := p.transport.(*h1Client)
+	if !ok {
+		return false, nil
+	}
+	if s.plugins != nil {
+		hf := plugin.HTTPFields{Method: fr.method, Host: host, Path: path}
+		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: fc.peer, AuthMethod: "none", LoginAttempt: 1, HTTP: &hf}
+		if s.plugins.Wants(&f, fastHooks, fastEvents) {
+			return false, nil
+		}
+	}
+	// Served here from now on. The head leaves the buffer (its bytes stay
+	// where they are until the next read, which comes after this request)
+	// so that the client watch sees whether more bytes follow.
+	sc.br.Discard(len(fr.head))
+	if !fc.abortReg {
+		// Once per connection: the client leaving (the watch cancels the
+		// connection's context) aborts the backend exchange in flight.
+		fc.abortReg = true
+		context.AfterFunc(sc.ctx, func() {
+			sc.upMu.Lock()
+			pc := fc.upstream
+			fc.upstream = nil
+			sc.upMu.Unlock()
+			if pc != nil {
+				pc.abort()
+			}
+		})
+	}
+	return true, h.proxyFast(sc, c, p, rt, host, path)
+}
+
+// fastOutcome is what proxyFast reports to the counters and the log.
+type fastOutcome struct {
+	status   int
+	bytes    int64 // body bytes sent to the client
+	upstream string
+	bs       *backendStats
+	errMsg   string
+}
+
+// proxyFast forwards the request to a backend of p and relays the answer;
+// it returns an error when the client connection must close.
+func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, host, path string) error {
+	s := h.s
+	fc := &sc.fast
+	start := time.Now()
+	hdrTimeout := s.cfg.UpstreamHeaderTimeout
+	if rt != nil {
+		hdrTimeout = rt.headerTimeout
+	}
+	sc.startWatch(true, sc.cancelConn)
+	var out fastOutcome
+	var tried []*balance.Backend
+	var triedBuf [4]*balance.Backend
+	var lastErr error
+	var connErr error // the client connection must close
+	for attempt := 0; ; attempt++ {
+		var skip func(*balance.Backend) bool
+		if attempt > 0 {
+			skip = func(b *balance.Backend) bool {
+				for _, x := range tried {
+					if x == b {
+						return true
+					}
+				}
+				return false
+			}
+		}
+		b, err := p.bal.Pick(fc.peer.Addr(), skip)
+		if err != nil {
+			break
+		}
+		if tried == nil {
+			tried = triedBuf[:0]
+		}
+		tried = append(tried, b)
+		b.Acquire()
+		out.upstream = b.Addr
+		out.bs = p.stats.backends[b.Index]
+		if attempt > 0 {
+			p.stats.retries.Add(1)
+		}
+		t0 := time.Now()
+		pc, resp, err := h.exchangeFast(sc, c, b.Addr, hdrTimeout, host)
+		if err == nil {
+			p.stats.upstream.observe(time.Since(t0))
+			p.bal.Success(b)
+			connErr = h.relayFast(sc, c, pc, resp, &out)
+			b.Release()
+			lastErr = nil
+			break
+		}
+		b.Release()
+		if sc.ctx.Err() != nil {
+			out.status, out.errMsg = 499, "client went away"
+			connErr = errors.New("client went away")
+			lastErr = nil
+			break
+		}
+		out.bs.errors.Add(1)
+		if p.bal.Fail(b) {
+			s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
+		}
+		s.log.Debug("backend attempt failed", "backend", b.Addr, "err", err)
+		lastErr = err
+	}
+	sc.stopWatch()
+	if out.status == 0 {
+		// No backend answered: the full path's answer.
+		if lastErr == nil {
+			lastErr = errNoBackend
+		}
+		status, why := statusFor(lastErr)
+		out.status, out.errMsg = status, why
+		w := sc.fastWriter()
+		writeStatus(w, status, "")
+		if err := w.finish(); err != nil {
+			connErr = err
+		}
+		out.bytes = w.written
+	}
+	h.finishFast(sc, rt, start, &out, host, path)
+	if connErr == nil && (sc.fast.req.close || sc.hs.shutting.Load()) {
+		sc.closeWrite(false)
+		connErr = errors.New("connection: close")
+	}
+	return connErr
+}
+
+// exchangeFast sends the request to addr on a kept connection (or a new
+// one) and reads the response head: into the connection's buffer when the
+// fast path can relay it (resp nil), else with net/http's parser. A kept
+// connection the backend had closed is replaced once, as the lean client
+// does.
+func (h *handler) exchangeFast(sc *h1ServerConn, c *h1Client, addr string, hdrTimeout time.Duration, host string) (*h1Conn, *http.Response, error) {
+	fc := &sc.fast
+	for try := 0; ; try++ {
+		pc, err := c.get(sc.ctx, addr, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		sc.upMu.Lock()
+		fc.upstream = pc
+		sc.upMu.Unlock()
+		if sc.ctx.Err() != nil {
+			pc.abort() // the context's abort came first
+		}
+		pc.nread = 0
+		h.writeFastHead(pc.bw, sc, host)
+		err = pc.bw.Flush()
+		if err == nil {
+			err = pc.conn.SetReadDeadline(time.Now().Add(hdrTimeout))
+		}
+		var resp *http.Response
+		if err == nil {
+			resp, err = h.readFastHead(sc, pc, c)
+		}
+		if err == nil {
+			_ = pc.conn.SetReadDeadline(time.Time{})
+			if pc.broken.Load() {
+				err = context.Canceled
+			} else {
+				return pc, resp, nil
+			}
+		}
+		h.takeUpstream(sc, pc)
+		pc.close(true) // an abort only sets deadlines: the buffers are free
+		var ne net.Error
+		timeout := errors.As(err, &ne) && ne.Timeout()
+		if timeout && sc.ctx.Err() == nil && !pc.broken.Load() {
+			err = h1TimeoutError{}
+		}
+		if try > 0 || !pc.reused || pc.nread != 0 || timeout || sc.ctx.Err() != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// takeUpstream ends the request's claim on pc; false when the
+// connection's abort took it first (pc is aborted: not to be kept).
+func (h *handler) takeUpstream(sc *h1ServerConn, pc *h1Conn) bool {
+	sc.upMu.Lock()
+	defer sc.upMu.Unlock()
+	if sc.fast.upstream != pc {
+		return false
+	}
+	sc.fast.upstream = nil
+	return !pc.broken.Load()
+}
+
+// writeFastHead writes the request to the backend: the request line and
+// header lines as they came (less the dropped ones), then the forwarding
+// headers the full path sets (outbound), then the blank line.
+func (h *handler) writeFastHead(bw *bufio.Writer, sc *h1ServerConn, host string) {
+	fc := &sc.fast
+	fr := &fc.req
+	writeSpans(bw, fr.head, 0, len(fr.head)-2, fr.drop[:fr.ndrop])
+	bw.WriteString("X-Forwarded-For: ")
+	bw.WriteString(fc.peerIP)
+	bw.WriteString("\r\nX-Real-Ip: ")
+	bw.WriteString(fc.peerIP)
+	if sc.tlsState != nil {
+		bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ")
+	} else {
+		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
+	}
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	if via := h.s.cfg.Via; via != "" {
+		bw.WriteString("Via: 1.1 ")
+		bw.WriteString(via)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+// writeSpans writes head[from:end] less the dropped spans, which lie in
+// it in order.
+func writeSpans(bw *bufio.Writer, head []byte, from, end int, drops []span) {
+	i := from
+	for _, d := range drops {
+		bw.Write(head[i:d.from])
+		i = d.to
+	}
+	bw.Write(head[i:end])
+}
+
+// readFastHead reads the response head into pc's buffer. It returns nil
+// when the head is there and parseFastResponse took it (sc.fast.resp);
+// otherwise it reads the response with net/http (a head over the buffer,
+// 1xx, chunked...) and returns it. An interim response other than
+// 100 Continue goes to the client, as the full path sends it.
+func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http.Response, error) {
+	br := pc.br
+	pc.limit = c.maxHdr
+	defer func() { pc.limit = math.MaxInt64 }()
+	if _, err := br.Peek(1); err != nil {
+		return nil, err
+	}
+	for seen := 0; ; {
+		buf, _ := br.Peek(br.Buffered())
+		from := max(0, seen-3)
+		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
+			if parseFastResponse(buf[:from+i+4], sc.fast.req.method == http.MethodHead, &sc.fast.resp) {
+				return nil, nil
+			}
+			break
+		}
+		seen = len(buf)
+		if seen == br.Size() {
+			break // a head over the buffer
+		}
+		if _, err := br.Peek(seen + 1); err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				break
+			}
+			return nil, err
+		}
+	}
+	// net/http's parser from the first byte: nothing was consumed.
+	w := sc.fastWriter()
+	for n1xx := 0; ; {
+		resp, err := http.ReadResponse(br, w.req)
+		if err != nil {
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if n1xx++; n1xx > h1Max1xx {
+			return nil, errors.New("backend sent too many 1xx informational responses")
+		}
+		pc.limit = c.maxHdr
+		if code != http.StatusContinue {
+			hdr := w.Header()
+			for k, vv := range resp.Header {
+				hdr[k] = vv
+			}
+			w.WriteHeader(code)
+			clear(hdr)
+		}
+	}
+}
+
+// relayFast writes the response to the client. It returns an error when
+// the client connection must close (the body was cut).
+func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *http.Response, out *fastOutcome) error {
+	if resp != nil {
+		return h.relayFull(sc, c, pc, resp, out)
+	}
+	s := h.s
+	fr := &sc.fast.resp
+	headLen := fr.size
+	head, _ := pc.br.Peek(headLen)
+	bw := sc.bw
+	writeStatusLine(bw, true, fr.code)
+	writeSpans(bw, head, fr.line, headLen-2, fr.drop[:fr.ndrop])
+	if !fr.date {
+		bw.WriteString("Date: ")
+		bw.WriteString(httpDate()[0])
+		bw.WriteString("\r\n")
+	}
+	if via := s.cfg.Via; via != "" {
+		bw.WriteString("Via: 1.1 ")
+		bw.WriteString(via)
+		bw.WriteString("\r\n")
+	}
+	if sc.fast.req.close || sc.hs.shutting.Load() {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+	pc.br.Discard(headLen)
+	out.status = fr.code
+	n := fr.clen
+	if sc.fast.req.method == http.MethodHead || !bodyAllowed(fr.code) {
+		n = 0
+	}
+	written, rerr, werr := copyFixed(bw, pc.br, n)
+	out.bytes = written
+	complete := rerr == nil && werr == nil // the backend's response was read whole
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	reuse := h.takeUpstream(sc, pc) && complete && !fr.close
+	switch {
+	case rerr != nil:
+		if sc.ctx.Err() != nil {
+			out.errMsg = "client went away mid-response"
+		} else {
+			out.errMsg = "backend body failed: " + rerr.Error()
+			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", rerr)
+		}
+	case werr != nil:
+		out.errMsg = "writing to the client failed: " + werr.Error()
+	}
+	h.endUpstream(c, pc, reuse)
+	if rerr != nil {
+		return rerr
+	}
+	return werr
+}
+
+// relayFull writes a response net/http parsed (not the fast path's
+// shape) as the full path does.
+func (h *handler) relayFull(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *http.Response, out *fastOutcome) error {
+	s := h.s
+	w := sc.fastWriter()
+	removeHopHeaders(resp.Header, false)
+	if via := s.cfg.Via; via != "" {
+		resp.Header.Add("Via", "1.1 "+via)
+	}
+	out.status = resp.StatusCode
+	flush := resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"])
+	cerr := sendResponse(w, resp, flush)
+	reuse := h.takeUpstream(sc, pc) && cerr == nil && !resp.Close
+	h.endUpstream(c, pc, reuse)
+	out.bytes = w.written
+	if cerr != nil {
+		if cerr.read && sc.ctx.Err() == nil {
+			out.errMsg = "backend body failed: " + cerr.err.Error()
+			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", cerr.err)
+		} else {
+			out.errMsg = "writing to the client failed: " + cerr.err.Error()
+		}
+		return cerr.err
+	}
+	return w.finish()
+}
+
+// endUpstream keeps pc for the next request, or closes it.
+func (h *handler) endUpstream(c *h1Client, pc *h1Conn, reuse bool) {
+	if !reuse {
+		pc.close(true)
+		return
+	}
+	pc.reused = false
+	c.put(pc)
+}
+
+// copyFixed copies n body bytes from br to bw: what br holds first, then
+// straight from the backend with a pooled buffer. It reports the bytes
+// written and the read or write error that cut it.
+func copyFixed(bw *bufio.Writer, br *bufio.Reader, n int64) (written int64, rerr, werr error) {
+	for n > 0 && br.Buffered() > 0 {
+		chunk, _ := br.Peek(int(min(int64(br.Buffered()), n)))
+		m, err := bw.Write(chunk)
+		written += int64(m)
+		br.Discard(m)
+		n -= int64(m)
+		if err != nil {
+			return written, nil, err
+		}
+	}
+	if n == 0 {
+		return written, nil, nil
+	}
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	buf := *bp
+	for n > 0 {
+		m, err := br.Read(buf[:min(int64(len(buf)), n)])
+		if m > 0 {
+			k, werr := bw.Write(buf[:m])
+			written += int64(k)
+			n -= int64(k)
+			if werr != nil {
+				return written, nil, werr
+			}
+		}
+		if n > 0 && err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return written, err, nil
+		}
+	}
+	return written, nil, nil
+}
+
+// finishFast counts the request and writes its access log line, as
+// Server.finish does for the full path.
+func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *fastOutcome, host, path string) {
+	s := h.s
+	d := time.Since(start)
+	if ls := h.ls; ls != nil {
+		ls.duration.observe(d)
+		ls.bytesOut.Add(out.bytes)
+		if out.bs != nil {
+			out.bs.byListener[ls.idx][classOf(out.status)].Add(1)
+		} else {
+			ls.noUp[classOf(out.status)].Add(1)
+		}
+	}
+	if !s.access.Enabled(context.Background(), accessLevel) {
+		return
+	}
+	e := accessEntry{
+		id: s.newID(), listener: h.l.Name, client: sc.fast.peerIP, host: host,
+		method: sc.fast.req.method, path: path, proto: "HTTP/1.1", status: out.status, bytes: out.bytes,
+		upstream: out.upstream, d: d, errMsg: out.errMsg,
+	}
+	if rt != nil {
+		e.route = rt.name
+	}
+	s.writeAccess(&e, nil)
+}
+
+// fastWriter returns the connection's response writer for an answer the
+// fast path does not write itself (an error, a response net/http parsed),
+// with a request that has what the writer reads of one.
+func (sc *h1ServerConn) fastWriter() *h1Response {
+	if sc.resp.sc == sc && sc.resp.req != nil && sc.resp.req == sc.fast.stub {
+		return &sc.resp
+	}
+	fr := &sc.fast.req
+	req := &http.Request{Method: fr.method, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Close: fr.close, RemoteAddr: sc.remote, TLS: sc.tlsState}
+	sc.fast.stub = req
+	sc.resetResponse(req)
+	return &sc.resp
+}
