@@ -71,8 +71,8 @@ type fastConn struct {
 	admitted bool           // the connection limits admitted it
 	peer     netip.AddrPort // the client, parsed once
 	peerIP   string
-	upstream *h1Conn // the backend connection of the request in flight (h1ServerConn.upMu)
-	abortReg bool    // the connection context's abort of upstream is registered
+	upstream *h1Conn       // the backend connection of the request in flight (h1ServerConn.upMu)
+	abortReg bool          // the connection context's abort of upstream is registered
 	stub     *http.Request // the request fastWriter made for this request; nil: none yet
 }
 
