@@ -161,7 +161,8 @@ func webCounters(st web.Stats) []counter {
 		out = append(out,
 			counter{"web " + l.Name + ": bytes received (request bodies)", l.BytesIn},
 			counter{"web " + l.Name + ": bytes sent (response bodies)", l.BytesOut},
-			counter{"web " + l.Name + ": WebSocket upgrades", l.Upgrades})
+			counter{"web " + l.Name + ": WebSocket upgrades", l.Upgrades},
+			counter{"web " + l.Name + ": requests on the fast path", l.FastPath})
 	}
 	for _, p := range st.Pools {
 		if p.Retries != 0 {

@@ -71,7 +71,7 @@ type descs struct {
 	rollbacks                                                                          *prometheus.Desc
 	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
 	webRequests, webDuration, webUpstream, webUpErrors, webRetries, webBackendUp       *prometheus.Desc
-	webBytesIn, webBytesOut, webUpgrades                                               *prometheus.Desc
+	webBytesIn, webBytesOut, webUpgrades, webFast                                      *prometheus.Desc
 	connRefused, connOpen, sessionsOpen, sessionsMax                                   *prometheus.Desc
 }
 
@@ -129,6 +129,7 @@ func New(version string) *Collector {
 		sessionsOpen: n("sessions", "open", "Mail sessions and web connections open now in the process, the count limits.max_sessions caps."),
 		sessionsMax:  n("sessions", "max", "limits.max_sessions (0: no cap)."),
 		webUpgrades:  n("web", "upgrades_total", "Responses 101 Switching Protocols (WebSocket upgrades), by listener.", "listener"),
+		webFast:      n("web", "fast_path_requests_total", "Requests served on the fast path (no plugin wanted them), by listener.", "listener"),
 
 		configReloads:    n("config", "reloads_total", "Configuration reloads (SIGHUP or POST /reload) by result.", "result"),
 		configLastReload: n("config", "last_reload_timestamp_seconds", "When the configuration was last reloaded (0: never)."),
@@ -197,7 +198,7 @@ func (c *Collector) all() []*prometheus.Desc {
 		d.reloadFailures, d.rollbacks, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
 		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK,
 		d.webRequests, d.webDuration, d.webUpstream, d.webUpErrors, d.webRetries, d.webBackendUp,
-		d.webBytesIn, d.webBytesOut, d.webUpgrades,
+		d.webBytesIn, d.webBytesOut, d.webUpgrades, d.webFast,
 		d.connRefused, d.connOpen, d.sessionsOpen, d.sessionsMax}
 }
 
@@ -319,6 +320,7 @@ func (c *Collector) collectWeb(ch chan<- prometheus.Metric, st web.Stats,
 		counter(d.webBytesIn, l.BytesIn, l.Name)
 		counter(d.webBytesOut, l.BytesOut, l.Name)
 		counter(d.webUpgrades, l.Upgrades, l.Name)
+		counter(d.webFast, l.FastPath, l.Name)
 	}
 	for _, p := range st.Pools {
 		hist(d.webUpstream, p.Upstream, p.Name)

@@ -543,6 +543,7 @@ func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *
 	s := h.s
 	d := time.Since(start)
 	if ls := h.ls; ls != nil {
+		ls.fast.Add(1)
 		ls.duration.observe(d)
 		ls.bytesOut.Add(out.bytes)
 		if out.bs != nil {

@@ -77,6 +77,7 @@ type listenerStats struct {
 	bytesIn  atomic.Int64 // request body bytes sent upstream
 	bytesOut atomic.Int64 // response body bytes sent to clients
 	upgrades atomic.Int64 // 101 Switching Protocols (WebSocket)
+	fast     atomic.Int64 // requests served on the fast path (fastpath.go)
 }
 
 // backendStats are one backend's counters, per listener.
@@ -182,6 +183,9 @@ type ListenerStats struct {
 	BytesIn, BytesOut int64
 	// Upgrades: responses 101 Switching Protocols (WebSocket).
 	Upgrades int64
+	// FastPath: requests served on the fast path (no plugin wanted them;
+	// Config.NoFastPath).
+	FastPath int64
 	// Duration: the whole request, from its headers to the end of the
 	// response.
 	Duration Histogram
@@ -236,7 +240,7 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		out.Listeners = append(out.Listeners, ListenerStats{Name: l.name, BytesIn: l.bytesIn.Load(),
-			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), Duration: l.duration.snapshot()})
+			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Duration: l.duration.snapshot()})
 	}
 	addBackend := func(b *backendStats, up bool) {
 		for li := range b.byListener {
