@@ -600,7 +600,8 @@ func TestIsUpgrade(t *testing.T) {
 }
 
 // TestSettings_choices: the keys that pick an implementation (the
-// upstream client, the server) take their two values and nothing else.
+// upstream client, the server, the fast path) take their two values and
+// nothing else.
 func TestSettings_choices(t *testing.T) {
 	for _, tc := range []struct {
 		src, want, err string
@@ -611,6 +612,9 @@ func TestSettings_choices(t *testing.T) {
 		{"server: net/http\n", ServerNetHTTP, ""},
 		{"server: lean\n", ServerLean, ""},
 		{"server: nginx\n", "", "server"},
+		{"fast_path: false\n", "off", ""},
+		{"fast_path: true\n", "on", ""},
+		{"fast_path: sometimes\n", "", "fast_path"},
 	} {
 		s, err := decodeSettings(t, tc.src, "/etc/postern")
 		if tc.err != "" {
@@ -620,8 +624,11 @@ func TestSettings_choices(t *testing.T) {
 			continue
 		}
 		got := s.UpstreamClient
-		if strings.HasPrefix(tc.src, "server") {
+		switch {
+		case strings.HasPrefix(tc.src, "server"):
 			got = s.Server
+		case strings.HasPrefix(tc.src, "fast_path"):
+			got = map[bool]string{false: "on", true: "off"}[s.NoFastPath]
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%q: %q %v, want %q", tc.src, got, err, tc.want)
