@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/connlimit"
 	"github.com/postern/postern/host/plugin"
 	"github.com/postern/postern/host/web/internal/balance"
 )
@@ -40,7 +41,9 @@ import (
 //     plugin declared only_login or paths that do not match;
 //   - it goes to a plain pool (no TLS) through the lean client, its route
 //     (if one matches) has no no_buffering and no dial_timeout of its own;
-//   - the connection was admitted by the connection limits.
+//   - the connection limits admit the connection (its first request
+//     decides it, as on the full path; a refusal is the full path's to
+//     answer).
 //
 // What the full path would decide for such a request is decided the same
 // way here: the matching route's pool or the default pool, the balancer's
@@ -86,8 +89,11 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 	fr := &fc.req
 	fc.stub = nil
 	if !fc.admitted {
-		if lc, ok := sc.ctx.Value(limitConnKey{}).(*limitConn); ok && lc.state.Load() != stateAdmitted {
-			return false, nil // the full path admits it, or answers the refusal
+		// The first request decides the connection, as limitServer's
+		// handler does; a refusal (which firstRequest keeps) is the full
+		// path's to answer.
+		if lc, ok := sc.ctx.Value(limitConnKey{}).(*limitConn); ok && lc.firstRequest() != connlimit.OK {
+			return false, nil
 		}
 		fc.admitted = true
 		ap, _ := netip.ParseAddrPort(sc.remote)
@@ -239,6 +245,9 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 		out.bytes = w.written
 	}
 	h.finishFast(sc, rt, start, &out, host, path)
+	if connErr == nil && sc.watchGone {
+		connErr = errors.New("client went away")
+	}
 	if connErr == nil && (sc.fast.req.close || sc.hs.shutting.Load()) {
 		sc.closeWrite(false)
 		connErr = errors.New("connection: close")
