@@ -1,0 +1,751 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/abi"
+	"github.com/postern/postern/host/kv"
+	"github.com/postern/postern/host/plugin"
+	"github.com/postern/postern/host/tlsstore"
+)
+
+// backendSaw is one request as a fast-path test backend got it.
+type backendSaw struct {
+	Method, URI, Host, Remote string
+	Header                    http.Header
+}
+
+// recorder keeps what a test backend got, in order.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []backendSaw
+}
+
+func (r *recorder) add(req *http.Request) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, backendSaw{Method: req.Method, URI: req.RequestURI, Host: req.Host, Remote: req.RemoteAddr,
+		Header: req.Header.Clone()})
+}
+
+func (r *recorder) all() []backendSaw {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]backendSaw(nil), r.reqs...)
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = nil
+}
+
+// bigBody is the 1 MiB body of /big.
+var bigBody = bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+
+// fastBackend is a net/http backend that records each request and
+// answers by path: /chunked (no length), /early (103 then 200), /204,
+// /304, /big (1 MiB), /bighead (a 6 KiB header), /close (Connection:
+// close), /slow (waits for the client or 4 s), anything else a short
+// text body.
+func fastBackend(t *testing.T) (*recorder, string) {
+	t.Helper()
+	rec := &recorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.add(r)
+		io.Copy(io.Discard, r.Body)
+		h := w.Header()
+		switch r.URL.Path {
+		case "/chunked":
+			h.Set("Content-Type", "text/plain")
+			w.Write([]byte("part one, "))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("part two"))
+		case "/early":
+			h.Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			h.Del("Link")
+			h.Set("Content-Type", "text/plain")
+			w.Write([]byte("after the hints"))
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/304":
+			h.Set("ETag", `"v1"`)
+			w.WriteHeader(http.StatusNotModified)
+		case "/big":
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("Content-Length", fmt.Sprint(len(bigBody)))
+			w.Write(bigBody)
+		case "/bighead":
+			h.Set("X-Big", strings.Repeat("b", 6<<10))
+			w.Write([]byte("big head"))
+		case "/close":
+			h.Set("Connection", "close")
+			w.Write([]byte("bye"))
+		default:
+			h.Set("Content-Type", "text/plain")
+			h.Set("X-Backend", "b1")
+			w.Write([]byte("hello " + r.URL.RequestURI()))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return rec, srv.Listener.Addr().String()
+}
+
+// http10Backend answers every request with an HTTP/1.0 response without
+// a length (its body ends at the close), from a raw TCP listener.
+func http10Backend(t *testing.T) (*recorder, string) {
+	t.Helper()
+	rec := &recorder{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				req.RemoteAddr = c.RemoteAddr().String()
+				rec.add(req)
+				io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Old: 1\r\n\r\nbody until the close")
+			}()
+		}
+	}()
+	return rec, ln.Addr().String()
+}
+
+// fastPair starts two servers of one configuration: the first with the
+// fast path (the default), the second with NoFastPath.
+func fastPair(t *testing.T, cfg func() Config, opts Options) (fast, full *Server, fastLogs, fullLogs *logBuf) {
+	t.Helper()
+	o := opts
+	o.Config = cfg()
+	fast, fastLogs = start(t, o)
+	o = opts
+	o.Config = cfg()
+	o.Config.NoFastPath = true
+	full, fullLogs = start(t, o)
+	return fast, full, fastLogs, fullLogs
+}
+
+// fastCount is the listener's FastPath counter.
+func fastCount(t *testing.T, s *Server, listener string) int64 {
+	t.Helper()
+	for _, l := range s.Stats().Listeners {
+		if l.Name == listener {
+			return l.FastPath
+		}
+	}
+	t.Fatalf("no listener %q in Stats", listener)
+	return 0
+}
+
+// settled waits until logs hold n access log lines: the request's
+// counters (FastPath among them) are counted before its line is written.
+func settled(t *testing.T, logs *logBuf, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(logs.lines(t)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d access log lines, want %d", len(logs.lines(t)), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func poolRetries(s *Server, pool string) int64 {
+	for _, p := range s.Stats().Pools {
+		if p.Name == pool {
+			return p.Retries
+		}
+	}
+	return -1
+}
+
+// fastClient is a client connection to a listener, plain or TLS.
+type fastClient struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, s *Server, listener string, tc *tls.Config) *fastClient {
+	t.Helper()
+	c, err := net.Dial("tcp", s.Addr(listener).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc != nil {
+		tlc := tls.Client(c, tc)
+		if err := tlc.Handshake(); err != nil {
+			c.Close()
+			t.Fatal(err)
+		}
+		c = tlc
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &fastClient{Conn: c, br: bufio.NewReader(c)}
+}
+
+// read reads one response (a 1xx one too) to a request of method; err
+// is the body's read error.
+func (c *fastClient) read(t *testing.T, method string) (rawResponse, error) {
+	t.Helper()
+	r, headErr, err := c.tryRead(method)
+	if headErr != nil {
+		t.Fatalf("reading a response: %v", headErr)
+	}
+	return r, err
+}
+
+// tryRead is read without the t.Fatal: headErr is the head's read error.
+func (c *fastClient) tryRead(method string) (r rawResponse, headErr, bodyErr error) {
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err != nil {
+		return r, err, nil
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: string(b), proto: resp.Proto, close: resp.Close}, nil, err
+}
+
+// closed reports whether the server closed the connection (within 5 s).
+func (c *fastClient) closed() bool {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.br.ReadByte()
+	return err == io.EOF
+}
+
+// normHeader is h without Date, with an absent User-Agent and an empty
+// one alike (the one accepted difference of the two paths).
+func normHeader(h http.Header) http.Header {
+	h = h.Clone()
+	delete(h, "Date")
+	if ua, ok := h["User-Agent"]; ok && len(ua) == 1 && ua[0] == "" {
+		delete(h, "User-Agent")
+	}
+	return h
+}
+
+// fastObs is what a client and the backend saw of one exchange.
+type fastObs struct {
+	Backend []backendSaw // Remote cleared
+	Resps   []string
+}
+
+func observe(rec *recorder, resps []rawResponse) fastObs {
+	var o fastObs
+	for _, r := range rec.all() {
+		r.Remote = ""
+		r.Header = normHeader(r.Header)
+		o.Backend = append(o.Backend, r)
+	}
+	for _, r := range resps {
+		o.Resps = append(o.Resps, fmt.Sprintf("%s %d close=%v %v body(%d)=%q", r.proto, r.status, r.close,
+			sortedHeader(normHeader(r.header)), len(r.body), r.body))
+	}
+	return o
+}
+
+func sortedHeader(h http.Header) string {
+	var keys []string
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%q ", k, h[k])
+	}
+	return b.String()
+}
+
+// fastTLS is a certificate store for mail.one.test and a client
+// configuration trusting it (HTTP/1.1 only).
+func fastTLS(t *testing.T) (*tlsstore.Store, *tls.Config) {
+	t.Helper()
+	pair, cert := vhostCert(t, t.TempDir(), "mail", "mail.one.test")
+	st, err := tlsstore.New(tlsstore.Options{Certs: []tlsstore.Pair{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	return st, &tls.Config{RootCAs: roots, ServerName: "mail.one.test", NextProtos: []string{"http/1.1"}}
+}
+
+// TestFastPath_sameAsFullPath sends each request to a server with the
+// fast path and to one without, and wants the same from both: what the
+// backend got (method, target, Host, headers) and what the client got
+// (status, headers but Date, body); and the fast path taken exactly by
+// the requests it is for.
+func TestFastPath_sameAsFullPath(t *testing.T) {
+	rec, addr := fastBackend(t)
+	rec10, addr10 := http10Backend(t)
+	certs, tlsConf := fastTLS(t)
+	const get = "GET %s HTTP/1.1\r\nHost: a.test\r\n%s\r\n"
+	tests := []struct {
+		name     string
+		raw      string // the request; %s in get is the path, then extra header lines
+		method   string
+		resps    int // responses to read (a 1xx counts)
+		fast     bool
+		http10   bool // the HTTP/1.0 backend
+		listener string
+		setup    func(c *Config)
+	}{
+		{name: "plain GET", raw: fmt.Sprintf(get, "/plain", "User-Agent: t/1\r\nAccept: */*\r\n"), fast: true},
+		{name: "GET without User-Agent", raw: fmt.Sprintf(get, "/noua", ""), fast: true},
+		{name: "HEAD", raw: "HEAD /head HTTP/1.1\r\nHost: a.test\r\n\r\n", method: "HEAD", fast: true},
+		{name: "HEAD of a big body", raw: "HEAD /big HTTP/1.1\r\nHost: a.test\r\n\r\n", method: "HEAD", fast: true},
+		{name: "GET with query", raw: fmt.Sprintf(get, "/q?a=1&b=%2F&c", ""), fast: true},
+		{name: "keep-alive headers dropped", raw: fmt.Sprintf(get, "/ka",
+			"Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nX-Keep: 1\r\n"), fast: true},
+		{name: "headers in odd spelling", raw: fmt.Sprintf(get, "/spell", "x-lower: a\r\nX-Multi: 1\r\nx-multi: 2\r\ncookie: a=b\r\n"), fast: true},
+		{name: "Via configured", raw: fmt.Sprintf(get, "/via", ""), fast: true, setup: func(c *Config) { c.Via = "postern-test" }},
+		{name: "TLS listener", raw: fmt.Sprintf(get, "/tls", ""), fast: true, listener: "https",
+			setup: func(c *Config) { c.Listeners = []Listener{{Name: "https", TLS: true}} }},
+
+		{name: "full: Authorization", raw: fmt.Sprintf(get, "/auth", "Authorization: Basic dXNlcjpwdw==\r\n")},
+		{name: "full: auth cookie", raw: fmt.Sprintf(get, "/cookie", "Cookie: a=b; ZM_AUTH_TOKEN=0_abc\r\n")},
+		{name: "full: POST with a body", raw: "POST /post HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello", method: "POST"},
+		{name: "full: X-Forwarded-For", raw: fmt.Sprintf(get, "/xff", "X-Forwarded-For: 192.0.2.1\r\n")},
+		{name: "full: escape in path", raw: fmt.Sprintf(get, "/a%41b", "")},
+		{name: "full: HTTP/1.0 request", raw: "GET /ten HTTP/1.0\r\nHost: a.test\r\n\r\n"},
+
+		{name: "chunked response", raw: fmt.Sprintf(get, "/chunked", ""), fast: true},
+		{name: "103 then 200", raw: fmt.Sprintf(get, "/early", ""), resps: 2, fast: true},
+		{name: "204", raw: fmt.Sprintf(get, "/204", ""), fast: true},
+		{name: "304", raw: fmt.Sprintf(get, "/304", "If-None-Match: \"v1\"\r\n"), fast: true},
+		{name: "1 MiB body", raw: fmt.Sprintf(get, "/big", ""), fast: true},
+		{name: "response head over 4 KiB", raw: fmt.Sprintf(get, "/bighead", ""), fast: true},
+		{name: "backend Connection close", raw: fmt.Sprintf(get, "/close", ""), fast: true},
+		{name: "HTTP/1.0 backend without length", raw: fmt.Sprintf(get, "/old", ""), fast: true, http10: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			backend, r := addr, rec
+			if tc.http10 {
+				backend, r = addr10, rec10
+			}
+			listener := "web"
+			if tc.listener != "" {
+				listener = tc.listener
+			}
+			var tc2 *tls.Config
+			if listener == "https" {
+				tc2 = tlsConf
+			}
+			cfg := func() Config {
+				c := simple("", backend)
+				if tc.setup != nil {
+					tc.setup(&c)
+				}
+				return c
+			}
+			fast, full, fastLogs, fullLogs := fastPair(t, cfg, Options{Certs: certs})
+			method := tc.method
+			if method == "" {
+				method = "GET"
+			}
+			n := max(tc.resps, 1)
+			var obs [2]fastObs
+			for i, s := range []*Server{fast, full} {
+				r.reset()
+				before := fastCount(t, s, listener)
+				c := dialRaw(t, s, listener, tc2)
+				io.WriteString(c, tc.raw)
+				var resps []rawResponse
+				for range n {
+					resp, err := c.read(t, method)
+					if err != nil {
+						t.Fatalf("body: %v", err)
+					}
+					resps = append(resps, resp)
+				}
+				c.Close()
+				settled(t, []*logBuf{fastLogs, fullLogs}[i], 1)
+				obs[i] = observe(r, resps)
+				moved := fastCount(t, s, listener) - before
+				want := int64(0)
+				if tc.fast && s == fast {
+					want = 1
+				}
+				if moved != want {
+					t.Errorf("server %d: FastPath moved by %d, want %d", i, moved, want)
+				}
+			}
+			if len(obs[0].Backend) != 1 {
+				t.Errorf("the backend got %d requests, want 1", len(obs[0].Backend))
+			}
+			if !reflect.DeepEqual(obs[0], obs[1]) {
+				t.Errorf("fast path and full path differ:\nfast: %+v\nfull: %+v", obs[0], obs[1])
+			}
+			// The forwarding headers are there (so the comparison
+			// compares them); no hop-by-hop header reached the backend.
+			for _, b := range obs[0].Backend {
+				want := map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-Ip": "127.0.0.1", "X-Forwarded-Host": "a.test",
+					"X-Forwarded-Proto": "http"}
+				if listener == "https" {
+					want["X-Forwarded-Proto"] = "https"
+				}
+				if strings.Contains(tc.name, "X-Forwarded-For") {
+					want["X-Forwarded-For"] = "192.0.2.1, 127.0.0.1"
+				}
+				if tc.name == "Via configured" {
+					want["Via"] = "1.1 postern-test"
+				}
+				for k, v := range want {
+					if got := strings.Join(b.Header[k], ","); got != v {
+						t.Errorf("backend %s = %q, want %q", k, got, v)
+					}
+				}
+				for _, k := range []string{"Connection", "Keep-Alive", "Proxy-Connection"} {
+					if b.Header[k] != nil {
+						t.Errorf("backend got %s: %q", k, b.Header[k])
+					}
+				}
+			}
+			if tc.name == "103 then 200" && !strings.Contains(obs[0].Resps[0], " 103 ") {
+				t.Errorf("first response %s, want the 103", obs[0].Resps[0])
+			}
+			if tc.name == "Via configured" && !strings.Contains(obs[0].Resps[0], `Via=["1.1 postern-test"]`) {
+				t.Errorf("response without Via: %s", obs[0].Resps[0])
+			}
+		})
+	}
+}
+
+// TestFastPath_backendClose: after a response with Connection: close the
+// next request on the same client connection is served, on a new backend
+// connection.
+func TestFastPath_backendClose(t *testing.T) {
+	rec, addr := fastBackend(t)
+	fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", addr) }, Options{})
+	for i, s := range []*Server{fast, full} {
+		rec.reset()
+		before := fastCount(t, s, "web")
+		c := dialRaw(t, s, "web", nil)
+		for _, p := range []string{"/close", "/after", "/again"} {
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a.test\r\n\r\n", p)
+			if r, err := c.read(t, "GET"); err != nil || r.status != 200 || r.close {
+				t.Fatalf("server %d %s: %d close %v %v", i, p, r.status, r.close, err)
+			}
+		}
+		settled(t, []*logBuf{fastLogs, fullLogs}[i], 3)
+		got := rec.all()
+		if len(got) != 3 || got[0].Remote == got[1].Remote || got[1].Remote != got[2].Remote {
+			t.Errorf("server %d: backend connections %+v; want a new one after the close, then kept", i, got)
+		}
+		if moved, want := fastCount(t, s, "web")-before, int64(3*(1-i)); moved != want {
+			t.Errorf("server %d: FastPath moved by %d, want %d", i, moved, want)
+		}
+	}
+}
+
+// TestFastPath_failures: retries, 502/503, 504 and a body cut mid-way
+// come out of the fast path as out of the full path.
+func TestFastPath_failures(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close() // connections are refused
+	_, addr := fastBackend(t)
+
+	type result struct {
+		statuses []int
+		retries  int64
+		fast     int64
+	}
+	run := func(t *testing.T, cfg func() Config, paths ...string) [2]result {
+		fast, full, fastLogs, fullLogs := fastPair(t, cfg, Options{})
+		var out [2]result
+		for i, s := range []*Server{fast, full} {
+			c := dialRaw(t, s, "web", nil)
+			for _, p := range paths {
+				fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a.test\r\n\r\n", p)
+				r, err := c.read(t, "GET")
+				if err != nil {
+					t.Fatalf("server %d %s: %v", i, p, err)
+				}
+				out[i].statuses = append(out[i].statuses, r.status)
+			}
+			settled(t, []*logBuf{fastLogs, fullLogs}[i], len(paths))
+			out[i].retries = poolRetries(s, "p")
+			out[i].fast = fastCount(t, s, "web")
+		}
+		if !reflect.DeepEqual(out[0].statuses, out[1].statuses) {
+			t.Errorf("statuses: fast path %v, full path %v", out[0].statuses, out[1].statuses)
+		}
+		if out[0].fast != int64(len(paths)) || out[1].fast != 0 {
+			t.Errorf("FastPath %d and %d, want %d and 0", out[0].fast, out[1].fast, len(paths))
+		}
+		return out
+	}
+
+	t.Run("first backend refuses, second answers", func(t *testing.T) {
+		out := run(t, func() Config { return simple("", deadAddr, addr) }, "/a", "/b", "/c")
+		for i, o := range out {
+			if !reflect.DeepEqual(o.statuses, []int{200, 200, 200}) || o.retries != 1 {
+				t.Errorf("server %d: %v, retries %d; want 200s and 1 retry", i, o.statuses, o.retries)
+			}
+		}
+	})
+	t.Run("all backends down", func(t *testing.T) {
+		out := run(t, func() Config { return simple("", deadAddr) }, "/a", "/b")
+		if !reflect.DeepEqual(out[0].statuses, []int{502, 503}) {
+			t.Errorf("statuses %v, want 502 then 503", out[0].statuses)
+		}
+	})
+	t.Run("backend header timeout", func(t *testing.T) {
+		hung, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hung.Close() // accepts (the kernel does) and never answers
+		out := run(t, func() Config {
+			c := simple("", hung.Addr().String())
+			c.UpstreamHeaderTimeout = 200 * time.Millisecond
+			c.Pools[0].MaxFails = -1
+			return c
+		}, "/hang")
+		if !reflect.DeepEqual(out[0].statuses, []int{504}) {
+			t.Errorf("statuses %v, want 504", out[0].statuses)
+		}
+	})
+	t.Run("backend closes mid-body", func(t *testing.T) {
+		cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "10000")
+			w.Write([]byte(strings.Repeat("x", 100)))
+			w.(http.Flusher).Flush()
+			conn, _, _ := http.NewResponseController(w).Hijack()
+			conn.Close()
+		}))
+		defer cut.Close()
+		fast, full, fastLogs, _ := fastPair(t, func() Config { return simple("", cut.Listener.Addr().String()) }, Options{})
+		for i, s := range []*Server{fast, full} {
+			c := dialRaw(t, s, "web", nil)
+			io.WriteString(c, "GET /cut HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			// Cut either way: the full path (lean server) drops its
+			// buffered head, the fast path has flushed head and the
+			// bytes it got. Never a complete body.
+			r, headErr, err := c.tryRead("GET")
+			if headErr != nil {
+				if !c.closed() {
+					t.Errorf("server %d: no response head (%v) and the connection open", i, headErr)
+				}
+				continue
+			}
+			if err == nil {
+				t.Errorf("server %d: a cut body read as complete (%d bytes)", i, len(r.body))
+			}
+			if r.status != 200 || len(r.body) != 100 {
+				t.Errorf("server %d: %d with %d bytes, want 200 and the 100 sent", i, r.status, len(r.body))
+			}
+		}
+		settled(t, fastLogs, 1)
+		if fastCount(t, fast, "web") != 1 {
+			t.Error("the fast path did not take it")
+		}
+	})
+}
+
+// TestFastPath_rawClient: pipelining, Connection: close and a client
+// that leaves while the backend works.
+func TestFastPath_rawClient(t *testing.T) {
+	_, addr := fastBackend(t)
+	fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", addr) }, Options{})
+	logged := [2]int{}
+	settle := func(t *testing.T, i, n int) {
+		logged[i] += n
+		settled(t, []*logBuf{fastLogs, fullLogs}[i], logged[i])
+	}
+
+	t.Run("two pipelined GETs", func(t *testing.T) {
+		for i, s := range []*Server{fast, full} {
+			before := fastCount(t, s, "web")
+			c := dialRaw(t, s, "web", nil)
+			io.WriteString(c, "GET /one HTTP/1.1\r\nHost: a.test\r\n\r\nGET /two?x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			for _, want := range []string{"hello /one", "hello /two?x"} {
+				r, err := c.read(t, "GET")
+				if err != nil || r.status != 200 || r.body != want {
+					t.Errorf("server %d: %d %q %v, want 200 %q", i, r.status, r.body, err, want)
+				}
+			}
+			settle(t, i, 2)
+			if moved, want := fastCount(t, s, "web")-before, int64(2*(1-i)); moved != want {
+				t.Errorf("server %d: FastPath moved by %d, want %d", i, moved, want)
+			}
+		}
+	})
+	t.Run("Connection close", func(t *testing.T) {
+		for i, s := range []*Server{fast, full} {
+			before := fastCount(t, s, "web")
+			c := dialRaw(t, s, "web", nil)
+			io.WriteString(c, "GET /bye HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+			r, err := c.read(t, "GET")
+			if err != nil || r.status != 200 || !r.close {
+				t.Errorf("server %d: %d close %v %v, want 200 with Connection: close", i, r.status, r.close, err)
+			}
+			if !c.closed() {
+				t.Errorf("server %d: the connection stayed open", i)
+			}
+			settle(t, i, 1)
+			if moved, want := fastCount(t, s, "web")-before, int64(1-i); moved != want {
+				t.Errorf("server %d: FastPath moved by %d, want %d", i, moved, want)
+			}
+		}
+	})
+	t.Run("client leaves while the backend works", func(t *testing.T) {
+		type ended struct {
+			cancelled bool
+			after     time.Duration
+		}
+		done := make(chan ended, 1)
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t0 := time.Now()
+			select {
+			case <-r.Context().Done():
+				done <- ended{true, time.Since(t0)}
+			case <-time.After(4 * time.Second):
+				done <- ended{false, time.Since(t0)}
+			}
+		}))
+		defer slow.Close()
+		fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", slow.Listener.Addr().String()) }, Options{})
+		for i, s := range []*Server{fast, full} {
+			c := dialRaw(t, s, "web", nil)
+			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			time.Sleep(700 * time.Millisecond) // past clientWatchDelay: the watch is armed
+			c.Close()
+			e := <-done
+			if !e.cancelled {
+				t.Errorf("server %d: the backend request ran its %v: not cancelled when the client left", i, e.after)
+			}
+			logs := []*logBuf{fastLogs, fullLogs}[i]
+			settled(t, logs, 1)
+			if l := logs.lines(t)[0]; l["status"] != float64(499) {
+				t.Errorf("server %d: logged %v, want status 499", i, l)
+			}
+		}
+		if n := fastCount(t, fast, "web"); n != 1 {
+			t.Errorf("FastPath %d, want 1", n)
+		}
+	})
+}
+
+// TestFastPath_accessLog: a fast GET's access log line has the keys and
+// values of the same request's line on the full path (but its id and
+// duration).
+func TestFastPath_accessLog(t *testing.T) {
+	_, addr := fastBackend(t)
+	fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", addr) }, Options{})
+	var lines [2]map[string]any
+	for i, s := range []*Server{fast, full} {
+		c := dialRaw(t, s, "web", nil)
+		io.WriteString(c, "GET /logged?q=1 HTTP/1.1\r\nHost: a.test\r\nUser-Agent: t/1\r\n\r\n")
+		if r, err := c.read(t, "GET"); err != nil || r.status != 200 {
+			t.Fatalf("server %d: %d %v", i, r.status, err)
+		}
+		logs := []*logBuf{fastLogs, fullLogs}[i]
+		waitFor(t, func() bool { return len(logs.lines(t)) == 1 })
+		lines[i] = logs.lines(t)[0]
+		for _, k := range []string{"time", "request", "duration"} {
+			if _, ok := lines[i][k]; !ok {
+				t.Errorf("server %d: no %s in %v", i, k, lines[i])
+			}
+			delete(lines[i], k)
+		}
+	}
+	if fastCount(t, fast, "web") != 1 {
+		t.Fatal("the request did not take the fast path")
+	}
+	if !reflect.DeepEqual(lines[0], lines[1]) {
+		t.Errorf("access log lines differ:\nfast: %v\nfull: %v", lines[0], lines[1])
+	}
+}
+
+// TestFastPath_plugins: a plugin without a request filter serving a
+// request hook takes every request off the fast path; the standard
+// chain, whose plugins all filter, leaves anonymous GETs on it.
+func TestFastPath_plugins(t *testing.T) {
+	rec, addr := fastBackend(t)
+	mem := func() kv.Store {
+		m := kv.NewMemory(kv.MemoryOptions{})
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	t.Run("rewrite hook without a filter", func(t *testing.T) {
+		rec.reset()
+		h := pluginHost(t, mem(),
+			plugin.Spec{Name: "rewrite", Path: guest(t, "route-rewrite"), Hooks: []abi.Hook{abi.HookRewrite}})
+		s, logs := start(t, Options{Config: simple("", addr), Plugins: h})
+		c := dialRaw(t, s, "web", nil)
+		io.WriteString(c, "GET /old/thing HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		if r, err := c.read(t, "GET"); err != nil || r.status != 200 {
+			t.Fatalf("%d %v", r.status, err)
+		}
+		if got := rec.all(); len(got) != 1 || got[0].URI != "/new/thing?rewritten=1" {
+			t.Errorf("backend got %+v, want the rewritten /new/thing?rewritten=1", got)
+		}
+		if n := h.Plugin("rewrite").Stats().Calls.Load(); n == 0 {
+			t.Error("the plugin was not entered")
+		}
+		settled(t, logs, 1)
+		if n := fastCount(t, s, "web"); n != 0 {
+			t.Errorf("FastPath %d, want 0", n)
+		}
+	})
+	t.Run("standard chain, anonymous GET", func(t *testing.T) {
+		rec.reset()
+		h, lookups := standardChain(t, mem(), addr)
+		s, logs := start(t, Options{Config: simple("", addr), Plugins: h})
+		c := dialRaw(t, s, "web", nil)
+		io.WriteString(c, "GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\nGET /zimbra/x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		for _, want := range []string{"/echo", "/x"} {
+			if r, err := c.read(t, "GET"); err != nil || r.status != 200 || r.body != "hello "+want {
+				t.Fatalf("%d %q %v, want hello %s", r.status, r.body, err, want)
+			}
+		}
+		// /zimbra/x is url-rewrite's path: the full path.
+		settled(t, logs, 2)
+		if n := fastCount(t, s, "web"); n != 1 {
+			t.Errorf("FastPath %d, want 1 (the anonymous /echo)", n)
+		}
+		if lookups.Load() != 0 {
+			t.Error("an anonymous request made a lookup")
+		}
+	})
+}
