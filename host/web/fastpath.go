@@ -297,6 +297,9 @@ func (h *handler) exchangeFast(sc *h1ServerConn, c *h1Client, addr string, hdrTi
 		timeout := errors.As(err, &ne) && ne.Timeout()
 		if timeout && sc.ctx.Err() == nil && !pc.broken.Load() {
 			err = h1TimeoutError{}
+			if hdrTimeout < h.s.hdrMax {
+				err = errHeaderTimeout // as the full path times a route's shorter timeout (roundTripWithin)
+			}
 		}
 		if try > 0 || !pc.reused || pc.nread != 0 || timeout || sc.ctx.Err() != nil {
 			return nil, nil, err
