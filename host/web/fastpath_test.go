@@ -109,6 +109,12 @@ func fastBackend(t *testing.T) (*recorder, string) {
 // http10Backend answers every request with an HTTP/1.0 response without
 // a length (its body ends at the close), from a raw TCP listener.
 func http10Backend(t *testing.T) (*recorder, string) {
+	return fixedBackend(t, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Old: 1\r\n\r\nbody until the close")
+}
+
+// fixedBackend answers every request with answer, then closes, from a raw
+// TCP listener.
+func fixedBackend(t *testing.T, answer string) (*recorder, string) {
 	t.Helper()
 	rec := &recorder{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -136,7 +142,7 @@ func http10Backend(t *testing.T) (*recorder, string) {
 				}
 				req.RemoteAddr = c.RemoteAddr().String()
 				rec.add(req)
-				io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nX-Old: 1\r\n\r\nbody until the close")
+				io.WriteString(c, answer)
 			}()
 		}
 	}()
@@ -315,14 +321,15 @@ func TestFastPath_sameAsFullPath(t *testing.T) {
 	certs, tlsConf := fastTLS(t)
 	const get = "GET %s HTTP/1.1\r\nHost: a.test\r\n%s\r\n"
 	tests := []struct {
-		name     string
-		raw      string // the request; %s in get is the path, then extra header lines
-		method   string
-		resps    int // responses to read (a 1xx counts)
-		fast     bool
-		http10   bool // the HTTP/1.0 backend
-		listener string
-		setup    func(c *Config)
+		name      string
+		raw       string // the request; %s in get is the path, then extra header lines
+		method    string
+		resps     int // responses to read (a 1xx counts)
+		fast      bool
+		http10    bool   // the HTTP/1.0 backend
+		rawAnswer string // a raw backend's answer
+		listener  string
+		setup     func(c *Config)
 	}{
 		{name: "plain GET", raw: fmt.Sprintf(get, "/plain", "User-Agent: t/1\r\nAccept: */*\r\n"), fast: true},
 		{name: "GET without User-Agent", raw: fmt.Sprintf(get, "/noua", ""), fast: true},
@@ -351,12 +358,17 @@ func TestFastPath_sameAsFullPath(t *testing.T) {
 		{name: "response head over 4 KiB", raw: fmt.Sprintf(get, "/bighead", ""), fast: true},
 		{name: "backend Connection close", raw: fmt.Sprintf(get, "/close", ""), fast: true},
 		{name: "HTTP/1.0 backend without length", raw: fmt.Sprintf(get, "/old", ""), fast: true, http10: true},
+		{name: "backend without Content-Type or Date", raw: fmt.Sprintf(get, "/bare", ""), fast: true,
+			rawAnswer: "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n<html>hi</html>"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			backend, r := addr, rec
 			if tc.http10 {
 				backend, r = addr10, rec10
+			}
+			if tc.rawAnswer != "" {
+				r, backend = fixedBackend(t, tc.rawAnswer)
 			}
 			listener := "web"
 			if tc.listener != "" {
@@ -508,6 +520,17 @@ func TestFastPath_failures(t *testing.T) {
 		}
 		if !reflect.DeepEqual(out[0].statuses, out[1].statuses) {
 			t.Errorf("statuses: fast path %v, full path %v", out[0].statuses, out[1].statuses)
+		}
+		// The access log lines agree too (the error's text among them).
+		fl, ul := fastLogs.lines(t), fullLogs.lines(t)
+		for j := range min(len(fl), len(ul)) {
+			for _, k := range []string{"time", "request", "duration"} {
+				delete(fl[j], k)
+				delete(ul[j], k)
+			}
+			if !reflect.DeepEqual(fl[j], ul[j]) {
+				t.Errorf("access log line %d differs:\nfast: %v\nfull: %v", j, fl[j], ul[j])
+			}
 		}
 		if out[0].fast != int64(len(paths)) || out[1].fast != 0 {
 			t.Errorf("FastPath %d and %d, want %d and 0", out[0].fast, out[1].fast, len(paths))
@@ -748,4 +771,136 @@ func TestFastPath_plugins(t *testing.T) {
 			t.Error("an anonymous request made a lookup")
 		}
 	})
+}
+
+// TestFastPath_routes: the fast path picks the route the full path picks
+// (host without port in any case, path prefix), uses its pool and header
+// timeout, and leaves a no_buffering route to the full path.
+func TestFastPath_routes(t *testing.T) {
+	recA, addrA := fastBackend(t)
+	recB, addrB := fastBackend(t)
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close() // the kernel accepts; nothing answers
+	cfg := func() Config {
+		c := simple("", addrA)
+		c.Pools = append(c.Pools, Pool{Name: "q", Backends: []Backend{{Address: addrB}}},
+			Pool{Name: "h", Backends: []Backend{{Address: hung.Addr().String()}}, MaxFails: -1})
+		c.Routes = []Route{
+			{Name: "b-host", Hosts: []string{"b.test"}, Pool: "q"},
+			{Name: "hang", PathPrefix: "/hang/", Pool: "h", HeaderTimeout: 200 * time.Millisecond},
+			{Name: "stream", PathPrefix: "/stream/", Pool: "p", NoBuffering: true},
+			{Name: "head-only", PathPrefix: "/h/", Methods: []string{"HEAD"}, Pool: "q"},
+		}
+		return c
+	}
+	fast, full, fastLogs, fullLogs := fastPair(t, cfg, Options{})
+	tests := []struct {
+		name, method, host, path string
+		status                   int
+		backend                  string // "a", "b" or "" (none)
+		route                    string
+		fast                     bool
+	}{
+		{"default pool", "GET", "a.test", "/x", 200, "a", "", true},
+		{"host route", "GET", "b.test", "/x", 200, "b", "b-host", true},
+		{"host route, port and case", "GET", "B.Test:8080", "/x", 200, "b", "b-host", true},
+		{"route header timeout", "GET", "a.test", "/hang/x", 504, "", "hang", true},
+		{"no_buffering route: full path", "GET", "a.test", "/stream/x", 200, "a", "stream", false},
+		{"method route, GET", "GET", "a.test", "/h/x", 200, "a", "", true},
+		{"method route, HEAD", "HEAD", "a.test", "/h/x", 200, "b", "head-only", true},
+	}
+	logged := 0
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logged++
+			var lines [2]map[string]any
+			for i, s := range []*Server{fast, full} {
+				recA.reset()
+				recB.reset()
+				before := fastCount(t, s, "web")
+				c := dialRaw(t, s, "web", nil)
+				fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: %s\r\n\r\n", tc.method, tc.path, tc.host)
+				r, err := c.read(t, tc.method)
+				if err != nil || r.status != tc.status {
+					t.Errorf("server %d: %d %v, want %d", i, r.status, err, tc.status)
+				}
+				logs := []*logBuf{fastLogs, fullLogs}[i]
+				settled(t, logs, logged)
+				lines[i] = logs.lines(t)[logged-1]
+				got := ""
+				switch {
+				case len(recA.all()) == 1 && len(recB.all()) == 0:
+					got = "a"
+				case len(recA.all()) == 0 && len(recB.all()) == 1:
+					got = "b"
+				case len(recA.all())+len(recB.all()) > 0:
+					got = "several"
+				}
+				if got != tc.backend {
+					t.Errorf("server %d: backend %q, want %q", i, got, tc.backend)
+				}
+				want := int64(0)
+				if tc.fast && i == 0 {
+					want = 1
+				}
+				if moved := fastCount(t, s, "web") - before; moved != want {
+					t.Errorf("server %d: FastPath moved by %d, want %d", i, moved, want)
+				}
+				if route, _ := lines[i]["route"].(string); route != tc.route {
+					t.Errorf("server %d: logged route %q, want %q", i, route, tc.route)
+				}
+			}
+			for i := range lines {
+				for _, k := range []string{"time", "request", "duration"} {
+					delete(lines[i], k)
+				}
+			}
+			if !reflect.DeepEqual(lines[0], lines[1]) {
+				t.Errorf("access log lines differ:\nfast: %v\nfull: %v", lines[0], lines[1])
+			}
+		})
+	}
+}
+
+// TestFastPath_staleBackendConn: a kept backend connection the backend
+// closed while idle is replaced without an error to the client or a
+// mark against the backend.
+func TestFastPath_staleBackendConn(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.add(r)
+		w.Write([]byte("ok"))
+	}))
+	srv.Config.IdleTimeout = 50 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", srv.Listener.Addr().String()) }, Options{})
+	for i, s := range []*Server{fast, full} {
+		rec.reset()
+		c := dialRaw(t, s, "web", nil)
+		for n := range 3 {
+			if n > 0 {
+				time.Sleep(300 * time.Millisecond) // the backend closes its idle connection
+			}
+			io.WriteString(c, "GET /s HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			if r, err := c.read(t, "GET"); err != nil || r.status != 200 || r.body != "ok" {
+				t.Fatalf("server %d request %d: %d %q %v", i, n, r.status, r.body, err)
+			}
+		}
+		settled(t, []*logBuf{fastLogs, fullLogs}[i], 3)
+		if got := rec.all(); len(got) != 3 || got[0].Remote == got[1].Remote || got[1].Remote == got[2].Remote {
+			t.Errorf("server %d: backend saw %d requests on %v; want 3 on new connections", i, len(got), got)
+		}
+		for _, b := range s.Stats().Backends {
+			if b.Errors != 0 || !b.Up {
+				t.Errorf("server %d: backend %+v after a stale connection", i, b)
+			}
+		}
+		if want := int64(3 * (1 - i)); fastCount(t, s, "web") != want {
+			t.Errorf("server %d: FastPath %d, want %d", i, fastCount(t, s, "web"), want)
+		}
+	}
 }
