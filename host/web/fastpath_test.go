@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"sort"
 	"strings"
@@ -197,6 +198,26 @@ func poolRetries(s *Server, pool string) int64 {
 	return -1
 }
 
+// sameLogLine fails t unless two access log lines agree but for their
+// time, request id and duration.
+func sameLogLine(t *testing.T, fast, full map[string]any) {
+	t.Helper()
+	a, b := map[string]any{}, map[string]any{}
+	for k, v := range fast {
+		a[k] = v
+	}
+	for k, v := range full {
+		b[k] = v
+	}
+	for _, k := range []string{"time", "request", "duration"} {
+		delete(a, k)
+		delete(b, k)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("access log lines differ:\nfast: %v\nfull: %v", fast, full)
+	}
+}
+
 // fastClient is a client connection to a listener, plain or TLS.
 type fastClient struct {
 	net.Conn
@@ -252,7 +273,9 @@ func (c *fastClient) closed() bool {
 }
 
 // normHeader is h without Date, with an absent User-Agent and an empty
-// one alike (the one accepted difference of the two paths).
+// one alike (the accepted difference of the two paths as fastpath.go
+// states it; with the lean client the full path in fact sends none
+// either, so the "GET without User-Agent" case passes without it).
 func normHeader(h http.Header) http.Header {
 	h = h.Clone()
 	delete(h, "Date")
@@ -406,6 +429,11 @@ func TestFastPath_sameAsFullPath(t *testing.T) {
 					resps = append(resps, resp)
 				}
 				c.Close()
+				for _, r := range resps {
+					if r.status >= 200 && r.header.Get("Date") == "" {
+						t.Errorf("server %d: a %d without Date", i, r.status)
+					}
+				}
 				settled(t, []*logBuf{fastLogs, fullLogs}[i], 1)
 				obs[i] = observe(r, resps)
 				moved := fastCount(t, s, listener) - before
@@ -417,6 +445,7 @@ func TestFastPath_sameAsFullPath(t *testing.T) {
 					t.Errorf("server %d: FastPath moved by %d, want %d", i, moved, want)
 				}
 			}
+			sameLogLine(t, fastLogs.lines(t)[0], fullLogs.lines(t)[0])
 			if len(obs[0].Backend) != 1 {
 				t.Errorf("the backend got %d requests, want 1", len(obs[0].Backend))
 			}
@@ -577,7 +606,7 @@ func TestFastPath_failures(t *testing.T) {
 			conn.Close()
 		}))
 		defer cut.Close()
-		fast, full, fastLogs, _ := fastPair(t, func() Config { return simple("", cut.Listener.Addr().String()) }, Options{})
+		fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", cut.Listener.Addr().String()) }, Options{})
 		for i, s := range []*Server{fast, full} {
 			c := dialRaw(t, s, "web", nil)
 			io.WriteString(c, "GET /cut HTTP/1.1\r\nHost: a.test\r\n\r\n")
@@ -599,6 +628,8 @@ func TestFastPath_failures(t *testing.T) {
 			}
 		}
 		settled(t, fastLogs, 1)
+		settled(t, fullLogs, 1)
+		sameLogLine(t, fastLogs.lines(t)[0], fullLogs.lines(t)[0])
 		if fastCount(t, fast, "web") != 1 {
 			t.Error("the fast path did not take it")
 		}
@@ -683,6 +714,7 @@ func TestFastPath_rawClient(t *testing.T) {
 				t.Errorf("server %d: logged %v, want status 499", i, l)
 			}
 		}
+		sameLogLine(t, fastLogs.lines(t)[0], fullLogs.lines(t)[0])
 		if n := fastCount(t, fast, "web"); n != 1 {
 			t.Errorf("FastPath %d, want 1", n)
 		}
@@ -902,5 +934,50 @@ func TestFastPath_staleBackendConn(t *testing.T) {
 		if want := int64(3 * (1 - i)); fastCount(t, s, "web") != want {
 			t.Errorf("server %d: FastPath %d, want %d", i, fastCount(t, s, "web"), want)
 		}
+	}
+}
+
+// TestFastPath_connectionLimits: the fast path admits a connection at its
+// first request as the full path does, and leaves a refused one to the
+// full path's 503.
+func TestFastPath_connectionLimits(t *testing.T) {
+	_, addr := fastBackend(t)
+	for _, lim := range []struct {
+		name string
+		set  func(c *Config)
+	}{
+		{"MaxConnections", func(c *Config) { c.MaxConnections = 1 }},
+		{"MaxConnectionsPerClient", func(c *Config) {
+			c.MaxConnectionsPerClient = 1
+			c.PerClientExempt = []netip.Prefix{}
+		}},
+	} {
+		t.Run(lim.name, func(t *testing.T) {
+			fast, full, fastLogs, fullLogs := fastPair(t, func() Config {
+				c := simple("", addr)
+				lim.set(&c)
+				return c
+			}, Options{})
+			var got [2][]string
+			for i, s := range []*Server{fast, full} {
+				first := dialRaw(t, s, "web", nil)
+				io.WriteString(first, "GET /first HTTP/1.1\r\nHost: a.test\r\n\r\n")
+				r, err := first.read(t, "GET")
+				got[i] = append(got[i], fmt.Sprintf("%d %q %v", r.status, r.body, err))
+				second := dialRaw(t, s, "web", nil)
+				io.WriteString(second, "GET /second HTTP/1.1\r\nHost: a.test\r\n\r\n")
+				r, err = second.read(t, "GET")
+				got[i] = append(got[i], fmt.Sprintf("%d close=%v %v", r.status, r.close, err))
+				second.Close()
+				first.Close()
+				settled(t, []*logBuf{fastLogs, fullLogs}[i], 1)
+			}
+			if want := []string{`200 "hello /first" <nil>`, "503 close=true <nil>"}; !reflect.DeepEqual(got[0], want) || !reflect.DeepEqual(got[1], want) {
+				t.Errorf("fast path %q, full path %q; want %q", got[0], got[1], want)
+			}
+			if n := fastCount(t, fast, "web"); n != 1 {
+				t.Errorf("FastPath %d, want 1 (the admitted connection's request)", n)
+			}
+		})
 	}
 }
