@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -977,6 +978,99 @@ func TestFastPath_connectionLimits(t *testing.T) {
 			}
 			if n := fastCount(t, fast, "web"); n != 1 {
 				t.Errorf("FastPath %d, want 1 (the admitted connection's request)", n)
+			}
+		})
+	}
+}
+
+// TestFastPath_bytesPastLength: a backend that sends more than its
+// Content-Length on a kept connection gets the same treatment on both
+// paths (what the next request on that connection reads).
+func TestFastPath_bytesPastLength(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() { ln.Close(); wg.Wait() }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")
+				}
+			}()
+		}
+	}()
+	fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", ln.Addr().String()) }, Options{})
+	var got [2][]string
+	for i, s := range []*Server{fast, full} {
+		c := dialRaw(t, s, "web", nil)
+		for n := range 3 {
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			r, err := c.read(t, "GET")
+			got[i] = append(got[i], fmt.Sprintf("%d %q %v", r.status, r.body, err))
+			settled(t, []*logBuf{fastLogs, fullLogs}[i], n+1)
+		}
+	}
+	if !reflect.DeepEqual(got[0], got[1]) {
+		t.Errorf("fast path %q, full path %q", got[0], got[1])
+	}
+	t.Logf("%q", got[0])
+}
+
+// TestFastPath_shutdown: a fast request in flight when Shutdown starts is
+// answered, with Connection: close, and its connection closed.
+func TestFastPath_shutdown(t *testing.T) {
+	for _, noFast := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoFastPath=%v", noFast), func(t *testing.T) {
+			arrived, release := make(chan struct{}, 1), make(chan struct{})
+			be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				<-release
+				io.WriteString(w, "done")
+			}))
+			defer be.Close()
+			cfg := simple("", be.Listener.Addr().String())
+			cfg.NoFastPath = noFast
+			s, logs := start(t, Options{Config: cfg})
+			idle := dialRaw(t, s, "web", nil)
+			busy := dialRaw(t, s, "web", nil)
+			io.WriteString(busy, "GET /wait HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			<-arrived
+			done := make(chan error, 1)
+			go func() { done <- s.Shutdown(context.Background()) }()
+			if !idle.closed() { // Shutdown has begun
+				t.Error("idle connection not closed by Shutdown")
+			}
+			close(release)
+			r, err := busy.read(t, "GET")
+			if err != nil || r.body != "done" || !r.close {
+				t.Errorf("in flight: %q %v, Connection: close %v; want done, close", r.body, err, r.close)
+			}
+			if !busy.closed() {
+				t.Error("the connection stayed open after its last response")
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			settled(t, logs, 1)
+			if want := map[bool]int64{false: 1, true: 0}[noFast]; fastCount(t, s, "web") != want {
+				t.Errorf("FastPath %d, want %d", fastCount(t, s, "web"), want)
 			}
 		})
 	}
