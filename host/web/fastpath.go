@@ -55,10 +55,11 @@ import (
 // goes through net/http's parser and the full path's response writing
 // (sendResponse) instead; the request is not sent twice.
 //
-// The differences a client or backend can see: header lines keep the
-// order and spelling they came in (the full path writes them sorted, in
-// canonical form), and a request without a User-Agent goes without one
-// (the full path sends an empty one).
+// The difference a client or backend can see: header lines keep the order
+// and spelling they came in (the full path writes them sorted, in
+// canonical form). A backend body cut short reaches the client as far as
+// it came, then the connection is cut (the full path's buffered writer
+// may send less before the cut; the client sees a cut either way).
 
 // fastHooks and fastEvents are what the fast path skips; a plugin that
 // wants a request at any of them sends it down the full path.
