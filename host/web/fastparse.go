@@ -310,6 +310,16 @@ func parseLength(v []byte) (int64, bool) {
 	return n, true
 }
 
+// whole reports whether buffered bytes hold the whole response: its head
+// and its body (none for a HEAD request, a 204 or a 304).
+func (fr *fastResponse) whole(buffered int, headReq bool) bool {
+	n := int64(fr.size)
+	if !headReq && bodyAllowed(fr.code) {
+		n += fr.clen
+	}
+	return n <= int64(buffered)
+}
+
 func (fr *fastResponse) addDrop(from, to int) bool {
 	if fr.ndrop == maxDrops {
 		return false

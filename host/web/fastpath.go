@@ -78,6 +78,8 @@ type fastConn struct {
 	upstream *h1Conn       // the backend connection of the request in flight (h1ServerConn.upMu)
 	abortReg bool          // the connection context's abort of upstream is registered
 	stub     *http.Request // the request fastWriter made for this request; nil: none yet
+	hdrAt    time.Time     // when the backend's response head was read; zero: not yet
+	end      time.Time     // when the last request ended (the server's next idle deadline counts from it)
 }
 
 // serveFast is the lean server's fast path for the listener h serves. It
@@ -88,7 +90,7 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 	s := h.s
 	fc := &sc.fast
 	fr := &fc.req
-	fc.stub = nil
+	fc.stub, fc.hdrAt = nil, time.Time{}
 	if !fc.admitted {
 		// The first request decides the connection, as limitServer's
 		// handler does; a refusal (which firstRequest keeps) is the full
@@ -206,10 +208,16 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 		if attempt > 0 {
 			p.stats.retries.Add(1)
 		}
-		t0 := time.Now()
-		pc, resp, err := h.exchangeFast(sc, c, b.Addr, hdrTimeout, host)
+		// One clock reading per step: they are not free on every
+		// machine (kvm-clock), and a request needs three.
+		t0 := start
+		if attempt > 0 {
+			t0 = time.Now()
+		}
+		pc, resp, err := h.exchangeFast(sc, c, b.Addr, hdrTimeout, host, t0)
 		if err == nil {
-			p.stats.upstream.observe(time.Since(t0))
+			sc.fast.hdrAt = time.Now()
+			p.stats.upstream.observe(sc.fast.hdrAt.Sub(t0))
 			p.bal.Success(b)
 			connErr = h.relayFast(sc, c, pc, resp, &out)
 			b.Release()
@@ -261,10 +269,10 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 // fast path can relay it (resp nil), else with net/http's parser. A kept
 // connection the backend had closed is replaced once, as the lean client
 // does.
-func (h *handler) exchangeFast(sc *h1ServerConn, c *h1Client, addr string, hdrTimeout time.Duration, host string) (*h1Conn, *http.Response, error) {
+func (h *handler) exchangeFast(sc *h1ServerConn, c *h1Client, addr string, hdrTimeout time.Duration, host string, t0 time.Time) (*h1Conn, *http.Response, error) {
 	fc := &sc.fast
 	for try := 0; ; try++ {
-		pc, err := c.get(sc.ctx, addr, false)
+		pc, err := c.get(sc.ctx, addr, false, t0)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -278,14 +286,20 @@ func (h *handler) exchangeFast(sc *h1ServerConn, c *h1Client, addr string, hdrTi
 		h.writeFastHead(pc.bw, sc, host)
 		err = pc.bw.Flush()
 		if err == nil {
-			err = pc.conn.SetReadDeadline(time.Now().Add(hdrTimeout))
+			err = pc.conn.SetReadDeadline(t0.Add(hdrTimeout))
 		}
 		var resp *http.Response
 		if err == nil {
 			resp, err = h.readFastHead(sc, pc, c)
 		}
 		if err == nil {
-			_ = pc.conn.SetReadDeadline(time.Time{})
+			// The header deadline ends here, unless the whole response
+			// is in the buffer already (the usual small one): then no
+			// read follows, the next exchange sets its own, and get
+			// clears it before checking an idle connection.
+			if resp != nil || !fc.resp.whole(pc.br.Buffered(), fc.req.method == http.MethodHead) {
+				_ = pc.conn.SetReadDeadline(time.Time{})
+			}
 			if pc.broken.Load() {
 				err = context.Canceled
 			} else {
@@ -466,7 +480,7 @@ func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 	case werr != nil:
 		out.errMsg = "writing to the client failed: " + werr.Error()
 	}
-	h.endUpstream(c, pc, reuse)
+	h.endUpstream(sc, c, pc, reuse)
 	if rerr != nil {
 		return rerr
 	}
@@ -486,7 +500,7 @@ func (h *handler) relayFull(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 	flush := resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"])
 	cerr := sendResponse(w, resp, flush)
 	reuse := h.takeUpstream(sc, pc) && cerr == nil && !resp.Close
-	h.endUpstream(c, pc, reuse)
+	h.endUpstream(sc, c, pc, reuse)
 	out.bytes = w.written
 	if cerr != nil {
 		if cerr.read && sc.ctx.Err() == nil {
@@ -501,13 +515,21 @@ func (h *handler) relayFull(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 }
 
 // endUpstream keeps pc for the next request, or closes it.
-func (h *handler) endUpstream(c *h1Client, pc *h1Conn, reuse bool) {
+func (h *handler) endUpstream(sc *h1ServerConn, c *h1Client, pc *h1Conn, reuse bool) {
 	if !reuse {
 		pc.close(true)
 		return
 	}
 	pc.reused = false
-	c.put(pc)
+	c.put(pc, h.now(sc))
+}
+
+// now is the clock reading of the request's response head, or a new one.
+func (h *handler) now(sc *h1ServerConn) time.Time {
+	if t := sc.fast.hdrAt; !t.IsZero() {
+		return t
+	}
+	return time.Now()
 }
 
 // copyFixed copies n body bytes from br to bw: what br holds first, then
@@ -554,7 +576,8 @@ func copyFixed(bw *bufio.Writer, br *bufio.Reader, n int64) (written int64, rerr
 // Server.finish does for the full path.
 func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *fastOutcome, host, path string) {
 	s := h.s
-	d := time.Since(start)
+	sc.fast.end = time.Now()
+	d := sc.fast.end.Sub(start)
 	if ls := h.ls; ls != nil {
 		ls.fast.Add(1)
 		ls.duration.observe(d)

@@ -187,7 +187,7 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	for attempt := 0; ; attempt++ {
-		pc, err := c.get(ctx, req.URL.Host, hasBody && req.GetBody == nil)
+		pc, err := c.get(ctx, req.URL.Host, hasBody && req.GetBody == nil, time.Now())
 		if err != nil {
 			if hasBody {
 				req.Body.Close()
@@ -219,9 +219,9 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 const h1CheckIdle = time.Second
 
 // get returns an idle connection to addr, or dials one. check: the
-// request cannot be retried, so an idle connection is checked first.
-func (c *h1Client) get(ctx context.Context, addr string, check bool) (*h1Conn, error) {
-	now := time.Now()
+// request cannot be retried, so an idle connection is checked first. now
+// is the caller's clock reading (one per request is enough).
+func (c *h1Client) get(ctx context.Context, addr string, check bool, now time.Time) (*h1Conn, error) {
 	c.mu.Lock()
 	if l := c.idle[addr]; len(l) > 0 {
 		// Oldest first: drop the expired ones from the front.
@@ -254,9 +254,15 @@ func (c *h1Client) get(ctx context.Context, addr string, check bool) (*h1Conn, e
 			// A request that cannot be sent again, and a connection idle
 			// for a while, first check that the backend has not closed it
 			// (http.Transport's read loop notices such closes as they come).
-			if (check || now.Sub(pc.idleAt) > h1CheckIdle) && !connAlive(pc.conn) {
-				pc.close(true)
-				return c.get(ctx, addr, check)
+			if check || now.Sub(pc.idleAt) > h1CheckIdle {
+				// The fast path leaves a header deadline on a connection
+				// whose whole response was buffered (it is set anew before
+				// each read); the check's read must not see it.
+				_ = pc.conn.SetReadDeadline(time.Time{})
+				if !connAlive(pc.conn) {
+					pc.close(true)
+					return c.get(ctx, addr, check, now)
+				}
 			}
 			pc.reused = true
 			return pc, nil
@@ -278,9 +284,10 @@ func (c *h1Client) get(ctx context.Context, addr string, check bool) (*h1Conn, e
 }
 
 // put keeps pc for the next request to its address, or closes it when
-// the address has maxIdle idle connections already.
-func (c *h1Client) put(pc *h1Conn) {
-	pc.idleAt = time.Now()
+// the address has maxIdle idle connections already. now is the caller's
+// clock reading, the connection's idle time's start.
+func (c *h1Client) put(pc *h1Conn, now time.Time) {
+	pc.idleAt = now
 	c.mu.Lock()
 	l := c.idle[pc.addr]
 	if len(l) >= c.maxIdle || c.closed {
@@ -392,6 +399,9 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 		return nil, err, pc.reused && pc.nread == 0
 	}
 	if hasBody {
+		// No header deadline while the body is being written; one the
+		// fast path left on a kept connection goes too.
+		_ = pc.conn.SetReadDeadline(time.Time{})
 		// The body writer owns a copy of the request (and bw) from here:
 		// RoundTrip must not change req.
 		pc.body = bodyErrReader{rc: req.Body}
@@ -510,7 +520,7 @@ func (c *h1Client) release(pc *h1Conn, stop func() bool, reuse bool) {
 		return
 	}
 	pc.reused = false
-	c.put(pc)
+	c.put(pc, time.Now())
 }
 
 // h1Body is a response body: read to its end it returns the connection
