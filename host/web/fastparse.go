@@ -29,9 +29,35 @@ type fastRequest struct {
 	target  []byte // the request target, as sent
 	pathLen int    // target[:pathLen] is the path; "?query" may follow
 	host    []byte // the Host value
-	drop    [maxDrops]span
-	ndrop   int
-	close   bool // Connection: close
+	hopLines
+}
+
+// hopLines are the hop-by-hop lines of a head (Connection, Keep-Alive,
+// Proxy-Connection), which the fast path leaves out.
+type hopLines struct {
+	drop  [maxDrops]span
+	ndrop int
+	close bool // Connection: close
+}
+
+// take leaves out the line head[from:to], a field of kind fieldConnection,
+// fieldKeepAlive or fieldProxyConnection. It is false for what the fast
+// path does not take: a Connection token other than keep-alive and close
+// (it names a header the full path removes), more than maxDrops lines.
+func (h *hopLines) take(kind int, value []byte, from, to int) bool {
+	if kind == fieldConnection {
+		close, ok := connectionTokens(value)
+		if !ok {
+			return false
+		}
+		h.close = h.close || close
+	}
+	if h.ndrop == maxDrops {
+		return false
+	}
+	h.drop[h.ndrop] = span{from, to}
+	h.ndrop++
+	return true
 }
 
 // parseFastRequest reads head (which ends with the blank line) into fr
@@ -74,23 +100,14 @@ func parseFastRequest(head []byte, cookie string, fr *fastRequest) bool {
 		if name == nil {
 			break // the blank line
 		}
-		switch fieldName(name) {
+		switch kind := fieldName(name); kind {
 		case fieldHost:
 			if fr.host != nil || !fastHost(value) {
 				return false
 			}
 			fr.host = value
-		case fieldConnection:
-			close, ok := connectionTokens(value)
-			if !ok {
-				return false
-			}
-			fr.close = fr.close || close
-			if !fr.addDrop(i, next) {
-				return false
-			}
-		case fieldKeepAlive, fieldProxyConnection:
-			if !fr.addDrop(i, next) {
+		case fieldConnection, fieldKeepAlive, fieldProxyConnection:
+			if !fr.take(kind, value, i, next) {
 				return false
 			}
 		case fieldCookie:
@@ -104,15 +121,6 @@ func parseFastRequest(head []byte, cookie string, fr *fastRequest) bool {
 		i = next
 	}
 	return fr.host != nil
-}
-
-func (fr *fastRequest) addDrop(from, to int) bool {
-	if fr.ndrop == maxDrops {
-		return false
-	}
-	fr.drop[fr.ndrop] = span{from, to}
-	fr.ndrop++
-	return true
 }
 
 // fastTarget reports whether t is an origin-form target whose path the
@@ -208,14 +216,12 @@ func connectionTokens(v []byte) (close, ok bool) {
 // fastResponse is a backend's response head the fast path relays: a
 // final status, HTTP/1.1, framed by Content-Length (or with no body).
 type fastResponse struct {
-	size  int // the head's length, through the blank line
-	code  int
-	line  int   // the end of the status line
-	clen  int64 // Content-Length; -1 none
-	drop  [maxDrops]span
-	ndrop int
-	close bool // the backend closes the connection after it
-	date  bool // it has a Date
+	size     int // the head's length, through the blank line
+	code     int
+	line     int   // the end of the status line
+	clen     int64 // Content-Length; -1 none
+	date     bool  // it has a Date
+	hopLines       // close: the backend closes the connection after it
 }
 
 // parseFastResponse reads head (which ends with the blank line) into fr
@@ -258,7 +264,7 @@ func parseFastResponse(head []byte, headReq bool, fr *fastResponse) bool {
 		if name == nil {
 			break
 		}
-		switch fieldName(name) {
+		switch kind := fieldName(name); kind {
 		case fieldContentLength:
 			if fr.clen >= 0 {
 				return false
@@ -268,17 +274,8 @@ func parseFastResponse(head []byte, headReq bool, fr *fastResponse) bool {
 				return false
 			}
 			fr.clen = n
-		case fieldConnection:
-			close, ok := connectionTokens(value)
-			if !ok {
-				return false
-			}
-			fr.close = fr.close || close
-			if !fr.addDrop(i, next) {
-				return false
-			}
-		case fieldKeepAlive, fieldProxyConnection:
-			if !fr.addDrop(i, next) {
+		case fieldConnection, fieldKeepAlive, fieldProxyConnection:
+			if !fr.take(kind, value, i, next) {
 				return false
 			}
 		case fieldDate:
@@ -318,15 +315,6 @@ func (fr *fastResponse) whole(buffered int, headReq bool) bool {
 		n += fr.clen
 	}
 	return n <= int64(buffered)
-}
-
-func (fr *fastResponse) addDrop(from, to int) bool {
-	if fr.ndrop == maxDrops {
-		return false
-	}
-	fr.drop[fr.ndrop] = span{from, to}
-	fr.ndrop++
-	return true
 }
 
 // nextField reads the header line at head[i:]: its name and value (the

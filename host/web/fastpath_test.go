@@ -119,36 +119,16 @@ func http10Backend(t *testing.T) (*recorder, string) {
 func fixedBackend(t *testing.T, answer string) (*recorder, string) {
 	t.Helper()
 	rec := &recorder{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				req.RemoteAddr = c.RemoteAddr().String()
-				rec.add(req)
-				io.WriteString(c, answer)
-			}()
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
 		}
-	}()
-	return rec, ln.Addr().String()
+		req.RemoteAddr = c.RemoteAddr().String()
+		rec.add(req)
+		io.WriteString(c, answer)
+	})
+	return rec, addr
 }
 
 // fastPair starts two servers of one configuration: the first with the
@@ -987,36 +967,15 @@ func TestFastPath_connectionLimits(t *testing.T) {
 // Content-Length on a kept connection gets the same treatment on both
 // paths (what the next request on that connection reads).
 func TestFastPath_bytesPastLength(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer func() { ln.Close(); wg.Wait() }()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")
-				}
-			}()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")
 		}
-	}()
-	fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", ln.Addr().String()) }, Options{})
+	})
+	fast, full, fastLogs, fullLogs := fastPair(t, func() Config { return simple("", addr) }, Options{})
 	var got [2][]string
 	for i, s := range []*Server{fast, full} {
 		c := dialRaw(t, s, "web", nil)
