@@ -156,21 +156,7 @@ func fastTarget(t []byte, pathLen *int) bool {
 
 // pathByte: the bytes a path may hold unescaped (RFC 3986 pchar and '/',
 // without '%').
-var pathByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~!$&'()*+,;=:@/" {
-		t[c] = true
-	}
-	return t
-}()
+var pathByte = alnumAnd("-._~!$&'()*+,;=:@/")
 
 // fastHost reports whether a Host value is a plain name or address with
 // an optional port: letters, digits, '-', '.', '_', ':', '[' and ']'.
@@ -360,7 +346,10 @@ func nextField(head []byte, i int) (name, value []byte, next int, ok bool) {
 }
 
 // tokenByte: the bytes of an HTTP token (RFC 9110 tchar).
-var tokenByte = func() (t [256]bool) {
+var tokenByte = alnumAnd("!#$%&'*+-.^_`|~")
+
+// alnumAnd is a byte table of the ASCII letters and digits and extra.
+func alnumAnd(extra string) (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
 	}
@@ -370,11 +359,11 @@ var tokenByte = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
+	for _, c := range extra {
 		t[c] = true
 	}
 	return t
-}()
+}
 
 // The header names the parsers tell apart.
 const (
