@@ -114,7 +114,7 @@ func parseFastRequest(head []byte, cookie string, fr *fastRequest) bool {
 			if cookie != "" && bytes.Contains(value, []byte(cookie)) {
 				return false
 			}
-		case fieldOther, fieldDate:
+		case fieldOther, fieldDate, fieldContentType:
 		default:
 			return false // a body, a login, an upgrade, or a header the full path edits
 		}
@@ -213,8 +213,9 @@ type fastResponse struct {
 // parseFastResponse reads head (which ends with the blank line) into fr
 // and reports whether the fast path may relay it; head, the request's
 // method, says whether a body follows. Anything else (1xx, chunked, a
-// body that ends at the close, HTTP/1.0, a header the full path removes)
-// goes through net/http's parser.
+// body that ends at the close, HTTP/1.0, a header the full path removes,
+// an event stream, whose events are flushed one by one) goes through
+// net/http's parser.
 func parseFastResponse(head []byte, headReq bool, fr *fastResponse) bool {
 	*fr = fastResponse{size: len(head), clen: -1}
 	if len(head) < 14 || !bytes.HasPrefix(head, []byte("HTTP/1.1 ")) {
@@ -266,6 +267,12 @@ func parseFastResponse(head []byte, headReq bool, fr *fastResponse) bool {
 			}
 		case fieldDate:
 			fr.date = true
+		case fieldContentType:
+			// An event stream's events must reach the client as they
+			// come: the full path's writer flushes each one.
+			if len(value) >= len("text/event-stream") && bytes.EqualFold(value[:len("text/event-stream")], []byte("text/event-stream")) {
+				return false
+			}
 		case fieldOther, fieldHost, fieldCookie:
 		default:
 			return false
@@ -375,6 +382,7 @@ const (
 	fieldCookie
 	fieldContentLength
 	fieldDate
+	fieldContentType
 	fieldRefused // a header that sends a head down the full path
 )
 
@@ -389,6 +397,7 @@ var fieldNames = map[string]int{
 	"cookie":              fieldCookie,
 	"content-length":      fieldContentLength,
 	"date":                fieldDate,
+	"content-type":        fieldContentType,
 	"transfer-encoding":   fieldRefused,
 	"expect":              fieldRefused,
 	"upgrade":             fieldRefused,

@@ -44,6 +44,7 @@ func fastRequestCases() []fastReqCase {
 		// Accepted.
 		{name: "GET", head: rawHead("GET / HTTP/1.1", "Host: h"), ok: true, method: "GET", target: "/", pathLen: 1, host: "h"},
 		{name: "HEAD", head: rawHead("HEAD /x/y HTTP/1.1", "Host: h"), ok: true, method: "HEAD", target: "/x/y", pathLen: 4, host: "h"},
+		{name: "a Content-Type without a body", head: rawHead("GET / HTTP/1.1", "Host: h", "Content-Type: application/json"), ok: true, method: "GET", target: "/", pathLen: 1, host: "h"},
 		{name: "query", head: rawHead("GET /a/b?x=1&y=%2F/..//z HTTP/1.1", "Host: h"), ok: true, method: "GET",
 			target: "/a/b?x=1&y=%2F/..//z", pathLen: 4, host: "h"},
 		{name: "empty query", head: rawHead("GET /a? HTTP/1.1", "Host: h"), ok: true, method: "GET", target: "/a?", pathLen: 2, host: "h"},
@@ -202,6 +203,7 @@ func fastResponseCases() []fastRespCase {
 		{name: "103", head: rawHead("HTTP/1.1 103 Early Hints", "Link: </a>; rel=preload")},
 		{name: "101", head: rawHead("HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade")},
 		{name: "chunked", head: rawHead("HTTP/1.1 200 OK", "Transfer-Encoding: chunked")},
+		{name: "an event stream (its events are flushed one by one)", head: rawHead("HTTP/1.1 200 OK", "Content-Type: Text/Event-Stream; charset=utf-8", "Content-Length: 20")},
 		{name: "chunked with a length", head: rawHead("HTTP/1.1 200 OK", "Content-Length: 3", "Transfer-Encoding: chunked")},
 		{name: "no length on a GET 200", head: rawHead("HTTP/1.1 200 OK", "Content-Type: text/plain")},
 		{name: "two Content-Length", head: rawHead("HTTP/1.1 200 OK", "Content-Length: 5", "Content-Length: 5")},
