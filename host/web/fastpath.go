@@ -411,6 +411,9 @@ func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http
 			return nil, err
 		}
 		code := resp.StatusCode
+		if code < 100 {
+			return nil, errBadStatus(code)
+		}
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
 			return resp, nil
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -1033,4 +1034,70 @@ func TestFastPath_shutdown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFastPathBackend: whatever bytes a backend answers a request with
+// (then closing), on the fast path and on the full path, the client gets
+// well-formed responses or a cut connection within the timeouts, never a
+// hang; the proxy does not panic, and a new connection is served after it.
+func FuzzFastPathBackend(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nuntil the close",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", 5000) + "\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 6\r\n\r\ndata:\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n",
+		"HTTP/1.1 2000 OK\r\n\r\n",
+		"garbage\r\n\r\n",
+		"",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+			if _, err := http.ReadRequest(br); err == nil {
+				c.Write(answer)
+			}
+		})
+		cfg := func() Config {
+			c := simple("", addr)
+			c.UpstreamHeaderTimeout = 2 * time.Second
+			return c
+		}
+		fast, full, fastLogs, fullLogs := fastPair(t, cfg, Options{})
+		for _, s := range []*Server{fast, full} {
+			for i := range 2 {
+				c := dialRaw(t, s, "web", nil)
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+				for n := 0; ; n++ {
+					r, headErr, _ := c.tryRead(http.MethodGet)
+					var ne net.Error
+					if errors.As(headErr, &ne) && ne.Timeout() {
+						t.Fatalf("connection %d: no answer and no close within 10 s", i)
+					}
+					if headErr != nil || r.status >= 200 || r.status == http.StatusSwitchingProtocols || n > 10 {
+						break // an answer, or the connection cut (a body cut short is a cut too)
+					}
+				}
+				c.Close()
+			}
+		}
+		// Counted after the response went out: wait for the second.
+		for deadline := time.Now().Add(5 * time.Second); fastCount(t, fast, "web") < 2 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if n, m := fastCount(t, fast, "web"), fastCount(t, full, "web"); n != 2 || m != 0 {
+			t.Errorf("FastPath %d and %d (NoFastPath), want 2 and 0", n, m)
+		}
+		for _, logs := range []*logBuf{fastLogs, fullLogs} {
+			if strings.Contains(logs.String(), "panic") {
+				t.Fatalf("the proxy panicked:\n%s", logs.String())
+			}
+		}
+	})
 }

@@ -109,6 +109,13 @@ func (e h1HeaderTooLargeError) Error() string {
 	return fmt.Sprintf("backend response headers exceeded %d bytes; aborted", e.limit)
 }
 
+// errBadStatus is a backend status line whose code is not one a response
+// can carry (http.ReadResponse takes any three digits): a failed attempt,
+// 502, not a panic in the response writer.
+func errBadStatus(code int) error {
+	return fmt.Errorf("backend sent an invalid status code %03d", code)
+}
+
 // h1TimeoutError is the response header timeout expiring (a net.Error
 // whose Timeout is true, as http.Transport's, so the client gets 504).
 type h1TimeoutError struct{}
@@ -436,6 +443,11 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 			break
 		}
 		code := resp.StatusCode
+		if code < 100 {
+			// http.ReadResponse takes "000"; no writer can send it on.
+			err = errBadStatus(code)
+			break
+		}
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
 			break
 		}
