@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,7 +135,7 @@ func fixedBackend(t *testing.T, answer string) (*recorder, string) {
 
 // fastPair starts two servers of one configuration: the first with the
 // fast path (the default), the second with NoFastPath.
-func fastPair(t *testing.T, cfg func() Config, opts Options) (fast, full *Server, fastLogs, fullLogs *logBuf) {
+func fastPair(t testing.TB, cfg func() Config, opts Options) (fast, full *Server, fastLogs, fullLogs *logBuf) {
 	t.Helper()
 	o := opts
 	o.Config = cfg()
@@ -147,7 +148,7 @@ func fastPair(t *testing.T, cfg func() Config, opts Options) (fast, full *Server
 }
 
 // fastCount is the listener's FastPath counter.
-func fastCount(t *testing.T, s *Server, listener string) int64 {
+func fastCount(t testing.TB, s *Server, listener string) int64 {
 	t.Helper()
 	for _, l := range s.Stats().Listeners {
 		if l.Name == listener {
@@ -206,7 +207,7 @@ type fastClient struct {
 	br *bufio.Reader
 }
 
-func dialRaw(t *testing.T, s *Server, listener string, tc *tls.Config) *fastClient {
+func dialRaw(t testing.TB, s *Server, listener string, tc *tls.Config) *fastClient {
 	t.Helper()
 	c, err := net.Dial("tcp", s.Addr(listener).String())
 	if err != nil {
@@ -1057,18 +1058,24 @@ func FuzzFastPathBackend(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	f.Fuzz(func(t *testing.T, answer []byte) {
-		addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
-			if _, err := http.ReadRequest(br); err == nil {
-				c.Write(answer)
-			}
-		})
-		cfg := func() Config {
-			c := simple("", addr)
-			c.UpstreamHeaderTimeout = 2 * time.Second
-			return c
+	// One backend and one pair of servers for all the inputs (a pair per
+	// input runs the machine out of ports at fuzzing speed).
+	var answer atomic.Pointer[[]byte]
+	addr, _ := rawBackend(f, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err == nil {
+			c.Write(*answer.Load())
 		}
-		fast, full, fastLogs, fullLogs := fastPair(t, cfg, Options{})
+	})
+	cfg := func() Config {
+		c := simple("", addr)
+		c.UpstreamHeaderTimeout = 2 * time.Second
+		return c
+	}
+	fast, full, fastLogs, fullLogs := fastPair(f, cfg, Options{})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		answer.Store(&in)
+		before := fastCount(t, fast, "web")
+		logged := [2]int{len(fastLogs.String()), len(fullLogs.String())}
 		for _, s := range []*Server{fast, full} {
 			for i := range 2 {
 				c := dialRaw(t, s, "web", nil)
@@ -1088,15 +1095,15 @@ func FuzzFastPathBackend(f *testing.F) {
 			}
 		}
 		// Counted after the response went out: wait for the second.
-		for deadline := time.Now().Add(5 * time.Second); fastCount(t, fast, "web") < 2 && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(5 * time.Second); fastCount(t, fast, "web") < before+2 && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
-		if n, m := fastCount(t, fast, "web"), fastCount(t, full, "web"); n != 2 || m != 0 {
+		if n, m := fastCount(t, fast, "web")-before, fastCount(t, full, "web"); n != 2 || m != 0 {
 			t.Errorf("FastPath %d and %d (NoFastPath), want 2 and 0", n, m)
 		}
-		for _, logs := range []*logBuf{fastLogs, fullLogs} {
-			if strings.Contains(logs.String(), "panic") {
-				t.Fatalf("the proxy panicked:\n%s", logs.String())
+		for i, logs := range []*logBuf{fastLogs, fullLogs} {
+			if l := logs.String()[logged[i]:]; strings.Contains(l, "panic") {
+				t.Fatalf("the proxy panicked:\n%s", l)
 			}
 		}
 	})

@@ -43,7 +43,7 @@ func countingBackend(t *testing.T, h http.Handler) (addr string, accepted *atomi
 // rawBackend is a backend on 127.0.0.1 that hands every accepted
 // connection to serve, for backends that misbehave. It counts the
 // connections accepted and closes them when the test ends.
-func rawBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (addr string, accepted *atomic.Int64) {
+func rawBackend(t testing.TB, serve func(c net.Conn, br *bufio.Reader)) (addr string, accepted *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -115,7 +115,7 @@ func (l *logBuf) lines(t *testing.T) []map[string]any {
 
 // start builds and starts a server on 127.0.0.1:0 listeners; it stops when
 // the test ends.
-func start(t *testing.T, opts Options) (*Server, *logBuf) {
+func start(t testing.TB, opts Options) (*Server, *logBuf) {
 	t.Helper()
 	logs := &logBuf{}
 	if opts.Logger == nil {
