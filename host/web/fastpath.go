@@ -105,16 +105,7 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 	}
 	host := string(fr.host)
 	path := string(fr.target[:fr.pathLen])
-	var rt *route
-	if len(s.routes) > 0 {
-		ho := hostOnly(host)
-		for _, r := range s.routes {
-			if r.match(fr.method, ho, path) {
-				rt = r
-				break
-			}
-		}
-	}
+	rt := s.routeFor(fr.method, host, path) // the path is clean and has no escapes (fastTarget)
 	p := s.defPool
 	if rt != nil {
 		if rt.noBuffering || rt.dialTimeout > 0 {
@@ -352,12 +343,18 @@ func (h *handler) writeFastHead(bw *bufio.Writer, sc *h1ServerConn, host string)
 	}
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
-	if via := h.s.cfg.Via; via != "" {
+	writeVia(bw, h.s.cfg.Via)
+	bw.WriteString("\r\n")
+}
+
+// writeVia writes the Via line of Config.Via (none when it is ""); the
+// fast path's requests and responses are HTTP/1.1, so "1.1 <via>".
+func writeVia(bw *bufio.Writer, via string) {
+	if via != "" {
 		bw.WriteString("Via: 1.1 ")
 		bw.WriteString(via)
 		bw.WriteString("\r\n")
 	}
-	bw.WriteString("\r\n")
 }
 
 // writeSpans writes head[from:end] less the dropped spans, which lie in
@@ -414,7 +411,7 @@ func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http
 		if code < 100 {
 			return nil, errBadStatus(code)
 		}
-		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+		if code > 199 || code == http.StatusSwitchingProtocols {
 			return resp, nil
 		}
 		if n1xx++; n1xx > h1Max1xx {
@@ -450,11 +447,7 @@ func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 		bw.WriteString(httpDate()[0])
 		bw.WriteString("\r\n")
 	}
-	if via := s.cfg.Via; via != "" {
-		bw.WriteString("Via: 1.1 ")
-		bw.WriteString(via)
-		bw.WriteString("\r\n")
-	}
+	writeVia(bw, s.cfg.Via)
 	if sc.fast.req.close || sc.hs.shutting.Load() {
 		bw.WriteString("Connection: close\r\n")
 	}
@@ -581,16 +574,10 @@ func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *
 	s := h.s
 	sc.fast.end = time.Now()
 	d := sc.fast.end.Sub(start)
-	if ls := h.ls; ls != nil {
-		ls.fast.Add(1)
-		ls.duration.observe(d)
-		ls.bytesOut.Add(out.bytes)
-		if out.bs != nil {
-			out.bs.byListener[ls.idx][classOf(out.status)].Add(1)
-		} else {
-			ls.noUp[classOf(out.status)].Add(1)
-		}
+	if h.ls != nil {
+		h.ls.fast.Add(1)
 	}
+	h.ls.count(out.bs, out.status, d, out.bytes)
 	if !s.access.Enabled(context.Background(), accessLevel) {
 		return
 	}
@@ -609,7 +596,7 @@ func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *
 // fast path does not write itself (an error, a response net/http parsed),
 // with a request that has what the writer reads of one.
 func (sc *h1ServerConn) fastWriter() *h1Response {
-	if sc.resp.sc == sc && sc.resp.req != nil && sc.resp.req == sc.fast.stub {
+	if sc.fast.stub != nil && sc.resp.req == sc.fast.stub {
 		return &sc.resp
 	}
 	fr := &sc.fast.req

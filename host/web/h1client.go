@@ -448,7 +448,7 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 			err = errBadStatus(code)
 			break
 		}
-		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+		if code > 199 || code == http.StatusSwitchingProtocols {
 			break
 		}
 		// An interim response: 103 Early Hints goes to the client (the

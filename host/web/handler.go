@@ -366,16 +366,24 @@ func (s *Server) finish(r *http.Request, rq *request, start time.Time) {
 		status = st.errStatus
 	}
 	d := time.Since(start)
-	if ls := st.ls; ls != nil {
-		ls.duration.observe(d)
-		ls.bytesOut.Add(lw.bytes)
-		if st.bs != nil {
-			st.bs.byListener[ls.idx][classOf(status)].Add(1)
-		} else {
-			ls.noUp[classOf(status)].Add(1)
-		}
-	}
+	st.ls.count(st.bs, status, d, lw.bytes)
 	s.logAccess(r, rq, status, d)
+}
+
+// count counts one answered request of the listener (nil: none): its
+// duration, body bytes sent, and status class by the backend that
+// answered (bs; nil: none did).
+func (ls *listenerStats) count(bs *backendStats, status int, d time.Duration, bytesOut int64) {
+	if ls == nil {
+		return
+	}
+	ls.duration.observe(d)
+	ls.bytesOut.Add(bytesOut)
+	if bs != nil {
+		bs.byListener[ls.idx][classOf(status)].Add(1)
+	} else {
+		ls.noUp[classOf(status)].Add(1)
+	}
 }
 
 // logAccess writes the request's access log line. It never logs a cookie,

@@ -62,10 +62,19 @@ func (s *Server) matchRoute(r *http.Request) *route {
 	if len(s.routes) == 0 {
 		return nil
 	}
-	host := hostOnly(r.Host)
-	p := cleanPath(r.URL.Path)
+	return s.routeFor(r.Method, r.Host, r.URL.Path)
+}
+
+// routeFor returns the first route matching a method, a Host header value
+// and a decoded path, or nil.
+func (s *Server) routeFor(method, hostHeader, path string) *route {
+	if len(s.routes) == 0 {
+		return nil
+	}
+	host := hostOnly(hostHeader)
+	p := cleanPath(path)
 	for _, rt := range s.routes {
-		if rt.match(r.Method, host, p) {
+		if rt.match(method, host, p) {
 			return rt
 		}
 	}
