@@ -202,6 +202,9 @@ func (p *Plugin) reload(ctx context.Context, fileChanged bool) error {
 	defer p.reloadMu.Unlock()
 	start := time.Now()
 	g, sum, err := p.build(ctx, fileChanged)
+	if g != nil || err != nil {
+		p.h.built.Store(true) // something was compiled, or tried
+	}
 	res := &ReloadResult{At: start, Took: time.Since(start), Err: err}
 	if err != nil {
 		p.stats.ReloadFailures.Add(1)
