@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -511,5 +512,33 @@ func TestFields_headerSnapshot(t *testing.T) {
 	g.restore(&s)
 	if g.HTTP.Path != "/x" || g.HTTP.Header.Get("A") != "1" {
 		t.Fatalf("%+v", g.HTTP)
+	}
+}
+
+// TestHost_loadReleasesBuildMemory: a Load that compiled a module forces
+// one collection (and returns the memory to the OS), so a process whose
+// requests allocate little does not keep the compiler's garbage; a Load
+// that compiled nothing does not.
+func TestHost_loadReleasesBuildMemory(t *testing.T) {
+	h, _ := newTestHost(t, Options{})
+	specs := []Spec{{Name: "f", Path: goGuest(t, "filter"), Config: []byte(`{}`)}}
+	forced := func() uint32 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.NumForcedGC
+	}
+	before := forced()
+	if err := h.Load(context.Background(), specs); err != nil {
+		t.Fatal(err)
+	}
+	if n := forced() - before; n != 1 {
+		t.Errorf("%d forced collections after a Load that compiled, want 1", n)
+	}
+	before = forced()
+	if err := h.Load(context.Background(), specs); err != nil {
+		t.Fatal(err)
+	}
+	if n := forced() - before; n != 0 {
+		t.Errorf("%d forced collections after a Load that compiled nothing, want 0", n)
 	}
 }
