@@ -607,9 +607,9 @@ func (sc *h1ServerConn) resetResponse(req *http.Request) *h1Response {
 
 // checkRequest refuses what net/http's server refuses after parsing: a
 // version other than 1.x, a missing or malformed Host on HTTP/1.1, an
-// invalid header name or value (control characters other than tab).
-// (http.ReadRequest keeps only the first Host header, so a repeated one
-// is not seen; the backend gets the one Host the proxy sets.)
+// invalid header name or value (control characters other than tab). A
+// repeated Host never gets here: http.ReadRequest refuses it ("too many
+// Host headers", answered 400).
 func checkRequest(req *http.Request) (int, string) {
 	if req.ProtoMajor != 1 {
 		return http.StatusHTTPVersionNotSupported, "unsupported protocol version"

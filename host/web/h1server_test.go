@@ -99,6 +99,7 @@ func TestH1Server_rawRequests(t *testing.T) {
 				}
 			}},
 		{name: "missing Host", raw: "GET /echo HTTP/1.1\r\n\r\n", status: []int{400}, closed: true},
+		{name: "two Host headers", raw: "GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", status: []int{400}, closed: true},
 		{name: "garbage", raw: "HELLO\r\n\r\n", status: []int{400}, closed: true},
 		{name: "headers too large", raw: "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + big + "\r\n\r\n", status: []int{431}, closed: true},
 		{name: "HTTP/2.0 on an HTTP/1 listener", raw: "GET / HTTP/2.0\r\nHost: a\r\n\r\n", status: []int{505}, closed: true},
