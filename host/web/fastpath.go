@@ -239,12 +239,19 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 		out.status, out.errMsg = status, why
 		w := sc.fastWriter()
 		writeStatus(w, status, "")
-		if err := w.finish(); err != nil {
-			connErr = err
-		}
 		out.bytes = w.written
 	}
+	// Counted and logged before the response's last bytes leave, as on
+	// the full path (whose handler returns before the server flushes): a
+	// client that has its answer finds the request in the metrics.
 	h.finishFast(sc, rt, start, &out, host, path)
+	if connErr == nil {
+		if sc.fast.stub != nil {
+			connErr = sc.resp.finish() // an answer written through the response writer
+		} else {
+			connErr = sc.bw.Flush()
+		}
+	}
 	if connErr == nil && sc.watchGone {
 		connErr = errors.New("client went away")
 	}
@@ -429,8 +436,10 @@ func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http
 	}
 }
 
-// relayFast writes the response to the client. It returns an error when
-// the client connection must close (the body was cut).
+// relayFast writes the response to the client, all but what the buffer
+// still holds (proxyFast flushes it after counting the request). It
+// returns an error when the client connection must close (the body was
+// cut).
 func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *http.Response, out *fastOutcome) error {
 	if resp != nil {
 		return h.relayFull(sc, c, pc, resp, out)
@@ -461,9 +470,6 @@ func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 	written, rerr, werr := copyFixed(bw, pc.br, n)
 	out.bytes = written
 	complete := rerr == nil && werr == nil // the backend's response was read whole
-	if werr == nil {
-		werr = bw.Flush()
-	}
 	reuse := h.takeUpstream(sc, pc) && complete && !fr.close
 	switch {
 	case rerr != nil:
@@ -507,7 +513,7 @@ func (h *handler) relayFull(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 		}
 		return cerr.err
 	}
-	return w.finish()
+	return nil // proxyFast finishes w once the request is counted
 }
 
 // endUpstream keeps pc for the next request, or closes it.

@@ -1108,3 +1108,30 @@ func FuzzFastPathBackend(f *testing.F) {
 		}
 	})
 }
+
+// TestFastPath_countedBeforeAnswer: a request is in the counters by the
+// time its client has the answer, on both paths (the full path's handler
+// returns before the server flushes; the fast path counts before its last
+// flush), so a client that reads /metrics after a response sees it.
+func TestFastPath_countedBeforeAnswer(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	fast, full, _, _ := fastPair(t, func() Config { return simple("", be.addr) }, Options{})
+	for _, s := range []*Server{fast, full} {
+		c := dialRaw(t, s, "web", nil)
+		for i := 1; i <= 200; i++ {
+			io.WriteString(c, "GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			if r, err := c.read(t, "GET"); err != nil || r.status != 200 {
+				t.Fatalf("request %d: %d %v", i, r.status, err)
+			}
+			var n uint64
+			for _, l := range s.Stats().Listeners {
+				if l.Name == "web" {
+					n = l.Duration.Count
+				}
+			}
+			if n != uint64(i) {
+				t.Fatalf("after %d answers the listener counted %d requests", i, n)
+			}
+		}
+	}
+}
