@@ -32,7 +32,7 @@ package abi
 // "Versioning".
 const (
 	VersionMajor = 1
-	VersionMinor = 1
+	VersionMinor = 2
 )
 
 // PackVersion packs a major and minor version as [ExportABIVersion]
@@ -355,6 +355,10 @@ const (
 	MaxMetricHelpBytes = 256 // help text: UTF-8, no control characters
 )
 
+// MaxReuseMS is the longest decision reuse a plugin may declare
+// (FieldReuseMS, ABI 1.2): one hour, in milliseconds.
+const MaxReuseMS = 3_600_000
+
 // Features a guest may query with ImportFeature. Every v1.0 host function
 // and field is implied by the major version; features name what minor
 // versions add, plus optional host capabilities.
@@ -380,6 +384,9 @@ const (
 	// cannot be missing), so the feature tells a guest that probes before
 	// relying on them, and tools, what the host has.
 	FeatureMetrics = "metrics"
+	// FeatureABI12: the host implements ABI 1.2 (FieldReuseMS: decision
+	// reuse, ABI.md "Decision reuse").
+	FeatureABI12 = "abi-1.2"
 )
 
 // Level is a log level for ImportLog.
@@ -573,10 +580,17 @@ const (
 	// values are a list (NUL-separated) both ways, never joined with ", ".
 	FieldResponseHeader Field = 47
 
+	// FieldReuseMS (ABI 1.2, decimal, init only) declares for how many
+	// milliseconds the host may reuse this plugin's outcome of the login,
+	// throttle and route hooks for a later HTTP request with the same
+	// credentials from the same client (ABI.md "Decision reuse"); 0, the
+	// default, never. At most MaxReuseMS.
+	FieldReuseMS Field = 48
+
 	// FieldMax is the highest field number this version defines. Numbers
 	// up to it may be unassigned (Defined is false): hosts treat those as
 	// unknown fields.
-	FieldMax = FieldResponseHeader
+	FieldMax = FieldReuseMS
 )
 
 // IsFilter reports whether f is a request filter field (written in init).
@@ -599,6 +613,7 @@ var fieldNames = [...]string{
 	FieldOnlyHosts: "only_hosts", FieldOnlyPaths: "only_paths", FieldOnlyMethods: "only_methods",
 	FieldOAuthToken: "oauth_token", FieldOAuthUser: "oauth_user", FieldPool: "pool",
 	FieldResponseStatus: "response_status", FieldResponseHeader: "response_header",
+	FieldReuseMS: "reuse_ms",
 }
 
 // Defined reports whether f is a field number this version assigns.
@@ -657,12 +672,12 @@ func Access(p Phase, f Field) Mode {
 		return None
 	}
 	if p == PhaseInit {
-		if f == FieldMessage || f == FieldPasswordVerified || f.IsFilter() {
+		if f == FieldMessage || f == FieldPasswordVerified || f.IsFilter() || f == FieldReuseMS {
 			return Write
 		}
 		return None
 	}
-	if f.IsFilter() {
+	if f.IsFilter() || f == FieldReuseMS {
 		return None
 	}
 	switch f {

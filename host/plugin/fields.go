@@ -67,7 +67,8 @@ type Fields struct {
 	Message string        // client-facing refusal text, or event text
 	Delay   time.Duration // wait this long before acting on the verdict
 
-	// only holds the request filters an init writes; nil outside init.
+	// only holds the request filters (and the decision reuse) an init
+	// writes; nil outside init.
 	only *filter
 }
 
@@ -103,9 +104,12 @@ func (f *Fields) EffectiveAccount() string {
 // appendField appends the encoded value of a plain field to b. It returns
 // abi error codes for fields that do not apply to this session.
 func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
-	if id.IsFilter() {
+	if id.IsFilter() || id == abi.FieldReuseMS {
 		if f.only == nil {
 			return b, abi.ErrNotAvailable
+		}
+		if id == abi.FieldReuseMS {
+			return strconv.AppendInt(b, f.only.reuseMS, 10), 0
 		}
 		return f.only.appendValue(b, id), 0
 	}
@@ -216,9 +220,17 @@ func (f *Fields) appendField(b []byte, id abi.Field) ([]byte, abi.Err) {
 
 // setField decodes and stores a plain field. Access has been checked.
 func (f *Fields) setField(id abi.Field, v []byte) abi.Err {
-	if id.IsFilter() {
+	if id.IsFilter() || id == abi.FieldReuseMS {
 		if f.only == nil {
 			return abi.ErrNotAvailable
+		}
+		if id == abi.FieldReuseMS {
+			ms, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || ms < 0 || ms > abi.MaxReuseMS {
+				return abi.ErrInvalid
+			}
+			f.only.reuseMS = ms
+			return 0
 		}
 		return f.only.set(id, v)
 	}

@@ -18,6 +18,11 @@ type filter struct {
 	hosts   []string
 	paths   []string
 	methods []string
+
+	// reuseMS is the decision reuse the init declared (abi.FieldReuseMS,
+	// ABI 1.2), in milliseconds; 0: none. It is not a filter: empty and
+	// match ignore it.
+	reuseMS int64
 }
 
 const (

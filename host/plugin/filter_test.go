@@ -2,9 +2,11 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postern/postern/abi"
 )
@@ -151,5 +153,71 @@ func TestHost_requestFilters_noAlloc(t *testing.T) {
 	}
 	if n := h.Plugin("f").Stats().Calls.Load(); n != 0 {
 		t.Errorf("%d calls", n)
+	}
+}
+
+// TestHost_reuse: Reuse is the shortest reuse declared by the plugins a
+// web request could enter at login, throttle, route or route_decided; one
+// of them without a reuse (or one that is not for HTTP at all being the
+// only one) turns it off, and every load moves the epoch.
+func TestHost_reuse(t *testing.T) {
+	path := goGuest(t, "filter")
+	tests := []struct {
+		name    string
+		configs []string
+		want    time.Duration
+	}{
+		{"none declared", []string{`{}`}, 0},
+		{"one", []string{`{"reuse_ms":5000}`}, 5 * time.Second},
+		{"the shortest", []string{`{"reuse_ms":5000}`, `{"reuse_ms":1500,"login":true}`}, 1500 * time.Millisecond},
+		{"one without", []string{`{"reuse_ms":5000}`, `{"login":true}`}, 0},
+		{"a mail-only plugin does not count", []string{`{"reuse_ms":5000}`, `{"protocols":["imap","pop3"]}`}, 5 * time.Second},
+		{"only mail plugins: nothing to reuse", []string{`{"reuse_ms":5000,"protocols":["imap"]}`}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newTestHost(t, Options{})
+			_, e0 := h.Reuse()
+			var specs []Spec
+			for i, c := range tc.configs {
+				specs = append(specs, Spec{Name: fmt.Sprintf("p%d", i), Path: path, Config: []byte(c)})
+			}
+			if err := h.Load(context.Background(), specs); err != nil {
+				t.Fatal(err)
+			}
+			d, e1 := h.Reuse()
+			if d != tc.want {
+				t.Errorf("Reuse() = %v, want %v", d, tc.want)
+			}
+			if e1 == e0 {
+				t.Errorf("epoch %d did not move on Load", e1)
+			}
+			if got := h.Plugin("p0").Info().Reuse; tc.configs[0] != `{}` && got == 0 {
+				t.Errorf("Info().Reuse = 0 for %s", tc.configs[0])
+			}
+		})
+	}
+	t.Run("a plugin left only rewrite by its spec still hears route_decided", func(t *testing.T) {
+		h, _ := newTestHost(t, Options{})
+		if err := h.Load(context.Background(), []Spec{
+			{Name: "a", Path: path, Config: []byte(`{"reuse_ms":2000}`)},
+			{Name: "b", Path: path, Config: []byte(`{}`), Hooks: []abi.Hook{abi.HookRewrite}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := h.Reuse(); d != 0 {
+			t.Errorf("Reuse() = %v, want 0: b serves only rewrite, but hears route_decided, which a reuse skips, and declared no reuse", d)
+		}
+	})
+}
+
+func TestHost_reuse_badValues(t *testing.T) {
+	path := goGuest(t, "filter")
+	for _, config := range []string{`{"reuse_ms":-1}`, `{"reuse_ms":3600001}`} {
+		h, _ := newTestHost(t, Options{})
+		err := h.Load(context.Background(), []Spec{{Name: "f", Path: path, Config: []byte(config)}})
+		if err == nil || !strings.Contains(err.Error(), "invalid") {
+			t.Errorf("%s: load error %v, want the init's refusal with ErrInvalid", config, err)
+		}
 	}
 }

@@ -62,8 +62,11 @@ type Host struct {
 
 	servedMu sync.Mutex    // orders recomputations of served
 	served   atomic.Uint32 // bit h set: some configured plugin serves hook h
-	built    atomic.Bool   // a module was compiled since the last releaseBuildMemory
-	watcher  *filewatch.Watcher
+	// reuse is the web decision reuse (Reuse): the epoch, bumped by every
+	// recomputation, in the high 32 bits, the duration in ms in the low.
+	reuse   atomic.Uint64
+	built   atomic.Bool // a module was compiled since the last releaseBuildMemory
+	watcher *filewatch.Watcher
 
 	instMu sync.Mutex
 	insts  map[*instance]struct{}
@@ -357,6 +360,58 @@ func (h *Host) updateServed() {
 		}
 	}
 	h.served.Store(bits)
+	h.reuse.Store((h.reuse.Load()>>32+1)<<32 | uint64(h.reuseLocked()/time.Millisecond))
+}
+
+// reuseHooks and reuseEvents are what a reused web decision skips.
+var (
+	reuseHooks  = [...]abi.Hook{abi.HookLogin, abi.HookThrottle, abi.HookRoute}
+	reuseEvents = [...]abi.Event{abi.EventRouteDecided}
+)
+
+// reuseLocked computes Reuse's duration: the shortest reuse declared by
+// the plugins that could be entered for an HTTP request at login,
+// throttle or route, or at route_decided; 0 when one of them declared
+// none, or when there is no such plugin (nothing to save).
+func (h *Host) reuseLocked() time.Duration {
+	var d time.Duration
+	for _, p := range *h.plugins.Load() {
+		g := p.gen.Load()
+		if g == nil || (g.only != nil && g.only.protos != 0 && g.only.protos&protoHTTP == 0) {
+			continue
+		}
+		in := false
+		for _, hk := range reuseHooks {
+			in = in || g.serves[hk]
+		}
+		for _, e := range reuseEvents {
+			in = in || g.hears[e]
+		}
+		if !in {
+			continue
+		}
+		if g.reuse <= 0 {
+			return 0
+		}
+		if d == 0 || g.reuse < d {
+			d = g.reuse
+		}
+	}
+	return d
+}
+
+// Reuse reports for how long a web front end may reuse the outcome of
+// the login, throttle and route chains of one HTTP request for a later
+// request with the same reuse key (ABI.md "Decision reuse"), without
+// entering those hooks or the route_decided event: the shortest reuse
+// that every plugin serving them (and not filtered to mail protocols)
+// declared in its init (abi.FieldReuseMS); 0 when one did not. epoch
+// changes whenever the configured plugins or a plugin's serving version
+// change (a load, a reload): a decision made under another epoch must not
+// be reused. One atomic load.
+func (h *Host) Reuse() (d time.Duration, epoch uint32) {
+	v := h.reuse.Load()
+	return time.Duration(v&(1<<32-1)) * time.Millisecond, uint32(v >> 32)
 }
 
 // Store returns the key-value store plugins use.

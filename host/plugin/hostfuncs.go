@@ -122,7 +122,7 @@ func hostFeature(ctx context.Context, _ api.Module, s []uint64) {
 	name := string(in.read(uint32(s[0]), uint32(s[1]), "feature"))
 	var ok bool
 	switch name {
-	case abi.FeatureABI10, abi.FeatureABI11, abi.FeatureResponseHook, abi.FeatureMetrics:
+	case abi.FeatureABI10, abi.FeatureABI11, abi.FeatureABI12, abi.FeatureResponseHook, abi.FeatureMetrics:
 		ok = true
 	case abi.FeatureKVShared:
 		ok = in.g.p.h.store != nil && in.g.p.h.store.Shared()

@@ -147,6 +147,7 @@ func (g *generation) newInstance(ctx context.Context, trial bool) (*instance, er
 	in.disarm()
 	if trial {
 		g.vouches = in.fields.PasswordVerified
+		g.reuse = time.Duration(in.fields.only.reuseMS) * time.Millisecond
 		if !in.fields.only.empty() {
 			g.only = in.fields.only
 		}

@@ -42,6 +42,9 @@ type generation struct {
 	// only: the request filters the trial instance's init declared; nil
 	// when it declared none. Checked before every hook and event call.
 	only *filter
+	// reuse: the decision reuse the trial instance's init declared
+	// (abi.FieldReuseMS); 0: none.
+	reuse time.Duration
 
 	pool       pool
 	httpClient *http.Client

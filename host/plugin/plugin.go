@@ -464,6 +464,9 @@ type Info struct {
 	// Filter is the request filter its init declared ("login
 	// paths=/service/"); "" when it wants every request.
 	Filter string
+	// Reuse is the decision reuse its init declared (abi.FieldReuseMS,
+	// ABI 1.2); 0: none.
+	Reuse time.Duration
 	// OnRegression is the plugin's on_regression policy.
 	OnRegression string
 	// Watch is the watch of a newly swapped-in version, nil when none
@@ -485,6 +488,7 @@ func (p *Plugin) Info() Info {
 		LoadedAt: g.loadedAt, Counters: p.Counters(),
 		VerifiesPasswords: g.vouches,
 		Filter:            g.only.describe(),
+		Reuse:             g.reuse,
 		OnRegression:      p.spec.OnRegression.String(),
 		Watch:             p.watchInfo(),
 		LastRollback:      p.lastRollback.Load(),

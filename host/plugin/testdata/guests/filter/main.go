@@ -2,7 +2,9 @@
 // configuration names the filters its init declares through the SDK:
 //
 //	{"login":true,"protocols":["http"],"hosts":["mail.example.com"],
-//	 "paths":["/service/"],"methods":["GET"]}
+//	 "paths":["/service/"],"methods":["GET"],"reuse_ms":5000}
+//
+// reuse_ms declares a decision reuse (ABI 1.2) in milliseconds.
 //
 // Every hook returns Continue and route_decided does nothing: the host's
 // call counter tells whether the guest was entered. An init that fails to
@@ -12,6 +14,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	postern "github.com/postern/postern/guest-sdk"
 	"github.com/postern/postern/guest-sdk/event/routedecided"
@@ -28,6 +31,7 @@ func init() {
 		var c struct {
 			Login                            bool
 			Protocols, Hosts, Paths, Methods []string
+			ReuseMS                          int64 `json:"reuse_ms"`
 		}
 		if len(config) > 0 {
 			if err := json.Unmarshal(config, &c); err != nil {
@@ -39,6 +43,11 @@ func init() {
 				return fmt.Errorf("%s: %w", what, err)
 			}
 			return nil
+		}
+		if c.ReuseMS != 0 {
+			if err := try("reuse", postern.ReuseDecisions(time.Duration(c.ReuseMS)*time.Millisecond)); err != nil {
+				return err
+			}
 		}
 		if c.Login {
 			if err := try("login", postern.OnlyWithLogin()); err != nil {
