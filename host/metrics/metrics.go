@@ -71,7 +71,7 @@ type descs struct {
 	rollbacks                                                                          *prometheus.Desc
 	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
 	webRequests, webDuration, webUpstream, webUpErrors, webRetries, webBackendUp       *prometheus.Desc
-	webBytesIn, webBytesOut, webUpgrades, webFast                                      *prometheus.Desc
+	webBytesIn, webBytesOut, webUpgrades, webFast, webReused                           *prometheus.Desc
 	connRefused, connOpen, sessionsOpen, sessionsMax                                   *prometheus.Desc
 }
 
@@ -130,6 +130,7 @@ func New(version string) *Collector {
 		sessionsMax:  n("sessions", "max", "limits.max_sessions (0: no cap)."),
 		webUpgrades:  n("web", "upgrades_total", "Responses 101 Switching Protocols (WebSocket upgrades), by listener.", "listener"),
 		webFast:      n("web", "fast_path_requests_total", "Requests served on the fast path (no plugin wanted them), by listener.", "listener"),
+		webReused:    n("web", "decisions_reused_total", "Requests that took a kept login, throttle and route decision instead of entering those plugins (decision reuse), by listener.", "listener"),
 
 		configReloads:    n("config", "reloads_total", "Configuration reloads (SIGHUP or POST /reload) by result.", "result"),
 		configLastReload: n("config", "last_reload_timestamp_seconds", "When the configuration was last reloaded (0: never)."),
@@ -198,7 +199,7 @@ func (c *Collector) all() []*prometheus.Desc {
 		d.reloadFailures, d.rollbacks, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
 		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK,
 		d.webRequests, d.webDuration, d.webUpstream, d.webUpErrors, d.webRetries, d.webBackendUp,
-		d.webBytesIn, d.webBytesOut, d.webUpgrades, d.webFast,
+		d.webBytesIn, d.webBytesOut, d.webUpgrades, d.webFast, d.webReused,
 		d.connRefused, d.connOpen, d.sessionsOpen, d.sessionsMax}
 }
 
@@ -321,6 +322,7 @@ func (c *Collector) collectWeb(ch chan<- prometheus.Metric, st web.Stats,
 		counter(d.webBytesOut, l.BytesOut, l.Name)
 		counter(d.webUpgrades, l.Upgrades, l.Name)
 		counter(d.webFast, l.FastPath, l.Name)
+		counter(d.webReused, l.Reused, l.Name)
 	}
 	for _, p := range st.Pools {
 		hist(d.webUpstream, p.Upstream, p.Name)

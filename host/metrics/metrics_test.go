@@ -62,7 +62,7 @@ func TestCollector_Plugins(t *testing.T) {
 	want := `
 # HELP postern_build_info Postern's version and plugin ABI version; always 1.
 # TYPE postern_build_info gauge
-postern_build_info{abi="1.1",version="v1.2.3"} 1
+postern_build_info{abi="1.2",version="v1.2.3"} 1
 # HELP postern_plugin_calls_total Hook and event export calls.
 # TYPE postern_plugin_calls_total counter
 postern_plugin_calls_total{plugin="all"} 3

@@ -225,11 +225,15 @@ func (f *Fields) setField(id abi.Field, v []byte) abi.Err {
 			return abi.ErrNotAvailable
 		}
 		if id == abi.FieldReuseMS {
-			ms, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || ms < 0 || ms > abi.MaxReuseMS {
+			// Decimal digits only, as every decimal field: no sign.
+			if len(v) == 0 || v[0] < '0' || v[0] > '9' {
 				return abi.ErrInvalid
 			}
-			f.only.reuseMS = ms
+			ms, err := strconv.ParseUint(string(v), 10, 32)
+			if err != nil || ms > abi.MaxReuseMS {
+				return abi.ErrInvalid
+			}
+			f.only.reuseMS = int64(ms)
 			return 0
 		}
 		return f.only.set(id, v)

@@ -77,7 +77,7 @@ func TestHost_Load_refusesBadModules(t *testing.T) {
 		{"hook signature", "bad_signature", Limits{}, "exports postern_hook_route with signature (func (param i32) (result i32)); the ABI says (func (result i32))"},
 		{"event signature", "bad_signature_event", Limits{}, "exports postern_event_login_failed with signature (func (result i32)); the ABI says (func)"},
 		{"no memory", "no_memory", Limits{}, `does not export its memory as "memory"`},
-		{"unknown import", "unknown_import", Limits{}, "imports postern.no_such_function, which this host (ABI 1.1) does not provide"},
+		{"unknown import", "unknown_import", Limits{}, "imports postern.no_such_function, which this host (ABI 1.2) does not provide"},
 		{"init refuses", "init_refuse", Limits{}, `init refused its configuration: missing key "servers"`},
 		{"init traps", "init_trap", Limits{}, "postern_init: trap"},
 		{"start traps", "start_trap", Limits{}, "instantiate: trap"},

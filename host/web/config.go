@@ -72,6 +72,11 @@ type Config struct {
 	// their request filters) on a fast path that forwards their bytes as
 	// they came (fastpath.go); `fast_path: false` in the configuration.
 	NoFastPath bool
+	// NoDecisionReuse never reuses a request's login, throttle and route
+	// decision for a later request with the same credentials, even when
+	// every plugin declared a reuse (ABI 1.2, reuse.go);
+	// `decision_reuse: false` in the configuration.
+	NoDecisionReuse bool
 	// RetryAfter is the Retry-After of a throttle refusal whose plugin set
 	// no delay_ms; 0 means 60 s.
 	RetryAfter time.Duration

@@ -58,6 +58,8 @@ type reqState struct {
 	fwd              [5]string // X-Forwarded-For, X-Real-Ip, X-Forwarded-Proto, X-Forwarded-Host values; an empty User-Agent (forward)
 
 	forwardState // forward's outbound URL, guarded body and 1xx trace
+
+	reuse reuseState // decision reuse (reuse.go)
 }
 
 // request is what every request allocates up front, in one allocation
@@ -145,7 +147,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(lw, r.Body, maxBody)
 		}
 	}
-	if !s.runChains(lw, r, st) {
+	if !s.runChains(lw, r, st, &h.l) {
 		return
 	}
 	// The plugins edit the request's header map through the fields; a
@@ -174,7 +176,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.proxy.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	}
-	if st.connected && s.plugins != nil && s.plugins.Hears(abi.EventRouteDecided) {
+	if st.reuse.keyed {
+		s.settleDecision(st)
+	}
+	if st.connected && !st.reuse.reused && s.plugins != nil && s.plugins.Hears(abi.EventRouteDecided) {
 		f.Upstream = st.upstream
 		// Only when a listener's request filter wants this request: no
 		// goroutine for an anonymous request a route cache ignores.
@@ -217,10 +222,21 @@ func (s *Server) fireRouteDecided(w http.ResponseWriter, ctx context.Context, f 
 
 // runChains runs login, throttle, route and rewrite and answers the
 // client when one ends the request. It returns false when it answered.
-func (s *Server) runChains(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+//
+// A request that takes a kept decision (reuse.go) runs rewrite only; one
+// that may keep its decision keeps it after the route chain.
+func (s *Server) runChains(w http.ResponseWriter, r *http.Request, st *reqState, l *Listener) bool {
 	f := st.f
 	ctx := r.Context()
-	for _, hook := range abi.RequestHooks {
+	hooks := abi.RequestHooks
+	if s.reuseDecision(r, st, l) {
+		if !s.choosePool(w, st, plugin.Result{}) {
+			return false
+		}
+		hooks = hooks[reusedHooks:]
+	}
+	delayed := false
+	for _, hook := range hooks {
 		var res plugin.Result
 		if s.plugins != nil && s.plugins.Serves(hook) {
 			res = s.plugins.Run(ctx, hook, f)
@@ -247,10 +263,15 @@ func (s *Server) runChains(w http.ResponseWriter, r *http.Request, st *reqState)
 			s.fail(w, st, http.StatusServiceUnavailable, f.Message, why)
 			return false
 		}
-		if hook == abi.HookRoute && !s.choosePool(w, st, res) {
-			return false
+		if hook == abi.HookRoute {
+			pool := f.HTTP.Pool
+			if !s.choosePool(w, st, res) {
+				return false
+			}
+			s.keepDecision(st, pool, delayed || f.Delay > 0)
 		}
 		if f.Delay > 0 {
+			delayed = true
 			d := f.Delay
 			f.Delay = 0
 			t := time.NewTimer(d)

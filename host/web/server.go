@@ -106,8 +106,11 @@ type Server struct {
 
 	limiter *connlimit.Registry // connection counts (limits.go)
 
-	eventSem chan struct{}  // route_decided events running behind responses
-	events   sync.WaitGroup // those events, waited for by Shutdown
+	eventSem chan struct{} // route_decided events running behind responses
+	// decisions are the kept login, throttle and route decisions (decision
+	// reuse, reuse.go); nil with Config.NoDecisionReuse.
+	decisions *decisions
+	events    sync.WaitGroup // those events, waited for by Shutdown
 
 	mu            sync.Mutex
 	servers       []frontServer
@@ -172,6 +175,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.limiter == nil {
 		s.limiter = connlimit.New()
+	}
+	if !cfg.NoDecisionReuse {
+		s.decisions = newDecisions()
 	}
 	for _, pc := range cfg.Pools {
 		mode, _ := balance.ParseMode(pc.Balance)

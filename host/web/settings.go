@@ -155,6 +155,11 @@ func (w *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 			d.Bool(n, p, &fast)
 			c.NoFastPath = !fast
 		}),
+		confdecode.Key("decision_reuse", func(n *yaml.Node, p string) {
+			reuse := true
+			d.Bool(n, p, &reuse)
+			c.NoDecisionReuse = !reuse
+		}),
 		confdecode.Key("retry_after", func(n *yaml.Node, p string) { d.Duration(n, p, &c.RetryAfter) }),
 		confdecode.Key("via", func(n *yaml.Node, p string) { d.Str(n, p, &c.Via) }),
 		confdecode.Key("auth_cookie", func(n *yaml.Node, p string) { d.Str(n, p, &c.AuthCookie) }),

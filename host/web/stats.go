@@ -78,6 +78,7 @@ type listenerStats struct {
 	bytesOut atomic.Int64 // response body bytes sent to clients
 	upgrades atomic.Int64 // 101 Switching Protocols (WebSocket)
 	fast     atomic.Int64 // requests served on the fast path (fastpath.go)
+	reused   atomic.Int64 // requests that took a kept decision (reuse.go)
 }
 
 // backendStats are one backend's counters, per listener.
@@ -186,6 +187,10 @@ type ListenerStats struct {
 	// FastPath: requests served on the fast path (no plugin wanted them;
 	// Config.NoFastPath).
 	FastPath int64
+	// Reused: requests that took a kept login, throttle and route
+	// decision instead of entering those plugins (decision reuse, ABI 1.2;
+	// Config.NoDecisionReuse).
+	Reused int64
 	// Duration: the whole request, from its headers to the end of the
 	// response.
 	Duration Histogram
@@ -240,7 +245,7 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		out.Listeners = append(out.Listeners, ListenerStats{Name: l.name, BytesIn: l.bytesIn.Load(),
-			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Duration: l.duration.snapshot()})
+			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Reused: l.reused.Load(), Duration: l.duration.snapshot()})
 	}
 	addBackend := func(b *backendStats, up bool) {
 		for li := range b.byListener {

@@ -64,7 +64,7 @@ func TestRun_Usage(t *testing.T) {
 		{"help", []string{"help"}, exitOK, "SIGHUP re-reads the configuration", ""},
 		{"help says what run serves", []string{"help"}, exitOK, "serves the IMAP and POP3 listeners", ""},
 		{"unknown command", []string{"serve"}, exitUsage, "", `unknown command "serve"`},
-		{"version", []string{"version"}, exitOK, "(plugin ABI 1.1)", ""},
+		{"version", []string{"version"}, exitOK, "(plugin ABI 1.2)", ""},
 		{"bad flag", []string{"check", "-x"}, exitUsage, "", "flag provided but not defined: -x"},
 		{"stray argument", []string{"check", "postern.yaml"}, exitUsage, "", `unexpected argument "postern.yaml"`},
 		{"call without hook", []string{"call"}, exitUsage, "", "give one of -hook"},
