@@ -104,7 +104,8 @@ func (h *calls) FieldGet(field int32, buf []byte) int32 {
 	case ok:
 	case f == abi.FieldHTTPHeaders:
 		v = h.headerNames()
-	case f == abi.FieldDelayMS, f == abi.FieldCacheAlias, f == abi.FieldRouteCached, f == abi.FieldPasswordVerified, f == abi.FieldOnlyLogin:
+	case f == abi.FieldDelayMS, f == abi.FieldCacheAlias, f == abi.FieldRouteCached, f == abi.FieldPasswordVerified, f == abi.FieldOnlyLogin,
+		f == abi.FieldReuseMS:
 		v = "0"
 	}
 	return out(buf, v)
@@ -144,6 +145,10 @@ func (h *calls) FieldSet(field int32, val []byte) int32 {
 			v = "1"
 		}
 	}
+	if f == abi.FieldReuseMS {
+		ms, _ := strconv.ParseUint(v, 10, 64)
+		v = strconv.FormatUint(ms, 10) // the host keeps the number: "007" reads back "7"
+	}
 	h.fields()[f] = v
 	return 0
 }
@@ -159,6 +164,9 @@ func validField(f abi.Field, v string) bool {
 	case abi.FieldDelayMS:
 		ms, err := strconv.ParseUint(v, 10, 32)
 		return err == nil && ms <= maxDelayMS
+	case abi.FieldReuseMS:
+		ms, err := strconv.ParseUint(v, 10, 64) // digits only: no sign, space or unit
+		return err == nil && ms <= abi.MaxReuseMS
 	case abi.FieldUpstreams:
 		if v == "" {
 			return true

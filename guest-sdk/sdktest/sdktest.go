@@ -69,8 +69,12 @@ type Host struct {
 
 	// Config is the plugin configuration config_get returns.
 	Config []byte
-	// Features are the features the host reports. New sets abi-1.0;
+	// Features are the features the host reports. New sets those of an
+	// ABI 1.2 host (abi-1.0, abi-1.1, abi-1.2, response-hook, metrics);
 	// http-call is also reported while HTTP is set, unless set here.
+	// Delete abi-1.2 to see what a plugin does on a 1.1 host's features
+	// (the fields stay: a 1.1 host would return abi.ErrUnknownField for
+	// abi.FieldReuseMS).
 	Features map[string]bool
 
 	// KV is the key-value store. Expired items read as absent.
@@ -138,7 +142,7 @@ func New(t testing.TB) *Host {
 		RespHeaders: map[string][]string{},
 		Metrics:     map[string]*Metric{},
 		Phase:       abi.PhaseLogin,
-		Features:    map[string]bool{abi.FeatureABI10: true, abi.FeatureABI11: true, abi.FeatureResponseHook: true, abi.FeatureMetrics: true},
+		Features:    map[string]bool{abi.FeatureABI10: true, abi.FeatureABI11: true, abi.FeatureABI12: true, abi.FeatureResponseHook: true, abi.FeatureMetrics: true},
 		KV:          map[string]Item{},
 		Now:         time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		HTTPMaxBody: 64 << 10,
@@ -193,6 +197,16 @@ func (h *Host) InitVerifiesPasswords() bool { return h.initFields[abi.FieldPassw
 // field (abi.FieldOnlyLogin .. abi.FieldOnlyMethods, ABI 1.1): "1" for
 // OnlyWithLogin, lists NUL-separated; "" when it wrote none.
 func (h *Host) InitFilter(f abi.Field) string { return h.initFields[f] }
+
+// InitReuse returns the decision reuse the last Init declared
+// (abi.FieldReuseMS, ABI 1.2, postern.ReuseDecisions): 0 when it declared
+// none. The fake validates the value as the real host does (decimal
+// milliseconds, 0..abi.MaxReuseMS, else abi.ErrInvalid with nothing
+// changed) but reuses nothing: every CallHook enters the plugin.
+func (h *Host) InitReuse() time.Duration {
+	ms, _ := strconv.ParseInt(h.initFields[abi.FieldReuseMS], 10, 64)
+	return time.Duration(ms) * time.Millisecond
+}
 
 // CallHook runs the plugin's handler of hook and returns its verdict. The
 // test fails if the plugin registered no handler for hook (the real host
