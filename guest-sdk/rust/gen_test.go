@@ -55,6 +55,7 @@ func genABI() []byte {
 		{"MAX_DELAY_MS", abi.MaxDelayMS, "The largest delay_ms."},
 		{"MAX_KEY_NAME_BYTES", abi.MaxKeyNameBytes, "The key of a keyed field (a header name)."},
 		{"MAX_RETRIES", abi.MaxRetries, "Retry verdicts per plugin per hook call."},
+		{"MAX_REUSE_MS", abi.MaxReuseMS, "The largest reuse_ms: one hour (ABI 1.2)."},
 	} {
 		p("    /// %s\n    pub const %s: usize = %d;\n", l.doc, l.name, l.v)
 	}

@@ -210,7 +210,7 @@ pub fn warn(msg: &str) {
     log(Level::Warn, msg)
 }
 
-/// Reports whether the host implements a feature (`abi-1.1`,
+/// Reports whether the host implements a feature (`abi-1.1`, `abi-1.2`,
 /// `http-call`, `kv-shared`, ...).
 pub fn feature(name: &str) -> bool {
     sys::feature(name.as_bytes()) == 1
@@ -363,6 +363,25 @@ pub fn set_upstreams<S: AsRef<str>>(upstreams: &[S]) -> Result<()> {
 /// Sets `delay_ms`: the host waits that long before acting on the outcome.
 pub fn set_delay_ms(ms: u32) -> Result<()> {
     set(field::DELAY_MS, ms.to_string())
+}
+
+/// Declares, from init, that the host may reuse this plugin's outcome of
+/// the login, throttle and route hooks for up to `ms` milliseconds for a
+/// later HTTP request with the same reuse key (the same listener, TLS
+/// server name, client address, Host, matched web route and credentials),
+/// without calling the plugin (ABI 1.2, `reuse_ms`, ABI.md "Decision
+/// reuse"). The host reuses only when every plugin serving those hooks (or
+/// the route_decided event) declared a reuse, for the shortest time.
+///
+/// Declare it only when the plugin decides the same for such requests
+/// whatever else differs (path, method, query, other headers), and when
+/// the store data it reads may be that old. At most
+/// [`limits::MAX_REUSE_MS`] ([`Error::INVALID`] above, nothing changed);
+/// 0 declares none. A host before 1.2 returns [`Error::UNKNOWN_FIELD`]:
+/// ignore it, not reusing is always correct. Outside init it is
+/// [`Error::NOT_AVAILABLE`].
+pub fn reuse_decisions(ms: u32) -> Result<()> {
+    set(field::REUSE_MS, ms.to_string())
 }
 
 /// Reads a value from the key-value store.

@@ -121,13 +121,18 @@ fn valid_host_port(s: &str) -> bool {
 fn valid_value(f: i32, v: &[u8]) -> bool {
     let s = match std::str::from_utf8(v) {
         Ok(s) => s,
-        Err(_) => return !matches!(f, field::DELAY_MS | field::UPSTREAMS | field::REDIRECT_CODE),
+        Err(_) => return !matches!(f, field::DELAY_MS | field::REUSE_MS | field::UPSTREAMS | field::REDIRECT_CODE),
     };
     match f {
         field::MESSAGE => !s.contains(|c| c == '\r' || c == '\n'),
         field::DELAY_MS => {
             s.bytes().all(|c| c.is_ascii_digit())
                 && matches!(s.parse::<u64>(), Ok(ms) if ms as usize <= limits::MAX_DELAY_MS)
+        }
+        field::REUSE_MS => {
+            !s.is_empty()
+                && s.bytes().all(|c| c.is_ascii_digit())
+                && matches!(s.parse::<u64>(), Ok(ms) if ms <= limits::MAX_REUSE_MS as u64)
         }
         field::UPSTREAMS => s.is_empty() || s.split('\0').all(valid_host_port),
         field::REDIRECT_CODE => matches!(s, "301" | "302" | "303" | "307" | "308"),
@@ -216,7 +221,7 @@ impl State {
             Some(v) if !(f == field::ACCOUNT && v.is_empty()) => v.clone(),
             _ if f == field::ACCOUNT => self.fields.get(&field::LOGIN).cloned().unwrap_or_default(),
             _ if f == field::HTTP_HEADERS => self.header_names(),
-            _ if f == field::DELAY_MS || is_bool(f) => b"0".to_vec(),
+            _ if f == field::DELAY_MS || f == field::REUSE_MS || is_bool(f) => b"0".to_vec(),
             _ => Vec::new(),
         };
         out(buf, &v)
@@ -239,6 +244,10 @@ impl State {
             } else {
                 b"0".to_vec()
             }
+        } else if f == field::REUSE_MS {
+            // The host keeps the number: "007" reads back "7".
+            let ms: u64 = std::str::from_utf8(val).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+            ms.to_string().into_bytes()
         } else {
             val.to_vec()
         };
@@ -559,7 +568,7 @@ pub struct Host {
 
 impl Host {
     /// Installs a fresh fake host on this thread: an IMAP session in the
-    /// login hook, features `abi-1.0` and `abi-1.1`, an empty store, a fixed
+    /// login hook, features `abi-1.0`, `abi-1.1` and `abi-1.2`, an empty store, a fixed
     /// clock (2026-01-02T03:04:05Z), a 64 KiB HTTP response limit and no
     /// HTTP stub (every http_call is [`Error::DENIED`]). Panics if one is
     /// installed already.
@@ -572,6 +581,7 @@ impl Host {
             let mut features = BTreeMap::new();
             features.insert("abi-1.0".to_string(), true);
             features.insert("abi-1.1".to_string(), true);
+            features.insert("abi-1.2".to_string(), true);
             *h = Some(State {
                 phase: phase::LOGIN,
                 fields,
@@ -720,7 +730,10 @@ impl Host {
         })
     }
 
-    /// A field init wrote (message, password_verified, request filters).
+    /// A field init wrote (message, password_verified, request filters,
+    /// reuse_ms as the decimal number of milliseconds).
+    /// The fake validates reuse_ms but reuses nothing: every call_hook
+    /// runs the hook.
     pub fn init_field(&self, f: i32) -> String {
         with(|h| h.init_fields.get(&f).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default())
     }

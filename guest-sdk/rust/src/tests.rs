@@ -117,6 +117,38 @@ fn init_refusal_and_filters() {
 }
 
 #[test]
+fn reuse_decisions_in_init_only() {
+    let h = Host::new();
+    assert!(feature("abi-1.2"));
+    fn declare(_: &[u8]) -> InitResult {
+        assert_eq!(get_string(field::REUSE_MS).unwrap(), "0"); // reads 0 until written
+        reuse_decisions(5000).map_err(|e| e.to_string())?;
+        for bad in ["3600001", "-1", "+5", " 5", "5s", "", "0x10"] {
+            assert_eq!(set(field::REUSE_MS, bad), Err(Error::INVALID), "{:?}", bad);
+        }
+        assert_eq!(reuse_decisions(limits::MAX_REUSE_MS as u32 + 1), Err(Error::INVALID));
+        assert_eq!(get_string(field::REUSE_MS).unwrap(), "5000"); // nothing changed
+        Ok(())
+    }
+    assert_eq!(h.init(declare), Ok(()));
+    assert_eq!(h.init_field(field::REUSE_MS), "5000");
+    fn leading_zeros(_: &[u8]) -> InitResult {
+        set(field::REUSE_MS, "0042").map_err(|e| e.to_string())?;
+        assert_eq!(get_string(field::REUSE_MS).unwrap(), "42");
+        reuse_decisions(limits::MAX_REUSE_MS as u32).map_err(|e| e.to_string())
+    }
+    assert_eq!(h.init(leading_zeros), Ok(()));
+    assert_eq!(h.init_field(field::REUSE_MS), "3600000");
+    h.set_field(field::PROTOCOL, "http");
+    h.call_hook(phase::LOGIN, || {
+        assert_eq!(reuse_decisions(1000), Err(Error::NOT_AVAILABLE));
+        assert_eq!(get(field::REUSE_MS), Err(Error::NOT_AVAILABLE));
+        Verdict::Continue
+    });
+    assert_eq!(h.init_field(field::REUSE_MS), "3600000");
+}
+
+#[test]
 fn logs_counters_clock() {
     let h = Host::new();
     info("hello");
