@@ -102,6 +102,15 @@ type MetricsPlugin interface {
 	Metrics() map[string]Metric
 }
 
+// ReusePlugin is a Plugin whose host reports the decision reuse the
+// serving version declared in init (ABI 1.2 reuse_ms, ABI.md "Decision
+// reuse"). The reuse cases check the declaration through it; for a Plugin
+// without it they check only what the guest sees.
+type ReusePlugin interface {
+	// Reuse returns the declared reuse; 0 when none was declared.
+	Reuse() time.Duration
+}
+
 // Metric is a declared gauge or histogram and its value now.
 type Metric struct {
 	Kind   abi.MetricKind

@@ -193,6 +193,10 @@ var guestCases = []guestCase{
 	{name: "get/only_login outside init", section: "ABI.md#request-filters", hook: hookRoute, cmd: "get:38", want: "-2"},
 	{name: "set/only_login outside init", section: "ABI.md#request-filters", cmd: "set:38:1", want: "-2"},
 	{name: "set/only_paths outside init", section: "ABI.md#request-filters", hook: hookThrottle, cmd: "set:41:/service/", want: "-2"},
+	// ABI 1.2: reuse_ms is init's only (testdata/reuse.wat checks init).
+	{name: "get/reuse_ms outside init", section: "ABI.md#decision-reuse", hook: hookRoute, fields: httpCmd, cmd: "get:48", want: "-2"},
+	{name: "set/reuse_ms outside init", section: "ABI.md#decision-reuse", fields: httpCmd, cmd: "set:48:5000", want: "-2"},
+	{name: "set/reuse_ms in route", section: "ABI.md#access-per-phase", hook: hookRoute, cmd: "set:48:5000", want: "-2"},
 	{name: "set/boolean rejects yes", section: "ABI.md#fields", hook: hookRoute, cmd: "set:31:yes", want: "-4"},
 	{name: "set/message with a line break", section: "ABI.md#fields", cmd: "set:27:a\nb", match: "any",
 		after: func(c *C, _ Plugin, f *Fields, _ string) {
@@ -311,6 +315,7 @@ var guestCases = []guestCase{
 
 	// feature, log, counter, clock, config
 	{name: "feature/abi-1.0", section: "ABI.md#feature", cmd: "feature:abi-1.0", want: "1"},
+	{name: "feature/abi-1.2", section: "ABI.md#feature", cmd: "feature:abi-1.2", want: "1"},
 	{name: "feature/names are case-sensitive", section: "ABI.md#feature", cmd: "feature:ABI-1.0", want: "0"},
 	{name: "feature/unknown", section: "ABI.md#feature", cmd: "feature:teleport", want: "0"},
 	{name: "feature/http-call without an allowlist", section: "ABI.md#feature", cmd: "feature:http-call", want: "0"},
