@@ -286,12 +286,5 @@ func (g *guestLogs) lines() []conformance.LogLine {
 func Deviations() []conformance.Option {
 	// A deviation is listed here with conformance.KnownDeviation until the
 	// host is fixed.
-	return []conformance.Option{
-		// host/plugin/fields.go parses reuse_ms with strconv.ParseInt,
-		// which takes a sign: "+5" is 5 and "-0" is 0 where ABI.md's
-		// decimal encoding ("ASCII digits, no sign") makes both
-		// ErrInvalid; delay_ms uses ParseUint and refuses them.
-		conformance.KnownDeviation("abi/reuse/reuse_ms_with_a_sign_is_ErrInvalid",
-			"host/plugin accepts a sign in reuse_ms (strconv.ParseInt); ParseUint would refuse it as ABI.md says"),
-	}
+	return nil
 }
