@@ -29,6 +29,7 @@ type fastRequest struct {
 	target  []byte // the request target, as sent
 	pathLen int    // target[:pathLen] is the path; "?query" may follow
 	host    []byte // the Host value
+	authz   []byte // the Authorization value (only with allowAuth); nil: none
 	hopLines
 }
 
@@ -63,8 +64,10 @@ func (h *hopLines) take(kind int, value []byte, from, to int) bool {
 // parseFastRequest reads head (which ends with the blank line) into fr
 // and reports whether the fast path may forward it. cookie is the auth
 // cookie's name: a Cookie line that mentions it takes the full path (it
-// may carry a login).
-func parseFastRequest(head []byte, cookie string, fr *fastRequest) bool {
+// may carry a login). With allowAuth, one Authorization line is taken
+// into fr.authz (the fast path serves it only with a kept decision,
+// fastreuse.go); without, or with two, the full path takes the head.
+func parseFastRequest(head []byte, cookie string, allowAuth bool, fr *fastRequest) bool {
 	*fr = fastRequest{head: head}
 	var i int
 	switch {
@@ -114,6 +117,11 @@ func parseFastRequest(head []byte, cookie string, fr *fastRequest) bool {
 			if cookie != "" && bytes.Contains(value, []byte(cookie)) {
 				return false
 			}
+		case fieldAuthorization:
+			if !allowAuth || fr.authz != nil {
+				return false
+			}
+			fr.authz = value
 		case fieldOther, fieldDate, fieldContentType:
 		default:
 			return false // a body, a login, an upgrade, or a header the full path edits
@@ -383,6 +391,7 @@ const (
 	fieldContentLength
 	fieldDate
 	fieldContentType
+	fieldAuthorization
 	fieldRefused // a header that sends a head down the full path
 )
 
@@ -403,7 +412,7 @@ var fieldNames = map[string]int{
 	"upgrade":             fieldRefused,
 	"te":                  fieldRefused,
 	"trailer":             fieldRefused,
-	"authorization":       fieldRefused,
+	"authorization":       fieldAuthorization,
 	"proxy-authorization": fieldRefused,
 	"proxy-authenticate":  fieldRefused,
 	"forwarded":           fieldRefused,

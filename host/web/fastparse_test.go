@@ -127,7 +127,7 @@ func TestFastParseRequest(t *testing.T) {
 	for _, tc := range fastRequestCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			var fr fastRequest
-			ok := parseFastRequest(tc.head, "ZM_AUTH_TOKEN", &fr)
+			ok := parseFastRequest(tc.head, "ZM_AUTH_TOKEN", false, &fr)
 			if ok != tc.ok {
 				t.Fatalf("parseFastRequest(%q) = %v, want %v", tc.head, ok, tc.ok)
 			}
@@ -158,10 +158,10 @@ func TestFastParseRequest(t *testing.T) {
 	// Another auth cookie name: ZM_AUTH_TOKEN is an ordinary cookie then,
 	// and no cookie name means no cookie is one.
 	var fr fastRequest
-	if !parseFastRequest(rawHead("GET / HTTP/1.1", "Host: h", "Cookie: ZM_AUTH_TOKEN=x"), "SID", &fr) {
+	if !parseFastRequest(rawHead("GET / HTTP/1.1", "Host: h", "Cookie: ZM_AUTH_TOKEN=x"), "SID", false, &fr) {
 		t.Error("ZM_AUTH_TOKEN refused with auth cookie SID")
 	}
-	if parseFastRequest(rawHead("GET / HTTP/1.1", "Host: h", "Cookie: SID=x"), "SID", &fr) {
+	if parseFastRequest(rawHead("GET / HTTP/1.1", "Host: h", "Cookie: SID=x"), "SID", false, &fr) {
 		t.Error("auth cookie SID accepted")
 	}
 }
@@ -269,7 +269,7 @@ func FuzzParseFastRequest(f *testing.F) {
 		}
 		head = head[:end+4] // as serveOne hands it over
 		var fr fastRequest
-		if !parseFastRequest(head, "ZM_AUTH_TOKEN", &fr) {
+		if !parseFastRequest(head, "ZM_AUTH_TOKEN", false, &fr) {
 			return
 		}
 		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))

@@ -113,6 +113,15 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 		}
 		p = rt.pool
 	}
+	var fd *fastDecision
+	var fdv fastDecision
+	if fr.authz != nil {
+		// A login: only a kept decision takes it here (fastreuse.go).
+		if !h.reuseFast(sc, host, rt, &fdv) {
+			return false, nil
+		}
+		fd, p = &fdv, fdv.pool
+	}
 	if p == nil || p.scheme != "http" {
 		return false, nil
 	}
@@ -120,7 +129,7 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 	if !ok {
 		return false, nil
 	}
-	if s.plugins != nil {
+	if s.plugins != nil && fd == nil {
 		hf := plugin.HTTPFields{Method: fr.method, Host: host, Path: path}
 		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: fc.peer, AuthMethod: "none", LoginAttempt: 1, HTTP: &hf}
 		if s.plugins.Wants(&f, fastHooks, fastEvents) {
@@ -145,7 +154,7 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 			}
 		})
 	}
-	return true, h.proxyFast(sc, c, p, rt, host, path)
+	return true, h.proxyFast(sc, c, p, rt, host, path, fd)
 }
 
 // fastOutcome is what proxyFast reports to the counters and the log.
@@ -155,11 +164,14 @@ type fastOutcome struct {
 	upstream string
 	bs       *backendStats
 	errMsg   string
+	answered bool // a backend answered
 }
 
 // proxyFast forwards the request to a backend of p and relays the answer;
-// it returns an error when the client connection must close.
-func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, host, path string) error {
+// it returns an error when the client connection must close. With a kept
+// decision (fd) that names upstreams, those are tried in order instead,
+// as the full path tries a route plugin's.
+func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, host, path string, fd *fastDecision) error {
 	s := h.s
 	fc := &sc.fast
 	start := time.Now()
@@ -185,19 +197,30 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 				return false
 			}
 		}
-		b, err := p.bal.Pick(fc.peer.Addr(), skip)
-		if err != nil {
-			break
+		var b *balance.Backend
+		ps := p.stats
+		if fd != nil && fd.addrs != nil {
+			if attempt >= len(fd.addrs) {
+				break
+			}
+			ps = s.stats.route
+			out.upstream = fd.addrs[attempt]
+			out.bs = ps.routeBackend(out.upstream)
+		} else {
+			var err error
+			if b, err = p.bal.Pick(fc.peer.Addr(), skip); err != nil {
+				break
+			}
+			if tried == nil {
+				tried = triedBuf[:0]
+			}
+			tried = append(tried, b)
+			b.Acquire()
+			out.upstream = b.Addr
+			out.bs = ps.backends[b.Index]
 		}
-		if tried == nil {
-			tried = triedBuf[:0]
-		}
-		tried = append(tried, b)
-		b.Acquire()
-		out.upstream = b.Addr
-		out.bs = p.stats.backends[b.Index]
 		if attempt > 0 {
-			p.stats.retries.Add(1)
+			ps.retries.Add(1)
 		}
 		// One clock reading per step: they are not free on every
 		// machine (kvm-clock), and a request needs three.
@@ -205,17 +228,24 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 		if attempt > 0 {
 			t0 = time.Now()
 		}
-		pc, resp, err := h.exchangeFast(sc, c, b.Addr, hdrTimeout, host, t0)
+		pc, resp, err := h.exchangeFast(sc, c, out.upstream, hdrTimeout, host, t0)
 		if err == nil {
 			sc.fast.hdrAt = time.Now()
-			p.stats.upstream.observe(sc.fast.hdrAt.Sub(t0))
-			p.bal.Success(b)
+			ps.upstream.observe(sc.fast.hdrAt.Sub(t0))
+			out.answered = true
+			if b != nil {
+				p.bal.Success(b)
+			}
 			connErr = h.relayFast(sc, c, pc, resp, &out)
-			b.Release()
+			if b != nil {
+				b.Release()
+			}
 			lastErr = nil
 			break
 		}
-		b.Release()
+		if b != nil {
+			b.Release()
+		}
 		if sc.ctx.Err() != nil {
 			out.status, out.errMsg = 499, "client went away"
 			connErr = errors.New("client went away")
@@ -223,10 +253,10 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 			break
 		}
 		out.bs.errors.Add(1)
-		if p.bal.Fail(b) {
+		if b != nil && p.bal.Fail(b) {
 			s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
 		}
-		s.log.Debug("backend attempt failed", "backend", b.Addr, "err", err)
+		s.log.Debug("backend attempt failed", "backend", out.upstream, "err", err)
 		lastErr = err
 	}
 	sc.stopWatch()
@@ -244,7 +274,10 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 	// Counted and logged before the response's last bytes leave, as on
 	// the full path (whose handler returns before the server flushes): a
 	// client that has its answer finds the request in the metrics.
-	h.finishFast(sc, rt, start, &out, host, path)
+	if fd != nil {
+		s.settleFast(fd, &out)
+	}
+	h.finishFast(sc, rt, start, &out, host, path, fd)
 	if connErr == nil {
 		if sc.fast.stub != nil {
 			connErr = sc.resp.finish() // an answer written through the response writer
@@ -576,12 +609,15 @@ func copyFixed(bw *bufio.Writer, br *bufio.Reader, n int64) (written int64, rerr
 
 // finishFast counts the request and writes its access log line, as
 // Server.finish does for the full path.
-func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *fastOutcome, host, path string) {
+func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *fastOutcome, host, path string, fd *fastDecision) {
 	s := h.s
 	sc.fast.end = time.Now()
 	d := sc.fast.end.Sub(start)
 	if h.ls != nil {
 		h.ls.fast.Add(1)
+		if fd != nil {
+			h.ls.reused.Add(1)
+		}
 	}
 	h.ls.count(out.bs, out.status, d, out.bytes)
 	if !s.access.Enabled(context.Background(), accessLevel) {
@@ -594,6 +630,13 @@ func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *
 	}
 	if rt != nil {
 		e.route = rt.name
+	}
+	if fd != nil {
+		e.user = fd.user()
+		e.plugins = "reused"
+		if fd.dec.verdicts != "" {
+			e.plugins += " " + fd.dec.verdicts
+		}
 	}
 	s.writeAccess(&e, nil)
 }

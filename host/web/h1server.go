@@ -63,6 +63,7 @@ type h1Server struct {
 	// that it did not (fastpath.go); nil: every request takes handler.
 	fast       func(sc *h1ServerConn) (served bool, err error)
 	authCookie string // parseFastRequest's cookie
+	reuseAuth  bool   // parseFastRequest's allowAuth: decisions are kept (fastreuse.go)
 
 	// TLS listeners: the handshake's configuration and the net/http
 	// server that gets the h2 connections.
@@ -520,7 +521,7 @@ func (sc *h1ServerConn) serveOne(first bool) (hijacked bool, err error) {
 	if end < 0 && hs.hdrTimeout > 0 {
 		sc.conn.SetReadDeadline(time.Now().Add(hs.hdrTimeout))
 	}
-	if end >= 0 && hs.fast != nil && end+4 <= hs.maxHeader+4096 && parseFastRequest(buf[:end+4], hs.authCookie, &sc.fast.req) {
+	if end >= 0 && hs.fast != nil && end+4 <= hs.maxHeader+4096 && parseFastRequest(buf[:end+4], hs.authCookie, hs.reuseAuth, &sc.fast.req) {
 		if served, err := hs.fast(sc); served {
 			return false, err
 		}

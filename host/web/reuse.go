@@ -64,28 +64,25 @@ func newDecisions() *decisions {
 	return d
 }
 
-// reuseKey is a request's key (see above). It appends length-prefixed
-// parts, so no two different requests share the material.
-func (d *decisions) key(st *reqState, r *http.Request, l *Listener, cookie string) [sha256.Size]byte {
+// key is a request's reuse key (see above) from its parts: authz are its
+// Authorization values, cookie the auth cookie's value. It appends
+// length-prefixed parts, so no two different requests share the material.
+func (d *decisions) key(listener, tlsVersion, sni, client, host, route, authMethod string, authz []string, cookie string) [sha256.Size]byte {
 	var buf [512]byte
 	b := append(buf[:0], d.salt[:]...)
 	part := func(s string) {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	f := st.f
-	part(l.Name)
-	part(f.TLSVersion)
-	part(f.SNI)
-	part(st.clientIP)
-	part(r.Host)
-	rt := ""
-	if st.rt != nil {
-		rt = st.rt.name
-	}
-	part(rt)
-	part(f.AuthMethod)
-	for _, v := range r.Header["Authorization"] {
+	part(listener)
+	part(tlsVersion)
+	part(sni)
+	part(client)
+	part(host)
+	part(route)
+	part(authMethod)
+	b = binary.AppendUvarint(b, uint64(len(authz)))
+	for _, v := range authz {
 		part(v)
 	}
 	part(cookie)
@@ -197,7 +194,12 @@ func (s *Server) reuseDecision(r *http.Request, st *reqState, l *Listener) bool 
 		cookie = c.Value
 	}
 	ru := &st.reuse
-	ru.keyed, ru.key, ru.ttl, ru.epoch = true, s.decisions.key(st, r, l, cookie), ttl, epoch
+	rt := ""
+	if st.rt != nil {
+		rt = st.rt.name
+	}
+	ru.keyed, ru.ttl, ru.epoch = true, ttl, epoch
+	ru.key = s.decisions.key(l.Name, f.TLSVersion, f.SNI, st.clientIP, r.Host, rt, f.AuthMethod, r.Header["Authorization"], cookie)
 	now := time.Now().UnixNano()
 	dec := s.decisions.get(ru.key, epoch, now)
 	if dec == nil {

@@ -101,6 +101,11 @@ func TestServer_decisionReuse(t *testing.T) {
 	if n := rs.reused(); n != 2 {
 		t.Errorf("Reused = %d, want 2", n)
 	}
+	// A reused GET without a body, which no plugin wants at rewrite or
+	// response, goes the fast path (fastreuse.go).
+	if n := rs.s.Stats().Listeners[0].FastPath; n != 2 {
+		t.Errorf("FastPath = %d, want the 2 reused requests", n)
+	}
 	lines := rs.logs.lines(t)
 	if len(lines) != 3 {
 		t.Fatalf("%d access lines, want 3", len(lines))
@@ -172,6 +177,34 @@ func TestServer_decisionReuse_dropped(t *testing.T) {
 			}
 		}
 		rs.waitCalls(t, 2*(chainCalls-1)) // no route_decided without an answer
+	})
+	t.Run("401 to a reused request", func(t *testing.T) {
+		rs := newReuseSetup(t, `{"reuse_ms":60000,"routes":{"bob":"MAILBOX"}}`, nil)
+		rs.get(t, "/echo", "bob", "x")
+		if code, _ := rs.get(t, "/denied", "bob", "x"); code != 401 || rs.reused() != 1 {
+			t.Fatalf("%d, reused %d: want a reused request answered 401", code, rs.reused())
+		}
+		rs.get(t, "/echo", "bob", "x")
+		rs.waitCalls(t, 2*chainCalls) // the 401 dropped the decision: the chains ran again
+	})
+	t.Run("a reused request no backend answered", func(t *testing.T) {
+		gone := newBackend(t, "gone", nil)
+		rs := newReuseSetup(t, `{"reuse_ms":60000,"routes":{"bob":"`+gone.addr+`"}}`, nil)
+		rs.get(t, "/echo", "bob", "x")
+		if code, be := rs.get(t, "/echo", "bob", "x"); code != 200 || be != "gone" || rs.reused() != 1 {
+			t.Fatalf("%d from %q, reused %d: want a reused 200 from gone", code, be, rs.reused())
+		}
+		rs.waitCalls(t, chainCalls)
+		gone.srv.CloseClientConnections()
+		gone.srv.Close()
+		if code, _ := rs.get(t, "/echo", "bob", "x"); code != 502 {
+			t.Fatalf("%d, want 502", code)
+		}
+		if n := rs.reused(); n != 2 {
+			t.Fatalf("Reused = %d, want 2 (the 502 was reused too)", n)
+		}
+		rs.get(t, "/echo", "bob", "x")
+		rs.waitCalls(t, 2*chainCalls-1) // the chains again; no route_decided without an answer
 	})
 	t.Run("expiry", func(t *testing.T) {
 		rs := newReuseSetup(t, `{"reuse_ms":150,"routes":{"bob":"MAILBOX"}}`, nil)

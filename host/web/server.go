@@ -300,7 +300,7 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	}
 	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {
 		if h, ok := s.handlerFor(l).(*handler); ok {
-			hs.fast, hs.authCookie = h.serveFast, s.cfg.AuthCookie
+			hs.fast, hs.authCookie, hs.reuseAuth = h.serveFast, s.cfg.AuthCookie, s.decisions != nil
 		}
 	}
 	s.servers = append(s.servers, fs)
