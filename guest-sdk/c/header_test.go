@@ -44,7 +44,7 @@ func TestHeader_matchesABI(t *testing.T) {
 		"HTTP_PART_HEADERS": int64(abi.HTTPPartHeaders), "HTTP_PART_BODY": int64(abi.HTTPPartBody),
 		"MAX_FIELD_BYTES": abi.MaxFieldBytes, "MAX_KEY_BYTES": abi.MaxKeyBytes,
 		"MAX_KV_VALUE_BYTES": abi.MaxKVValueBytes, "MAX_LOG_BYTES": abi.MaxLogBytes,
-		"MAX_HTTP_BODY": abi.MaxHTTPBody, "MAX_DELAY_MS": abi.MaxDelayMS, "MAX_KEY_NAME_BYTES": abi.MaxKeyNameBytes,
+		"MAX_HTTP_BODY": abi.MaxHTTPBody, "MAX_DELAY_MS": abi.MaxDelayMS, "MAX_REUSE_MS": abi.MaxReuseMS, "MAX_KEY_NAME_BYTES": abi.MaxKeyNameBytes,
 		"ERR_UNKNOWN_FIELD": int64(abi.ErrUnknownField), "ERR_NOT_AVAILABLE": int64(abi.ErrNotAvailable),
 		"ERR_READ_ONLY": int64(abi.ErrReadOnly), "ERR_INVALID": int64(abi.ErrInvalid),
 		"ERR_NOT_FOUND": int64(abi.ErrNotFound), "ERR_UNAVAILABLE": int64(abi.ErrUnavailable),
@@ -86,7 +86,8 @@ func TestHeader_matchesABI(t *testing.T) {
 		}
 	}
 	wantStrs := map[string]string{"FEATURE_ABI_1_0": abi.FeatureABI10, "FEATURE_KV_SHARED": abi.FeatureKVShared, "FEATURE_HTTP_CALL": abi.FeatureHTTPCall,
-		"FEATURE_RESPONSE_HOOK": abi.FeatureResponseHook, "FEATURE_METRICS": abi.FeatureMetrics}
+		"FEATURE_RESPONSE_HOOK": abi.FeatureResponseHook, "FEATURE_METRICS": abi.FeatureMetrics,
+		"FEATURE_ABI_1_2": abi.FeatureABI12}
 	for name, v := range wantStrs {
 		if strs[name] != v {
 			t.Errorf("POSTERN_%s = %q; abi.go says %q", name, strs[name], v)

@@ -41,7 +41,7 @@ extern "C" {
 
 /* ABI version (ABI.md "Versioning"). */
 #define POSTERN_ABI_VERSION_MAJOR 1
-#define POSTERN_ABI_VERSION_MINOR 1
+#define POSTERN_ABI_VERSION_MINOR 2
 #define POSTERN_PACK_VERSION(major, minor) ((int32_t)(((uint32_t)(major) << 16) | (uint32_t)(minor)))
 
 /* Init results (ABI.md "Guest exports"). */
@@ -136,7 +136,14 @@ extern "C" {
    both ways, one item per header. */
 #define POSTERN_FIELD_RESPONSE_STATUS 46
 #define POSTERN_FIELD_RESPONSE_HEADER 47
-#define POSTERN_FIELD_MAX 47
+/* ABI 1.2, written in postern_init only (ABI.md "Decision reuse"): for how
+   many milliseconds (decimal, 0..POSTERN_MAX_REUSE_MS; 0, the default, none)
+   the host may reuse this plugin's outcome of the login, throttle and route
+   hooks for a later HTTP request with the same reuse key, without entering
+   it (postern_reuse_decisions). A 1.1 host returns
+   POSTERN_ERR_UNKNOWN_FIELD and reuses nothing, which is always correct. */
+#define POSTERN_FIELD_REUSE_MS 48
+#define POSTERN_FIELD_MAX 48
 
 /* Errors, returned negative (ABI.md "Errors"). */
 #define POSTERN_ERR_UNKNOWN_FIELD (-1)
@@ -168,6 +175,7 @@ extern "C" {
 #define POSTERN_MAX_HTTP_BODY 1048576
 #define POSTERN_MAX_DELAY_MS 300000
 #define POSTERN_MAX_KEY_NAME_BYTES 256
+#define POSTERN_MAX_REUSE_MS 3600000
 
 /* Plugin metrics (ABI 1.1, ABI.md "Plugin metrics"): kinds and limits. */
 #define POSTERN_METRIC_GAUGE 1
@@ -180,6 +188,7 @@ extern "C" {
 /* Features (ABI.md "feature"). */
 #define POSTERN_FEATURE_ABI_1_0 "abi-1.0"
 #define POSTERN_FEATURE_ABI_1_1 "abi-1.1"
+#define POSTERN_FEATURE_ABI_1_2 "abi-1.2"
 #define POSTERN_FEATURE_KV_SHARED "kv-shared"
 #define POSTERN_FEATURE_HTTP_CALL "http-call"
 #define POSTERN_FEATURE_RESPONSE_HOOK "response-hook"
@@ -298,6 +307,23 @@ static inline int32_t postern_key_dup(int32_t field, const char *key, char **out
 /* postern_only_with_login declares, in postern_init, that the plugin wants
    only logins and requests with a login (ABI 1.1 request filter). */
 static inline int32_t postern_only_with_login(void) { return postern_field_set(POSTERN_FIELD_ONLY_LOGIN, "1", 1); }
+
+/* postern_reuse_decisions declares, in postern_init, that the host may reuse
+   this plugin's login, throttle and route outcome for up to ms milliseconds
+   for a later HTTP request with the same reuse key (ABI 1.2, ABI.md
+   "Decision reuse"); 0 declares none. Declare it only when the plugin
+   decides the same for such requests within that time whatever else
+   differs, and when the store state it read may be that old. Returns 0,
+   POSTERN_ERR_UNKNOWN_FIELD on a host before 1.2 (ignore it: not reusing is
+   always correct), or POSTERN_ERR_INVALID outside 0..POSTERN_MAX_REUSE_MS. */
+static inline int32_t postern_reuse_decisions(int64_t ms) {
+	char b[24], *p = b + sizeof b;
+	uint64_t v = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+	do *--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (ms < 0) *--p = '-';
+	return postern_field_set(POSTERN_FIELD_REUSE_MS, p, (uint32_t)(b + sizeof b - p));
+}
 
 /* postern_config_dup reads the plugin's configuration (JSON). */
 static inline int32_t postern_config_dup(char **out) { return postern_read_dup(postern__read_config, NULL, out); }
