@@ -220,14 +220,37 @@ func TestC_twin(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tw := newCTwin(t, tc.config)
 			if r, p := tw.Ref.Info(), tw.Port.Info(); strings.Join(r.Hooks, ",") != strings.Join(p.Hooks, ",") ||
-				strings.Join(r.Events, ",") != strings.Join(p.Events, ",") || r.Filter != p.Filter || r.ABIVersion != p.ABIVersion {
-				t.Errorf("hooks/events/filter/ABI: Go %v %v %q %s, C %v %v %q %s", r.Hooks, r.Events, r.Filter, r.ABIVersion,
-					p.Hooks, p.Events, p.Filter, p.ABIVersion)
+				strings.Join(r.Events, ",") != strings.Join(p.Events, ",") || r.Filter != p.Filter || r.ABIVersion != p.ABIVersion ||
+				r.Reuse != p.Reuse {
+				t.Errorf("hooks/events/filter/ABI/reuse: Go %v %v %q %s %v, C %v %v %q %s %v", r.Hooks, r.Events, r.Filter, r.ABIVersion, r.Reuse,
+					p.Hooks, p.Events, p.Filter, p.ABIVersion, p.Reuse)
 			}
 			for _, a := range tc.tries {
 				tw.Run(t, abi.HookThrottle, a.fields())
 			}
 		})
+	}
+}
+
+// TestC_reuse: both builds declare the same decision reuse
+// (Info().Reuse, what the host keeps of init's reuse_ms) for every row of
+// reuseCases, or both refuse the configuration with the same message.
+func TestC_reuse(t *testing.T) {
+	for _, tc := range reuseCases {
+		tw, errRef, errPort := plugintest.TryNewTwin(t, goBuild(t), cBuild(t), plugintest.Config(tc.config), cCompileCache(t))
+		if tc.want < 0 {
+			if errRef == nil || errPort == nil || !strings.Contains(errRef.Error(), tc.err) || errRef.Error() != errPort.Error() {
+				t.Errorf("config %s: want both refused with %q...\nGo: %v\nC:  %v", tc.config, tc.err, errRef, errPort)
+			}
+			continue
+		}
+		if errRef != nil || errPort != nil {
+			t.Errorf("config %s: Go %v, C %v", tc.config, errRef, errPort)
+			continue
+		}
+		if r, p := tw.Ref.Info().Reuse, tw.Port.Info().Reuse; r != tc.want.Truncate(time.Millisecond) || p != r {
+			t.Errorf("config %s: reuse declared: Go %v, C %v; want %v", tc.config, r, p, tc.want.Truncate(time.Millisecond))
+		}
 	}
 }
 
@@ -371,6 +394,10 @@ var twinConfigCases = []string{
 	`{"ip":{"message":""},"ip":{"message":null}}`, `{"ip":{"limit":1,"soft_limit":1},"ip":{"soft_limit":null}}`,
 	`{"delay":"1s","delay":null}`, `{"delay":"1s","user":{"soft_limit":1}}`, `{"user":{"count":"x"},"user":{"count":null}}`,
 	`{"user":{"count":"x"},"user":{"count":"login"}}`, `{"ip":{"limit":5}} ]`,
+	// reuse
+	`{"reuse":"5s"}`, `{"reuse":2}`, `{"reuse":"0"}`, `{"reuse":"1h"}`, `{"reuse":"2h"}`, `{"reuse":"-1s"}`, `{"reuse":null}`,
+	`{"reuse":3600}`, `{"reuse":3601}`, `{"reuse":-1}`, `{"reuse":-0}`, `{"reuse":"-0s"}`, `{"reuse":1.5}`, `{"reuse":"1.5ms"}`,
+	`{"reuse":"1ns"}`, `{"reuse":"3600000ms"}`, `{"reuse":"3600000.000001ms"}`, `{"reuse":[]}`, `{"reuse":"x"}`, `{"Reuse":"1s","reuse":"2h"}`,
 	readFile("testdata/zimbra.json"), readFile("testdata/soft.json"),
 }
 

@@ -20,6 +20,12 @@ const (
 	defaultIPMessage   = "Login rejected from this IP"
 	defaultUserMessage = "Login rejected for this user"
 	maxWindow          = 30 * 24 * time.Hour // memcached's longest relative TTL
+	// defaultReuse is the decision reuse declared when "reuse" is not
+	// given (ABI 1.2, ABI.md "Decision reuse"): the same credentials from
+	// the same client count once per 5 s of page loads.
+	defaultReuse = 5 * time.Second
+	// maxReuse is the longest reuse the ABI allows (abi.MaxReuseMS).
+	maxReuse = abi.MaxReuseMS * time.Millisecond
 )
 
 // rawConfig is the configuration as the operator writes it (JSON).
@@ -28,6 +34,7 @@ type rawConfig struct {
 	User      rawUser  `json:"user"`
 	Allowlist []string `json:"allowlist"`
 	Delay     rawDur   `json:"delay"`
+	Reuse     rawDur   `json:"reuse"`
 }
 
 type rawIP struct {
@@ -105,6 +112,10 @@ type settings struct {
 	userByAccount bool
 	allow         []netip.Prefix
 	delay         time.Duration
+	// reuse is the decision reuse init declares (postern.ReuseDecisions):
+	// for this long the host may reuse an allowed web request's outcome
+	// for the same credentials from the same client without counting it.
+	reuse time.Duration
 }
 
 // protocols are the protocol names a per-protocol IP limit may name.
@@ -186,7 +197,24 @@ func parse(b []byte) (*settings, error) {
 	if !soft && s.delay > 0 {
 		return nil, errors.New("delay: set without ip.soft_limit or user.soft_limit; give a soft limit or remove delay")
 	}
+	if s.reuse, err = parseReuse(rc.Reuse); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// parseReuse reads "reuse" like the other durations (seconds, or a Go
+// duration): defaultReuse when absent or null, 0 (no reuse) to maxReuse.
+// The message quotes the value as written.
+func parseReuse(raw rawDur) (time.Duration, error) {
+	d, err := raw.parse("reuse", defaultReuse)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 || d > maxReuse {
+		return 0, fmt.Errorf("reuse: %s is outside 0..1h; 0 turns decision reuse off", bytes.TrimSpace(raw))
+	}
+	return d, nil
 }
 
 func (r rawIP) counter() (counter, error) {

@@ -70,6 +70,51 @@ func TestParseConfig_errors(t *testing.T) {
 	}
 }
 
+// reuseCases are the "reuse" rows: the decision reuse init declares, or
+// -1 when the configuration is refused (with the message's start). The
+// Go source (natively here), its wasm build and the C build must agree
+// on every row (c_test.go TestC_reuse).
+var reuseCases = []struct {
+	config string
+	want   time.Duration
+	err    string
+}{
+	{`{}`, 5 * time.Second, ""},
+	{``, 5 * time.Second, ""},
+	{`{"reuse":null}`, 5 * time.Second, ""},
+	{`{"reuse":"5s"}`, 5 * time.Second, ""},
+	{`{"reuse":2}`, 2 * time.Second, ""},
+	{`{"reuse":"0"}`, 0, ""},
+	{`{"reuse":0}`, 0, ""},
+	{`{"reuse":"1h"}`, time.Hour, ""},
+	{`{"reuse":3600}`, time.Hour, ""},
+	{`{"reuse":"59m60s"}`, time.Hour, ""},
+	{`{"reuse":"1.5ms"}`, 1500 * time.Microsecond, ""},
+	{`{"REUSE":"250ms"}`, 250 * time.Millisecond, ""},
+	{`{"reuse":"2h"}`, -1, `throttle: config: reuse: "2h" is outside 0..1h; 0 turns decision reuse off`},
+	{`{"reuse":"1h0.001s"}`, -1, `throttle: config: reuse: "1h0.001s" is outside 0..1h`},
+	{`{"reuse":3601}`, -1, `throttle: config: reuse: 3601 is outside 0..1h`},
+	{`{"reuse":"-1s"}`, -1, `throttle: config: reuse: "-1s" is outside 0..1h`},
+	{`{"reuse":-1}`, -1, `throttle: config: reuse: -1 is outside 0..1h`},
+	{`{"reuse":1.5}`, -1, `throttle: config: reuse: 1.5 is not a whole number of seconds`},
+	{`{"reuse":"soon"}`, -1, `throttle: config: reuse: "soon" is not a duration`},
+	{`{"reuse":true}`, -1, `throttle: config: reuse: true is not a whole number of seconds`},
+}
+
+func TestParseConfig_reuse(t *testing.T) {
+	for _, tc := range reuseCases {
+		s, err := parseConfig([]byte(tc.config))
+		switch {
+		case tc.want < 0 && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
+			t.Errorf("parseConfig(%s) = %v, want %q...", tc.config, err, tc.err)
+		case tc.want >= 0 && err != nil:
+			t.Errorf("parseConfig(%s): %v", tc.config, err)
+		case tc.want >= 0 && s.reuse != tc.want:
+			t.Errorf("parseConfig(%s): reuse %v, want %v", tc.config, s.reuse, tc.want)
+		}
+	}
+}
+
 func TestParsePrefix(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"192.0.2.7", "192.0.2.7/32"},

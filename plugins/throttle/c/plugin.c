@@ -27,6 +27,8 @@ POSTERN_ABI_VERSION_EXPORT()
 #define MAX_WINDOW_NS (30LL * 24 * 3600 * NS_PER_SEC) /* memcached's longest relative TTL */
 #define MAX_WINDOW_SECS (30LL * 24 * 3600)
 #define DEFAULT_WINDOW_NS (3600LL * NS_PER_SEC)
+#define DEFAULT_REUSE_NS (5LL * NS_PER_SEC)                  /* defaultReuse */
+#define MAX_REUSE_NS ((int64_t)POSTERN_MAX_REUSE_MS * NS_PER_MS) /* maxReuse: 1h */
 
 typedef struct {
 	uint64_t limit, soft; /* 0 = unlimited / never */
@@ -52,6 +54,7 @@ static struct {
 	prefix *allow;
 	int nallow;
 	int64_t delay_ns;
+	int64_t reuse_ns; /* the decision reuse init declares (ABI 1.2) */
 } cfg;
 
 /* The store outage is logged once per instance. */
@@ -498,7 +501,7 @@ typedef struct {
 	size_t count_len, key_len;
 	prefix *allow;
 	int nallow, bad_allow; /* bad_allow: index + 1 of the first bad entry */
-	rawdur delay;
+	rawdur delay, reuse;
 } rawconfig;
 
 static void free_raw(rawconfig *rc) {
@@ -681,6 +684,7 @@ static int decode(pj_doc *d, const char *text, int len, rawconfig *rc, char *err
 		else if (key_is(key, kn, "user")) r = dec_counter(d, m, rc, 0, err, errn);
 		else if (key_is(key, kn, "allowlist")) r = dec_allowlist(d, m, rc, err, errn);
 		else if (key_is(key, kn, "delay")) rc->delay = m;
+		else if (key_is(key, kn, "reuse")) rc->reuse = m;
 		else {
 			snprintf(err, errn, "json: unknown field \"%.*s\"", kn > 64 ? 64 : (int)kn, key);
 			r = -1;
@@ -777,12 +781,13 @@ static int configure(const char *text, int len, char *err, size_t errn) {
 	if (len <= 0 || is_space_only((const unsigned char *)text, (size_t)len)) {
 		rawconfig rc;
 		memset(&rc, 0, sizeof rc);
-		rc.ip.window = rc.user.window = rc.delay = -1;
+		rc.ip.window = rc.user.window = rc.delay = rc.reuse = -1;
 		/* fall through to the checks with the defaults */
 		int r = 0;
 		if (make_counter(NULL, &rc.ip, "ip", "Login rejected from this IP", &cfg.ip, err, errn) < 0 ||
 		    make_counter(NULL, &rc.user, "user", "Login rejected for this user", &cfg.user, err, errn) < 0)
 			r = -1;
+		cfg.reuse_ns = DEFAULT_REUSE_NS;
 		return r;
 	}
 	pj_doc *d = malloc(sizeof *d);
@@ -792,7 +797,7 @@ static int configure(const char *text, int len, char *err, size_t errn) {
 	}
 	rawconfig rc;
 	memset(&rc, 0, sizeof rc);
-	rc.ip.window = rc.user.window = rc.delay = -1;
+	rc.ip.window = rc.user.window = rc.delay = rc.reuse = -1;
 	int r = -1;
 	if (decode(d, text, len, &rc, err, errn) < 0) goto out;
 	if (make_counter(d, &rc.ip, "ip", "Login rejected from this IP", &cfg.ip, err, errn) < 0) goto out;
@@ -848,6 +853,14 @@ static int configure(const char *text, int len, char *err, size_t errn) {
 		snprintf(err, errn, "delay: set without ip.soft_limit or user.soft_limit; give a soft limit or remove delay");
 		goto out;
 	}
+	/* parseReuse: like the other durations, 0..1h, the value quoted as written */
+	if (parse_dur(d, rc.reuse, DEFAULT_REUSE_NS, &cfg.reuse_ns, "reuse", err, errn) < 0) goto out;
+	if (cfg.reuse_ns < 0 || cfg.reuse_ns > MAX_REUSE_NS) {
+		int str = d->n[rc.reuse].type == PJ_STRING;
+		snprintf(err, errn, "reuse: %s%.*s%s is outside 0..1h; 0 turns decision reuse off", str ? "\"" : "",
+		         d->n[rc.reuse].len > 200 ? 200 : d->n[rc.reuse].len, d->n[rc.reuse].s, str ? "\"" : "");
+		goto out;
+	}
 	r = 0;
 out:
 	free_raw(&rc);
@@ -874,6 +887,18 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	/* Only logins count (check skips a request without one too, for hosts
 	   older than ABI 1.1): anonymous requests never enter the plugin. */
 	postern_only_with_login();
+	/* The decision reuse (ABI 1.2): a host before 1.2 does not know the
+	   field and reuses nothing, which is always correct; any other error
+	   refuses the configuration (declareReuse). */
+	int32_t rr = postern_reuse_decisions(cfg.reuse_ns / NS_PER_MS);
+	if (rr < 0 && rr != POSTERN_ERR_UNKNOWN_FIELD) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "throttle: config: reuse: the host refused a reuse of %lldms: error %d",
+		         (long long)(cfg.reuse_ns / NS_PER_MS), (int)rr);
+		free_config();
+		postern_set_message(msg);
+		return POSTERN_INIT_REFUSE;
+	}
 	return POSTERN_INIT_OK;
 }
 
