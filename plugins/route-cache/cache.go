@@ -19,6 +19,14 @@ import (
 // defaultTTL is how long Zimbra keeps a cached route or alias.
 const defaultTTL = time.Hour
 
+// defaultReuse is the decision reuse declared when "reuse" is not given
+// (ABI 1.2, ABI.md "Decision reuse"): a purge reaches this node's reused
+// routes after at most 5 s. maxReuse is the longest the ABI allows.
+const (
+	defaultReuse = 5 * time.Second
+	maxReuse     = abi.MaxReuseMS * time.Millisecond
+)
+
 // config is the plugin's configuration after validation.
 type config struct {
 	ttl time.Duration
@@ -32,6 +40,10 @@ type config struct {
 	// zimbraID caches the routes of web requests without a user by the
 	// account id in their auth token (route:proto=<p>;id=<id>).
 	zimbraID bool
+	// reuse is the decision reuse init declares (postern.ReuseDecisions):
+	// for this long the host may reuse a web request's route for the same
+	// credentials from the same client without asking the cache.
+	reuse time.Duration
 }
 
 type rawConfig struct {
@@ -39,6 +51,7 @@ type rawConfig struct {
 	SSLProtocols *bool           `json:"ssl_protocols"`
 	WebProtocol  *string         `json:"web_protocol"`
 	ZimbraID     *bool           `json:"zimbra_id"`
+	Reuse        json.RawMessage `json:"reuse"`
 }
 
 // parseConfig decodes and checks the configuration; an empty one takes
@@ -47,7 +60,7 @@ func parseConfig(b []byte) (*config, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("route-cache: config: "+format, args...)
 	}
-	c := &config{ttl: defaultTTL}
+	c := &config{ttl: defaultTTL, reuse: defaultReuse}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return c, nil
 	}
@@ -60,7 +73,7 @@ func parseConfig(b []byte) (*config, error) {
 			return nil, fail("key %q: want %s, got a JSON %s", te.Field, te.Type, te.Value)
 		}
 		if k, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, fail("unknown key %s; the keys are ttl, ssl_protocols, web_protocol and zimbra_id", k)
+			return nil, fail("unknown key %s; the keys are ttl, ssl_protocols, web_protocol, zimbra_id and reuse", k)
 		}
 		return nil, fail("%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
@@ -87,6 +100,16 @@ func parseConfig(b []byte) (*config, error) {
 	}
 	if raw.ZimbraID != nil {
 		c.zimbraID = *raw.ZimbraID
+	}
+	if raw.Reuse != nil {
+		d, err := parseDuration(raw.Reuse)
+		if err != nil {
+			return nil, fail("reuse: %v", err)
+		}
+		if d < 0 || d > maxReuse {
+			return nil, fail("reuse %s: want 0 (no reuse) to 1h", raw.Reuse)
+		}
+		c.reuse = d
 	}
 	return c, nil
 }

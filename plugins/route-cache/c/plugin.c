@@ -356,6 +356,7 @@ static int only_space(const char *s, size_t n) {
 #define SECOND 1000000000LL
 
 static int64_t ttl_ns = 3600 * SECOND; /* defaultTTL: one hour */
+static int64_t reuse_ns = 5 * SECOND;  /* defaultReuse: the decision reuse init declares (ABI 1.2) */
 static int ssl_protocols;
 static const char *web_protocol = ""; /* "", "http" or "httpssl": the proto of web keys */
 static int zimbra_id;                  /* route web requests without a user by their auth token */
@@ -556,6 +557,10 @@ static int parse_config(const char *text, size_t n) {
 	int webp_set = 0;
 	str webp = {NULL, 0};
 	str ttl_text = {NULL, 0};
+	/* "reuse", a json.RawMessage like "ttl": reuse_text as ttl_text,
+	   reuse_raw the value as written (for the message) */
+	int reuse_kind = TTL_NONE;
+	str reuse_text = {NULL, 0}, reuse_raw = {NULL, 0};
 	/* Go decodes only the first value: what follows it is not read. */
 	int c = jpeek(&r);
 	if (c == 'n') {
@@ -605,6 +610,27 @@ static int parse_config(const char *text, size_t n) {
 				ttl_text = str_dup(start, (size_t)(r.p - start));
 				ttl_kind = TTL_OTHER;
 			}
+		} else if (key_is(&k, "reuse")) {
+			str_free(&k);
+			str_free(&reuse_text);
+			str_free(&reuse_raw);
+			c = jpeek(&r);
+			const char *start = r.p;
+			if (c == '"') {
+				if (jstring(&r, &reuse_text) < 0) goto fail;
+				reuse_kind = TTL_STRING;
+			} else if (c == '-' || (c >= '0' && c <= '9')) {
+				const char *s;
+				size_t sn;
+				if (jnumber(&r, &s, &sn) < 0) goto fail;
+				reuse_text = str_dup(s, sn);
+				reuse_kind = TTL_NUMBER;
+			} else {
+				if (jskip(&r, 1) < 0) goto fail;
+				reuse_text = str_dup(start, (size_t)(r.p - start));
+				reuse_kind = TTL_OTHER;
+			}
+			reuse_raw = str_dup(start, (size_t)(r.p - start));
 		} else if (key_is(&k, "ssl_protocols") || key_is(&k, "zimbra_id")) {
 			int is_ssl = key_is(&k, "ssl_protocols");
 			str_free(&k);
@@ -637,7 +663,7 @@ static int parse_config(const char *text, size_t n) {
 				goto fail;
 			}
 		} else {
-			snprintf(r.err, sizeof r.err, "unknown key \"%.*s\"; the keys are ttl, ssl_protocols, web_protocol and zimbra_id",
+			snprintf(r.err, sizeof r.err, "unknown key \"%.*s\"; the keys are ttl, ssl_protocols, web_protocol, zimbra_id and reuse",
 			         (int)(k.n > 100 ? 100 : k.n), k.p);
 			str_free(&k);
 			goto fail;
@@ -690,6 +716,42 @@ ok:
 		}
 		ttl_ns = d;
 	}
+	if (reuse_kind != TTL_NONE) {
+		/* parseDuration, then 0..1h */
+		int64_t d;
+		if (reuse_kind == TTL_STRING) {
+			if (parse_duration(reuse_text.p, reuse_text.n, &d) < 0) {
+				snprintf(errbuf, sizeof errbuf, "reuse: \"%.*s\" is not a duration; write it like \"1h\" or \"30m\"",
+				         (int)(reuse_text.n > 100 ? 100 : reuse_text.n), reuse_text.p);
+				goto out;
+			}
+		} else {
+			double f = 0;
+			int bad = reuse_kind != TTL_NUMBER;
+			if (!bad) {
+				errno = 0;
+				f = strtod(reuse_text.p, NULL);
+				bad = errno == ERANGE && (f > 1 || f < -1); /* as for ttl */
+			}
+			if (bad || f > 1e9) {
+				snprintf(errbuf, sizeof errbuf,
+				         "reuse: %.*s is not a duration; write it like \"1h\" or a number of seconds",
+				         (int)(reuse_text.n > 100 ? 100 : reuse_text.n), reuse_text.p);
+				goto out;
+			}
+			/* time.Duration(f * 1e9) truncates toward zero; at or below
+			 * -1 ns it is negative (refused below), and converting a huge
+			 * negative double is undefined in C */
+			double x = f * (double)SECOND;
+			d = x <= -1 ? -1 : (int64_t)x;
+		}
+		if (d < 0 || d > (int64_t)POSTERN_MAX_REUSE_MS * (SECOND / 1000)) {
+			snprintf(errbuf, sizeof errbuf, "reuse %.*s: want 0 (no reuse) to 1h",
+			         (int)(reuse_raw.n > 100 ? 100 : reuse_raw.n), reuse_raw.p);
+			goto out;
+		}
+		reuse_ns = d;
+	}
 	if (ssl_set) ssl_protocols = ssl_val;
 	if (webp_set) {
 		if (str_eq(webp.p, webp.n, "", 0)) web_protocol = "";
@@ -709,6 +771,8 @@ fail:
 	snprintf(errbuf, sizeof errbuf, "%s", r.err[0] ? r.err : "invalid JSON");
 out:
 	str_free(&ttl_text);
+	str_free(&reuse_text);
+	str_free(&reuse_raw);
 	str_free(&webp);
 	return res;
 }
@@ -751,6 +815,17 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	if (get_seconds < 0) {
 		char msg[120];
 		snprintf(msg, sizeof msg, "metric \"get_seconds\": error %d", (int)get_seconds);
+		postern_set_message(msg);
+		return POSTERN_INIT_REFUSE;
+	}
+	/* The decision reuse (ABI 1.2; main.go declareReuse): a host before
+	 * 1.2 does not know the field and reuses nothing, which is always
+	 * correct; any other error refuses the configuration. */
+	int32_t rr = postern_reuse_decisions(reuse_ns / (SECOND / 1000));
+	if (rr < 0 && rr != POSTERN_ERR_UNKNOWN_FIELD) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "route-cache: config: reuse: the host refused a reuse of %lldms: error %d",
+		         (long long)(reuse_ns / (SECOND / 1000)), (int)rr);
 		postern_set_message(msg);
 		return POSTERN_INIT_REFUSE;
 	}
