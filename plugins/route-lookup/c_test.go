@@ -174,9 +174,9 @@ func newTwin(tb testing.TB, srv *lookupServer, cfg string) *plugintest.Twin {
 	g, c := builds(tb)
 	tw := plugintest.NewTwin(tb, g, c, plugintest.Config(cfg), allow(srv.addr()))
 	if r, p := tw.Ref.Info(), tw.Port.Info(); r.VerifiesPasswords != p.VerifiesPasswords || r.Filter != p.Filter ||
-		!slices.Equal(r.Hooks, p.Hooks) || !slices.Equal(r.Events, p.Events) {
-		tb.Errorf("config %s: Go build declares verifying passwords %v, filter %q, hooks %v, events %v; C build %v, %q, %v, %v",
-			cfg, r.VerifiesPasswords, r.Filter, r.Hooks, r.Events, p.VerifiesPasswords, p.Filter, p.Hooks, p.Events)
+		!slices.Equal(r.Hooks, p.Hooks) || !slices.Equal(r.Events, p.Events) || r.Reuse != p.Reuse {
+		tb.Errorf("config %s: Go build declares verifying passwords %v, filter %q, hooks %v, events %v, reuse %v; C build %v, %q, %v, %v, %v",
+			cfg, r.VerifiesPasswords, r.Filter, r.Hooks, r.Events, r.Reuse, p.VerifiesPasswords, p.Filter, p.Hooks, p.Events, p.Reuse)
 	}
 	return tw
 }
@@ -619,7 +619,10 @@ func TestC_Config(t *testing.T) {
 		`0`, `1`, `0.001`, `0.0009`, `-0`, `-1`, `-0.0000000001`, `1e9`, `1000000000.0000001`, `1e10`, `1e-400`, `1e400`, `-1e400`,
 		`2.5`, `1E3`, `0.` + strings.Repeat("0", 500) + `1`, `1` + strings.Repeat("0", 400), `-1` + strings.Repeat("0", 400), `null`, `true`, `false`, `{}`, `[]`, `[1]`, `"1\u0073"`, `"1\ud800"`, "\"1\xffs\"",
 	} {
-		cfgs = append(cfgs, srv+`,"timeout":`+d+`}`, srv+`,"fail_timeout":`+d+`}`)
+		cfgs = append(cfgs, srv+`,"timeout":`+d+`}`, srv+`,"fail_timeout":`+d+`}`, srv+`,"reuse":`+d+`}`)
+	}
+	for _, d := range []string{`"1h"`, `"2h"`, `"1h0.000001s"`, `"3600000ms"`, `"59m60s"`, `3600`, `3600.0000001`, `3601`, `5`, `-0.000000001`, `-0.0000000019`} {
+		cfgs = append(cfgs, srv+`,"reuse":`+d+`}`)
 	}
 	for _, s := range []string{
 		"http://a", "https://a", "HTTP://a/", "hTTpS://a/", "ftp://a/", "http:/a/", "http:a", "http:", "http://", "http:///x",
@@ -663,13 +666,38 @@ func TestC_Config(t *testing.T) {
 			continue
 		}
 		if errRef == nil {
-			if r, p := tw.Ref.Info(), tw.Port.Info(); r.VerifiesPasswords != p.VerifiesPasswords || r.Filter != p.Filter {
-				t.Errorf("config %q: Go build declares verifying passwords %v, filter %q; C build %v, %q",
-					cfg, r.VerifiesPasswords, r.Filter, p.VerifiesPasswords, p.Filter)
+			if r, p := tw.Ref.Info(), tw.Port.Info(); r.VerifiesPasswords != p.VerifiesPasswords || r.Filter != p.Filter || r.Reuse != p.Reuse {
+				t.Errorf("config %q: Go build declares verifying passwords %v, filter %q, reuse %v; C build %v, %q, %v",
+					cfg, r.VerifiesPasswords, r.Filter, r.Reuse, p.VerifiesPasswords, p.Filter, p.Reuse)
 			}
 			tw.Ref.Host.Close(context.Background())
 			tw.Port.Host.Close(context.Background())
 		}
+	}
+}
+
+// TestC_reuse: both builds declare the same decision reuse
+// (Info().Reuse, what the host keeps of init's reuse_ms) for every row of
+// reuseCases, or both refuse the configuration with the same message.
+func TestC_reuse(t *testing.T) {
+	g, c := builds(t)
+	for _, tc := range reuseCases {
+		tw, errRef, errPort := plugintest.TryNewTwin(t, g, c, plugintest.Config(reuseConfig(tc.config)), allow())
+		if tc.want < 0 {
+			if errRef == nil || errPort == nil || !strings.Contains(errRef.Error(), tc.err) || errRef.Error() != errPort.Error() {
+				t.Errorf("config %s: want both refused with %q...\nGo: %v\nC:  %v", tc.config, tc.err, errRef, errPort)
+			}
+			continue
+		}
+		if errRef != nil || errPort != nil {
+			t.Errorf("config %s: Go %v, C %v", tc.config, errRef, errPort)
+			continue
+		}
+		if r, p := tw.Ref.Info().Reuse, tw.Port.Info().Reuse; r != tc.want.Truncate(time.Millisecond) || p != r {
+			t.Errorf("config %s: reuse declared: Go %v, C %v; want %v", tc.config, r, p, tc.want.Truncate(time.Millisecond))
+		}
+		tw.Ref.Host.Close(context.Background())
+		tw.Port.Host.Close(context.Background())
 	}
 }
 

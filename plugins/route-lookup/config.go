@@ -10,12 +10,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/postern/postern/abi"
 )
 
 // Defaults, as nginx and Zimbra have them.
 const (
 	defaultTimeout     = 15 * time.Second // nginx auth_http_timeout, Zimbra zm_lookup_timeout
 	defaultFailTimeout = 60 * time.Second // Zimbra zm_lookup_handler_retry_interval
+	// defaultReuse is the decision reuse declared when "reuse" is not
+	// given (ABI 1.2, ABI.md "Decision reuse"); maxReuse is the longest
+	// the ABI allows.
+	defaultReuse = 5 * time.Second
+	maxReuse     = abi.MaxReuseMS * time.Millisecond
 )
 
 // config is the plugin's configuration after validation.
@@ -31,6 +38,10 @@ type config struct {
 	// zimbraID looks up a web request without a user by the account id
 	// in its auth token (Auth-Method: zimbraId), as Zimbra's proxy does.
 	zimbraID bool
+	// reuse is the decision reuse init declares (postern.ReuseDecisions):
+	// for this long the host may reuse the lookup's answer for a web
+	// request with the same credentials from the same client.
+	reuse time.Duration
 }
 
 // server is one lookup URL.
@@ -50,6 +61,7 @@ type rawConfig struct {
 	Require200    *bool             `json:"require_200"`
 	ProtocolNames map[string]string `json:"protocol_names"`
 	ZimbraID      *bool             `json:"zimbra_id"`
+	Reuse         json.RawMessage   `json:"reuse"`
 }
 
 // parseDuration reads "15s"-style text or a number of seconds.
@@ -105,7 +117,7 @@ func parseConfig(b []byte) (*config, error) {
 			}
 			msg := err.Error()
 			if k, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-				return nil, fail("unknown key %s; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200, zimbra_id", k)
+				return nil, fail("unknown key %s; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200, zimbra_id, reuse", k)
 			}
 			return nil, fail("%s", strings.TrimPrefix(msg, "json: "))
 		}
@@ -118,6 +130,7 @@ func parseConfig(b []byte) (*config, error) {
 		failTimeout: defaultFailTimeout,
 		require200:  true,
 		protocols:   defaultProtocols(),
+		reuse:       defaultReuse,
 	}
 	seen := map[string]bool{}
 	for i, s := range raw.Servers {
@@ -149,6 +162,14 @@ func parseConfig(b []byte) (*config, error) {
 		}
 		if c.failTimeout < 0 {
 			return nil, fail("fail_timeout %v: want 0 (never skip a failed server) or more", c.failTimeout)
+		}
+	}
+	if raw.Reuse != nil {
+		if c.reuse, err = parseDuration(raw.Reuse); err != nil {
+			return nil, fail("reuse: %v", err)
+		}
+		if c.reuse < 0 || c.reuse > maxReuse {
+			return nil, fail("reuse %s: want 0 (no reuse) to 1h", raw.Reuse)
 		}
 	}
 	if raw.SendPassword != nil {

@@ -441,6 +441,55 @@ func TestRoute_StoreDown(t *testing.T) {
 	}
 }
 
+// reuseCases are the "reuse" rows (after a servers list): the decision
+// reuse init declares, or -1 when the configuration is refused (err: the
+// message's start). The Go source (natively here), its wasm build and the
+// C build must agree on every row (c_test.go TestC_reuse).
+var reuseCases = []struct {
+	config string
+	want   time.Duration
+	err    string
+}{
+	{``, 5 * time.Second, ""},
+	{`,"reuse":"5s"`, 5 * time.Second, ""},
+	{`,"reuse":2`, 2 * time.Second, ""},
+	{`,"reuse":2.5`, 2500 * time.Millisecond, ""},
+	{`,"reuse":"0"`, 0, ""},
+	{`,"reuse":0`, 0, ""},
+	{`,"reuse":-0.0000000001`, 0, ""},
+	{`,"reuse":"1h"`, time.Hour, ""},
+	{`,"reuse":3600`, time.Hour, ""},
+	{`,"reuse":"1.5ms"`, 1500 * time.Microsecond, ""},
+	{`,"REUSE":"250ms"`, 250 * time.Millisecond, ""},
+	{`,"reuse":"2h"`, -1, `route-lookup: config: reuse "2h": want 0 (no reuse) to 1h`},
+	{`,"reuse":3600.001`, -1, `route-lookup: config: reuse 3600.001: want 0 (no reuse) to 1h`},
+	{`,"reuse":"-1s"`, -1, `route-lookup: config: reuse "-1s": want 0 (no reuse) to 1h`},
+	{`,"reuse":-1`, -1, `route-lookup: config: reuse -1: want 0 (no reuse) to 1h`},
+	{`,"reuse":-1e300`, -1, `route-lookup: config: reuse -1e300: want 0 (no reuse) to 1h`},
+	{`,"reuse":"soon"`, -1, `route-lookup: config: reuse: "soon" is not a duration`},
+	{`,"reuse":null`, -1, `route-lookup: config: reuse: null is not a duration`},
+	{`,"reuse":true`, -1, `route-lookup: config: reuse: true is not a duration`},
+}
+
+// reuseConfig is the configuration of a reuseCases row.
+func reuseConfig(row string) string {
+	return `{"servers":["http://127.0.0.1:7072/service/extension/nginx-lookup"]` + row + `}`
+}
+
+func TestParseConfig_reuse(t *testing.T) {
+	for _, tc := range reuseCases {
+		c, err := parseConfig([]byte(reuseConfig(tc.config)))
+		switch {
+		case tc.want < 0 && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
+			t.Errorf("parseConfig(%s) = %v, want %q...", tc.config, err, tc.err)
+		case tc.want >= 0 && err != nil:
+			t.Errorf("parseConfig(%s): %v", tc.config, err)
+		case tc.want >= 0 && c.reuse != tc.want:
+			t.Errorf("parseConfig(%s): reuse %v, want %v", tc.config, c.reuse, tc.want)
+		}
+	}
+}
+
 func TestParseConfig(t *testing.T) {
 	tests := []struct {
 		name, cfg, wantErr string

@@ -83,6 +83,7 @@ static server *servers;
 static int nservers;
 static int64_t timeout_ns = 15 * NS_PER_S;      /* nginx auth_http_timeout */
 static int64_t fail_timeout_ns = 60 * NS_PER_S; /* Zimbra's retry interval */
+static int64_t reuse_ns = 5 * NS_PER_S;         /* the decision reuse init declares (ABI 1.2) */
 static int send_password;
 static int require200 = 1;
 static int zimbra_id; /* look up web requests without a user by their auth token */
@@ -691,7 +692,7 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	/* the members as decoded: last wins, protocol_names merge */
 	str *srv = NULL; /* decoded server strings */
 	int nsrv = 0;
-	int timeout_node = -1, fail_node = -1;
+	int timeout_node = -1, fail_node = -1, reuse_node = -1;
 	int send_pw = 0, req200 = 1, zid = 0;
 	pname *pn = NULL;
 	int npn = 0;
@@ -746,6 +747,8 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 					timeout_node = v;
 				} else if (key_is(key, kn, "fail_timeout")) {
 					fail_node = v;
+				} else if (key_is(key, kn, "reuse")) {
+					reuse_node = v;
 				} else if (key_is(key, kn, "send_password") || key_is(key, kn, "require_200") ||
 				           key_is(key, kn, "zimbra_id")) {
 					int *dst = key_is(key, kn, "send_password") ? &send_pw
@@ -792,7 +795,7 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 				if (!known) {
 					snprintf(why, sizeof why, "%.*s", (int)(kn > 200 ? 200 : kn), key);
 					free(key);
-					FAIL("unknown key \"%s\"; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200, zimbra_id", why);
+					FAIL("unknown key \"%s\"; the keys are servers, timeout, fail_timeout, send_password, protocol_names, require_200, zimbra_id, reuse", why);
 				}
 				free(key);
 			}
@@ -817,6 +820,16 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 		if (parse_duration(d, fail_node, &fto, why, sizeof why) < 0) FAIL("fail_timeout: %s", why);
 		if (fto < 0) FAIL("fail_timeout %lldns: want 0 (never skip a failed server) or more", (long long)fto);
 	}
+	int64_t reuse = 5 * NS_PER_S; /* config.go defaultReuse */
+	if (reuse_node >= 0) {
+		if (parse_duration(d, reuse_node, &reuse, why, sizeof why) < 0) FAIL("reuse: %s", why);
+		if (reuse < 0 || reuse > (int64_t)POSTERN_MAX_REUSE_MS * NS_PER_MS) {
+			/* the value as written, as Go prints the json.RawMessage */
+			const char *q = d->n[reuse_node].type == PJ_STRING ? "\"" : "";
+			int len = d->n[reuse_node].len;
+			FAIL("reuse %s%.*s%s: want 0 (no reuse) to 1h", q, len > 200 ? 200 : len, d->n[reuse_node].s, q);
+		}
+	}
 	for (int i = 0; i < npn; i++) {
 		if (!proto_key_ok(pn[i].k, pn[i].kn))
 			FAIL("protocol_names key \"%.*s\": want a protocol, optionally with +tls (imap, imap+tls)",
@@ -837,6 +850,7 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	free(srv);
 	timeout_ns = to;
 	fail_timeout_ns = fto;
+	reuse_ns = reuse;
 	send_password = send_pw;
 	require200 = req200;
 	zimbra_id = zid;
@@ -862,6 +876,16 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 		/* the lookup service sees the password and refuses a wrong one:
 		   this plugin can vouch for passwords (ABI 1.1) */
 		postern_field_set(POSTERN_FIELD_PASSWORD_VERIFIED, "1", 1);
+	}
+	/* the decision reuse (ABI 1.2; main.go declareReuse): a host before 1.2
+	   does not know the field and reuses nothing, which is always correct;
+	   any other error refuses the configuration */
+	int32_t rr = postern_reuse_decisions(reuse_ns / NS_PER_MS);
+	if (rr < 0 && rr != POSTERN_ERR_UNKNOWN_FIELD) {
+		snprintf(init_msg, sizeof init_msg, "route-lookup: config: reuse: the host refused a reuse of %lldms: error %d",
+		         (long long)(reuse_ns / NS_PER_MS), (int)rr);
+		postern_set_message(init_msg);
+		return POSTERN_INIT_REFUSE;
 	}
 	return POSTERN_INIT_OK;
 
