@@ -128,8 +128,9 @@ func TestC_twin(t *testing.T) {
 		t.Run(cfg.name, func(t *testing.T) {
 			tw := newTwin(t, cfg.config)
 			if r, p := tw.Ref.Info(), tw.Port.Info(); strings.Join(r.Hooks, ",") != strings.Join(p.Hooks, ",") ||
-				strings.Join(r.Events, ",") != strings.Join(p.Events, ",") || r.Filter != p.Filter {
-				t.Errorf("hooks/events/filter: Go %v %v %q, C %v %v %q", r.Hooks, r.Events, r.Filter, p.Hooks, p.Events, p.Filter)
+				strings.Join(r.Events, ",") != strings.Join(p.Events, ",") || r.Filter != p.Filter || r.Reuse != p.Reuse {
+				t.Errorf("hooks/events/filter/reuse: Go %v %v %q %v, C %v %v %q %v", r.Hooks, r.Events, r.Filter, r.Reuse,
+					p.Hooks, p.Events, p.Filter, p.Reuse)
 			}
 			for _, c := range loginCases() {
 				runCase(t, tw, c)
@@ -207,6 +208,12 @@ func TestC_configs(t *testing.T) {
 		`{"MAX_LENGTH":5}`, `{"max_length":5,"max_length":0}`, `{"max_length":0,"max_length":5}`,
 		`{"lowercase":true,}`, `{"lowercase" true}`, `{lowercase:true}`, `{"lowercase":true /* */}`, `{'lowercase':true}`,
 		"\xef\xbb\xbf{}", "{\"lowercase\":true}\n", `{"\u006cowercase":false}`, `{"lowercase\u0000":false}`,
+		`{"reuse":"5s"}`, `{"reuse":2}`, `{"reuse":"0"}`, `{"reuse":"1h"}`, `{"reuse":"2h"}`, `{"reuse":"-1s"}`, `{"reuse":null}`,
+		`{"reuse":3600}`, `{"reuse":3600.0000001}`, `{"reuse":-1}`, `{"reuse":-0}`, `{"reuse":-0.000000001}`, `{"reuse":-0.0000000019}`,
+		`{"reuse":-1e10}`, `{"reuse":1e-400}`, `{"reuse":-1e400}`, `{"reuse":1e400}`, `{"reuse":1e9}`, `{"reuse":"-0s"}`, `{"reuse":"1ns"}`,
+		`{"reuse":"3600000ms"}`, `{"reuse":"3600000.000001ms"}`, `{"reuse":[]}`, `{"reuse":[1,{"a":null}]}`, `{"reuse":[1,}`, `{"reuse":true}`,
+		`{"reuse":"x"}`, `{"reuse":""}`, `{"reuse":"\u0035s"}`, `{"reuse":01}`, `{"reuse":1.}`, `{"Reuse":"1s","reuse":"2h"}`,
+		`{"reuse":"2h","REUSE":1}`, `{"reuse":"1s","max_length":0}`,
 		readTestdata(t, "zimbra.json"), readTestdata(t, "strip.json"),
 	}
 	ref := plugintest.Build(t, "plugins/login-normaliser")
@@ -227,6 +234,30 @@ func TestC_configs(t *testing.T) {
 			t.Errorf("config %q:\nGo: %v\nC:  %v", cfg, errRef, errPort)
 		} else if errRef != nil && !strings.Contains(errPort.Error(), "login-normaliser: config: ") {
 			t.Errorf("config %q: C refusal without the component prefix: %v", cfg, errPort)
+		}
+	}
+}
+
+// TestC_reuse: both builds declare the same decision reuse
+// (Info().Reuse, what the host keeps of init's reuse_ms) for every row of
+// reuseCases, or both refuse the configuration with the same message.
+func TestC_reuse(t *testing.T) {
+	ref := plugintest.Build(t, "plugins/login-normaliser")
+	port := plugintest.CPlugin(t, "plugins/login-normaliser/c")
+	for _, tc := range reuseCases {
+		tw, errRef, errPort := plugintest.TryNewTwin(t, ref, port, plugintest.Config(tc.config), compileCache(t))
+		if tc.want < 0 {
+			if errRef == nil || errPort == nil || !strings.Contains(errRef.Error(), tc.err) || errRef.Error() != errPort.Error() {
+				t.Errorf("config %s: want both refused with %q...\nGo: %v\nC:  %v", tc.config, tc.err, errRef, errPort)
+			}
+			continue
+		}
+		if errRef != nil || errPort != nil {
+			t.Errorf("config %s: Go %v, C %v", tc.config, errRef, errPort)
+			continue
+		}
+		if r, p := tw.Ref.Info().Reuse, tw.Port.Info().Reuse; r != tc.want.Truncate(time.Millisecond) || p != r {
+			t.Errorf("config %s: reuse declared: Go %v, C %v; want %v", tc.config, r, p, tc.want.Truncate(time.Millisecond))
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -55,6 +56,51 @@ func TestParseConfig_errors(t *testing.T) {
 		_, err := parseConfig([]byte(tc.config))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("parseConfig(%s)\n = %v\nwant %q...", tc.config, err, tc.want)
+		}
+	}
+}
+
+// reuseCases are the "reuse" rows: the decision reuse init declares, or
+// -1 when the configuration is refused (err: the message's start). The
+// Go source (natively here), its wasm build and the C build must agree
+// on every row (c_test.go TestC_reuse).
+var reuseCases = []struct {
+	config string
+	want   time.Duration
+	err    string
+}{
+	{``, 5 * time.Second, ""},
+	{`{}`, 5 * time.Second, ""},
+	{`{"reuse":"5s"}`, 5 * time.Second, ""},
+	{`{"reuse":2}`, 2 * time.Second, ""},
+	{`{"reuse":2.5}`, 2500 * time.Millisecond, ""},
+	{`{"reuse":"0"}`, 0, ""},
+	{`{"reuse":0}`, 0, ""},
+	{`{"reuse":-0.0000000001}`, 0, ""},
+	{`{"reuse":"1h"}`, time.Hour, ""},
+	{`{"reuse":3600}`, time.Hour, ""},
+	{`{"reuse":"1.5ms"}`, 1500 * time.Microsecond, ""},
+	{`{"Reuse":"250ms"}`, 250 * time.Millisecond, ""},
+	{`{"reuse":"2h"}`, -1, `login-normaliser: config: reuse: "2h" is outside 0..1h; 0 turns decision reuse off`},
+	{`{"reuse":3600.001}`, -1, `login-normaliser: config: reuse: 3600.001 is outside 0..1h`},
+	{`{"reuse":"-1s"}`, -1, `login-normaliser: config: reuse: "-1s" is outside 0..1h`},
+	{`{"reuse":-1}`, -1, `login-normaliser: config: reuse: -1 is outside 0..1h`},
+	{`{"reuse":-1e300}`, -1, `login-normaliser: config: reuse: -1e300 is outside 0..1h`},
+	{`{"reuse":"soon"}`, -1, `login-normaliser: config: reuse: "soon" is not a duration`},
+	{`{"reuse":null}`, -1, `login-normaliser: config: reuse: null is not a duration`},
+	{`{"reuse":{"a":[1]}}`, -1, `login-normaliser: config: reuse: {"a":[1]} is not a duration`},
+}
+
+func TestParseConfig_reuse(t *testing.T) {
+	for _, tc := range reuseCases {
+		s, err := parseConfig([]byte(tc.config))
+		switch {
+		case tc.want < 0 && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
+			t.Errorf("parseConfig(%s) = %v, want %q...", tc.config, err, tc.err)
+		case tc.want >= 0 && err != nil:
+			t.Errorf("parseConfig(%s): %v", tc.config, err)
+		case tc.want >= 0 && s.reuse != tc.want:
+			t.Errorf("parseConfig(%s): reuse %v, want %v", tc.config, s.reuse, tc.want)
 		}
 	}
 }

@@ -28,7 +28,7 @@ func configure(config []byte) error {
 		return err
 	}
 	cfg = s
-	return nil
+	return declareReuse(s.reuse)
 }
 
 // input is what the normaliser reads from the session.
