@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,6 +71,33 @@ func TestWasm(t *testing.T) {
 	}
 	if strings.Contains(pl.Logs.String(), p.sign("RS256", "r1", claims(now))[:40]) {
 		t.Error("a token reached the log")
+	}
+}
+
+// TestWasm_webReuse: the plugin serves mail logins only and says so
+// (only_protocols imap, pop3), so it declares no decision reuse and does
+// not turn web decision reuse (ABI 1.2) off for the host: next to the
+// throttle's C build, which declares 5 s, the host reuses for 5 s.
+func TestWasm_webReuse(t *testing.T) {
+	wasm := plugintest.Build(t, "plugins/oauth")
+	cfg := `{"jwks_url":"https://idp.example/jwks","issuer":"` + testIssuer + `","audience":"` + testAudience + `"}`
+	pl := plugintest.Load(t, wasm, plugintest.Config(cfg))
+	if info := pl.Info(); info.Filter != "protocols=imap,pop3" || info.Reuse != 0 {
+		t.Fatalf("filter %q, reuse %v: want protocols=imap,pop3 and none", info.Filter, info.Reuse)
+	}
+	h, err := plugin.New(context.Background(), plugin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	if err := h.Load(context.Background(), []plugin.Spec{
+		{Name: "oauth", Path: wasm, Config: []byte(cfg)},
+		{Name: "throttle", Path: "../throttle/c/plugin.wasm"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := h.Reuse(); d != 5*time.Second {
+		t.Errorf("host reuse %v with oauth and throttle, want throttle's 5s", d)
 	}
 }
 
