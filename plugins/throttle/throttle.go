@@ -43,7 +43,7 @@ func configure(config []byte) error {
 // always correct; any other error refuses the configuration.
 func declareReuse(d time.Duration) error {
 	if err := postern.ReuseDecisions(d); err != nil && !errors.Is(err, abi.ErrUnknownField) {
-		return fmt.Errorf("throttle: config: reuse: the host refused a reuse of %v: %w", d, err)
+		return fmt.Errorf("throttle: config: reuse: the host refused a reuse of %dms: %w", d.Milliseconds(), err)
 	}
 	return nil
 }
