@@ -185,6 +185,9 @@ func runProxy(addr string, upstreams []string, chain bool, wasmDir, memcached, l
 	// FAST_PATH=off: every request takes the full path (web.fast_path:
 	// false); the "full path" run's proxy has it.
 	cfg.NoFastPath = os.Getenv("FAST_PATH") == "off"
+	// DECISION_REUSE=off: every request with a login runs the chains
+	// (web.decision_reuse: false); the "no reuse" run's proxy has it.
+	cfg.NoDecisionReuse = os.Getenv("DECISION_REUSE") == "off"
 	var certs *tlsstore.Store
 	if tlsDir != "" {
 		cfg.Listeners = append(cfg.Listeners, web.Listener{Name: "tls", Address: "127.0.0.1:0", TLS: true})
@@ -662,6 +665,13 @@ func orchestrate(o opts) error {
 		return err
 	}
 	defer full.stop()
+	// The same chain without decision reuse: every login runs the chains
+	// (two store round trips, three guests).
+	noReuse, err := spawn(append(append([]string(nil), o.proxyEnv...), "DECISION_REUSE=off"), chainArgs...)
+	if err != nil {
+		return err
+	}
+	defer noReuse.stop()
 	addrs := func(c *child) (string, string) {
 		f := strings.Fields(c.line)
 		return f[0], f[1]
@@ -669,6 +679,7 @@ func orchestrate(o opts) error {
 	barePlain, bareTLS := addrs(bare)
 	stdPlain, stdTLS := addrs(std)
 	fullPlain, _ := addrs(full)
+	noReusePlain, _ := addrs(noReuse)
 	time.Sleep(300 * time.Millisecond) // nginx binds
 
 	// A user whose route is cached: one request fills the cache.
@@ -688,6 +699,8 @@ func orchestrate(o opts) error {
 		{name: "postern, chain, anonymous", url: "http://" + stdPlain + path, proxy: std},
 		{name: "postern, chain, anonymous, full path", url: "http://" + fullPlain + path, proxy: full},
 		{name: "postern, chain, login (cached)", url: "http://" + stdPlain + path, headers: []string{bob}, proxy: std},
+		{name: "postern, chain, login (cached), full path", url: "http://" + fullPlain + path, headers: []string{bob}, proxy: full},
+		{name: "postern, chain, login (cached), no reuse", url: "http://" + noReusePlain + path, headers: []string{bob}, proxy: noReuse},
 		{name: "nginx, https h1", url: "https://" + ngTLS + path, proxy: ng},
 		{name: "postern, no plugins, https h1", url: "https://" + bareTLS + path, proxy: bare},
 		{name: "postern, chain, https h1", url: "https://" + stdTLS + path, proxy: std},
