@@ -600,7 +600,7 @@ func TestIsUpgrade(t *testing.T) {
 }
 
 // TestSettings_choices: the keys that pick an implementation (the
-// upstream client, the server, the fast path) take their two values and
+// upstream client, the server, the fast path, decision reuse) take their two values and
 // nothing else.
 func TestSettings_choices(t *testing.T) {
 	for _, tc := range []struct {
@@ -615,6 +615,9 @@ func TestSettings_choices(t *testing.T) {
 		{"fast_path: false\n", "off", ""},
 		{"fast_path: true\n", "on", ""},
 		{"fast_path: sometimes\n", "", "fast_path"},
+		{"decision_reuse: false\n", "off", ""},
+		{"decision_reuse: true\n", "on", ""},
+		{"decision_reuse: 5s\n", "", "decision_reuse"},
 	} {
 		s, err := decodeSettings(t, tc.src, "/etc/postern")
 		if tc.err != "" {
@@ -629,6 +632,8 @@ func TestSettings_choices(t *testing.T) {
 			got = s.Server
 		case strings.HasPrefix(tc.src, "fast_path"):
 			got = map[bool]string{false: "on", true: "off"}[s.NoFastPath]
+		case strings.HasPrefix(tc.src, "decision_reuse"):
+			got = map[bool]string{false: "on", true: "off"}[s.NoDecisionReuse]
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%q: %q %v, want %q", tc.src, got, err, tc.want)
