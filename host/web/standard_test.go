@@ -122,11 +122,12 @@ func TestServer_anonymousNoStore(t *testing.T) {
 	}
 
 	// With a login: throttle counts, the cache misses, the lookup routes
-	// and route_decided stores the route; the next request hits the cache.
+	// and route_decided stores the route; the next request, with other
+	// credentials (another key: no decision to reuse), hits the cache.
 	user := "anon-test-" + strings.ReplaceAll(time.Now().Format("150405.000000000"), ".", "")
-	for i := range 2 {
+	for i, pass := range []string{"secret", "other"} {
 		req, _ := http.NewRequest(http.MethodGet, urlOf(s, "web", "/echo"), nil)
-		req.SetBasicAuth(user, "secret")
+		req.SetBasicAuth(user, pass)
 		resp, got := do(t, c, req)
 		if resp.StatusCode != 200 || got.Backend != "mailbox" {
 			t.Fatalf("request %d with a login: %s from %q", i, resp.Status, got.Backend)
@@ -143,5 +144,34 @@ func TestServer_anonymousNoStore(t *testing.T) {
 	}
 	if n := lookups.Load(); n != 1 {
 		t.Errorf("two requests of one user made %d lookups, want 1 (then the cache)", n)
+	}
+
+	// Every plugin of the chain that serves login, throttle or route
+	// declared a reuse (ABI 1.2, 5 s by default): the same credentials
+	// again take the kept decision: no guest, no store command, no lookup.
+	if d, _ := h.Reuse(); d != 5*time.Second {
+		t.Fatalf("Reuse() = %v, want the bundled plugins' 5s", d)
+	}
+	time.Sleep(50 * time.Millisecond) // the second request's events ran
+	calls := func() (n int64) {
+		for _, p := range h.Plugins() {
+			n += p.Stats().Calls.Load()
+		}
+		return n
+	}
+	n0, c0 := st.n.Load(), calls()
+	for i := range 5 {
+		req, _ := http.NewRequest(http.MethodGet, urlOf(s, "web", "/echo"), nil)
+		req.SetBasicAuth(user, "secret")
+		if resp, got := do(t, c, req); resp.StatusCode != 200 || got.Backend != "mailbox" {
+			t.Fatalf("reused request %d: %s from %q", i, resp.Status, got.Backend)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n, c := st.n.Load()-n0, calls()-c0; n != 0 || c != 0 {
+		t.Errorf("5 requests with kept credentials sent %d store commands and entered %d guests, want 0 and 0", n, c)
+	}
+	if n := s.Stats().Listeners[0].Reused; n != 5 {
+		t.Errorf("Reused = %d, want 5", n)
 	}
 }
