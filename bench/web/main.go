@@ -554,12 +554,7 @@ http {
         listen %[6]s;
         location / {
             proxy_pass http://mailbox;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
+            include %[1]s/proxy_headers.conf;
         }
     }
     server {
@@ -577,16 +572,22 @@ http {
 }
 `
 
-// nginxProxyConf is the location both nginx servers share.
+// nginxProxyConf is the location the plain and TLS nginx servers share
+// (proxy.conf, which includes proxy_headers.conf).
 const nginxProxyConf = `location / {
     proxy_pass http://backends;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header Host $host;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    proxy_set_header X-Real-IP $remote_addr;
-    proxy_set_header X-Forwarded-Proto $scheme;
+    include %[1]s/proxy_headers.conf;
 }
+`
+
+// nginxProxyHeaders are what every nginx location sends upstream: HTTP/1.1
+// keep-alive and the forwarding headers Postern sends.
+const nginxProxyHeaders = `proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_set_header Host $host;
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-Proto $scheme;
 `
 
 func orchestrate(o opts) error {
@@ -651,7 +652,10 @@ func orchestrate(o opts) error {
 		servers += "        server " + a + ";\n"
 	}
 	conf := filepath.Join(tmp, "nginx.conf")
-	if err := os.WriteFile(filepath.Join(tmp, "proxy.conf"), []byte(nginxProxyConf), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "proxy.conf"), []byte(fmt.Sprintf(nginxProxyConf, tmp)), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "proxy_headers.conf"), []byte(nginxProxyHeaders), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, tmp, servers, ngPlain, ngTLS, beAddrs[0], ngOne)), 0o644); err != nil {
