@@ -30,6 +30,7 @@ type fastRequest struct {
 	pathLen int    // target[:pathLen] is the path; "?query" may follow
 	host    []byte // the Host value
 	authz   []byte // the Authorization value (only with allowAuth); nil: none
+	cookie  []byte // the Cookie line that mentions the auth cookie (only with allowAuth); nil: none
 	hopLines
 }
 
@@ -65,8 +66,10 @@ func (h *hopLines) take(kind int, value []byte, from, to int) bool {
 // and reports whether the fast path may forward it. cookie is the auth
 // cookie's name: a Cookie line that mentions it takes the full path (it
 // may carry a login). With allowAuth, one Authorization line is taken
-// into fr.authz (the fast path serves it only with a kept decision,
-// fastreuse.go); without, or with two, the full path takes the head.
+// into fr.authz and one Cookie line that mentions the auth cookie into
+// fr.cookie (the fast path serves them only with a kept decision,
+// fastreuse.go); without allowAuth, or with two such lines, the full path
+// takes the head.
 func parseFastRequest(head []byte, cookie string, allowAuth bool, fr *fastRequest) bool {
 	*fr = fastRequest{head: head}
 	var i int
@@ -115,7 +118,10 @@ func parseFastRequest(head []byte, cookie string, allowAuth bool, fr *fastReques
 			}
 		case fieldCookie:
 			if cookie != "" && bytes.Contains(value, []byte(cookie)) {
-				return false
+				if !allowAuth || fr.cookie != nil {
+					return false
+				}
+				fr.cookie = value
 			}
 		case fieldAuthorization:
 			if !allowAuth || fr.authz != nil {

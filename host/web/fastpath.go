@@ -31,7 +31,8 @@ import (
 // same bytes:
 //
 //   - it is a GET or HEAD, HTTP/1.1, in origin form, with no body, no
-//     Authorization, no auth cookie, no Upgrade or Expect and none of the
+//     Authorization and no auth cookie (unless a kept decision takes them:
+//     fastreuse.go), no Upgrade or Expect and none of the
 //     forwarding or hop-by-hop headers the full path removes or rewrites
 //     (Connection: keep-alive or close, Keep-Alive and Proxy-Connection
 //     are left out, as there), and its head is all in the read buffer;
@@ -115,8 +116,8 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 	}
 	var fd *fastDecision
 	var fdv fastDecision
-	if fr.authz != nil {
-		// A login: only a kept decision takes it here (fastreuse.go).
+	if fr.authz != nil || fr.cookie != nil {
+		// Credentials: only a kept decision takes them here (fastreuse.go).
 		if !h.reuseFast(sc, host, rt, &fdv) {
 			return false, nil
 		}

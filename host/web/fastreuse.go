@@ -3,21 +3,23 @@ package web
 import (
 	"bytes"
 	"encoding/base64"
+	"net/http"
 	"time"
 
 	"github.com/postern/postern/abi"
 	"github.com/postern/postern/host/plugin"
 )
 
-// The fast path also serves a request with basic credentials whose login,
-// throttle and route decision is kept (decision reuse, reuse.go), when no
-// plugin wants it at rewrite or response: the decision's upstreams (or
-// its pool) take it, exactly as the full path would send it with the same
-// decision. The key is computed from the same parts as the full path's
-// (reuseDecision), so a decision the full path kept is found here. A
-// request without a kept decision, with the auth cookie or with malformed
-// credentials takes the full path, which runs the chains (and keeps their
-// decision for the next request).
+// The fast path also serves a request with credentials (basic auth, the
+// auth cookie) whose login, throttle and route decision is kept (decision
+// reuse, reuse.go), when no plugin wants it at rewrite or response: the
+// decision's upstreams (or its pool) take it, exactly as the full path
+// would send it with the same decision. The key is computed from the same
+// parts as the full path's (reuseDecision): the auth cookie's value by
+// net/http's own cookie parser, so a decision the full path kept is found
+// here. A request without a kept decision, or with an Authorization that
+// is not basic credentials, takes the full path, which runs the chains
+// (and keeps their decision for the next request).
 
 // reuseFastHooks are the hooks a reused decision still runs: a plugin
 // wanting the request at one of them sends it down the full path.
@@ -40,12 +42,32 @@ func (fd *fastDecision) user() string {
 }
 
 // reuseFast finds the kept decision for the request in sc.fast.req, which
-// has an Authorization line, and where it sends the request, as
-// choosePool does. It reports false when the full path must take it.
+// has an Authorization line or a Cookie line naming the auth cookie, and
+// where it sends the request, as choosePool does. It reports false when
+// the full path must take it.
 func (h *handler) reuseFast(sc *h1ServerConn, host string, rt *route, fd *fastDecision) bool {
 	s := h.s
 	fr := &sc.fast.req
-	if s.decisions == nil || s.plugins == nil || !isBasicAuth(fr.authz) {
+	if s.decisions == nil || s.plugins == nil {
+		return false
+	}
+	// The auth method and the cookie's value as the full path reads them
+	// (handler.ServeHTTP, hasCookie, reuseDecision).
+	method, cookie := "none", ""
+	if fr.cookie != nil {
+		r := http.Request{Header: http.Header{"Cookie": {string(fr.cookie)}}}
+		if c, err := r.Cookie(s.cfg.AuthCookie); err == nil {
+			method, cookie = "cookie", c.Value
+		}
+	}
+	var authz []string
+	if fr.authz != nil {
+		if !isBasicAuth(fr.authz) {
+			return false
+		}
+		method, authz = "basic", []string{string(fr.authz)}
+	}
+	if method == "none" {
 		return false
 	}
 	ttl, epoch := s.plugins.Reuse()
@@ -60,8 +82,7 @@ func (h *handler) reuseFast(sc *h1ServerConn, host string, rt *route, fd *fastDe
 	if rt != nil {
 		rtName = rt.name
 	}
-	authz := [1]string{string(fr.authz)}
-	key := s.decisions.key(h.l.Name, tlsv, sni, sc.fast.peerIP, host, rtName, "basic", authz[:], "")
+	key := s.decisions.key(h.l.Name, tlsv, sni, sc.fast.peerIP, host, rtName, method, authz, cookie)
 	dec := s.decisions.get(key, epoch, time.Now().UnixNano())
 	if dec == nil {
 		return false
@@ -82,7 +103,7 @@ func (h *handler) reuseFast(sc *h1ServerConn, host string, rt *route, fd *fastDe
 	}
 	if s.plugins.Serves(abi.HookRewrite) || s.plugins.Serves(abi.HookResponse) {
 		hf := plugin.HTTPFields{Method: fr.method, Host: host, Path: string(fr.target[:fr.pathLen]), Pool: dec.pool}
-		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: sc.fast.peer, AuthMethod: "basic",
+		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: sc.fast.peer, AuthMethod: method,
 			LoginAttempt: 1, Login: dec.login, Account: dec.account, HTTP: &hf}
 		if s.plugins.Wants(&f, reuseFastHooks, nil) {
 			return false

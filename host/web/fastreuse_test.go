@@ -56,3 +56,18 @@ func TestParseFastRequest_authorization(t *testing.T) {
 		t.Errorf("no Authorization: authz %q, want nil", fr.authz)
 	}
 }
+
+func TestParseFastRequest_authCookie(t *testing.T) {
+	one := rawHead("GET / HTTP/1.1", "Host: h", "Cookie: a=1", "Cookie: ZM_AUTH_TOKEN=x")
+	two := rawHead("GET / HTTP/1.1", "Host: h", "Cookie: ZM_AUTH_TOKEN=x", "Cookie: ZM_AUTH_TOKEN=y")
+	var fr fastRequest
+	if parseFastRequest(one, "ZM_AUTH_TOKEN", false, &fr) {
+		t.Error("the auth cookie taken without allowAuth")
+	}
+	if !parseFastRequest(one, "ZM_AUTH_TOKEN", true, &fr) || string(fr.cookie) != "ZM_AUTH_TOKEN=x" {
+		t.Errorf("with allowAuth: cookie %q, want the line naming the auth cookie", fr.cookie)
+	}
+	if parseFastRequest(two, "ZM_AUTH_TOKEN", true, &fr) {
+		t.Error("two Cookie lines naming the auth cookie taken")
+	}
+}

@@ -317,3 +317,51 @@ func TestDecisions_bounded(t *testing.T) {
 		t.Error("the last decision put is not kept")
 	}
 }
+
+// TestServer_decisionReuse_cookie: the auth cookie is a credential like
+// basic auth: its value is in the key (as net/http reads it, on both
+// paths), and a reused request with it goes the fast path.
+func TestServer_decisionReuse_cookie(t *testing.T) {
+	rs := newReuseSetup(t, `{"reuse_ms":60000,"routes":{"":"MAILBOX","bob":"MAILBOX"}}`, nil)
+	fast := func() int64 { return rs.s.Stats().Listeners[0].FastPath }
+	for i := range 3 {
+		if code, be := rs.get(t, "/echo", "", "", "Cookie", "ZM_AUTH_TOKEN=tok1"); code != 200 || be != "mailbox" {
+			t.Fatalf("request %d: %d from %q", i, code, be)
+		}
+	}
+	rs.waitCalls(t, chainCalls)
+	if r, f := rs.reused(), fast(); r != 2 || f != 2 {
+		t.Fatalf("Reused %d, FastPath %d; want 2 and 2", r, f)
+	}
+	// The same value quoted, among other cookies: net/http reads the same
+	// value, so the same key.
+	if code, _ := rs.get(t, "/echo", "", "", "Cookie", `lang=de; ZM_AUTH_TOKEN="tok1"`); code != 200 || rs.reused() != 3 {
+		t.Fatalf("%d, reused %d: want the kept decision", code, rs.reused())
+	}
+	calls := int64(chainCalls)
+	for _, tc := range []struct {
+		name string
+		user string
+		hdr  []string
+	}{
+		{"another token", "", []string{"Cookie", "ZM_AUTH_TOKEN=tok2"}},
+		{"basic auth and the cookie", "bob", []string{"Cookie", "ZM_AUTH_TOKEN=tok1"}},
+	} {
+		for i := range 2 {
+			if code, _ := rs.get(t, "/echo", tc.user, "x", tc.hdr...); code != 200 {
+				t.Fatalf("%s %d: %d", tc.name, i, code)
+			}
+		}
+		calls += chainCalls // the first ran the chains, the second reused
+		rs.waitCalls(t, calls)
+	}
+	// A Cookie line that only mentions the name carries no auth cookie:
+	// anonymous, never reused.
+	before := rs.reused()
+	for range 2 {
+		rs.get(t, "/echo", "", "", "Cookie", "XZM_AUTH_TOKEN=1")
+	}
+	if rs.reused() != before {
+		t.Errorf("a request without the auth cookie was reused")
+	}
+}
