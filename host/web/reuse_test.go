@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/postern/postern/abi"
 	"github.com/postern/postern/host/kv"
 	"github.com/postern/postern/host/plugin"
+	"github.com/postern/postern/host/tlsstore"
 )
 
 // reuseSetup is a server whose chain is the reuse test guest (and, with
@@ -363,5 +365,50 @@ func TestServer_decisionReuse_cookie(t *testing.T) {
 	}
 	if rs.reused() != before {
 		t.Errorf("a request without the auth cookie was reused")
+	}
+}
+
+// TestServer_decisionReuse_tls: over TLS the key has the TLS version and
+// the server name; HTTP/1.1 requests take kept decisions on the lean
+// server's fast path, h2 requests on the full path.
+func TestServer_decisionReuse_tls(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			mailbox := newBackend(t, "mailbox", nil)
+			pool := newBackend(t, "pool", nil)
+			h := pluginHost(t, kv.NewMemory(kv.MemoryOptions{}),
+				plugin.Spec{Name: "reuse", Path: guest(t, "reuse"), Config: []byte(`{"reuse_ms":60000,"routes":{"bob":"` + mailbox.addr + `"}}`)})
+			pair, cert := vhostCert(t, t.TempDir(), "mail", "mail.one.test")
+			certs, err := tlsstore.New(tlsstore.Options{Certs: []tlsstore.Pair{pair}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { certs.Close() })
+			cfg := simple("", pool.addr)
+			cfg.Listeners = []Listener{{Name: "web", TLS: true}}
+			s, _ := start(t, Options{Config: cfg, Plugins: h, Certs: certs})
+			c := tlsClient(t, cert, h2)
+			addr := s.Addr("web").String()
+			c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}
+			_, port, _ := net.SplitHostPort(addr)
+			for i := range 3 {
+				req, _ := http.NewRequest(http.MethodGet, "https://mail.one.test:"+port+"/echo", nil)
+				req.SetBasicAuth("bob", "x")
+				resp, got := do(t, c, req)
+				if resp.StatusCode != 200 || got.Backend != "mailbox" || (resp.ProtoMajor == 2) != h2 {
+					t.Fatalf("request %d: %s %s from %q", i, resp.Proto, resp.Status, got.Backend)
+				}
+			}
+			ls := s.Stats().Listeners[0]
+			wantFast := int64(2)
+			if h2 {
+				wantFast = 0
+			}
+			if ls.Reused != 2 || ls.FastPath != wantFast {
+				t.Errorf("Reused %d, FastPath %d; want 2 and %d", ls.Reused, ls.FastPath, wantFast)
+			}
+		})
 	}
 }
