@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/postern/postern/abi"
+	"github.com/postern/postern/plugins/internal/duration"
 )
 
 // rawConfig is the configuration as the operator writes it (JSON).
@@ -54,11 +53,6 @@ var defaultSuffixes = []string{"tb", "wm", "ni"}
 const (
 	defaultMaxLength = 256
 	maxMaxLength     = 65536
-	// defaultReuse is the decision reuse declared when "reuse" is not
-	// given (ABI 1.2, ABI.md "Decision reuse"); maxReuse is the longest
-	// the ABI allows.
-	defaultReuse = 5 * time.Second
-	maxReuse     = abi.MaxReuseMS * time.Millisecond
 )
 
 // parseConfig decodes and checks the configuration. Errors name the key,
@@ -84,7 +78,7 @@ func parse(b []byte) (*settings, error) {
 		}
 	}
 	s := &settings{lowercase: rc.Lowercase == nil || *rc.Lowercase, maxLength: defaultMaxLength, suffixes: defaultSuffixes,
-		reuse: defaultReuse}
+		reuse: duration.DefaultReuse}
 	if rc.MaxLength != nil {
 		if *rc.MaxLength < 1 || *rc.MaxLength > maxMaxLength {
 			return nil, fmt.Errorf("max_length: %d is outside 1..%d", *rc.MaxLength, maxMaxLength)
@@ -92,13 +86,8 @@ func parse(b []byte) (*settings, error) {
 		s.maxLength = *rc.MaxLength
 	}
 	var err error
-	if rc.Reuse != nil {
-		if s.reuse, err = parseDuration(rc.Reuse); err != nil {
-			return nil, fmt.Errorf("reuse: %v", err)
-		}
-		if s.reuse < 0 || s.reuse > maxReuse {
-			return nil, fmt.Errorf("reuse: %s is outside 0..1h; 0 turns decision reuse off", rc.Reuse)
-		}
+	if s.reuse, err = duration.ParseReuse(rc.Reuse, "5s", "500ms", duration.IsOutside); err != nil {
+		return nil, err
 	}
 	if s.defaultDomain, err = domain("default_domain", rc.DefaultDomain, true); err != nil {
 		return nil, err
@@ -173,27 +162,6 @@ func parse(b []byte) (*settings, error) {
 		s.aliases[key] = to
 	}
 	return s, nil
-}
-
-// parseDuration reads a duration as the other bundled plugins do: Go
-// duration text ("5s", "500ms") or a number of seconds.
-func parseDuration(b json.RawMessage) (time.Duration, error) {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return 0, err
-		}
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration; write it like \"5s\" or \"500ms\"", s)
-		}
-		return v, nil
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || f > 1e9 {
-		return 0, fmt.Errorf("%s is not a duration; write it like \"5s\" or a number of seconds", b)
-	}
-	return time.Duration(f * float64(time.Second)), nil
 }
 
 // domain checks a domain name from the configuration: no '@', '/',

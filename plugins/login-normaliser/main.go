@@ -7,11 +7,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"time"
-
-	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
 	"github.com/postern/postern/guest-sdk/hook/login"
 )
@@ -24,16 +19,4 @@ func init() {
 	// never enter the plugin (ABI 1.1 request filter).
 	postern.OnInit(func([]byte) error { _ = postern.OnlyWithLogin(); return nil })
 	login.Handle(normaliseLogin)
-}
-
-// declareReuse declares the configured decision reuse (ABI 1.2): the
-// login's normal form depends only on the login, the SNI and the
-// listener, all in the reuse key. A host before 1.2 answers
-// abi.ErrUnknownField and reuses nothing, which is always correct; any
-// other error refuses the configuration.
-func declareReuse(d time.Duration) error {
-	if err := postern.ReuseDecisions(d); err != nil && !errors.Is(err, abi.ErrUnknownField) {
-		return fmt.Errorf("login-normaliser: config: reuse: the host refused a reuse of %dms: %w", d.Milliseconds(), err)
-	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/plugins/internal/duration"
 )
 
 // cfg is this instance's configuration, set by configure (init).
@@ -28,7 +29,10 @@ func configure(config []byte) error {
 		return err
 	}
 	cfg = s
-	return declareReuse(s.reuse)
+	// The decision reuse (duration.DeclareReuse): the login's normal form
+	// depends only on the login, the SNI and the listener, all in the
+	// reuse key.
+	return duration.DeclareReuse("login-normaliser", s.reuse)
 }
 
 // input is what the normaliser reads from the session.

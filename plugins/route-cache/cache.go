@@ -6,26 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/plugins/internal/duration"
 	"github.com/postern/postern/plugins/internal/zmauth"
 	"github.com/postern/postern/storekeys"
 )
 
 // defaultTTL is how long Zimbra keeps a cached route or alias.
 const defaultTTL = time.Hour
-
-// defaultReuse is the decision reuse declared when "reuse" is not given
-// (ABI 1.2, ABI.md "Decision reuse"): a purge reaches this node's reused
-// routes after at most 5 s. maxReuse is the longest the ABI allows.
-const (
-	defaultReuse = 5 * time.Second
-	maxReuse     = abi.MaxReuseMS * time.Millisecond
-)
 
 // config is the plugin's configuration after validation.
 type config struct {
@@ -42,7 +34,9 @@ type config struct {
 	zimbraID bool
 	// reuse is the decision reuse init declares (postern.ReuseDecisions):
 	// for this long the host may reuse a web request's route for the same
-	// credentials from the same client without asking the cache.
+	// credentials from the same client without asking the cache. By
+	// default (duration.DefaultReuse) a purge reaches this node's reused
+	// routes after at most 5 s.
 	reuse time.Duration
 }
 
@@ -60,7 +54,7 @@ func parseConfig(b []byte) (*config, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("route-cache: config: "+format, args...)
 	}
-	c := &config{ttl: defaultTTL, reuse: defaultReuse}
+	c := &config{ttl: defaultTTL, reuse: duration.DefaultReuse}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return c, nil
 	}
@@ -101,38 +95,16 @@ func parseConfig(b []byte) (*config, error) {
 	if raw.ZimbraID != nil {
 		c.zimbraID = *raw.ZimbraID
 	}
-	if raw.Reuse != nil {
-		d, err := parseDuration(raw.Reuse)
-		if err != nil {
-			return nil, fail("reuse: %v", err)
-		}
-		if d < 0 || d > maxReuse {
-			return nil, fail("reuse %s: want 0 (no reuse) to 1h", raw.Reuse)
-		}
-		c.reuse = d
+	reuse, err := duration.ParseReuse(raw.Reuse, "1h", "30m", duration.WantRange)
+	if err != nil {
+		return nil, fail("%v", err)
 	}
+	c.reuse = reuse
 	return c, nil
 }
 
 // parseDuration reads "1h"-style text or a number of seconds.
-func parseDuration(b json.RawMessage) (time.Duration, error) {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return 0, err
-		}
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration; write it like \"1h\" or \"30m\"", s)
-		}
-		return v, nil
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || f > 1e9 {
-		return 0, fmt.Errorf("%s is not a duration; write it like \"1h\" or a number of seconds", b)
-	}
-	return time.Duration(f * float64(time.Second)), nil
-}
+func parseDuration(b json.RawMessage) (time.Duration, error) { return duration.Parse(b, "1h", "30m") }
 
 // cache is the state of one plugin instance.
 type cache struct {

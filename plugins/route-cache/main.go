@@ -7,15 +7,11 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"time"
-
-	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
 	"github.com/postern/postern/guest-sdk/event/loginfailed"
 	"github.com/postern/postern/guest-sdk/event/routedecided"
 	"github.com/postern/postern/guest-sdk/hook/route"
+	"github.com/postern/postern/plugins/internal/duration"
 )
 
 func main() {} // never called: the host runs init, then the exports
@@ -33,7 +29,7 @@ func init() {
 		if err := declareMetrics(); err != nil {
 			return err
 		}
-		if err := declareReuse(c.reuse); err != nil {
+		if err := duration.DeclareReuse("route-cache", c.reuse); err != nil {
 			return err
 		}
 		// Nobody to look up or store without a login (route and the events
@@ -47,14 +43,4 @@ func init() {
 	route.Handle(func() postern.Verdict { return state.route() })
 	routedecided.Handle(func() { state.routeDecided() })
 	loginfailed.Handle(func() { state.loginFailed() })
-}
-
-// declareReuse declares the configured decision reuse (ABI 1.2). A host
-// before 1.2 answers abi.ErrUnknownField and reuses nothing, which is
-// always correct; any other error refuses the configuration.
-func declareReuse(d time.Duration) error {
-	if err := postern.ReuseDecisions(d); err != nil && !errors.Is(err, abi.ErrUnknownField) {
-		return fmt.Errorf("route-cache: config: reuse: the host refused a reuse of %dms: %w", d.Milliseconds(), err)
-	}
-	return nil
 }

@@ -7,22 +7,16 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/postern/postern/abi"
+	"github.com/postern/postern/plugins/internal/duration"
 )
 
 // Defaults, as nginx and Zimbra have them.
 const (
 	defaultTimeout     = 15 * time.Second // nginx auth_http_timeout, Zimbra zm_lookup_timeout
 	defaultFailTimeout = 60 * time.Second // Zimbra zm_lookup_handler_retry_interval
-	// defaultReuse is the decision reuse declared when "reuse" is not
-	// given (ABI 1.2, ABI.md "Decision reuse"); maxReuse is the longest
-	// the ABI allows.
-	defaultReuse = 5 * time.Second
-	maxReuse     = abi.MaxReuseMS * time.Millisecond
 )
 
 // config is the plugin's configuration after validation.
@@ -66,22 +60,7 @@ type rawConfig struct {
 
 // parseDuration reads "15s"-style text or a number of seconds.
 func parseDuration(b json.RawMessage) (time.Duration, error) {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return 0, err
-		}
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration; write it like \"15s\" or \"500ms\"", s)
-		}
-		return v, nil
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || f > 1e9 {
-		return 0, fmt.Errorf("%s is not a duration; write it like \"15s\" or a number of seconds", b)
-	}
-	return time.Duration(f * float64(time.Second)), nil
+	return duration.Parse(b, "15s", "500ms")
 }
 
 var (
@@ -130,7 +109,7 @@ func parseConfig(b []byte) (*config, error) {
 		failTimeout: defaultFailTimeout,
 		require200:  true,
 		protocols:   defaultProtocols(),
-		reuse:       defaultReuse,
+		reuse:       duration.DefaultReuse,
 	}
 	seen := map[string]bool{}
 	for i, s := range raw.Servers {
@@ -164,13 +143,8 @@ func parseConfig(b []byte) (*config, error) {
 			return nil, fail("fail_timeout %v: want 0 (never skip a failed server) or more", c.failTimeout)
 		}
 	}
-	if raw.Reuse != nil {
-		if c.reuse, err = parseDuration(raw.Reuse); err != nil {
-			return nil, fail("reuse: %v", err)
-		}
-		if c.reuse < 0 || c.reuse > maxReuse {
-			return nil, fail("reuse %s: want 0 (no reuse) to 1h", raw.Reuse)
-		}
+	if c.reuse, err = duration.ParseReuse(raw.Reuse, "15s", "500ms", duration.WantRange); err != nil {
+		return nil, fail("%v", err)
 	}
 	if raw.SendPassword != nil {
 		c.sendPassword = *raw.SendPassword

@@ -7,13 +7,9 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"time"
-
-	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
 	"github.com/postern/postern/guest-sdk/hook/route"
+	"github.com/postern/postern/plugins/internal/duration"
 )
 
 func main() {} // never called: the host runs init, then the exports
@@ -31,7 +27,7 @@ func init() {
 		if err := declareMetrics(); err != nil {
 			return err
 		}
-		if err := declareReuse(c.reuse); err != nil {
+		if err := duration.DeclareReuse("route-lookup", c.reuse); err != nil {
 			return err
 		}
 		// Nothing to look up without a login (route skips an empty account
@@ -48,14 +44,4 @@ func init() {
 		return nil
 	})
 	route.Handle(func() postern.Verdict { return state.route() })
-}
-
-// declareReuse declares the configured decision reuse (ABI 1.2). A host
-// before 1.2 answers abi.ErrUnknownField and reuses nothing, which is
-// always correct; any other error refuses the configuration.
-func declareReuse(d time.Duration) error {
-	if err := postern.ReuseDecisions(d); err != nil && !errors.Is(err, abi.ErrUnknownField) {
-		return fmt.Errorf("route-lookup: config: reuse: the host refused a reuse of %dms: %w", d.Milliseconds(), err)
-	}
-	return nil
 }

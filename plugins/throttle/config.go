@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/abi"
+	"github.com/postern/postern/plugins/internal/duration"
 )
 
 // Zimbra's defaults (zimbraReverseProxyIPLoginLimitTime,
@@ -20,12 +21,6 @@ const (
 	defaultIPMessage   = "Login rejected from this IP"
 	defaultUserMessage = "Login rejected for this user"
 	maxWindow          = 30 * 24 * time.Hour // memcached's longest relative TTL
-	// defaultReuse is the decision reuse declared when "reuse" is not
-	// given (ABI 1.2, ABI.md "Decision reuse"): the same credentials from
-	// the same client count once per 5 s of page loads.
-	defaultReuse = 5 * time.Second
-	// maxReuse is the longest reuse the ABI allows (abi.MaxReuseMS).
-	maxReuse = abi.MaxReuseMS * time.Millisecond
 )
 
 // rawConfig is the configuration as the operator writes it (JSON).
@@ -203,16 +198,19 @@ func parse(b []byte) (*settings, error) {
 	return s, nil
 }
 
-// parseReuse reads "reuse" like the other durations (seconds, or a Go
-// duration): defaultReuse when absent or null, 0 (no reuse) to maxReuse.
-// The message quotes the value as written.
+// parseReuse reads "reuse" like the other durations (whole seconds, or a
+// Go duration; rawDur.parse, not duration.Parse), and on purpose unlike
+// the other plugins' reuse: duration.DefaultReuse when absent or null
+// (the same credentials from the same client count once per 5 s of page
+// loads), 0 (no reuse) to duration.MaxReuse. The message quotes the value
+// as written.
 func parseReuse(raw rawDur) (time.Duration, error) {
-	d, err := raw.parse("reuse", defaultReuse)
+	d, err := raw.parse("reuse", duration.DefaultReuse)
 	if err != nil {
 		return 0, err
 	}
-	if d < 0 || d > maxReuse {
-		return 0, fmt.Errorf("reuse: %s is outside 0..1h; 0 turns decision reuse off", bytes.TrimSpace(raw))
+	if err := duration.CheckReuse(d, bytes.TrimSpace(raw), duration.IsOutside); err != nil {
+		return 0, err
 	}
 	return d, nil
 }

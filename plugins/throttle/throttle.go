@@ -2,12 +2,11 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
+	"github.com/postern/postern/plugins/internal/duration"
 	"github.com/postern/postern/storekeys"
 )
 
@@ -35,17 +34,7 @@ func configure(config []byte) error {
 	}
 	cfg = s
 	storeErrLogged = false
-	return declareReuse(s.reuse)
-}
-
-// declareReuse declares the configured decision reuse (ABI 1.2). A host
-// before 1.2 answers abi.ErrUnknownField and reuses nothing, which is
-// always correct; any other error refuses the configuration.
-func declareReuse(d time.Duration) error {
-	if err := postern.ReuseDecisions(d); err != nil && !errors.Is(err, abi.ErrUnknownField) {
-		return fmt.Errorf("throttle: config: reuse: the host refused a reuse of %dms: %w", d.Milliseconds(), err)
-	}
-	return nil
+	return duration.DeclareReuse("throttle", s.reuse)
 }
 
 // check is the throttle hook. It allows (Continue), delays (delay_ms, then
