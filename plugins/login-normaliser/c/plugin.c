@@ -20,13 +20,13 @@
  *     UTF-8 replaced by U+FFFD; logins that are not UTF-8 are lower-cased
  *     in ASCII only, as the Go fold does.
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "postern.h"
+#include "../../internal/duration/duration.h"
 
 POSTERN_ABI_VERSION_EXPORT()
 
@@ -393,8 +393,7 @@ static int n_strip;
 static str *suffixes; /* lower case */
 static int n_suffixes;
 static int max_length = 256;
-#define SECOND 1000000000LL
-static int64_t reuse_ns = 5 * SECOND; /* defaultReuse: the decision reuse init declares (ABI 1.2) */
+static int64_t reuse_ns = DURATION_DEFAULT_REUSE_NS; /* duration.DefaultReuse: the decision reuse init declares (ABI 1.2) */
 
 static const char *const default_suffixes[] = {"tb", "wm", "ni"};
 
@@ -430,9 +429,6 @@ typedef struct {
 	int reuse_kind;
 	str reuse_text, reuse_raw;
 } raw_config;
-
-/* The raw reuse's kinds. */
-enum { DUR_NONE, DUR_STRING, DUR_NUMBER, DUR_OTHER };
 
 static void rlist_free(rlist *l) {
 	for (int i = 0; i < l->written; i++) str_free(&l->items[i]);
@@ -922,88 +918,6 @@ out:
 	return res;
 }
 
-/* parse_duration is time.ParseDuration (as in ../../route-cache/c). */
-static int parse_duration(const char *s, size_t n, int64_t *out) {
-	uint64_t d = 0;
-	int neg = 0;
-	if (n > 0 && (s[0] == '-' || s[0] == '+')) {
-		neg = s[0] == '-';
-		s++;
-		n--;
-	}
-	if (n == 1 && s[0] == '0') {
-		*out = 0;
-		return 0;
-	}
-	if (n == 0) return -1;
-	while (n > 0) {
-		uint64_t v = 0, f = 0;
-		double scale = 1;
-		if (!(s[0] == '.' || (s[0] >= '0' && s[0] <= '9'))) return -1;
-		size_t pl = n, i;
-		for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-			if (v > (1ULL << 63) / 10) return -1;
-			v = v * 10 + (uint64_t)(s[i] - '0');
-			if (v > 1ULL << 63) return -1;
-		}
-		s += i;
-		n -= i;
-		int pre = pl != n, post = 0;
-		if (n > 0 && s[0] == '.') {
-			s++;
-			n--;
-			pl = n;
-			int overflow = 0;
-			for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-				if (overflow) continue;
-				if (f > ((1ULL << 63) - 1) / 10) {
-					overflow = 1;
-					continue;
-				}
-				uint64_t y = f * 10 + (uint64_t)(s[i] - '0');
-				if (y > 1ULL << 63) {
-					overflow = 1;
-					continue;
-				}
-				f = y;
-				scale *= 10;
-			}
-			s += i;
-			n -= i;
-			post = pl != n;
-		}
-		if (!pre && !post) return -1;
-		for (i = 0; i < n && !(s[i] == '.' || (s[i] >= '0' && s[i] <= '9')); i++) {
-		}
-		if (i == 0) return -1; /* missing unit */
-		uint64_t unit;
-		if (str_eq(s, i, "ns", 2)) unit = 1;
-		else if (str_eq(s, i, "us", 2) || str_eq(s, i, "\xc2\xb5s", 3) || str_eq(s, i, "\xce\xbcs", 3)) unit = 1000;
-		else if (str_eq(s, i, "ms", 2)) unit = 1000000;
-		else if (str_eq(s, i, "s", 1)) unit = 1000000000ULL;
-		else if (str_eq(s, i, "m", 1)) unit = 60ULL * 1000000000ULL;
-		else if (str_eq(s, i, "h", 1)) unit = 3600ULL * 1000000000ULL;
-		else return -1; /* unknown unit */
-		s += i;
-		n -= i;
-		if (v > (1ULL << 63) / unit) return -1;
-		v *= unit;
-		if (f > 0) {
-			v += (uint64_t)((double)f * ((double)unit / scale));
-			if (v > 1ULL << 63) return -1;
-		}
-		d += v;
-		if (d > 1ULL << 63) return -1;
-	}
-	if (neg) {
-		*out = (int64_t)(0 - d);
-		return 0;
-	}
-	if (d > (1ULL << 63) - 1) return -1;
-	*out = (int64_t)d;
-	return 0;
-}
-
 /* jreuse reads the "reuse" value as a json.RawMessage takes it: the
  * last one wins, whatever its type. */
 static int jreuse(jr *r, raw_config *rc) {
@@ -1013,16 +927,16 @@ static int jreuse(jr *r, raw_config *rc) {
 	const char *start = r->p;
 	if (c == '"') {
 		if (jstring(r, &rc->reuse_text) < 0) return -1;
-		rc->reuse_kind = DUR_STRING;
+		rc->reuse_kind = DURATION_STRING;
 	} else if (c == '-' || (c >= '0' && c <= '9')) {
 		const char *s;
 		size_t n;
 		if (jnumber(r, &s, &n) < 0) return -1;
 		rc->reuse_text = str_dup(s, n);
-		rc->reuse_kind = DUR_NUMBER;
+		rc->reuse_kind = DURATION_NUMBER;
 	} else {
 		if (jskip(r, 1) < 0) return -1;
-		rc->reuse_kind = DUR_OTHER;
+		rc->reuse_kind = DURATION_OTHER;
 	}
 	rc->reuse_raw = str_dup(start, (size_t)(r->p - start));
 	return 0;
@@ -1212,42 +1126,15 @@ static int apply(raw_config *rc) {
 		}
 		max_length = (int)rc->max_length;
 	}
-	if (rc->reuse_kind != DUR_NONE) {
-		/* parseDuration, then 0..1h */
+	if (rc->reuse_kind != DURATION_NONE) {
+		/* duration.ParseReuse: duration.Parse, then 0..1h */
 		int64_t d;
 		const str *t = &rc->reuse_text, *raw = &rc->reuse_raw;
-		if (rc->reuse_kind == DUR_STRING) {
-			if (parse_duration(t->p, t->n, &d) < 0) {
-				snprintf(errbuf, sizeof errbuf, "reuse: \"%.*s\" is not a duration; write it like \"5s\" or \"500ms\"",
-				         (int)(t->n > 120 ? 120 : t->n), t->p);
-				return -1;
-			}
-		} else {
-			double f = 0;
-			int bad = rc->reuse_kind != DUR_NUMBER;
-			if (!bad) {
-				errno = 0;
-				f = strtod(t->p, NULL);
-				/* ParseFloat fails on overflow only (strtod's ERANGE also
-				 * flags underflow, which Go rounds to 0 silently) */
-				bad = errno == ERANGE && (f > 1 || f < -1);
-			}
-			if (bad || f > 1e9) {
-				snprintf(errbuf, sizeof errbuf, "reuse: %.*s is not a duration; write it like \"5s\" or a number of seconds",
-				         (int)(raw->n > 120 ? 120 : raw->n), raw->p);
-				return -1;
-			}
-			/* time.Duration(f * 1e9) truncates toward zero; at or below
-			 * -1 ns it is negative (refused below), and converting a huge
-			 * negative double is undefined in C */
-			double x = f * (double)SECOND;
-			d = x <= -1 ? -1 : (int64_t)x;
-		}
-		if (d < 0 || d > (int64_t)POSTERN_MAX_REUSE_MS * (SECOND / 1000)) {
-			snprintf(errbuf, sizeof errbuf, "reuse: %.*s is outside 0..1h; 0 turns decision reuse off",
-			         (int)(raw->n > 120 ? 120 : raw->n), raw->p);
+		if (duration_parse(rc->reuse_kind, t->p, t->n, raw->p, raw->n, "reuse", "5s", "500ms", 120, errbuf, sizeof errbuf,
+		                   &d) < 0 ||
+		    duration_check_reuse(d, DURATION_IS_OUTSIDE, "", raw->p, (int)(raw->n > 120 ? 120 : raw->n), errbuf,
+		                         sizeof errbuf) < 0)
 			return -1;
-		}
 		reuse_ns = d;
 	}
 	if (check_domain("default_domain", &rc->default_domain, 1, &d, &dn) < 0) return -1;
@@ -1417,17 +1304,8 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	 * never enter the plugin (ABI 1.1 request filter; a 1.0 host answers
 	 * ErrUnknownField and the hook counts "empty" itself). */
 	postern_only_with_login();
-	/* The decision reuse (ABI 1.2; main.go declareReuse): a host before
-	 * 1.2 does not know the field and reuses nothing, which is always
-	 * correct; any other error refuses the configuration. */
-	int32_t rr = postern_reuse_decisions(reuse_ns / (SECOND / 1000));
-	if (rr < 0 && rr != POSTERN_ERR_UNKNOWN_FIELD) {
-		char msg[160];
-		snprintf(msg, sizeof msg, "login-normaliser: config: reuse: the host refused a reuse of %lldms: error %d",
-		         (long long)(reuse_ns / (SECOND / 1000)), (int)rr);
-		postern_set_message(msg);
-		return POSTERN_INIT_REFUSE;
-	}
+	/* The decision reuse (ABI 1.2; normalise.go, duration.DeclareReuse). */
+	if (duration_declare_reuse("login-normaliser", reuse_ns) < 0) return POSTERN_INIT_REFUSE;
 	return POSTERN_INIT_OK;
 }
 

@@ -36,6 +36,7 @@
 #include "postern.h"
 #include "postern_sha256.h"
 #include "../../internal/zmauth/zmauth.h"
+#include "../../internal/duration/duration.h"
 
 POSTERN_ABI_VERSION_EXPORT()
 
@@ -356,7 +357,7 @@ static int only_space(const char *s, size_t n) {
 #define SECOND 1000000000LL
 
 static int64_t ttl_ns = 3600 * SECOND; /* defaultTTL: one hour */
-static int64_t reuse_ns = 5 * SECOND;  /* defaultReuse: the decision reuse init declares (ABI 1.2) */
+static int64_t reuse_ns = DURATION_DEFAULT_REUSE_NS; /* duration.DefaultReuse: the decision reuse init declares (ABI 1.2) */
 static int ssl_protocols;
 static const char *web_protocol = ""; /* "", "http" or "httpssl": the proto of web keys */
 static int zimbra_id;                  /* route web requests without a user by their auth token */
@@ -461,91 +462,6 @@ out:
 	return res;
 }
 
-/* parse_duration is time.ParseDuration. */
-static int parse_duration(const char *s, size_t n, int64_t *out) {
-	uint64_t d = 0;
-	int neg = 0;
-	if (n > 0 && (s[0] == '-' || s[0] == '+')) {
-		neg = s[0] == '-';
-		s++;
-		n--;
-	}
-	if (n == 1 && s[0] == '0') {
-		*out = 0;
-		return 0;
-	}
-	if (n == 0) return -1;
-	while (n > 0) {
-		uint64_t v = 0, f = 0;
-		double scale = 1;
-		if (!(s[0] == '.' || (s[0] >= '0' && s[0] <= '9'))) return -1;
-		size_t pl = n, i;
-		for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-			if (v > (1ULL << 63) / 10) return -1;
-			v = v * 10 + (uint64_t)(s[i] - '0');
-			if (v > 1ULL << 63) return -1;
-		}
-		s += i;
-		n -= i;
-		int pre = pl != n, post = 0;
-		if (n > 0 && s[0] == '.') {
-			s++;
-			n--;
-			pl = n;
-			int overflow = 0;
-			for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-				if (overflow) continue;
-				if (f > ((1ULL << 63) - 1) / 10) {
-					overflow = 1;
-					continue;
-				}
-				uint64_t y = f * 10 + (uint64_t)(s[i] - '0');
-				if (y > 1ULL << 63) {
-					overflow = 1;
-					continue;
-				}
-				f = y;
-				scale *= 10;
-			}
-			s += i;
-			n -= i;
-			post = pl != n;
-		}
-		if (!pre && !post) return -1;
-		for (i = 0; i < n && !(s[i] == '.' || (s[i] >= '0' && s[i] <= '9')); i++) {
-		}
-		if (i == 0) return -1; /* missing unit */
-		uint64_t unit;
-		if (str_eq(s, i, "ns", 2)) unit = 1;
-		else if (str_eq(s, i, "us", 2) || str_eq(s, i, "\xc2\xb5s", 3) || str_eq(s, i, "\xce\xbcs", 3)) unit = 1000;
-		else if (str_eq(s, i, "ms", 2)) unit = 1000000;
-		else if (str_eq(s, i, "s", 1)) unit = 1000000000ULL;
-		else if (str_eq(s, i, "m", 1)) unit = 60ULL * 1000000000ULL;
-		else if (str_eq(s, i, "h", 1)) unit = 3600ULL * 1000000000ULL;
-		else return -1; /* unknown unit */
-		s += i;
-		n -= i;
-		if (v > (1ULL << 63) / unit) return -1;
-		v *= unit;
-		if (f > 0) {
-			v += (uint64_t)((double)f * ((double)unit / scale));
-			if (v > 1ULL << 63) return -1;
-		}
-		d += v;
-		if (d > 1ULL << 63) return -1;
-	}
-	if (neg) {
-		*out = (int64_t)(0 - d);
-		return 0;
-	}
-	if (d > (1ULL << 63) - 1) return -1;
-	*out = (int64_t)d;
-	return 0;
-}
-
-/* The raw ttl: what json.RawMessage kept, by kind. */
-enum { TTL_NONE, TTL_STRING, TTL_NUMBER, TTL_OTHER };
-
 static int parse_config(const char *text, size_t n) {
 	errbuf[0] = '\0';
 	if (only_space(text, n)) return 0;
@@ -553,13 +469,13 @@ static int parse_config(const char *text, size_t n) {
 	r.p = text;
 	r.end = text + n;
 	r.err[0] = '\0';
-	int ttl_kind = TTL_NONE, ssl_set = 0, ssl_val = 0, zid_set = 0, zid_val = 0, res = -1;
+	int ttl_kind = DURATION_NONE, ssl_set = 0, ssl_val = 0, zid_set = 0, zid_val = 0, res = -1;
 	int webp_set = 0;
 	str webp = {NULL, 0};
 	str ttl_text = {NULL, 0};
 	/* "reuse", a json.RawMessage like "ttl": reuse_text as ttl_text,
 	   reuse_raw the value as written (for the message) */
-	int reuse_kind = TTL_NONE;
+	int reuse_kind = DURATION_NONE;
 	str reuse_text = {NULL, 0}, reuse_raw = {NULL, 0};
 	/* Go decodes only the first value: what follows it is not read. */
 	int c = jpeek(&r);
@@ -597,18 +513,18 @@ static int parse_config(const char *text, size_t n) {
 			c = jpeek(&r);
 			if (c == '"') {
 				if (jstring(&r, &ttl_text) < 0) goto fail;
-				ttl_kind = TTL_STRING;
+				ttl_kind = DURATION_STRING;
 			} else if (c == '-' || (c >= '0' && c <= '9')) {
 				const char *s;
 				size_t sn;
 				if (jnumber(&r, &s, &sn) < 0) goto fail;
 				ttl_text = str_dup(s, sn);
-				ttl_kind = TTL_NUMBER;
+				ttl_kind = DURATION_NUMBER;
 			} else {
 				const char *start = r.p;
 				if (jskip(&r, 1) < 0) goto fail;
 				ttl_text = str_dup(start, (size_t)(r.p - start));
-				ttl_kind = TTL_OTHER;
+				ttl_kind = DURATION_OTHER;
 			}
 		} else if (key_is(&k, "reuse")) {
 			str_free(&k);
@@ -618,17 +534,17 @@ static int parse_config(const char *text, size_t n) {
 			const char *start = r.p;
 			if (c == '"') {
 				if (jstring(&r, &reuse_text) < 0) goto fail;
-				reuse_kind = TTL_STRING;
+				reuse_kind = DURATION_STRING;
 			} else if (c == '-' || (c >= '0' && c <= '9')) {
 				const char *s;
 				size_t sn;
 				if (jnumber(&r, &s, &sn) < 0) goto fail;
 				reuse_text = str_dup(s, sn);
-				reuse_kind = TTL_NUMBER;
+				reuse_kind = DURATION_NUMBER;
 			} else {
 				if (jskip(&r, 1) < 0) goto fail;
 				reuse_text = str_dup(start, (size_t)(r.p - start));
-				reuse_kind = TTL_OTHER;
+				reuse_kind = DURATION_OTHER;
 			}
 			reuse_raw = str_dup(start, (size_t)(r.p - start));
 		} else if (key_is(&k, "ssl_protocols") || key_is(&k, "zimbra_id")) {
@@ -681,34 +597,12 @@ static int parse_config(const char *text, size_t n) {
 		goto fail;
 	}
 ok:
-	if (ttl_kind != TTL_NONE) {
+	if (ttl_kind != DURATION_NONE) {
+		/* the ttl's text is the value as written unless it is a string */
 		int64_t d;
-		if (ttl_kind == TTL_STRING) {
-			if (parse_duration(ttl_text.p, ttl_text.n, &d) < 0) {
-				snprintf(errbuf, sizeof errbuf, "ttl: \"%.*s\" is not a duration; write it like \"1h\" or \"30m\"",
-				         (int)(ttl_text.n > 100 ? 100 : ttl_text.n), ttl_text.p);
-				goto out;
-			}
-		} else {
-			double f = 0;
-			int bad = ttl_kind != TTL_NUMBER;
-			if (!bad) {
-				errno = 0;
-				f = strtod(ttl_text.p, NULL);
-				/* ParseFloat fails on overflow only (strtod's ERANGE also
-				 * flags underflow, which Go rounds to 0 silently) */
-				bad = errno == ERANGE && (f > 1 || f < -1);
-			}
-			if (bad || f > 1e9) {
-				snprintf(errbuf, sizeof errbuf,
-				         "ttl: %.*s is not a duration; write it like \"1h\" or a number of seconds",
-				         (int)(ttl_text.n > 100 ? 100 : ttl_text.n), ttl_text.p);
-				goto out;
-			}
-			/* time.Duration(f * 1e9); below 1 s is refused below, and
-			 * converting a negative or huge double is undefined in C */
-			d = f < 1 ? 0 : (int64_t)(f * (double)SECOND);
-		}
+		if (duration_parse(ttl_kind, ttl_text.p, ttl_text.n, ttl_text.p, ttl_text.n, "ttl", "1h", "30m", 100, errbuf,
+		                   sizeof errbuf, &d) < 0)
+			goto out;
 		if (d < SECOND) {
 			snprintf(errbuf, sizeof errbuf, "ttl %.*s: want at least 1s", (int)(ttl_text.n > 100 ? 100 : ttl_text.n),
 			         ttl_text.p);
@@ -716,40 +610,14 @@ ok:
 		}
 		ttl_ns = d;
 	}
-	if (reuse_kind != TTL_NONE) {
-		/* parseDuration, then 0..1h */
+	if (reuse_kind != DURATION_NONE) {
+		/* duration.ParseReuse: duration.Parse, then 0..1h */
 		int64_t d;
-		if (reuse_kind == TTL_STRING) {
-			if (parse_duration(reuse_text.p, reuse_text.n, &d) < 0) {
-				snprintf(errbuf, sizeof errbuf, "reuse: \"%.*s\" is not a duration; write it like \"1h\" or \"30m\"",
-				         (int)(reuse_text.n > 100 ? 100 : reuse_text.n), reuse_text.p);
-				goto out;
-			}
-		} else {
-			double f = 0;
-			int bad = reuse_kind != TTL_NUMBER;
-			if (!bad) {
-				errno = 0;
-				f = strtod(reuse_text.p, NULL);
-				bad = errno == ERANGE && (f > 1 || f < -1); /* as for ttl */
-			}
-			if (bad || f > 1e9) {
-				snprintf(errbuf, sizeof errbuf,
-				         "reuse: %.*s is not a duration; write it like \"1h\" or a number of seconds",
-				         (int)(reuse_text.n > 100 ? 100 : reuse_text.n), reuse_text.p);
-				goto out;
-			}
-			/* time.Duration(f * 1e9) truncates toward zero; at or below
-			 * -1 ns it is negative (refused below), and converting a huge
-			 * negative double is undefined in C */
-			double x = f * (double)SECOND;
-			d = x <= -1 ? -1 : (int64_t)x;
-		}
-		if (d < 0 || d > (int64_t)POSTERN_MAX_REUSE_MS * (SECOND / 1000)) {
-			snprintf(errbuf, sizeof errbuf, "reuse %.*s: want 0 (no reuse) to 1h",
-			         (int)(reuse_raw.n > 100 ? 100 : reuse_raw.n), reuse_raw.p);
+		if (duration_parse(reuse_kind, reuse_text.p, reuse_text.n, reuse_raw.p, reuse_raw.n, "reuse", "1h", "30m", 100,
+		                   errbuf, sizeof errbuf, &d) < 0 ||
+		    duration_check_reuse(d, DURATION_WANT_RANGE, "", reuse_raw.p, (int)(reuse_raw.n > 100 ? 100 : reuse_raw.n),
+		                         errbuf, sizeof errbuf) < 0)
 			goto out;
-		}
 		reuse_ns = d;
 	}
 	if (ssl_set) ssl_protocols = ssl_val;
@@ -818,17 +686,8 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 		postern_set_message(msg);
 		return POSTERN_INIT_REFUSE;
 	}
-	/* The decision reuse (ABI 1.2; main.go declareReuse): a host before
-	 * 1.2 does not know the field and reuses nothing, which is always
-	 * correct; any other error refuses the configuration. */
-	int32_t rr = postern_reuse_decisions(reuse_ns / (SECOND / 1000));
-	if (rr < 0 && rr != POSTERN_ERR_UNKNOWN_FIELD) {
-		char msg[160];
-		snprintf(msg, sizeof msg, "route-cache: config: reuse: the host refused a reuse of %lldms: error %d",
-		         (long long)(reuse_ns / (SECOND / 1000)), (int)rr);
-		postern_set_message(msg);
-		return POSTERN_INIT_REFUSE;
-	}
+	/* The decision reuse (ABI 1.2; main.go, duration.DeclareReuse). */
+	if (duration_declare_reuse("route-cache", reuse_ns) < 0) return POSTERN_INIT_REFUSE;
 	return POSTERN_INIT_OK;
 }
 

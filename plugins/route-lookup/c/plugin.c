@@ -23,6 +23,7 @@
 
 #include "postern.h"
 #include "postern_json.h"
+#include "../../internal/duration/duration.h"
 #include "../../internal/zmauth/zmauth.h"
 #include "postern_sha256.h"
 
@@ -83,7 +84,7 @@ static server *servers;
 static int nservers;
 static int64_t timeout_ns = 15 * NS_PER_S;      /* nginx auth_http_timeout */
 static int64_t fail_timeout_ns = 60 * NS_PER_S; /* Zimbra's retry interval */
-static int64_t reuse_ns = 5 * NS_PER_S;         /* the decision reuse init declares (ABI 1.2) */
+static int64_t reuse_ns = DURATION_DEFAULT_REUSE_NS; /* the decision reuse init declares (ABI 1.2) */
 static int send_password;
 static int require200 = 1;
 static int zimbra_id; /* look up web requests without a user by their auth token */
@@ -203,88 +204,6 @@ static int key_is(const char *k, size_t kn, const char *name) {
 	return j == nl;
 }
 
-/* go_parse_duration is Go's time.ParseDuration. */
-static int go_parse_duration(const char *s, size_t n, int64_t *out) {
-	uint64_t d = 0;
-	int neg = 0;
-	if (n > 0 && (s[0] == '-' || s[0] == '+')) {
-		neg = s[0] == '-';
-		s++;
-		n--;
-	}
-	if (n == 1 && s[0] == '0') {
-		*out = 0;
-		return 0;
-	}
-	if (n == 0) return -1;
-	while (n > 0) {
-		uint64_t v = 0, f = 0;
-		double scale = 1;
-		if (!(s[0] == '.' || (s[0] >= '0' && s[0] <= '9'))) return -1;
-		size_t pl = n, i = 0;
-		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-			if (v > (1ULL << 63) / 10) return -1;
-			v = v * 10 + (uint64_t)(s[i] - '0');
-			if (v > (1ULL << 63)) return -1;
-		}
-		s += i;
-		n -= i;
-		int pre = pl != n, post = 0;
-		if (n > 0 && s[0] == '.') {
-			s++;
-			n--;
-			pl = n;
-			int overflow = 0;
-			for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-				if (overflow) continue;
-				if (f > ((1ULL << 63) - 1) / 10) {
-					overflow = 1;
-					continue;
-				}
-				uint64_t y = f * 10 + (uint64_t)(s[i] - '0');
-				if (y > (1ULL << 63)) {
-					overflow = 1;
-					continue;
-				}
-				f = y;
-				scale *= 10;
-			}
-			s += i;
-			n -= i;
-			post = pl != n;
-		}
-		if (!pre && !post) return -1;
-		for (i = 0; i < n; i++)
-			if (s[i] == '.' || (s[i] >= '0' && s[i] <= '9')) break;
-		if (i == 0) return -1;
-		uint64_t unit;
-		if (s_eqz(s, i, "ns")) unit = 1;
-		else if (s_eqz(s, i, "us") || s_eqz(s, i, "\xC2\xB5s") || s_eqz(s, i, "\xCE\xBCs")) unit = 1000;
-		else if (s_eqz(s, i, "ms")) unit = 1000000;
-		else if (s_eqz(s, i, "s")) unit = 1000000000ULL;
-		else if (s_eqz(s, i, "m")) unit = 60000000000ULL;
-		else if (s_eqz(s, i, "h")) unit = 3600000000000ULL;
-		else return -1;
-		s += i;
-		n -= i;
-		if (v > (1ULL << 63) / unit) return -1;
-		v *= unit;
-		if (f > 0) {
-			v += (uint64_t)((double)f * ((double)unit / scale));
-			if (v > (1ULL << 63)) return -1;
-		}
-		d += v;
-		if (d > (1ULL << 63)) return -1;
-	}
-	if (neg) {
-		*out = (int64_t)(0 - d);
-		return 0;
-	}
-	if (d > (1ULL << 63) - 1) return -1;
-	*out = (int64_t)d;
-	return 0;
-}
-
 /* parse_duration reads "15s"-style text or a number of seconds (config.go
  * parseDuration). */
 static int parse_duration(const pj_doc *d, int i, int64_t *out, char *why, size_t whyn) {
@@ -302,13 +221,9 @@ static int parse_duration(const pj_doc *d, int i, int64_t *out, char *why, size_
 		char *buf = malloc((size_t)len + 1);
 		memcpy(buf, d->n[i].s, (size_t)len);
 		buf[len] = '\0';
-		double f = strtod(buf, NULL);
+		int r = duration_seconds(buf, out);
 		free(buf);
-		if (!isinf(f) && !(f > 1e9)) {
-			double ns = f * (double)NS_PER_S;
-			*out = ns <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)ns;
-			return 0;
-		}
+		if (r == 0) return 0;
 	}
 	snprintf(why, whyn, "%.*s is not a duration; write it like \"15s\" or a number of seconds", len > 200 ? 200 : len, d->n[i].s);
 	return -1;
@@ -820,15 +735,14 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 		if (parse_duration(d, fail_node, &fto, why, sizeof why) < 0) FAIL("fail_timeout: %s", why);
 		if (fto < 0) FAIL("fail_timeout %lldns: want 0 (never skip a failed server) or more", (long long)fto);
 	}
-	int64_t reuse = 5 * NS_PER_S; /* config.go defaultReuse */
+	int64_t reuse = DURATION_DEFAULT_REUSE_NS; /* duration.ParseReuse */
 	if (reuse_node >= 0) {
 		if (parse_duration(d, reuse_node, &reuse, why, sizeof why) < 0) FAIL("reuse: %s", why);
-		if (reuse < 0 || reuse > (int64_t)POSTERN_MAX_REUSE_MS * NS_PER_MS) {
-			/* the value as written, as Go prints the json.RawMessage */
-			const char *q = d->n[reuse_node].type == PJ_STRING ? "\"" : "";
-			int len = d->n[reuse_node].len;
-			FAIL("reuse %s%.*s%s: want 0 (no reuse) to 1h", q, len > 200 ? 200 : len, d->n[reuse_node].s, q);
-		}
+		/* the value as written, as Go prints the json.RawMessage */
+		int len = d->n[reuse_node].len;
+		if (duration_check_reuse(reuse, DURATION_WANT_RANGE, d->n[reuse_node].type == PJ_STRING ? "\"" : "",
+		                         d->n[reuse_node].s, len > 200 ? 200 : len, why, sizeof why) < 0)
+			FAIL("%s", why);
 	}
 	for (int i = 0; i < npn; i++) {
 		if (!proto_key_ok(pn[i].k, pn[i].kn))
@@ -877,16 +791,8 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 		   this plugin can vouch for passwords (ABI 1.1) */
 		postern_field_set(POSTERN_FIELD_PASSWORD_VERIFIED, "1", 1);
 	}
-	/* the decision reuse (ABI 1.2; main.go declareReuse): a host before 1.2
-	   does not know the field and reuses nothing, which is always correct;
-	   any other error refuses the configuration */
-	int32_t rr = postern_reuse_decisions(reuse_ns / NS_PER_MS);
-	if (rr < 0 && rr != POSTERN_ERR_UNKNOWN_FIELD) {
-		snprintf(init_msg, sizeof init_msg, "route-lookup: config: reuse: the host refused a reuse of %lldms: error %d",
-		         (long long)(reuse_ns / NS_PER_MS), (int)rr);
-		postern_set_message(init_msg);
-		return POSTERN_INIT_REFUSE;
-	}
+	/* the decision reuse (ABI 1.2; main.go, duration.DeclareReuse) */
+	if (duration_declare_reuse("route-lookup", reuse_ns) < 0) return POSTERN_INIT_REFUSE;
 	return POSTERN_INIT_OK;
 
 fail:

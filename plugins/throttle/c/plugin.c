@@ -16,6 +16,7 @@
 #define PJ_MAX_NODES 4096 /* the document is malloc'd for init only */
 #include "postern.h"
 #include "postern_json.h"
+#include "../../internal/duration/duration.h"
 #include "postern_sha256.h"
 
 POSTERN_ABI_VERSION_EXPORT()
@@ -27,8 +28,6 @@ POSTERN_ABI_VERSION_EXPORT()
 #define MAX_WINDOW_NS (30LL * 24 * 3600 * NS_PER_SEC) /* memcached's longest relative TTL */
 #define MAX_WINDOW_SECS (30LL * 24 * 3600)
 #define DEFAULT_WINDOW_NS (3600LL * NS_PER_SEC)
-#define DEFAULT_REUSE_NS (5LL * NS_PER_SEC)                  /* defaultReuse */
-#define MAX_REUSE_NS ((int64_t)POSTERN_MAX_REUSE_MS * NS_PER_MS) /* maxReuse: 1h */
 
 typedef struct {
 	uint64_t limit, soft; /* 0 = unlimited / never */
@@ -166,85 +165,6 @@ static int json_int64(const pj_doc *d, int i, int64_t *out) {
 }
 
 /* ---- durations ---------------------------------------------------------- */
-
-/* go_parse_duration is time.ParseDuration. */
-static int go_parse_duration(const char *s, size_t n, int64_t *out) {
-	uint64_t d = 0;
-	int neg = 0;
-	size_t p = 0;
-	if (n > 0 && (s[0] == '-' || s[0] == '+')) {
-		neg = s[0] == '-';
-		p = 1;
-	}
-	if (n - p == 1 && s[p] == '0') {
-		*out = 0;
-		return 0;
-	}
-	if (p == n) return -1;
-	while (p < n) {
-		uint64_t v = 0, f = 0;
-		double scale = 1;
-		if (!(s[p] == '.' || (s[p] >= '0' && s[p] <= '9'))) return -1;
-		size_t start = p;
-		for (; p < n && s[p] >= '0' && s[p] <= '9'; p++) {
-			if (v > (1ULL << 63) / 10) return -1;
-			v = v * 10 + (uint64_t)(s[p] - '0');
-			if (v > (1ULL << 63)) return -1;
-		}
-		int pre = p != start, post = 0;
-		if (p < n && s[p] == '.') {
-			p++;
-			size_t fs = p;
-			int overflow = 0;
-			for (; p < n && s[p] >= '0' && s[p] <= '9'; p++) {
-				if (overflow) continue;
-				if (f > ((1ULL << 63) - 1) / 10) {
-					overflow = 1;
-					continue;
-				}
-				uint64_t y = f * 10 + (uint64_t)(s[p] - '0');
-				if (y > (1ULL << 63)) {
-					overflow = 1;
-					continue;
-				}
-				f = y;
-				scale *= 10;
-			}
-			post = p != fs;
-		}
-		if (!pre && !post) return -1;
-		size_t us = p;
-		while (p < n && !(s[p] == '.' || (s[p] >= '0' && s[p] <= '9'))) p++;
-		size_t ul = p - us;
-		if (ul == 0) return -1;
-		const char *u = s + us;
-		uint64_t unit;
-		if (ul == 2 && memcmp(u, "ns", 2) == 0) unit = 1;
-		else if (ul == 2 && memcmp(u, "us", 2) == 0) unit = 1000;
-		else if (ul == 3 && memcmp(u, "\xC2\xB5s", 3) == 0) unit = 1000; /* µs, U+00B5 */
-		else if (ul == 3 && memcmp(u, "\xCE\xBCs", 3) == 0) unit = 1000; /* μs, U+03BC */
-		else if (ul == 2 && memcmp(u, "ms", 2) == 0) unit = 1000000;
-		else if (ul == 1 && u[0] == 's') unit = 1000000000ULL;
-		else if (ul == 1 && u[0] == 'm') unit = 60000000000ULL;
-		else if (ul == 1 && u[0] == 'h') unit = 3600000000000ULL;
-		else return -1;
-		if (v > (1ULL << 63) / unit) return -1;
-		v *= unit;
-		if (f > 0) {
-			v += (uint64_t)((double)f * ((double)unit / scale));
-			if (v > (1ULL << 63)) return -1;
-		}
-		d += v;
-		if (d > (1ULL << 63)) return -1;
-	}
-	if (neg) {
-		*out = (int64_t)(0 - d);
-		return 0;
-	}
-	if (d > (uint64_t)INT64_MAX) return -1;
-	*out = (int64_t)d;
-	return 0;
-}
 
 /* A duration's JSON value, kept raw until checked (rawDur): -1 = not given. */
 typedef int rawdur;
@@ -787,7 +707,7 @@ static int configure(const char *text, int len, char *err, size_t errn) {
 		if (make_counter(NULL, &rc.ip, "ip", "Login rejected from this IP", &cfg.ip, err, errn) < 0 ||
 		    make_counter(NULL, &rc.user, "user", "Login rejected for this user", &cfg.user, err, errn) < 0)
 			r = -1;
-		cfg.reuse_ns = DEFAULT_REUSE_NS;
+		cfg.reuse_ns = DURATION_DEFAULT_REUSE_NS;
 		return r;
 	}
 	pj_doc *d = malloc(sizeof *d);
@@ -854,13 +774,12 @@ static int configure(const char *text, int len, char *err, size_t errn) {
 		goto out;
 	}
 	/* parseReuse: like the other durations, 0..1h, the value quoted as written */
-	if (parse_dur(d, rc.reuse, DEFAULT_REUSE_NS, &cfg.reuse_ns, "reuse", err, errn) < 0) goto out;
-	if (cfg.reuse_ns < 0 || cfg.reuse_ns > MAX_REUSE_NS) {
-		int str = d->n[rc.reuse].type == PJ_STRING;
-		snprintf(err, errn, "reuse: %s%.*s%s is outside 0..1h; 0 turns decision reuse off", str ? "\"" : "",
-		         d->n[rc.reuse].len > 200 ? 200 : d->n[rc.reuse].len, d->n[rc.reuse].s, str ? "\"" : "");
+	if (parse_dur(d, rc.reuse, DURATION_DEFAULT_REUSE_NS, &cfg.reuse_ns, "reuse", err, errn) < 0) goto out;
+	/* parseReuse: 0..1h, the value quoted as written (absent: the default) */
+	if (rc.reuse >= 0 && duration_check_reuse(cfg.reuse_ns, DURATION_IS_OUTSIDE, d->n[rc.reuse].type == PJ_STRING ? "\"" : "",
+	                                          d->n[rc.reuse].s, d->n[rc.reuse].len > 200 ? 200 : d->n[rc.reuse].len, err,
+	                                          errn) < 0)
 		goto out;
-	}
 	r = 0;
 out:
 	free_raw(&rc);
@@ -887,16 +806,9 @@ POSTERN_EXPORT("postern_init") int32_t init(void) {
 	/* Only logins count (check skips a request without one too, for hosts
 	   older than ABI 1.1): anonymous requests never enter the plugin. */
 	postern_only_with_login();
-	/* The decision reuse (ABI 1.2): a host before 1.2 does not know the
-	   field and reuses nothing, which is always correct; any other error
-	   refuses the configuration (declareReuse). */
-	int32_t rr = postern_reuse_decisions(cfg.reuse_ns / NS_PER_MS);
-	if (rr < 0 && rr != POSTERN_ERR_UNKNOWN_FIELD) {
-		char msg[160];
-		snprintf(msg, sizeof msg, "throttle: config: reuse: the host refused a reuse of %lldms: error %d",
-		         (long long)(cfg.reuse_ns / NS_PER_MS), (int)rr);
+	/* The decision reuse (ABI 1.2; throttle.go, duration.DeclareReuse). */
+	if (duration_declare_reuse("throttle", cfg.reuse_ns) < 0) {
 		free_config();
-		postern_set_message(msg);
 		return POSTERN_INIT_REFUSE;
 	}
 	return POSTERN_INIT_OK;
