@@ -458,22 +458,7 @@ func TestC_configs(t *testing.T) {
 func TestC_reuse(t *testing.T) {
 	ref := plugintest.Build(t, "plugins/route-cache")
 	port := plugintest.CPlugin(t, "plugins/route-cache/c")
-	for _, tc := range reuseCases {
-		tw, errRef, errPort := plugintest.TryNewTwin(t, ref, port, plugintest.Config(tc.config), compileCache(t))
-		if tc.want < 0 {
-			if errRef == nil || errPort == nil || !strings.Contains(errRef.Error(), tc.err) || errRef.Error() != errPort.Error() {
-				t.Errorf("config %s: want both refused with %q...\nGo: %v\nC:  %v", tc.config, tc.err, errRef, errPort)
-			}
-			continue
-		}
-		if errRef != nil || errPort != nil {
-			t.Errorf("config %s: Go %v, C %v", tc.config, errRef, errPort)
-			continue
-		}
-		if r, p := tw.Ref.Info().Reuse, tw.Port.Info().Reuse; r != tc.want.Truncate(time.Millisecond) || p != r {
-			t.Errorf("config %s: reuse declared: Go %v, C %v; want %v", tc.config, r, p, tc.want.Truncate(time.Millisecond))
-		}
-	}
+	plugintest.CheckTwinReuse(t, ref, port, reuseCases, nil, compileCache(t))
 }
 
 // FuzzTwin runs fuzzed sessions (login, account, protocol, addresses,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/postern/postern/abi"
 	"github.com/postern/postern/guest-sdk/sdktest"
+	"github.com/postern/postern/host/plugintest"
 )
 
 // newHost returns a fake host for a first IMAP login of bob on 198.51.100.1
@@ -242,11 +243,7 @@ func TestTTL(t *testing.T) {
 // -1 when the configuration is refused (err: part of the message). The
 // Go source (natively here), its wasm build and the C build must agree
 // on every row (c_test.go TestC_reuse).
-var reuseCases = []struct {
-	config string
-	want   time.Duration
-	err    string
-}{
+var reuseCases = []plugintest.ReuseCase{
 	{``, 5 * time.Second, ""},
 	{`{}`, 5 * time.Second, ""},
 	{`{"reuse":"5s"}`, 5 * time.Second, ""},
@@ -270,17 +267,13 @@ var reuseCases = []struct {
 }
 
 func TestParseConfig_reuse(t *testing.T) {
-	for _, tc := range reuseCases {
-		c, err := parseConfig([]byte(tc.config))
-		switch {
-		case tc.want < 0 && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
-			t.Errorf("parseConfig(%s) = %v, want %q...", tc.config, err, tc.err)
-		case tc.want >= 0 && err != nil:
-			t.Errorf("parseConfig(%s): %v", tc.config, err)
-		case tc.want >= 0 && c.reuse != tc.want:
-			t.Errorf("parseConfig(%s): reuse %v, want %v", tc.config, c.reuse, tc.want)
+	plugintest.CheckReuse(t, reuseCases, func(config string) (time.Duration, error) {
+		c, err := parseConfig([]byte(config))
+		if err != nil {
+			return 0, err
 		}
-	}
+		return c.reuse, nil
+	})
 }
 
 func TestParseConfig(t *testing.T) {

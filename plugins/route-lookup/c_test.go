@@ -681,24 +681,7 @@ func TestC_Config(t *testing.T) {
 // reuseCases, or both refuse the configuration with the same message.
 func TestC_reuse(t *testing.T) {
 	g, c := builds(t)
-	for _, tc := range reuseCases {
-		tw, errRef, errPort := plugintest.TryNewTwin(t, g, c, plugintest.Config(reuseConfig(tc.config)), allow())
-		if tc.want < 0 {
-			if errRef == nil || errPort == nil || !strings.Contains(errRef.Error(), tc.err) || errRef.Error() != errPort.Error() {
-				t.Errorf("config %s: want both refused with %q...\nGo: %v\nC:  %v", tc.config, tc.err, errRef, errPort)
-			}
-			continue
-		}
-		if errRef != nil || errPort != nil {
-			t.Errorf("config %s: Go %v, C %v", tc.config, errRef, errPort)
-			continue
-		}
-		if r, p := tw.Ref.Info().Reuse, tw.Port.Info().Reuse; r != tc.want.Truncate(time.Millisecond) || p != r {
-			t.Errorf("config %s: reuse declared: Go %v, C %v; want %v", tc.config, r, p, tc.want.Truncate(time.Millisecond))
-		}
-		tw.Ref.Host.Close(context.Background())
-		tw.Port.Host.Close(context.Background())
-	}
+	plugintest.CheckTwinReuse(t, g, c, reuseCases, reuseConfig, allow())
 }
 
 func jsonString(s string) (string, error) {

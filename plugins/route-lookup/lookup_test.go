@@ -9,6 +9,7 @@ import (
 	"github.com/postern/postern/abi"
 	postern "github.com/postern/postern/guest-sdk"
 	"github.com/postern/postern/guest-sdk/sdktest"
+	"github.com/postern/postern/host/plugintest"
 )
 
 const (
@@ -445,11 +446,7 @@ func TestRoute_StoreDown(t *testing.T) {
 // reuse init declares, or -1 when the configuration is refused (err: the
 // message's start). The Go source (natively here), its wasm build and the
 // C build must agree on every row (c_test.go TestC_reuse).
-var reuseCases = []struct {
-	config string
-	want   time.Duration
-	err    string
-}{
+var reuseCases = []plugintest.ReuseCase{
 	{``, 5 * time.Second, ""},
 	{`,"reuse":"5s"`, 5 * time.Second, ""},
 	{`,"reuse":2`, 2 * time.Second, ""},
@@ -477,17 +474,13 @@ func reuseConfig(row string) string {
 }
 
 func TestParseConfig_reuse(t *testing.T) {
-	for _, tc := range reuseCases {
-		c, err := parseConfig([]byte(reuseConfig(tc.config)))
-		switch {
-		case tc.want < 0 && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
-			t.Errorf("parseConfig(%s) = %v, want %q...", tc.config, err, tc.err)
-		case tc.want >= 0 && err != nil:
-			t.Errorf("parseConfig(%s): %v", tc.config, err)
-		case tc.want >= 0 && c.reuse != tc.want:
-			t.Errorf("parseConfig(%s): reuse %v, want %v", tc.config, c.reuse, tc.want)
+	plugintest.CheckReuse(t, reuseCases, func(config string) (time.Duration, error) {
+		c, err := parseConfig([]byte(reuseConfig(config)))
+		if err != nil {
+			return 0, err
 		}
-	}
+		return c.reuse, nil
+	})
 }
 
 func TestParseConfig(t *testing.T) {

@@ -236,22 +236,7 @@ func TestC_twin(t *testing.T) {
 // (Info().Reuse, what the host keeps of init's reuse_ms) for every row of
 // reuseCases, or both refuse the configuration with the same message.
 func TestC_reuse(t *testing.T) {
-	for _, tc := range reuseCases {
-		tw, errRef, errPort := plugintest.TryNewTwin(t, goBuild(t), cBuild(t), plugintest.Config(tc.config), cCompileCache(t))
-		if tc.want < 0 {
-			if errRef == nil || errPort == nil || !strings.Contains(errRef.Error(), tc.err) || errRef.Error() != errPort.Error() {
-				t.Errorf("config %s: want both refused with %q...\nGo: %v\nC:  %v", tc.config, tc.err, errRef, errPort)
-			}
-			continue
-		}
-		if errRef != nil || errPort != nil {
-			t.Errorf("config %s: Go %v, C %v", tc.config, errRef, errPort)
-			continue
-		}
-		if r, p := tw.Ref.Info().Reuse, tw.Port.Info().Reuse; r != tc.want.Truncate(time.Millisecond) || p != r {
-			t.Errorf("config %s: reuse declared: Go %v, C %v; want %v", tc.config, r, p, tc.want.Truncate(time.Millisecond))
-		}
-	}
+	plugintest.CheckTwinReuse(t, goBuild(t), cBuild(t), reuseCases, nil, cCompileCache(t))
 }
 
 // flakyStore fails the operations its fields name, and can make add lose

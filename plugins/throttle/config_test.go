@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/host/plugintest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -74,11 +76,7 @@ func TestParseConfig_errors(t *testing.T) {
 // -1 when the configuration is refused (with the message's start). The
 // Go source (natively here), its wasm build and the C build must agree
 // on every row (c_test.go TestC_reuse).
-var reuseCases = []struct {
-	config string
-	want   time.Duration
-	err    string
-}{
+var reuseCases = []plugintest.ReuseCase{
 	{`{}`, 5 * time.Second, ""},
 	{``, 5 * time.Second, ""},
 	{`{"reuse":null}`, 5 * time.Second, ""},
@@ -102,17 +100,13 @@ var reuseCases = []struct {
 }
 
 func TestParseConfig_reuse(t *testing.T) {
-	for _, tc := range reuseCases {
-		s, err := parseConfig([]byte(tc.config))
-		switch {
-		case tc.want < 0 && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
-			t.Errorf("parseConfig(%s) = %v, want %q...", tc.config, err, tc.err)
-		case tc.want >= 0 && err != nil:
-			t.Errorf("parseConfig(%s): %v", tc.config, err)
-		case tc.want >= 0 && s.reuse != tc.want:
-			t.Errorf("parseConfig(%s): reuse %v, want %v", tc.config, s.reuse, tc.want)
+	plugintest.CheckReuse(t, reuseCases, func(config string) (time.Duration, error) {
+		s, err := parseConfig([]byte(config))
+		if err != nil {
+			return 0, err
 		}
-	}
+		return s.reuse, nil
+	})
 }
 
 func TestParsePrefix(t *testing.T) {
