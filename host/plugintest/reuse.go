@@ -20,19 +20,25 @@ type ReuseCase = struct {
 }
 
 // CheckReuse runs every case through parse (the plugin's Go source,
-// natively), which returns the reuse a configuration declares: it must
-// be Want, or parse must refuse with a message starting with Err.
-func CheckReuse(t *testing.T, cases []ReuseCase, parse func(config string) (time.Duration, error)) {
+// natively) with config(tc.Config) (nil: as it is); reuse is the decision
+// reuse of what parse returns. It must be Want, or parse must refuse with
+// a message starting with Err.
+func CheckReuse[C any](t *testing.T, cases []ReuseCase, config func(string) string, parse func([]byte) (C, error),
+	reuse func(C) time.Duration) {
 	t.Helper()
 	for _, tc := range cases {
-		d, err := parse(tc.Config)
+		cfg := tc.Config
+		if config != nil {
+			cfg = config(cfg)
+		}
+		c, err := parse([]byte(cfg))
 		switch {
 		case tc.Want < 0 && (err == nil || !strings.HasPrefix(err.Error(), tc.Err)):
 			t.Errorf("config %s: %v, want %q...", tc.Config, err, tc.Err)
 		case tc.Want >= 0 && err != nil:
 			t.Errorf("config %s: %v", tc.Config, err)
-		case tc.Want >= 0 && d != tc.Want:
-			t.Errorf("config %s: reuse %v, want %v", tc.Config, d, tc.Want)
+		case tc.Want >= 0 && reuse(c) != tc.Want:
+			t.Errorf("config %s: reuse %v, want %v", tc.Config, reuse(c), tc.Want)
 		}
 	}
 }

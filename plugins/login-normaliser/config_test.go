@@ -90,13 +90,7 @@ var reuseCases = []plugintest.ReuseCase{
 }
 
 func TestParseConfig_reuse(t *testing.T) {
-	plugintest.CheckReuse(t, reuseCases, func(config string) (time.Duration, error) {
-		s, err := parseConfig([]byte(config))
-		if err != nil {
-			return 0, err
-		}
-		return s.reuse, nil
-	})
+	plugintest.CheckReuse(t, reuseCases, nil, parseConfig, func(s *settings) time.Duration { return s.reuse })
 }
 
 // FuzzParseConfig checks that no configuration makes init panic and that

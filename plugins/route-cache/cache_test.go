@@ -267,13 +267,7 @@ var reuseCases = []plugintest.ReuseCase{
 }
 
 func TestParseConfig_reuse(t *testing.T) {
-	plugintest.CheckReuse(t, reuseCases, func(config string) (time.Duration, error) {
-		c, err := parseConfig([]byte(config))
-		if err != nil {
-			return 0, err
-		}
-		return c.reuse, nil
-	})
+	plugintest.CheckReuse(t, reuseCases, nil, parseConfig, func(c *config) time.Duration { return c.reuse })
 }
 
 func TestParseConfig(t *testing.T) {

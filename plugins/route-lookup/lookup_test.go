@@ -474,13 +474,7 @@ func reuseConfig(row string) string {
 }
 
 func TestParseConfig_reuse(t *testing.T) {
-	plugintest.CheckReuse(t, reuseCases, func(config string) (time.Duration, error) {
-		c, err := parseConfig([]byte(reuseConfig(config)))
-		if err != nil {
-			return 0, err
-		}
-		return c.reuse, nil
-	})
+	plugintest.CheckReuse(t, reuseCases, reuseConfig, parseConfig, func(c *config) time.Duration { return c.reuse })
 }
 
 func TestParseConfig(t *testing.T) {
