@@ -127,24 +127,20 @@ static inline int duration_seconds(const char *num, int64_t *out) {
 	return 0;
 }
 
-/* The kinds of a duration's JSON value (a json.RawMessage) as a plugin
- * decoded it: absent, a string, a number, anything else. */
-enum { DURATION_NONE, DURATION_STRING, DURATION_NUMBER, DURATION_OTHER };
-
-/* duration_parse is duration.Parse of key's value, given by its kind,
- * text (a string's decoded text) and raw (the value as written,
- * NUL-terminated): 0 and the duration in *out, or -1 with err set to
- * "<key>: <duration.Parse's error>" suggesting eg and eg2, showing at
- * most show bytes of the value. */
-static inline int duration_parse(int kind, const char *text, size_t textn, const char *raw, size_t rawn, const char *key,
+/* duration_parse is duration.Parse of key's value: raw is the value as
+ * written (NUL-terminated; rawn > 0) and text, when raw is a string, its
+ * decoded text (jr.h's jraw reads both): 0 and the duration in *out, or
+ * -1 with err set to "<key>: <duration.Parse's error>" suggesting eg and
+ * eg2, showing at most show bytes of the value. */
+static inline int duration_parse(const char *text, size_t textn, const char *raw, size_t rawn, const char *key,
                                  const char *eg, const char *eg2, int show, char *err, size_t errn, int64_t *out) {
-	if (kind == DURATION_STRING) {
+	if (raw[0] == '"') {
 		if (go_parse_duration(text, textn, out) == 0) return 0;
 		snprintf(err, errn, "%s: \"%.*s\" is not a duration; write it like \"%s\" or \"%s\"", key,
 		         (int)(textn > (size_t)show ? (size_t)show : textn), text, eg, eg2);
 		return -1;
 	}
-	if (kind == DURATION_NUMBER && duration_seconds(raw, out) == 0) return 0;
+	if ((raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) && duration_seconds(raw, out) == 0) return 0;
 	snprintf(err, errn, "%s: %.*s is not a duration; write it like \"%s\" or a number of seconds", key,
 	         (int)(rawn > (size_t)show ? (size_t)show : rawn), raw, eg);
 	return -1;

@@ -4,7 +4,7 @@
  * route-cache): a byte string (str), UTF-8 as Go's unicode/utf8 decodes
  * it, a reader (jr) with encoding/json's decoding rules for strings,
  * literals, numbers and keys (key_is: case folding as encoding/json
- * matches fields), jskip for any value a json.RawMessage takes, and
+ * matches fields), jskip and jraw for any value a json.RawMessage takes, and
  * bytes.TrimSpace's notion of white space (only_space). The other C ports
  * (route-lookup, throttle) read a parsed document with postern_json.h.
  * Header only; include it after postern.h. The twin tests of both plugins
@@ -323,6 +323,16 @@ static inline int only_space(const char *s, size_t n) {
 	return 1;
 }
 
+/* jskip_key reads an object's key and the ':' after it, for jskip. */
+static inline int jskip_key(jr *r) {
+	str k;
+	if (jpeek(r) != '"' || jstring(r, &k) < 0) return jfail(r, "want a quoted key");
+	str_free(&k);
+	if (jpeek(r) != ':') return jfail(r, "want ':' after a key");
+	r->p++;
+	return 0;
+}
+
 /* jskip checks any JSON value at r->p (what a json.RawMessage takes),
  * nesting at most 10000 deep like Go's scanner; depth is the nesting
  * already open around it. */
@@ -351,19 +361,7 @@ static inline int jskip(jr *r, int depth) {
 				r->p++;
 				top--;
 			} else {
-				if (c == '{') {
-					str k;
-					if (jpeek(r) != '"' || jstring(r, &k) < 0) {
-						jfail(r, "want a quoted key");
-						goto out;
-					}
-					str_free(&k);
-					if (jpeek(r) != ':') {
-						jfail(r, "want ':' after a key");
-						goto out;
-					}
-					r->p++;
-				}
+				if (c == '{' && jskip_key(r) < 0) goto out;
 				continue;
 			}
 		} else if (c == '"') {
@@ -391,19 +389,7 @@ static inline int jskip(jr *r, int depth) {
 			char open = stack[top - 1];
 			if (c == ',') {
 				r->p++;
-				if (open == '{') {
-					str k;
-					if (jpeek(r) != '"' || jstring(r, &k) < 0) {
-						jfail(r, "want a quoted key");
-						goto out;
-					}
-					str_free(&k);
-					if (jpeek(r) != ':') {
-						jfail(r, "want ':' after a key");
-						goto out;
-					}
-					r->p++;
-				}
+				if (open == '{' && jskip_key(r) < 0) goto out;
 				break;
 			}
 			if ((open == '{' && c == '}') || (open == '[' && c == ']')) {
@@ -418,6 +404,21 @@ static inline int jskip(jr *r, int depth) {
 out:
 	free(stack);
 	return res;
+}
+
+/* jraw reads the value at r->p (an object member's) as a json.RawMessage
+ * takes it, replacing *text and *raw (a key given twice: the last one
+ * wins): *raw is the value as written (NUL-terminated), and *text a
+ * string's decoded text (empty for any other value). Until a value is
+ * read, raw->p is NULL. */
+static inline int jraw(jr *r, str *text, str *raw) {
+	str_free(text);
+	str_free(raw);
+	int c = jpeek(r);
+	const char *start = r->p;
+	if (c == '"' ? jstring(r, text) < 0 : jskip(r, 1) < 0) return -1;
+	*raw = str_dup(start, (size_t)(r->p - start));
+	return 0;
 }
 
 #endif

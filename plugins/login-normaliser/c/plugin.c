@@ -329,9 +329,8 @@ typedef struct {
 	rlist strip, suffixes;
 	int max_length_set;
 	long long max_length;
-	/* "reuse", a json.RawMessage: by kind, the decoded text of a string or
-	   the number's text (reuse_text), and the value as written (reuse_raw) */
-	int reuse_kind;
+	/* "reuse", a json.RawMessage (jraw): a string's decoded text
+	   (reuse_text), and the value as written (reuse_raw; p NULL: not given) */
 	str reuse_text, reuse_raw;
 } raw_config;
 
@@ -540,30 +539,6 @@ static int jint_ptr(jr *r, const char *key, int *set, long long *val) {
 	return 0;
 }
 
-/* jreuse reads the "reuse" value as a json.RawMessage takes it: the
- * last one wins, whatever its type. */
-static int jreuse(jr *r, raw_config *rc) {
-	str_free(&rc->reuse_text);
-	str_free(&rc->reuse_raw);
-	int c = jpeek(r);
-	const char *start = r->p;
-	if (c == '"') {
-		if (jstring(r, &rc->reuse_text) < 0) return -1;
-		rc->reuse_kind = DURATION_STRING;
-	} else if (c == '-' || (c >= '0' && c <= '9')) {
-		const char *s;
-		size_t n;
-		if (jnumber(r, &s, &n) < 0) return -1;
-		rc->reuse_text = str_dup(s, n);
-		rc->reuse_kind = DURATION_NUMBER;
-	} else {
-		if (jskip(r, 1) < 0) return -1;
-		rc->reuse_kind = DURATION_OTHER;
-	}
-	rc->reuse_raw = str_dup(start, (size_t)(r->p - start));
-	return 0;
-}
-
 static int unknown_key(jr *r, const str *k) {
 	char b[200];
 	snprintf(b, sizeof b, "json: unknown field \"%.*s\"", (int)(k->n > 120 ? 120 : k->n), k->p);
@@ -641,7 +616,7 @@ static int jconfig(jr *r, raw_config *rc) {
 		else if (key_is(&k, "aliases")) rc2 = jmap(r, "aliases", &rc->aliases);
 		else if (key_is(&k, "suffixes")) rc2 = jlist(r, "suffixes", &rc->suffixes);
 		else if (key_is(&k, "max_length")) rc2 = jint_ptr(r, "max_length", &rc->max_length_set, &rc->max_length);
-		else if (key_is(&k, "reuse")) rc2 = jreuse(r, rc);
+		else if (key_is(&k, "reuse")) rc2 = jraw(r, &rc->reuse_text, &rc->reuse_raw);
 		else rc2 = unknown_key(r, &k);
 		str_free(&k);
 		if (rc2 < 0) return -1;
@@ -726,12 +701,11 @@ static int apply(raw_config *rc) {
 		}
 		max_length = (int)rc->max_length;
 	}
-	if (rc->reuse_kind != DURATION_NONE) {
+	if (rc->reuse_raw.p != NULL) {
 		/* duration.ParseReuse: duration.Parse, then 0..1h */
 		int64_t d;
 		const str *t = &rc->reuse_text, *raw = &rc->reuse_raw;
-		if (duration_parse(rc->reuse_kind, t->p, t->n, raw->p, raw->n, "reuse", "5s", "500ms", 120, errbuf, sizeof errbuf,
-		                   &d) < 0 ||
+		if (duration_parse(t->p, t->n, raw->p, raw->n, "reuse", "5s", "500ms", 120, errbuf, sizeof errbuf, &d) < 0 ||
 		    duration_check_reuse(d, DURATION_IS_OUTSIDE, "", raw->p, (int)(raw->n > 120 ? 120 : raw->n), errbuf,
 		                         sizeof errbuf) < 0)
 			return -1;

@@ -65,13 +65,12 @@ static int parse_config(const char *text, size_t n) {
 	r.p = text;
 	r.end = text + n;
 	r.err[0] = '\0';
-	int ttl_kind = DURATION_NONE, ssl_set = 0, ssl_val = 0, zid_set = 0, zid_val = 0, res = -1;
+	int ssl_set = 0, ssl_val = 0, zid_set = 0, zid_val = 0, res = -1;
 	int webp_set = 0;
 	str webp = {NULL, 0};
-	str ttl_text = {NULL, 0};
-	/* "reuse", a json.RawMessage like "ttl": reuse_text as ttl_text,
-	   reuse_raw the value as written (for the message) */
-	int reuse_kind = DURATION_NONE;
+	/* "ttl" and "reuse", json.RawMessage values (jraw): a string's text,
+	   and the value as written (raw.p NULL: not given) */
+	str ttl_text = {NULL, 0}, ttl_raw = {NULL, 0};
 	str reuse_text = {NULL, 0}, reuse_raw = {NULL, 0};
 	/* Go decodes only the first value: what follows it is not read. */
 	int c = jpeek(&r);
@@ -105,44 +104,10 @@ static int parse_config(const char *text, size_t n) {
 		r.p++;
 		if (key_is(&k, "ttl")) {
 			str_free(&k);
-			str_free(&ttl_text);
-			c = jpeek(&r);
-			if (c == '"') {
-				if (jstring(&r, &ttl_text) < 0) goto fail;
-				ttl_kind = DURATION_STRING;
-			} else if (c == '-' || (c >= '0' && c <= '9')) {
-				const char *s;
-				size_t sn;
-				if (jnumber(&r, &s, &sn) < 0) goto fail;
-				ttl_text = str_dup(s, sn);
-				ttl_kind = DURATION_NUMBER;
-			} else {
-				const char *start = r.p;
-				if (jskip(&r, 1) < 0) goto fail;
-				ttl_text = str_dup(start, (size_t)(r.p - start));
-				ttl_kind = DURATION_OTHER;
-			}
+			if (jraw(&r, &ttl_text, &ttl_raw) < 0) goto fail;
 		} else if (key_is(&k, "reuse")) {
 			str_free(&k);
-			str_free(&reuse_text);
-			str_free(&reuse_raw);
-			c = jpeek(&r);
-			const char *start = r.p;
-			if (c == '"') {
-				if (jstring(&r, &reuse_text) < 0) goto fail;
-				reuse_kind = DURATION_STRING;
-			} else if (c == '-' || (c >= '0' && c <= '9')) {
-				const char *s;
-				size_t sn;
-				if (jnumber(&r, &s, &sn) < 0) goto fail;
-				reuse_text = str_dup(s, sn);
-				reuse_kind = DURATION_NUMBER;
-			} else {
-				if (jskip(&r, 1) < 0) goto fail;
-				reuse_text = str_dup(start, (size_t)(r.p - start));
-				reuse_kind = DURATION_OTHER;
-			}
-			reuse_raw = str_dup(start, (size_t)(r.p - start));
+			if (jraw(&r, &reuse_text, &reuse_raw) < 0) goto fail;
 		} else if (key_is(&k, "ssl_protocols") || key_is(&k, "zimbra_id")) {
 			int is_ssl = key_is(&k, "ssl_protocols");
 			str_free(&k);
@@ -193,24 +158,24 @@ static int parse_config(const char *text, size_t n) {
 		goto fail;
 	}
 ok:
-	if (ttl_kind != DURATION_NONE) {
-		/* the ttl's text is the value as written unless it is a string */
+	if (ttl_raw.p != NULL) {
 		int64_t d;
-		if (duration_parse(ttl_kind, ttl_text.p, ttl_text.n, ttl_text.p, ttl_text.n, "ttl", "1h", "30m", 100, errbuf,
-		                   sizeof errbuf, &d) < 0)
+		if (duration_parse(ttl_text.p, ttl_text.n, ttl_raw.p, ttl_raw.n, "ttl", "1h", "30m", 100, errbuf, sizeof errbuf,
+		                   &d) < 0)
 			goto out;
 		if (d < SECOND) {
-			snprintf(errbuf, sizeof errbuf, "ttl %.*s: want at least 1s", (int)(ttl_text.n > 100 ? 100 : ttl_text.n),
-			         ttl_text.p);
+			/* a string's text, else the value as written */
+			const str *t = ttl_raw.p[0] == '"' ? &ttl_text : &ttl_raw;
+			snprintf(errbuf, sizeof errbuf, "ttl %.*s: want at least 1s", (int)(t->n > 100 ? 100 : t->n), t->p);
 			goto out;
 		}
 		ttl_ns = d;
 	}
-	if (reuse_kind != DURATION_NONE) {
+	if (reuse_raw.p != NULL) {
 		/* duration.ParseReuse: duration.Parse, then 0..1h */
 		int64_t d;
-		if (duration_parse(reuse_kind, reuse_text.p, reuse_text.n, reuse_raw.p, reuse_raw.n, "reuse", "1h", "30m", 100,
-		                   errbuf, sizeof errbuf, &d) < 0 ||
+		if (duration_parse(reuse_text.p, reuse_text.n, reuse_raw.p, reuse_raw.n, "reuse", "1h", "30m", 100, errbuf,
+		                   sizeof errbuf, &d) < 0 ||
 		    duration_check_reuse(d, DURATION_WANT_RANGE, "", reuse_raw.p, (int)(reuse_raw.n > 100 ? 100 : reuse_raw.n),
 		                         errbuf, sizeof errbuf) < 0)
 			goto out;
@@ -235,6 +200,7 @@ fail:
 	snprintf(errbuf, sizeof errbuf, "%s", r.err[0] ? r.err : "invalid JSON");
 out:
 	str_free(&ttl_text);
+	str_free(&ttl_raw);
 	str_free(&reuse_text);
 	str_free(&reuse_raw);
 	str_free(&webp);
