@@ -11,6 +11,11 @@
 #ifndef POSTERN_DURATION_H
 #define POSTERN_DURATION_H
 
+/* The functions are static, not static inline (clang's inline hint made
+ * the plugins' builds larger), and marked unused: a plugin need not call
+ * them all. */
+#define DURATION_FN static __attribute__((unused))
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,14 +28,14 @@
 #define DURATION_DEFAULT_REUSE_NS (5 * DURATION_SECOND)
 #define DURATION_MAX_REUSE_NS ((int64_t)POSTERN_MAX_REUSE_MS * (DURATION_SECOND / 1000))
 
-static inline int duration__is(const char *s, size_t n, const char *unit) {
+DURATION_FN int duration__is(const char *s, size_t n, const char *unit) {
 	size_t un = strlen(unit);
 	return n == un && memcmp(s, unit, n) == 0;
 }
 
 /* go_parse_duration is Go's time.ParseDuration: 0 and the duration in
  * *out, or -1. */
-static inline int go_parse_duration(const char *s, size_t n, int64_t *out) {
+DURATION_FN int go_parse_duration(const char *s, size_t n, int64_t *out) {
 	uint64_t d = 0;
 	int neg = 0;
 	if (n > 0 && (s[0] == '-' || s[0] == '+')) {
@@ -116,7 +121,7 @@ static inline int go_parse_duration(const char *s, size_t n, int64_t *out) {
  * refused (-1) when that fails (it overflows) or it is above 1e9; else
  * *out is time.Duration(f * 1e9) as Go's wasm build converts it (toward
  * zero, saturating at the int64 minimum). */
-static inline int duration_seconds(const char *num, int64_t *out) {
+DURATION_FN int duration_seconds(const char *num, int64_t *out) {
 	errno = 0;
 	double f = strtod(num, NULL);
 	/* ParseFloat fails on overflow only (strtod's ERANGE also flags
@@ -132,7 +137,7 @@ static inline int duration_seconds(const char *num, int64_t *out) {
  * decoded text (jr.h's jraw reads both): 0 and the duration in *out, or
  * -1 with err set to "<key>: <duration.Parse's error>" suggesting eg and
  * eg2, showing at most show bytes of the value. */
-static inline int duration_parse(const char *text, size_t textn, const char *raw, size_t rawn, const char *key,
+DURATION_FN int duration_parse(const char *text, size_t textn, const char *raw, size_t rawn, const char *key,
                                  const char *eg, const char *eg2, int show, char *err, size_t errn, int64_t *out) {
 	if (raw[0] == '"') {
 		if (go_parse_duration(text, textn, out) == 0) return 0;
@@ -153,7 +158,7 @@ enum { DURATION_WANT_RANGE, DURATION_IS_OUTSIDE };
  * reuse the ABI allows (0 to 1h), else -1 with err set to the refusal in
  * style, quoting the rawn bytes at raw between q and q (q "\"" for a
  * string whose quotes raw leaves out, else ""). */
-static inline int duration_check_reuse(int64_t ns, int style, const char *q, const char *raw, int rawn, char *err,
+DURATION_FN int duration_check_reuse(int64_t ns, int style, const char *q, const char *raw, int rawn, char *err,
                                        size_t errn) {
 	if (ns >= 0 && ns <= DURATION_MAX_REUSE_NS) return 0;
 	if (style == DURATION_IS_OUTSIDE)
@@ -169,7 +174,7 @@ static inline int duration_check_reuse(int64_t ns, int style, const char *q, con
  * 0. Any other error refuses the configuration: -1, with the message set
  * (postern_set_message) in plugin's name; init then returns
  * POSTERN_INIT_REFUSE. */
-static inline int duration_declare_reuse(const char *plugin, int64_t reuse_ns) {
+DURATION_FN int duration_declare_reuse(const char *plugin, int64_t reuse_ns) {
 	int64_t ms = reuse_ns / (DURATION_SECOND / 1000);
 	int32_t rr = postern_reuse_decisions(ms);
 	if (rr >= 0 || rr == POSTERN_ERR_UNKNOWN_FIELD) return 0;

@@ -13,6 +13,11 @@
 #ifndef POSTERN_JR_H
 #define POSTERN_JR_H
 
+/* The functions are static, not static inline (clang's inline hint made
+ * the plugins' builds larger), and marked unused: a plugin need not call
+ * them all. */
+#define JR_FN static __attribute__((unused))
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,13 +31,13 @@ typedef struct {
 	size_t n;
 } str;
 
-static inline void str_free(str *s) {
+JR_FN void str_free(str *s) {
 	free(s->p);
 	s->p = NULL;
 	s->n = 0;
 }
 
-static inline str str_dup(const char *p, size_t n) {
+JR_FN str str_dup(const char *p, size_t n) {
 	str s;
 	s.p = malloc(n + 1);
 	if (s.p == NULL) abort();
@@ -42,7 +47,7 @@ static inline str str_dup(const char *p, size_t n) {
 	return s;
 }
 
-static inline int str_eq(const char *a, size_t an, const char *b, size_t bn) {
+JR_FN int str_eq(const char *a, size_t an, const char *b, size_t bn) {
 	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
 }
 
@@ -50,7 +55,7 @@ static inline int str_eq(const char *a, size_t an, const char *b, size_t bn) {
 
 /* utf8_decode returns the rune at s (n > 0 bytes) and its width; a byte
  * that does not start a valid encoding is (RUNE_ERROR, 1). */
-static inline int utf8_decode(const unsigned char *s, size_t n, uint32_t *r) {
+JR_FN int utf8_decode(const unsigned char *s, size_t n, uint32_t *r) {
 	unsigned char c = s[0];
 	if (c < 0x80) {
 		*r = c;
@@ -92,7 +97,7 @@ static inline int utf8_decode(const unsigned char *s, size_t n, uint32_t *r) {
 	return w;
 }
 
-static inline int utf8_encode(char *out, uint32_t r) {
+JR_FN int utf8_encode(char *out, uint32_t r) {
 	if (r < 0x80) {
 		out[0] = (char)r;
 		return 1;
@@ -120,21 +125,21 @@ typedef struct {
 	char err[200];
 } jr;
 
-static inline int jfail(jr *r, const char *what) {
+JR_FN int jfail(jr *r, const char *what) {
 	if (r->err[0] == '\0') snprintf(r->err, sizeof r->err, "%s", what);
 	return -1;
 }
 
-static inline void jws(jr *r) {
+JR_FN void jws(jr *r) {
 	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')) r->p++;
 }
 
-static inline int jpeek(jr *r) {
+JR_FN int jpeek(jr *r) {
 	jws(r);
 	return r->p < r->end ? (unsigned char)*r->p : -1;
 }
 
-static inline int jhex4(const char *p, const char *end, uint32_t *v) {
+JR_FN int jhex4(const char *p, const char *end, uint32_t *v) {
 	if (end - p < 4) return -1;
 	*v = 0;
 	for (int i = 0; i < 4; i++) {
@@ -150,7 +155,7 @@ static inline int jhex4(const char *p, const char *end, uint32_t *v) {
 }
 
 /* jstring reads a string at r->p (a '"') and decodes it as Go does. */
-static inline int jstring(jr *r, str *out) {
+JR_FN int jstring(jr *r, str *out) {
 	if (r->p >= r->end || *r->p != '"') return jfail(r, "want a string");
 	r->p++;
 	const char *start = r->p;
@@ -232,7 +237,7 @@ static inline int jstring(jr *r, str *out) {
 	return 0;
 }
 
-static inline int jliteral(jr *r, const char *w) {
+JR_FN int jliteral(jr *r, const char *w) {
 	size_t n = strlen(w);
 	if ((size_t)(r->end - r->p) < n || memcmp(r->p, w, n) != 0) return jfail(r, "invalid JSON literal");
 	r->p += n;
@@ -240,7 +245,7 @@ static inline int jliteral(jr *r, const char *w) {
 }
 
 /* jnumber checks a JSON number at r->p and returns its text. */
-static inline int jnumber(jr *r, const char **s, size_t *n) {
+JR_FN int jnumber(jr *r, const char **s, size_t *n) {
 	const char *q = r->p;
 	if (q < r->end && *q == '-') q++;
 	if (q >= r->end || *q < '0' || *q > '9') return jfail(r, "invalid JSON value");
@@ -267,7 +272,7 @@ static inline int jnumber(jr *r, const char **s, size_t *n) {
 /* key_is matches a decoded object key to a field name as encoding/json
  * does: exactly, or equal under case folding (ASCII letters, and U+017F
  * and U+212A, which fold to 'S' and 'K'). */
-static inline int key_is(const str *k, const char *name) {
+JR_FN int key_is(const str *k, const char *name) {
 	size_t i = 0, j = 0, nn = strlen(name);
 	const unsigned char *u = (const unsigned char *)k->p;
 	while (i < k->n && j < nn) {
@@ -290,7 +295,7 @@ static inline int key_is(const str *k, const char *name) {
 	return i == k->n && j == nn;
 }
 
-static inline const char *jtype(int c) {
+JR_FN const char *jtype(int c) {
 	switch (c) {
 	case '{': return "object";
 	case '[': return "array";
@@ -302,7 +307,7 @@ static inline const char *jtype(int c) {
 }
 
 /* is_space is unicode.IsSpace, for bytes.TrimSpace. */
-static inline int is_space(uint32_t r) {
+JR_FN int is_space(uint32_t r) {
 	switch (r) {
 	case '\t': case '\n': case '\v': case '\f': case '\r': case ' ': case 0x85: case 0xA0:
 	case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
@@ -311,7 +316,7 @@ static inline int is_space(uint32_t r) {
 	return r >= 0x2000 && r <= 0x200A;
 }
 
-static inline int only_space(const char *s, size_t n) {
+JR_FN int only_space(const char *s, size_t n) {
 	const unsigned char *u = (const unsigned char *)s;
 	for (size_t i = 0; i < n;) {
 		uint32_t r;
@@ -324,7 +329,7 @@ static inline int only_space(const char *s, size_t n) {
 }
 
 /* jskip_key reads an object's key and the ':' after it, for jskip. */
-static inline int jskip_key(jr *r) {
+JR_FN int jskip_key(jr *r) {
 	str k;
 	if (jpeek(r) != '"' || jstring(r, &k) < 0) return jfail(r, "want a quoted key");
 	str_free(&k);
@@ -336,7 +341,7 @@ static inline int jskip_key(jr *r) {
 /* jskip checks any JSON value at r->p (what a json.RawMessage takes),
  * nesting at most 10000 deep like Go's scanner; depth is the nesting
  * already open around it. */
-static inline int jskip(jr *r, int depth) {
+JR_FN int jskip(jr *r, int depth) {
 	size_t cap = 16, top = 0;
 	char *stack = malloc(cap);
 	if (stack == NULL) abort();
@@ -411,7 +416,7 @@ out:
  * wins): *raw is the value as written (NUL-terminated), and *text a
  * string's decoded text (empty for any other value). Until a value is
  * read, raw->p is NULL. */
-static inline int jraw(jr *r, str *text, str *raw) {
+JR_FN int jraw(jr *r, str *text, str *raw) {
 	str_free(text);
 	str_free(raw);
 	int c = jpeek(r);
