@@ -26,7 +26,6 @@
  *     strconv.ParseFloat), and the TTL is rounded up to seconds as the Go
  *     SDK's KVAdd does.
  */
-#include <errno.h>
 #include <time.h>
 #include <stdint.h>
 #include <stdio.h>

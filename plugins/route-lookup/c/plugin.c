@@ -12,7 +12,6 @@
  *
  * Build: make c-plugins (writes plugin.wasm, which is committed).
  */
-#include <math.h>
 #include <stdarg.h>
 #include <strings.h>
 #include <stdio.h>
