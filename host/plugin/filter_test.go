@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,13 +167,14 @@ func TestHost_reuse(t *testing.T) {
 		name    string
 		configs []string
 		want    time.Duration
+		without []string // WithoutReuse
 	}{
-		{"none declared", []string{`{}`}, 0},
-		{"one", []string{`{"reuse_ms":5000}`}, 5 * time.Second},
-		{"the shortest", []string{`{"reuse_ms":5000}`, `{"reuse_ms":1500,"login":true}`}, 1500 * time.Millisecond},
-		{"one without", []string{`{"reuse_ms":5000}`, `{"login":true}`}, 0},
-		{"a mail-only plugin does not count", []string{`{"reuse_ms":5000}`, `{"protocols":["imap","pop3"]}`}, 5 * time.Second},
-		{"only mail plugins: nothing to reuse", []string{`{"reuse_ms":5000,"protocols":["imap"]}`}, 0},
+		{"none declared", []string{`{}`}, 0, []string{"p0"}},
+		{"one", []string{`{"reuse_ms":5000}`}, 5 * time.Second, nil},
+		{"the shortest", []string{`{"reuse_ms":5000}`, `{"reuse_ms":1500,"login":true}`}, 1500 * time.Millisecond, nil},
+		{"one without", []string{`{"reuse_ms":5000}`, `{"login":true}`}, 0, []string{"p1"}},
+		{"a mail-only plugin does not count", []string{`{"reuse_ms":5000}`, `{"protocols":["imap","pop3"]}`}, 5 * time.Second, nil},
+		{"only mail plugins: nothing to reuse", []string{`{"reuse_ms":5000,"protocols":["imap"]}`}, 0, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +190,9 @@ func TestHost_reuse(t *testing.T) {
 			d, e1 := h.Reuse()
 			if d != tc.want {
 				t.Errorf("Reuse() = %v, want %v", d, tc.want)
+			}
+			if got := h.WithoutReuse(); !slices.Equal(got, tc.without) {
+				t.Errorf("WithoutReuse() = %q, want %q", got, tc.without)
 			}
 			if e1 == e0 {
 				t.Errorf("epoch %d did not move on Load", e1)

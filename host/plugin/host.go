@@ -374,7 +374,17 @@ var (
 // throttle or route, or at route_decided; 0 when one of them declared
 // none, or when there is no such plugin (nothing to save).
 func (h *Host) reuseLocked() time.Duration {
-	var d time.Duration
+	d, without := h.reuseOf()
+	if len(without) > 0 {
+		return 0
+	}
+	return d
+}
+
+// reuseOf returns the shortest reuse declared by the plugins a web request
+// could enter at login, throttle, route or route_decided, and the names of
+// those among them that declared none.
+func (h *Host) reuseOf() (d time.Duration, without []string) {
 	for _, p := range *h.plugins.Load() {
 		g := p.gen.Load()
 		if g == nil || (g.only != nil && g.only.protos != 0 && g.only.protos&protoHTTP == 0) {
@@ -391,13 +401,23 @@ func (h *Host) reuseLocked() time.Duration {
 			continue
 		}
 		if g.reuse <= 0 {
-			return 0
+			without = append(without, p.spec.Name)
+			continue
 		}
 		if d == 0 || g.reuse < d {
 			d = g.reuse
 		}
 	}
-	return d
+	return d, without
+}
+
+// WithoutReuse returns the names of the plugins that keep Reuse at 0: they
+// serve login, throttle or route, or listen for route_decided, for HTTP
+// requests, and declared no reuse. For operators (`postern plugins`):
+// reuse is on only when this is empty and some plugin declared one.
+func (h *Host) WithoutReuse() []string {
+	_, without := h.reuseOf()
+	return without
 }
 
 // Reuse reports for how long a web front end may reuse the outcome of

@@ -126,20 +126,24 @@ func TestRun_Plugins(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
 		lines := strings.Split(strings.TrimSpace(stdout), "\n")
-		if len(lines) != 3 {
-			t.Fatalf("want a header and two rows:\n%s", stdout)
+		if len(lines) != 4 {
+			t.Fatalf("want a header, two rows and the reuse line:\n%s", stdout)
 		}
-		if got := strings.Fields(lines[0]); strings.Join(got, " ") != "NAME HOOKS EVENTS ABI SHA256 INSTANCES LAST RELOAD" {
+		if got := strings.Fields(lines[0]); strings.Join(got, " ") != "NAME HOOKS EVENTS ABI REUSE SHA256 INSTANCES LAST RELOAD" {
 			t.Errorf("header %q", lines[0])
 		}
 		all := strings.Fields(lines[1])
-		if len(all) < 8 || all[0] != "all" || all[1] != "login,throttle,route,rewrite" || all[2] != "login_failed,route_decided" ||
-			all[3] != "1.0" || len(all[4]) != 12 || all[5] != "1/16" || all[6] != "ok" {
+		if len(all) < 9 || all[0] != "all" || all[1] != "login,throttle,route,rewrite" || all[2] != "login_failed,route_decided" ||
+			all[3] != "1.0" || all[4] != "-" || len(all[5]) != 12 || all[6] != "1/16" || all[7] != "ok" {
 			t.Errorf("row %q", lines[1])
 		}
 		min := strings.Fields(lines[2])
-		if len(min) < 7 || min[0] != "minimal" || min[1] != "-" || min[2] != "-" {
+		if len(min) < 8 || min[0] != "minimal" || min[1] != "-" || min[2] != "-" {
 			t.Errorf("row %q", lines[2])
+		}
+		// all serves login, throttle and route (a 1.0 plugin: no reuse).
+		if lines[3] != "web decision reuse: off; these plugins declared none: all" {
+			t.Errorf("reuse line %q", lines[3])
 		}
 	})
 	t.Run("json", func(t *testing.T) {
@@ -156,6 +160,16 @@ func TestRun_Plugins(t *testing.T) {
 			got[0].LastReload.SHA256 != got[0].SHA256 || got[0].MaxInstances != 16 ||
 			got[1].Name != "minimal" || got[1].Hooks == nil {
 			t.Errorf("unexpected JSON:\n%s", stdout)
+		}
+	})
+	t.Run("reuse on", func(t *testing.T) {
+		// The conformance fixture declares a reuse of 2.5 s (ABI 1.2).
+		cfg := writeConfig(t, t.TempDir(), "reuse:../../conformance/testdata/reuse.wasm")
+		code, stdout, stderr := runCmd("plugins", "-c", cfg)
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		if code != exitOK || len(lines) != 3 || strings.Fields(lines[1])[4] != "2.5s" ||
+			lines[2] != "web decision reuse: 2.5s (every plugin serving login, throttle, route or route_decided for HTTP declared one)" {
+			t.Errorf("exit %d\nstdout %q\nstderr %q", code, stdout, stderr)
 		}
 	})
 	t.Run("bad config", func(t *testing.T) {

@@ -19,6 +19,7 @@ type pluginJSON struct {
 	Hooks        []string         `json:"hooks"`
 	Events       []string         `json:"events"`
 	ABIVersion   string           `json:"abi_version"`
+	ReuseMS      int64            `json:"reuse_ms"` // the decision reuse its init declared (ABI 1.2); 0: none
 	SHA256       string           `json:"sha256"`
 	Instances    int              `json:"instances"`
 	MaxInstances int              `json:"max_instances"`
@@ -36,9 +37,10 @@ type reloadJSON struct {
 
 // cmdPlugins loads the plugins and describes each, as a table:
 //
-//	NAME  HOOKS  EVENTS  ABI  SHA256  INSTANCES  LAST RELOAD
+//	NAME  HOOKS  EVENTS  ABI  REUSE  SHA256  INSTANCES  LAST RELOAD
 //
-// or, with -json, as a JSON array of pluginJSON.
+// followed by what that makes of web decision reuse (ABI 1.2), or, with
+// -json, as a JSON array of pluginJSON.
 func cmdPlugins(ctx context.Context, path string, asJSON, verbose bool, stdout, stderr io.Writer) int {
 	s := loadFile(ctx, path, stderr, !verbose)
 	if s == nil {
@@ -53,16 +55,33 @@ func cmdPlugins(ctx context.Context, path string, asJSON, verbose bool, stdout, 
 		return printPluginsJSON(infos, stdout, stderr)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tHOOKS\tEVENTS\tABI\tSHA256\tINSTANCES\tLAST RELOAD")
+	fmt.Fprintln(tw, "NAME\tHOOKS\tEVENTS\tABI\tREUSE\tSHA256\tINSTANCES\tLAST RELOAD")
 	for _, in := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", in.Name, list(in.Hooks), list(in.Events),
-			in.ABIVersion, short(in.SHA256), in.Instances, in.MaxInst, reloadText(in.LastReload))
+		reuse := "-"
+		if in.Reuse > 0 {
+			reuse = in.Reuse.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", in.Name, list(in.Hooks), list(in.Events),
+			in.ABIVersion, reuse, short(in.SHA256), in.Instances, in.MaxInst, reloadText(in.LastReload))
 	}
 	if err := tw.Flush(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail
 	}
+	fmt.Fprintln(stdout, reuseText(s.host))
 	return exitOK
+}
+
+// reuseText says what the plugins make of web decision reuse (ABI 1.2):
+// on for how long, or off and because of which plugins.
+func reuseText(h *plugin.Host) string {
+	if d, _ := h.Reuse(); d > 0 {
+		return "web decision reuse: " + d.String() + " (every plugin serving login, throttle, route or route_decided for HTTP declared one)"
+	}
+	if without := h.WithoutReuse(); len(without) > 0 {
+		return "web decision reuse: off; these plugins declared none: " + strings.Join(without, ", ")
+	}
+	return "web decision reuse: off (no plugin serves login, throttle, route or route_decided for HTTP)"
 }
 
 func printPluginsJSON(infos []plugin.Info, stdout, stderr io.Writer) int {
@@ -74,7 +93,7 @@ func printPluginsJSON(infos []plugin.Info, stdout, stderr io.Writer) int {
 		}
 		out = append(out, pluginJSON{
 			Name: in.Name, Path: in.Path, Hooks: nonNil(in.Hooks), Events: nonNil(in.Events),
-			ABIVersion: in.ABIVersion, SHA256: in.SHA256, Instances: in.Instances, MaxInstances: in.MaxInst,
+			ABIVersion: in.ABIVersion, ReuseMS: in.Reuse.Milliseconds(), SHA256: in.SHA256, Instances: in.Instances, MaxInstances: in.MaxInst,
 			LoadedAt: in.LoadedAt, LastReload: r, Counters: in.Counters,
 		})
 	}
