@@ -256,20 +256,22 @@ func TestFastParseResponse(t *testing.T) {
 
 // FuzzParseFastRequest: a head parseFastRequest takes is one net/http
 // reads the same way, so the fast path forwards and routes what the full
-// path would: same method, Host, target and path, no body, no login, and
-// the same Connection: close.
+// path would: same method, Host, target and path, no body, the same
+// Connection: close; and no login, or (with allowAuth, decision reuse)
+// the same Authorization value and auth cookie as the full path reads.
 func FuzzParseFastRequest(f *testing.F) {
 	for _, tc := range fastRequestCases() {
-		f.Add(tc.head)
+		f.Add(tc.head, false)
 	}
-	f.Fuzz(func(t *testing.T, head []byte) {
+	f.Add(rawHead("GET / HTTP/1.1", "Host: h", "Authorization: Basic Ym9iOng=", "Cookie: a=1; ZM_AUTH_TOKEN=\"t\""), true)
+	f.Fuzz(func(t *testing.T, head []byte, allowAuth bool) {
 		end := bytes.Index(head, []byte("\r\n\r\n"))
 		if end < 0 {
 			return
 		}
 		head = head[:end+4] // as serveOne hands it over
 		var fr fastRequest
-		if !parseFastRequest(head, "ZM_AUTH_TOKEN", false, &fr) {
+		if !parseFastRequest(head, "ZM_AUTH_TOKEN", allowAuth, &fr) {
 			return
 		}
 		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
@@ -296,12 +298,28 @@ func FuzzParseFastRequest(f *testing.F) {
 			t.Fatalf("%q: net/http sees a body (length %d)", head, req.ContentLength)
 		case req.Header["Content-Length"] != nil || req.Header["Transfer-Encoding"] != nil || req.TransferEncoding != nil:
 			t.Fatalf("%q: framing headers", head)
-		case req.Header["Authorization"] != nil || req.Header["Proxy-Authorization"] != nil:
+		case req.Header["Proxy-Authorization"] != nil:
+			t.Fatalf("%q: a proxy login", head)
+		case fr.authz == nil && req.Header["Authorization"] != nil:
 			t.Fatalf("%q: a login", head)
-		case hasCookie(req, "ZM_AUTH_TOKEN"):
+		case fr.authz != nil && (!allowAuth || len(req.Header["Authorization"]) != 1 || req.Header["Authorization"][0] != string(fr.authz)):
+			t.Fatalf("%q: authz %q, net/http %q", head, fr.authz, req.Header["Authorization"])
+		case fr.cookie == nil && hasCookie(req, "ZM_AUTH_TOKEN"):
 			t.Fatalf("%q: the auth cookie", head)
+		case fr.cookie != nil && !allowAuth:
+			t.Fatalf("%q: the auth cookie's line taken without allowAuth", head)
 		case req.Close != fr.close:
 			t.Fatalf("%q: close %v, net/http %v", head, fr.close, req.Close)
+		}
+		if fr.cookie != nil {
+			// The fast path reads the cookie from this one line
+			// (reuseFast); the full path from all of them.
+			one := http.Request{Header: http.Header{"Cookie": {string(fr.cookie)}}}
+			c1, err1 := one.Cookie("ZM_AUTH_TOKEN")
+			c2, err2 := req.Cookie("ZM_AUTH_TOKEN")
+			if (err1 == nil) != (err2 == nil) || (err1 == nil && c1.Value != c2.Value) || (err1 == nil) != hasCookie(req, "ZM_AUTH_TOKEN") {
+				t.Fatalf("%q: auth cookie %v %v from its line, net/http %v %v", head, c1, err1, c2, err2)
+			}
 		}
 		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Forwarded",
 			"Upgrade", "Expect", "Te", "Trailer"} {
