@@ -166,6 +166,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("redirect_code without redirect_url ignored", "request", f.SessionID, "code", code)
 	}
 	stream := st.rt != nil && st.rt.noBuffering
+	st.reuse.sent = true
 	switch {
 	case !isUpgrade(r):
 		s.forward(lw, r, st, stream)

@@ -162,6 +162,7 @@ func (dec *decision) apply(f *plugin.Fields) {
 type reuseState struct {
 	keyed  bool // key is the request's reuse key: a decision may be kept or was reused
 	reused bool // the request took a kept decision
+	sent   bool // the request went to the forwarder (not answered by the host)
 	key    [sha256.Size]byte
 	ttl    time.Duration
 	epoch  uint32
@@ -212,7 +213,9 @@ func (s *Server) reuseDecision(r *http.Request, st *reqState, l *Listener) bool 
 		st.verdicts = append(st.verdicts, ' ')
 		st.verdicts = append(st.verdicts, dec.verdicts...)
 	}
-	st.ls.reused.Add(1)
+	if st.ls != nil {
+		st.ls.reused.Add(1)
+	}
 	return true
 }
 
@@ -230,11 +233,13 @@ func (s *Server) keepDecision(st *reqState, pool string, delayed bool) {
 	s.decisions.put(ru.key, dec, now)
 }
 
-// settleDecision drops the request's kept decision when the upstream
-// refused the credentials (401) or no backend answered: the next request
-// with the same key runs the chains again.
+// settleDecision drops the request's kept decision when the request was
+// sent on and the upstream refused the credentials (401) or no backend
+// answered: the next request with the same key runs the chains again. A
+// request the host answered itself (a rewrite's redirect or refusal)
+// leaves it.
 func (s *Server) settleDecision(st *reqState) {
-	if ru := &st.reuse; ru.keyed && (!st.connected || st.upStatus == http.StatusUnauthorized) {
+	if ru := &st.reuse; ru.keyed && ru.sent && (!st.connected || st.upStatus == http.StatusUnauthorized) {
 		s.decisions.drop(ru.key)
 	}
 }

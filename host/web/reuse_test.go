@@ -295,6 +295,16 @@ func TestServer_decisionReuse_rewriteRuns(t *testing.T) {
 	if n := rs.reused(); n != 2 {
 		t.Errorf("Reused = %d, want 2", n)
 	}
+	// A request the host answers itself (the rewrite's redirect) was sent
+	// to no backend: it leaves the kept decision.
+	if code, _ := rs.get(t, "/moved", "bob", "x"); code != 302 {
+		t.Fatalf("/moved: %d, want the rewrite's 302", code)
+	}
+	rs.get(t, "/echo", "bob", "x")
+	if n := rs.reused(); n != 4 {
+		t.Errorf("Reused = %d after a redirect, want 4 (the decision kept)", n)
+	}
+	rs.waitCalls(t, chainCalls)
 }
 
 // TestDecisions_bounded: the kept decisions never pass maxDecisions.
