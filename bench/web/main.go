@@ -78,6 +78,10 @@ func main() {
 		err = runBackend(*addr)
 	case "proxy":
 		err = runProxy(*addr, strings.Split(*upstreams, ","), *chain, *wasmDir, *memcached, *lookup, *tlsDir, *cpuprofile)
+	case "refproxy":
+		err = runRefProxy(*addr, strings.Split(*upstreams, ","))
+	case "loopproxy":
+		err = runLoopProxy(*addr, strings.Split(*upstreams, ","))
 	case "":
 		err = orchestrate(opts{wasmDir: *wasmDir, cpuprofile: *cpuprofile, conns: *conns, threads: *threads, d: *dur,
 			runs: *runs, proxyEnv: proxyEnv, only: *only})
@@ -698,6 +702,18 @@ func orchestrate(o opts) error {
 		return err
 	}
 	defer noReuse.stop()
+	// The floor for a Go proxy (refproxy.go).
+	refp, err := spawn(nil, "-role", "refproxy", "-upstreams", strings.Join(beAddrs, ","))
+	if err != nil {
+		return err
+	}
+	defer refp.stop()
+	// The same without a goroutine per connection (refloop_linux.go).
+	loopp, err := spawn(nil, "-role", "loopproxy", "-upstreams", strings.Join(beAddrs, ","))
+	if err != nil {
+		return err
+	}
+	defer loopp.stop()
 	addrs := func(c *child) (string, string) {
 		f := strings.Fields(c.line)
 		return f[0], f[1]
@@ -721,6 +737,8 @@ func orchestrate(o opts) error {
 	all := []scenario{
 		{name: "direct (one backend)", url: "http://" + beAddrs[0] + path},
 		{name: "nginx", url: "http://" + ngPlain + path, proxy: ng},
+		{name: "go reference proxy", url: "http://" + refp.line + path, proxy: refp},
+		{name: "go event-loop proxy", url: "http://" + loopp.line + path, proxy: loopp},
 		{name: "postern, no plugins", url: "http://" + barePlain + path, proxy: bare},
 		{name: "postern, chain, anonymous", url: "http://" + stdPlain + path, proxy: std},
 		{name: "postern, chain, anonymous, full path", url: "http://" + fullPlain + path, proxy: full},
