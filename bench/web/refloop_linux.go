@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -71,9 +72,11 @@ func runLoopProxy(addr string, upstreams []string) error {
 // loopConn is a client connection and its backend connection.
 type loopConn struct {
 	cfd, bfd int
+	alt      []int // REF_RR=1: a socket per backend, used in turn
 	peer     string
 	in, out  []byte // the client's unparsed bytes; the request written on
 	resp     []byte // the backend's unparsed bytes
+	n        int
 }
 
 func eventLoop(lfd int, ups []syscall.SockaddrInet4, next int) error {
@@ -133,6 +136,19 @@ func eventLoop(lfd int, ups []syscall.SockaddrInet4, next int) error {
 					byFD[cfd], byFD[bfd] = c, c
 					add(cfd)
 					add(bfd)
+					if os.Getenv("REF_RR") == "1" {
+						c.alt = append(c.alt, bfd)
+						for i := 1; i < len(ups); i++ {
+							fd2, _ := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+							up := ups[(next+i)%len(ups)]
+							syscall.Connect(fd2, &up)
+							syscall.SetNonblock(fd2, true)
+							syscall.SetsockoptInt(fd2, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+							byFD[fd2] = c
+							add(fd2)
+							c.alt = append(c.alt, fd2)
+						}
+					}
 				}
 				continue
 			}
@@ -161,6 +177,10 @@ func eventLoop(lfd int, ups []syscall.SockaddrInet4, next int) error {
 				c.out = append(c.out, c.peer...)
 				c.out = append(c.out, "\r\nX-Forwarded-Proto: http\r\n\r\n"...)
 				c.in = c.in[:copy(c.in, c.in[end+4:])]
+				if len(c.alt) > 0 {
+					c.n++
+					c.bfd = c.alt[c.n%len(c.alt)]
+				}
 				if w, err := syscall.Write(c.bfd, c.out); err != nil || w != len(c.out) {
 					closeConn(c)
 				}

@@ -83,64 +83,30 @@ type fastConn struct {
 	end      time.Time     // when the last request ended (the server's next idle deadline counts from it)
 }
 
+// fastPlan is where the fast path sends a request: planFast's answer.
+type fastPlan struct {
+	c          *h1Client
+	p          *pool
+	rt         *route
+	host, path string
+	fd         *fastDecision // a kept decision (&fdv), or nil
+	fdv        fastDecision
+}
+
 // serveFast is the lean server's fast path for the listener h serves. It
 // reports whether it served the request sc.fast.req (false: nothing was
 // sent; the full path takes it), and an error when the connection must
 // close.
 func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
-	s := h.s
-	fc := &sc.fast
-	fr := &fc.req
-	fc.stub, fc.hdrAt = nil, time.Time{}
-	if !fc.admitted {
-		// The first request decides the connection, as limitServer's
-		// handler does; a refusal (which firstRequest keeps) is the full
-		// path's to answer.
-		if lc, ok := sc.ctx.Value(limitConnKey{}).(*limitConn); ok && lc.firstRequest() != connlimit.OK {
-			return false, nil
-		}
-		fc.admitted = true
-		ap, _ := netip.ParseAddrPort(sc.remote)
-		fc.peer = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		fc.peerIP = fc.peer.Addr().String()
-	}
-	host := string(fr.host)
-	path := string(fr.target[:fr.pathLen])
-	rt := s.routeFor(fr.method, host, path) // the path is clean and has no escapes (fastTarget)
-	p := s.defPool
-	if rt != nil {
-		if rt.noBuffering || rt.dialTimeout > 0 {
-			return false, nil
-		}
-		p = rt.pool
-	}
-	var fd *fastDecision
-	var fdv fastDecision
-	if fr.authz != nil || fr.cookie != nil {
-		// Credentials: only a kept decision takes them here (fastreuse.go).
-		if !h.reuseFast(sc, host, rt, &fdv) {
-			return false, nil
-		}
-		fd, p = &fdv, fdv.pool
-	}
-	if p == nil || p.scheme != "http" {
+	var pl fastPlan
+	if !h.planFast(sc, &pl) {
 		return false, nil
-	}
-	c, ok := p.transport.(*h1Client)
-	if !ok {
-		return false, nil
-	}
-	if s.plugins != nil && fd == nil {
-		hf := plugin.HTTPFields{Method: fr.method, Host: host, Path: path}
-		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: fc.peer, AuthMethod: "none", LoginAttempt: 1, HTTP: &hf}
-		if s.plugins.Wants(&f, fastHooks, fastEvents) {
-			return false, nil
-		}
 	}
 	// Served here from now on. The head leaves the buffer (its bytes stay
 	// where they are until the next read, which comes after this request)
 	// so that the client watch sees whether more bytes follow.
-	sc.br.Discard(len(fr.head))
+	sc.br.Discard(len(sc.fast.req.head))
+	fc := &sc.fast
 	if !fc.abortReg {
 		// Once per connection: the client leaving (the watch cancels the
 		// connection's context) aborts the backend exchange in flight.
@@ -155,7 +121,62 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 			}
 		})
 	}
-	return true, h.proxyFast(sc, c, p, rt, host, path, fd)
+	return true, h.proxyFast(sc, pl.c, pl.p, pl.rt, pl.host, pl.path, pl.fd)
+}
+
+// planFast decides whether the fast path takes sc.fast.req, and where it
+// goes (pl); false: the full path takes it. Nothing is read or sent.
+func (h *handler) planFast(sc *h1ServerConn, pl *fastPlan) bool {
+	s := h.s
+	fc := &sc.fast
+	fr := &fc.req
+	fc.stub, fc.hdrAt = nil, time.Time{}
+	if !fc.admitted {
+		// The first request decides the connection, as limitServer's
+		// handler does; a refusal (which firstRequest keeps) is the full
+		// path's to answer.
+		if lc, ok := sc.ctx.Value(limitConnKey{}).(*limitConn); ok && lc.firstRequest() != connlimit.OK {
+			return false
+		}
+		fc.admitted = true
+		ap, _ := netip.ParseAddrPort(sc.remote)
+		fc.peer = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		fc.peerIP = fc.peer.Addr().String()
+	}
+	host := string(fr.host)
+	path := string(fr.target[:fr.pathLen])
+	rt := s.routeFor(fr.method, host, path) // the path is clean and has no escapes (fastTarget)
+	p := s.defPool
+	if rt != nil {
+		if rt.noBuffering || rt.dialTimeout > 0 {
+			return false
+		}
+		p = rt.pool
+	}
+	pl.fd = nil
+	if fr.authz != nil || fr.cookie != nil {
+		// Credentials: only a kept decision takes them here (fastreuse.go).
+		if !h.reuseFast(sc, host, rt, &pl.fdv) {
+			return false
+		}
+		pl.fd, p = &pl.fdv, pl.fdv.pool
+	}
+	if p == nil || p.scheme != "http" {
+		return false
+	}
+	c, ok := p.transport.(*h1Client)
+	if !ok {
+		return false
+	}
+	if s.plugins != nil && pl.fd == nil {
+		hf := plugin.HTTPFields{Method: fr.method, Host: host, Path: path}
+		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: fc.peer, AuthMethod: "none", LoginAttempt: 1, HTTP: &hf}
+		if s.plugins.Wants(&f, fastHooks, fastEvents) {
+			return false
+		}
+	}
+	pl.c, pl.p, pl.rt, pl.host, pl.path = c, p, rt, host, path
+	return true
 }
 
 // fastOutcome is what proxyFast reports to the counters and the log.
@@ -261,6 +282,15 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 		lastErr = err
 	}
 	sc.stopWatch()
+	return h.endFast(sc, rt, start, &out, host, path, fd, lastErr, connErr)
+}
+
+// endFast ends a fast request whose backend exchanges are over: the
+// answer of the full path when no backend answered (out.status 0; lastErr
+// says why), the counters, the access log line, the flush, and the
+// connection's end when it must close (its error).
+func (h *handler) endFast(sc *h1ServerConn, rt *route, start time.Time, out *fastOutcome, host, path string, fd *fastDecision, lastErr, connErr error) error {
+	s := h.s
 	if out.status == 0 {
 		// No backend answered: the full path's answer.
 		if lastErr == nil {
@@ -276,9 +306,9 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 	// the full path (whose handler returns before the server flushes): a
 	// client that has its answer finds the request in the metrics.
 	if fd != nil {
-		s.settleFast(fd, &out)
+		s.settleFast(fd, out)
 	}
-	h.finishFast(sc, rt, start, &out, host, path, fd)
+	h.finishFast(sc, rt, start, out, host, path, fd)
 	if connErr == nil {
 		if sc.fast.stub != nil {
 			connErr = sc.resp.finish() // an answer written through the response writer

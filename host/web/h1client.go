@@ -80,8 +80,9 @@ type h1Conn struct {
 	addr    string
 	br      *bufio.Reader
 	bw      *bufio.Writer
-	limit   int64 // bytes Read may still return; response headers are bounded
-	nread   int64 // bytes read since the request was sent
+	limit   int64  // bytes Read may still return; response headers are bounded
+	nread   int64  // bytes read since the request was sent
+	prefix  []byte // response bytes the event loop read before handing the exchange over (evloop_linux.go)
 	idleAt  time.Time
 	reused  bool
 	writing bool          // the body writer is running (it owns bw)
@@ -131,7 +132,14 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 	if int64(len(p)) > pc.limit {
 		p = p[:pc.limit]
 	}
-	n, err := pc.conn.Read(p)
+	var n int
+	var err error
+	if len(pc.prefix) > 0 {
+		n = copy(p, pc.prefix)
+		pc.prefix = pc.prefix[n:]
+	} else {
+		n, err = pc.conn.Read(p)
+	}
 	pc.limit -= int64(n)
 	pc.nread += int64(n)
 	return n, err

@@ -64,6 +64,10 @@ type h1Server struct {
 	fast       func(sc *h1ServerConn) (served bool, err error)
 	authCookie string // parseFastRequest's cookie
 	reuseAuth  bool   // parseFastRequest's allowAuth: decisions are kept (fastreuse.go)
+	// loops, when not nil, serve the connections (evloop_linux.go), with
+	// loopH's fast path.
+	loops *eventLoops
+	loopH *handler
 
 	// TLS listeners: the handshake's configuration and the net/http
 	// server that gets the h2 connections.
@@ -161,6 +165,17 @@ func (hs *h1Server) Serve(ln net.Listener) error {
 		}
 		hs.conns[sc] = struct{}{}
 		hs.mu.Unlock()
+		if hs.loops != nil {
+			// Plain listeners only: begin does not block.
+			if ok, _ := sc.begin(); !ok {
+				sc.end(false)
+				continue
+			}
+			if !hs.adopt(sc, hs.loopH) {
+				go sc.resume(true, nil)
+			}
+			continue
+		}
 		go sc.serve()
 	}
 }
@@ -223,6 +238,10 @@ func (hs *h1Server) Close() error {
 		hs.ln.Close()
 	}
 	for sc := range hs.conns {
+		if lc := sc.loop.Load(); lc != nil {
+			lc.postClose()
+			continue
+		}
 		sc.conn.Close()
 	}
 	return nil
@@ -259,7 +278,8 @@ type h1ServerConn struct {
 
 	limit   int64 // bytes Read may still return (request headers are bounded)
 	hitLim  bool
-	pending int // a byte the watch read: -1 none
+	pending int    // a byte the watch read: -1 none
+	prefix  []byte // bytes the event loop read before handing the connection over (evloop_linux.go)
 	stMu    sync.Mutex
 	state   int
 
@@ -281,6 +301,8 @@ type h1ServerConn struct {
 	upMu sync.Mutex // guards fast.upstream
 
 	tlsState *tls.ConnectionState // TLS listeners: the handshake's, shared by the requests
+
+	loop atomic.Pointer[loopConn] // the event loop serving it; nil: a goroutine
 }
 
 // handshake makes the TLS handshake within the header timeout, as
@@ -366,6 +388,12 @@ func (sc *h1ServerConn) Read(p []byte) (int, error) {
 		sc.limit--
 		return 1, nil
 	}
+	if len(sc.prefix) > 0 {
+		n := copy(p, sc.prefix)
+		sc.prefix = sc.prefix[n:]
+		sc.limit -= int64(n)
+		return n, nil
+	}
 	n, err := sc.conn.Read(p)
 	sc.limit -= int64(n)
 	return n, err
@@ -384,6 +412,10 @@ func (sc *h1ServerConn) setState(st int) bool {
 // closeIfIdle closes the connection when it waits for a request; called
 // with hs.mu held.
 func (sc *h1ServerConn) closeIfIdle() {
+	if lc := sc.loop.Load(); lc != nil {
+		lc.postCloseIfIdle()
+		return
+	}
 	sc.stMu.Lock()
 	defer sc.stMu.Unlock()
 	if sc.state == h1Idle {
@@ -398,43 +430,84 @@ var (
 )
 
 func (sc *h1ServerConn) serve() {
-	hs := sc.hs
+	if ok, hijacked := sc.begin(); !ok {
+		sc.end(hijacked)
+		return
+	}
+	sc.resume(true, nil)
+}
+
+// resume serves a begun connection's requests (first: none was served on
+// it yet); cont, when not nil, first finishes a request the event loop
+// began (evloop_linux.go), and reports whether the connection must close.
+func (sc *h1ServerConn) resume(first bool, cont func() error) {
 	hijacked := false
 	defer func() {
-		if v := recover(); v != nil && v != http.ErrAbortHandler {
-			buf := make([]byte, 64<<10)
-			buf = buf[:runtime.Stack(buf, false)]
-			hs.errLog.Printf("web: panic serving %v: %v\n%s", sc.remote, v, buf)
-		}
-		if !hijacked {
-			sc.conn.Close()
-			if sc.br != nil {
-				sc.br.Reset(nil)
-				h1ReaderPool.Put(sc.br)
-			}
-			if sc.bw != nil {
-				sc.bw.Reset(nil)
-				h1WriterPool.Put(sc.bw)
-			}
-		}
-		if sc.watchT != nil {
-			sc.watchT.Stop()
-		}
-		hs.forget(sc)
+		sc.recoverPanic(recover())
+		sc.end(hijacked)
 	}()
+	sc.br = h1ReaderPool.Get().(*bufio.Reader)
+	sc.br.Reset(sc)
+	if cont != nil {
+		sc.bw = h1WriterPool.Get().(*bufio.Writer)
+		sc.bw.Reset(sc.conn)
+		err := cont()
+		sc.bw.Reset(nil)
+		h1WriterPool.Put(sc.bw)
+		sc.bw = nil
+		if err != nil {
+			sc.cancelConn()
+			return
+		}
+		first = false
+	}
+	hijacked = sc.run(first)
+}
+
+// recoverPanic logs a handler's panic (v, what recover returned), as
+// net/http does; http.ErrAbortHandler is not logged.
+func (sc *h1ServerConn) recoverPanic(v any) {
+	if v != nil && v != http.ErrAbortHandler {
+		buf := make([]byte, 64<<10)
+		buf = buf[:runtime.Stack(buf, false)]
+		sc.hs.errLog.Printf("web: panic serving %v: %v\n%s", sc.remote, v, buf)
+	}
+}
+
+// end releases the connection when it is done being served.
+func (sc *h1ServerConn) end(hijacked bool) {
+	if !hijacked {
+		sc.conn.Close()
+		if sc.br != nil {
+			sc.br.Reset(nil)
+			h1ReaderPool.Put(sc.br)
+		}
+		if sc.bw != nil {
+			sc.bw.Reset(nil)
+			h1WriterPool.Put(sc.bw)
+		}
+	}
+	if sc.watchT != nil {
+		sc.watchT.Stop()
+	}
+	sc.hs.forget(sc)
+}
+
+// begin readies a new connection: the TLS handshake on a TLS listener (an
+// h2 connection is handed to net/http's server: hijacked) and the
+// connection's context. It is false when the connection must end.
+func (sc *h1ServerConn) begin() (ok, hijacked bool) {
+	hs := sc.hs
 	sc.pending = -1
 	sc.remote = sc.conn.RemoteAddr().String()
 	if hs.tlsConfig != nil {
 		tc, ok := sc.handshake()
 		if !ok {
-			return
+			return false, false
 		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
 			// net/http serves h2; the handshake is done, its own is a no-op.
-			if hs.h2.push(tc) {
-				hijacked = true // the connection is net/http's now
-			}
-			return
+			return false, hs.h2.push(tc) // true: the connection is net/http's now
 		}
 		sc.conn = tc
 		st := tc.ConnectionState()
@@ -456,17 +529,21 @@ func (sc *h1ServerConn) serve() {
 	// run without cancellation). Per request this saves the cancelCtx,
 	// its Done channel and the children map every context.AfterFunc of
 	// the upstream client would otherwise allocate on it.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sc.ctx, sc.cancelConn = ctx, cancel
-	sc.br = h1ReaderPool.Get().(*bufio.Reader)
-	sc.br.Reset(sc)
-	for first := true; ; first = false {
+	sc.ctx, sc.cancelConn = context.WithCancel(ctx)
+	return true, false
+}
+
+// run serves the connection's requests until it must close (first: no
+// request was served on it yet). It reports whether a handler hijacked it.
+func (sc *h1ServerConn) run(first bool) (hijacked bool) {
+	hs := sc.hs
+	defer sc.cancelConn()
+	for ; ; first = false {
 		if !sc.setState(h1Idle) {
-			return // Shutdown closed it
+			return false // Shutdown closed it
 		}
 		if hs.shutting.Load() {
-			return
+			return false
 		}
 		// Wait for the next request's first byte within the idle timeout
 		// (the header timeout for the first request).
@@ -487,20 +564,19 @@ func (sc *h1ServerConn) serve() {
 			sc.fast.end = time.Time{}
 			sc.limit = 1 << 62
 			if _, err := sc.br.Peek(1); err != nil {
-				return
+				return false
 			}
 		}
 		if !sc.setState(h1Active) {
-			return
+			return false
 		}
 		// The writer is held only while a request is served: an idle
 		// connection keeps its reader (it waits in it), not 4 KiB more.
 		sc.bw = h1WriterPool.Get().(*bufio.Writer)
 		sc.bw.Reset(sc.conn)
-		var err error
-		hijacked, err = sc.serveOne(first)
+		hijacked, err := sc.serveOne(first)
 		if err != nil || hijacked {
-			return
+			return hijacked
 		}
 		sc.bw.Reset(nil)
 		h1WriterPool.Put(sc.bw)

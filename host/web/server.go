@@ -102,7 +102,8 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
-	stats *stats // counters for the exporters (Stats)
+	stats *stats     // counters for the exporters (Stats)
+	loops eventLoops // Config.EventLoop's loops, started by the first connection
 
 	limiter *connlimit.Registry // connection counts (limits.go)
 
@@ -301,6 +302,13 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {
 		if h, ok := s.handlerFor(l).(*handler); ok {
 			hs.fast, hs.authCookie, hs.reuseAuth = h.serveFast, s.cfg.AuthCookie, s.decisions != nil
+			if s.cfg.EventLoop && !l.TLS && !l.ProxyProtocol {
+				if eventLoopSupported {
+					hs.loops, hs.loopH = &s.loops, h
+				} else {
+					s.log.Warn("event_loop is not available on this system; the listener serves a goroutine per connection", "listener", l.Name)
+				}
+			}
 		}
 	}
 	s.servers = append(s.servers, fs)
@@ -407,6 +415,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
+	s.loops.stop()
 	// Events still running behind answered requests, until ctx ends: the
 	// caller closes the plugin host next.
 	done := make(chan struct{})
