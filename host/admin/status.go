@@ -163,7 +163,8 @@ func webCounters(st web.Stats) []counter {
 			counter{"web " + l.Name + ": bytes sent (response bodies)", l.BytesOut},
 			counter{"web " + l.Name + ": WebSocket upgrades", l.Upgrades},
 			counter{"web " + l.Name + ": requests on the fast path", l.FastPath},
-			counter{"web " + l.Name + ": requests with a reused decision", l.Reused})
+			counter{"web " + l.Name + ": requests with a reused decision", l.Reused},
+			counter{"web " + l.Name + ": requests on an event loop", l.EventLoop})
 	}
 	for _, p := range st.Pools {
 		if p.Retries != 0 {

@@ -115,6 +115,9 @@ type loopUp struct {
 	c      *h1Client
 	reused bool
 	idleAt time.Time
+	// pending are bytes read past the last response: the next
+	// exchange's response starts with them.
+	pending []byte
 }
 
 func newEventLoop() (*eventLoop, error) {
@@ -740,8 +743,9 @@ func (lc *loopConn) send(u *loopUp) {
 		lc.upFailed(err)
 		return
 	}
-	r.nread = 0
-	r.rb = r.rb[:0]
+	r.nread = len(u.pending)
+	r.rb = append(r.rb[:0], u.pending...)
+	u.pending = u.pending[:0]
 	lc.state = lcWaiting
 	lc.deadline = r.t0.Add(r.hdrTimeout)
 }
@@ -817,15 +821,18 @@ func (lc *loopConn) onUpstream(ev uint32) {
 func (lc *loopConn) gotHead() {
 	r := &lc.r
 	sc := lc.sc
+	// A head over the fast path's buffer, or over the response header
+	// limit, is the goroutine's, as readFastHead leaves it to net/http.
+	limit := min(4096, int(r.pl.c.maxHdr))
 	end := indexHeadEnd(r.rb)
 	if end < 0 {
-		if len(r.rb) < 4096 {
+		if len(r.rb) < limit {
 			return
 		}
-		lc.handoffExchange() // a head over the fast path's buffer
+		lc.handoffExchange()
 		return
 	}
-	if !parseFastResponse(r.rb[:end+4], sc.fast.req.method == "HEAD", &sc.fast.resp) {
+	if end+4 > limit || !parseFastResponse(r.rb[:end+4], sc.fast.req.method == "HEAD", &sc.fast.resp) {
 		lc.handoffExchange()
 		return
 	}
@@ -872,14 +879,13 @@ func (lc *loopConn) relayBody() {
 		lc.sc.bw.Write(r.rb[:k])
 		r.res.bytes += int64(k)
 		r.remain -= int64(k)
-		extra := len(r.rb) > k
-		r.rb = r.rb[:0]
-		if extra {
-			// More than the Content-Length: the socket cannot be kept.
-			u := r.up
-			r.up = nil
-			lc.l.closeUp(u)
+		if len(r.rb) > k {
+			// More than the Content-Length: what follows is read as the
+			// start of the next response on the socket, as on a
+			// goroutine's buffered connection.
+			r.up.pending = append(r.up.pending[:0], r.rb[k:]...)
 		}
+		r.rb = r.rb[:0]
 	}
 	if r.remain > 0 {
 		if len(lc.out) > 0 {
@@ -925,6 +931,9 @@ func (lc *loopConn) finish() {
 	r := &lc.r
 	if r.pl.fd != nil {
 		lc.h.s.settleFast(r.pl.fd, &r.res)
+	}
+	if lc.h.ls != nil {
+		lc.h.ls.loop.Add(1)
 	}
 	lc.h.finishFast(lc.sc, r.pl.rt, r.start, &r.res, r.pl.host, r.pl.path, r.pl.fd)
 }
@@ -1116,46 +1125,19 @@ func (lc *loopConn) handoffExchange() {
 	pc.bw.Reset(conn)
 	pc.abortFn = pc.abort
 	pc.prefix = append([]byte(nil), r.rb...)
-	req := new(loopReq)
-	*req = *r
-	req.rb = nil
+	rs := &fastResume{start: r.start, t0: r.t0, attempt: r.attempt, tried: append([]*balance.Backend(nil), r.tried...),
+		b: r.b, ps: r.ps, out: r.res, pc: pc}
+	pl := new(fastPlan)
+	*pl = r.pl
 	if r.pl.fd != nil {
-		req.pl.fd = &req.pl.fdv
+		pl.fd = &pl.fdv
 	}
 	lc.in = lc.in[:copy(lc.in, lc.in[len(lc.sc.fast.req.head):])]
 	h, sc := lc.h, lc.sc
-	lc.handoff(func() error { return h.resumeExchange(sc, pc, req) })
-}
-
-// resumeExchange finishes on a goroutine an exchange the loop began: the
-// response is read from pc (the bytes the loop read first), relayed as
-// proxyFast relays it, and the request ends as proxyFast ends it.
-func (h *handler) resumeExchange(sc *h1ServerConn, pc *h1Conn, r *loopReq) error {
-	c := r.pl.c
-	out := r.res
-	sc.upMu.Lock()
-	sc.fast.upstream = pc
-	sc.upMu.Unlock()
-	var connErr, lastErr error
-	resp, err := h.readFastHead(sc, pc, c)
-	if err != nil {
-		h.takeUpstream(sc, pc)
-		pc.close(true)
-		out.bs.errors.Add(1)
-		lastErr = err
-	} else {
-		sc.fast.hdrAt = time.Now()
-		r.ps.upstream.observe(sc.fast.hdrAt.Sub(r.t0))
-		out.answered = true
-		if r.b != nil {
-			r.pl.p.bal.Success(r.b)
-		}
-		connErr = h.relayFast(sc, c, pc, resp, &out)
-	}
-	if r.b != nil {
-		r.b.Release()
-	}
-	return h.endFast(sc, r.pl.rt, r.start, &out, r.pl.host, r.pl.path, r.pl.fd, lastErr, connErr)
+	lc.handoff(func() error {
+		sc.watchAborts()
+		return h.proxyFastFrom(sc, pl.c, pl.p, pl.rt, pl.host, pl.path, pl.fd, rs)
+	})
 }
 
 // postCloseIfIdle is closeIfIdle for a connection on a loop.

@@ -106,22 +106,28 @@ func (h *handler) serveFast(sc *h1ServerConn) (served bool, err error) {
 	// where they are until the next read, which comes after this request)
 	// so that the client watch sees whether more bytes follow.
 	sc.br.Discard(len(sc.fast.req.head))
-	fc := &sc.fast
-	if !fc.abortReg {
-		// Once per connection: the client leaving (the watch cancels the
-		// connection's context) aborts the backend exchange in flight.
-		fc.abortReg = true
-		context.AfterFunc(sc.ctx, func() {
-			sc.upMu.Lock()
-			pc := fc.upstream
-			fc.upstream = nil
-			sc.upMu.Unlock()
-			if pc != nil {
-				pc.abort()
-			}
-		})
-	}
+	sc.watchAborts()
 	return true, h.proxyFast(sc, pl.c, pl.p, pl.rt, pl.host, pl.path, pl.fd)
+}
+
+// watchAborts makes the client leaving (the watch cancels the
+// connection's context) abort the backend exchange in flight; once per
+// connection.
+func (sc *h1ServerConn) watchAborts() {
+	fc := &sc.fast
+	if fc.abortReg {
+		return
+	}
+	fc.abortReg = true
+	context.AfterFunc(sc.ctx, func() {
+		sc.upMu.Lock()
+		pc := fc.upstream
+		fc.upstream = nil
+		sc.upMu.Unlock()
+		if pc != nil {
+			pc.abort()
+		}
+	})
 }
 
 // planFast decides whether the fast path takes sc.fast.req, and where it
@@ -194,20 +200,61 @@ type fastOutcome struct {
 // decision (fd) that names upstreams, those are tried in order instead,
 // as the full path tries a route plugin's.
 func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, host, path string, fd *fastDecision) error {
+	return h.proxyFastFrom(sc, c, p, rt, host, path, fd, nil)
+}
+
+// fastResume is an attempt the event loop began (evloop_linux.go): its
+// request is sent on pc and the response's first bytes are in pc.prefix.
+type fastResume struct {
+	start, t0 time.Time
+	attempt   int // attempts begun, this one included
+	tried     []*balance.Backend
+	b         *balance.Backend // this attempt's backend (acquired), nil for a kept decision's upstream
+	ps        *poolStats
+	out       fastOutcome // upstream and bs set
+	pc        *h1Conn
+}
+
+// proxyFastFrom is proxyFast, continuing the attempt rs when it is not
+// nil.
+func (h *handler) proxyFastFrom(sc *h1ServerConn, c *h1Client, p *pool, rt *route, host, path string, fd *fastDecision, rs *fastResume) error {
 	s := h.s
 	fc := &sc.fast
-	start := time.Now()
 	hdrTimeout := s.cfg.UpstreamHeaderTimeout
 	if rt != nil {
 		hdrTimeout = rt.headerTimeout
 	}
-	sc.startWatch(true, sc.cancelConn)
 	var out fastOutcome
 	var tried []*balance.Backend
 	var triedBuf [4]*balance.Backend
 	var lastErr error
 	var connErr error // the client connection must close
-	for attempt := 0; ; attempt++ {
+	var start time.Time
+	first := 0
+	if rs != nil {
+		start, out, first = rs.start, rs.out, rs.attempt-1
+		tried = append(triedBuf[:0], rs.tried...)
+	} else {
+		start = time.Now()
+	}
+	sc.startWatch(true, sc.cancelConn)
+	for attempt := first; ; attempt++ {
+		if rs != nil {
+			// The loop's attempt: its response is read here.
+			b, ps, t0, pc := rs.b, rs.ps, rs.t0, rs.pc
+			rs = nil
+			sc.upMu.Lock()
+			fc.upstream = pc
+			sc.upMu.Unlock()
+			pc.nread = int64(len(pc.prefix))
+			resp, err := h.readExchange(sc, c, pc, hdrTimeout, t0)
+			done, cerr := h.attemptDone(sc, c, p, b, ps, t0, pc, resp, err, &out, &lastErr)
+			if done {
+				connErr = cerr
+				break
+			}
+			continue
+		}
 		var skip func(*balance.Backend) bool
 		if attempt > 0 {
 			skip = func(b *balance.Backend) bool {
@@ -251,38 +298,52 @@ func (h *handler) proxyFast(sc *h1ServerConn, c *h1Client, p *pool, rt *route, h
 			t0 = time.Now()
 		}
 		pc, resp, err := h.exchangeFast(sc, c, out.upstream, hdrTimeout, host, t0)
-		if err == nil {
-			sc.fast.hdrAt = time.Now()
-			ps.upstream.observe(sc.fast.hdrAt.Sub(t0))
-			out.answered = true
-			if b != nil {
-				p.bal.Success(b)
-			}
-			connErr = h.relayFast(sc, c, pc, resp, &out)
-			if b != nil {
-				b.Release()
-			}
-			lastErr = nil
+		done, cerr := h.attemptDone(sc, c, p, b, ps, t0, pc, resp, err, &out, &lastErr)
+		if done {
+			connErr = cerr
 			break
 		}
-		if b != nil {
-			b.Release()
-		}
-		if sc.ctx.Err() != nil {
-			out.status, out.errMsg = 499, "client went away"
-			connErr = errors.New("client went away")
-			lastErr = nil
-			break
-		}
-		out.bs.errors.Add(1)
-		if b != nil && p.bal.Fail(b) {
-			s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
-		}
-		s.log.Debug("backend attempt failed", "backend", out.upstream, "err", err)
-		lastErr = err
 	}
 	sc.stopWatch()
 	return h.endFast(sc, rt, start, &out, host, path, fd, lastErr, connErr)
+}
+
+// attemptDone ends an attempt: on success (err nil) the response is
+// relayed and done is true (cerr: the client connection must close);
+// on failure the backend is counted and marked, lastErr set, and done is
+// false (try the next) unless the client went away.
+func (h *handler) attemptDone(sc *h1ServerConn, c *h1Client, p *pool, b *balance.Backend, ps *poolStats, t0 time.Time,
+	pc *h1Conn, resp *http.Response, err error, out *fastOutcome, lastErr *error) (done bool, cerr error) {
+	s := h.s
+	if err == nil {
+		sc.fast.hdrAt = time.Now()
+		ps.upstream.observe(sc.fast.hdrAt.Sub(t0))
+		out.answered = true
+		if b != nil {
+			p.bal.Success(b)
+		}
+		cerr = h.relayFast(sc, c, pc, resp, out)
+		if b != nil {
+			b.Release()
+		}
+		*lastErr = nil
+		return true, cerr
+	}
+	if b != nil {
+		b.Release()
+	}
+	if sc.ctx.Err() != nil {
+		out.status, out.errMsg = 499, "client went away"
+		*lastErr = nil
+		return true, errors.New("client went away")
+	}
+	out.bs.errors.Add(1)
+	if b != nil && p.bal.Fail(b) {
+		s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
+	}
+	s.log.Debug("backend attempt failed", "backend", out.upstream, "err", err)
+	*lastErr = err
+	return false, nil
 }
 
 // endFast ends a fast request whose backend exchanges are over: the
@@ -346,42 +407,58 @@ func (h *handler) exchangeFast(sc *h1ServerConn, c *h1Client, addr string, hdrTi
 		}
 		pc.nread = 0
 		h.writeFastHead(pc.bw, sc, host)
-		err = pc.bw.Flush()
-		if err == nil {
-			err = pc.conn.SetReadDeadline(t0.Add(hdrTimeout))
-		}
-		var resp *http.Response
-		if err == nil {
-			resp, err = h.readFastHead(sc, pc, c)
-		}
-		if err == nil {
-			// The header deadline ends here, unless the whole response
-			// is in the buffer already (the usual small one): then no
-			// read follows, the next exchange sets its own, and get
-			// clears it before checking an idle connection.
-			if resp != nil || !fc.resp.whole(pc.br.Buffered(), fc.req.method == http.MethodHead) {
-				_ = pc.conn.SetReadDeadline(time.Time{})
-			}
-			if pc.broken.Load() {
-				err = context.Canceled
-			} else {
+		if err = pc.bw.Flush(); err != nil {
+			h.takeUpstream(sc, pc)
+			pc.close(true)
+		} else {
+			var resp *http.Response
+			if resp, err = h.readExchange(sc, c, pc, hdrTimeout, t0); err == nil {
 				return pc, resp, nil
 			}
 		}
-		h.takeUpstream(sc, pc)
-		pc.close(true) // an abort only sets deadlines: the buffers are free
 		var ne net.Error
 		timeout := errors.As(err, &ne) && ne.Timeout()
-		if timeout && sc.ctx.Err() == nil && !pc.broken.Load() {
-			err = h1TimeoutError{}
-			if hdrTimeout < h.s.hdrMax {
-				err = errHeaderTimeout // as the full path times a route's shorter timeout (roundTripWithin)
-			}
-		}
 		if try > 0 || !pc.reused || pc.nread != 0 || timeout || sc.ctx.Err() != nil {
 			return nil, nil, err
 		}
 	}
+}
+
+// readExchange reads the response head of the request sent on pc (into
+// pc's buffer when the fast path can relay it: resp nil, else with
+// net/http's parser) within the header timeout from t0. On an error pc
+// is closed.
+func (h *handler) readExchange(sc *h1ServerConn, c *h1Client, pc *h1Conn, hdrTimeout time.Duration, t0 time.Time) (*http.Response, error) {
+	fc := &sc.fast
+	err := pc.conn.SetReadDeadline(t0.Add(hdrTimeout))
+	var resp *http.Response
+	if err == nil {
+		resp, err = h.readFastHead(sc, pc, c)
+	}
+	if err == nil {
+		// The header deadline ends here, unless the whole response
+		// is in the buffer already (the usual small one): then no
+		// read follows, the next exchange sets its own, and get
+		// clears it before checking an idle connection.
+		if resp != nil || !fc.resp.whole(pc.br.Buffered(), fc.req.method == http.MethodHead) {
+			_ = pc.conn.SetReadDeadline(time.Time{})
+		}
+		if pc.broken.Load() {
+			err = context.Canceled
+		} else {
+			return resp, nil
+		}
+	}
+	h.takeUpstream(sc, pc)
+	pc.close(true) // an abort only sets deadlines: the buffers are free
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && sc.ctx.Err() == nil && !pc.broken.Load() {
+		err = h1TimeoutError{}
+		if hdrTimeout < h.s.hdrMax {
+			err = errHeaderTimeout // as the full path times a route's shorter timeout (roundTripWithin)
+		}
+	}
+	return nil, err
 }
 
 // takeUpstream ends the request's claim on pc; false when the

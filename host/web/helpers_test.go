@@ -26,7 +26,12 @@ import (
 	"github.com/postern/postern/host/tlsstore"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain runs the package's tests; POSTERN_WEB_EVENT_LOOP=1 runs them
+// with every plain listener on the event loops (make test runs both).
+func TestMain(m *testing.M) {
+	forceEventLoop = os.Getenv("POSTERN_WEB_EVENT_LOOP") == "1"
+	testenv.Main(m)
+}
 
 // seen is what a test backend reports about the request it got.
 type seen struct {

@@ -236,6 +236,11 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// forceEventLoop puts every plain listener on the event loops whatever
+// Config.EventLoop says: this package's tests set it
+// (POSTERN_WEB_EVENT_LOOP=1) to run the whole suite on the loops.
+var forceEventLoop bool
+
 // Start listens on every listener and serves in the background. On an
 // error nothing is left listening.
 func (s *Server) Start() error {
@@ -302,7 +307,7 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {
 		if h, ok := s.handlerFor(l).(*handler); ok {
 			hs.fast, hs.authCookie, hs.reuseAuth = h.serveFast, s.cfg.AuthCookie, s.decisions != nil
-			if s.cfg.EventLoop && !l.TLS && !l.ProxyProtocol {
+			if (s.cfg.EventLoop || forceEventLoop) && !l.TLS && !l.ProxyProtocol {
 				if eventLoopSupported {
 					hs.loops, hs.loopH = &s.loops, h
 				} else {

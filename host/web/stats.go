@@ -79,6 +79,7 @@ type listenerStats struct {
 	upgrades atomic.Int64 // 101 Switching Protocols (WebSocket)
 	fast     atomic.Int64 // requests served on the fast path (fastpath.go)
 	reused   atomic.Int64 // requests that took a kept decision (reuse.go)
+	loop     atomic.Int64 // requests served on an event loop (evloop_linux.go)
 }
 
 // backendStats are one backend's counters, per listener.
@@ -191,6 +192,9 @@ type ListenerStats struct {
 	// decision instead of entering those plugins (decision reuse, ABI 1.2;
 	// Config.NoDecisionReuse).
 	Reused int64
+	// EventLoop: fast-path requests served on an event loop
+	// (Config.EventLoop); also counted in FastPath.
+	EventLoop int64
 	// Duration: the whole request, from its headers to the end of the
 	// response.
 	Duration Histogram
@@ -245,7 +249,7 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		out.Listeners = append(out.Listeners, ListenerStats{Name: l.name, BytesIn: l.bytesIn.Load(),
-			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Reused: l.reused.Load(), Duration: l.duration.snapshot()})
+			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Reused: l.reused.Load(), EventLoop: l.loop.Load(), Duration: l.duration.snapshot()})
 	}
 	addBackend := func(b *backendStats, up bool) {
 		for li := range b.byListener {
