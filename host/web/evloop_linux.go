@@ -92,6 +92,7 @@ type eventLoop struct {
 
 	mu    sync.Mutex
 	posts []func()
+	ended bool // the loop has returned: posts are refused
 
 	uw *bufio.Writer // request heads to backends
 
@@ -138,13 +139,18 @@ func newEventLoop() (*eventLoop, error) {
 	return l, nil
 }
 
-// post runs f on the loop.
-func (l *eventLoop) post(f func()) {
+// post runs f on the loop; false when the loop has ended (f will not
+// run).
+func (l *eventLoop) post(f func()) bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return false
+	}
 	l.posts = append(l.posts, f)
-	l.mu.Unlock()
 	var one = [8]byte{1}
 	syscall.Write(l.efd, one[:])
+	return true
 }
 
 // sweepEvery is how often the loop checks its connections' deadlines:
@@ -202,6 +208,9 @@ func (l *eventLoop) run() {
 			}
 			clear(l.idle)
 			if len(l.conns) == 0 {
+				l.mu.Lock()
+				l.ended = true
+				l.mu.Unlock()
 				syscall.Close(l.efd)
 				syscall.Close(l.ep)
 				return
@@ -710,7 +719,7 @@ func (lc *loopConn) exchange() {
 				conn.Close()
 			}
 		}
-		lc.l.post(func() {
+		ok := lc.l.post(func() {
 			if lc.state != lcDialing {
 				if fd >= 0 {
 					syscall.Close(fd)
@@ -726,6 +735,9 @@ func (lc *loopConn) exchange() {
 			lc.l.ctl(syscall.EPOLL_CTL_ADD, fd, syscall.EPOLLIN|syscall.EPOLLRDHUP)
 			lc.send(u)
 		})
+		if !ok && fd >= 0 {
+			syscall.Close(fd) // the loop ended
+		}
 	}()
 }
 
@@ -876,7 +888,17 @@ func (lc *loopConn) relayBody() {
 	r := &lc.r
 	if len(r.rb) > 0 {
 		k := int(min(int64(len(r.rb)), r.remain))
-		lc.sc.bw.Write(r.rb[:k])
+		if _, err := lc.sc.bw.Write(r.rb[:k]); err != nil {
+			// The client is gone: so is the rest of the body.
+			r.res.errMsg = "writing to the client failed: " + err.Error()
+			if r.b != nil {
+				r.b.Release()
+				r.b = nil
+			}
+			lc.finish()
+			lc.close()
+			return
+		}
 		r.res.bytes += int64(k)
 		r.remain -= int64(k)
 		if len(r.rb) > k {

@@ -603,7 +603,8 @@ func TestIsUpgrade(t *testing.T) {
 }
 
 // TestSettings_choices: the keys that pick an implementation (the
-// upstream client, the server, the fast path, decision reuse) take their two values and
+// upstream client, the server, the fast path, decision reuse, the event
+// loop) take their two values and
 // nothing else.
 func TestSettings_choices(t *testing.T) {
 	for _, tc := range []struct {
@@ -621,6 +622,9 @@ func TestSettings_choices(t *testing.T) {
 		{"decision_reuse: false\n", "off", ""},
 		{"decision_reuse: true\n", "on", ""},
 		{"decision_reuse: 5s\n", "", "decision_reuse"},
+		{"event_loop: true\n", "on", ""},
+		{"event_loop: false\n", "off", ""},
+		{"event_loop: epoll\n", "", "event_loop"},
 	} {
 		s, err := decodeSettings(t, tc.src, "/etc/postern")
 		if tc.err != "" {
@@ -637,6 +641,8 @@ func TestSettings_choices(t *testing.T) {
 			got = map[bool]string{false: "on", true: "off"}[s.NoFastPath]
 		case strings.HasPrefix(tc.src, "decision_reuse"):
 			got = map[bool]string{false: "on", true: "off"}[s.NoDecisionReuse]
+		case strings.HasPrefix(tc.src, "event_loop"):
+			got = map[bool]string{true: "on", false: "off"}[s.EventLoop]
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%q: %q %v, want %q", tc.src, got, err, tc.want)
