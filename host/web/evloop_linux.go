@@ -96,6 +96,10 @@ type eventLoop struct {
 
 	uw *bufio.Writer // request heads to backends
 
+	// Buffers lent to connections while they have a request: an idle
+	// connection holds none.
+	inBufs, rbBufs [][]byte
+
 	fds      fdTable
 	conns    map[*loopConn]struct{}
 	idle     map[string]*[]*loopUp // kept backend sockets by address, oldest first
@@ -151,6 +155,57 @@ func (l *eventLoop) post(f func()) bool {
 	var one = [8]byte{1}
 	syscall.Write(l.efd, one[:])
 	return true
+}
+
+// Buffer sizes: a request head (as the goroutine server's reader) and
+// backend reads.
+const (
+	loopInSize  = 4 << 10
+	loopRBSize  = 16 << 10
+	maxFreeBufs = 256
+)
+
+func (l *eventLoop) getIn() []byte {
+	if n := len(l.inBufs); n > 0 {
+		b := l.inBufs[n-1]
+		l.inBufs = l.inBufs[:n-1]
+		return b
+	}
+	return make([]byte, 0, loopInSize)
+}
+
+func (l *eventLoop) getRB() []byte {
+	if n := len(l.rbBufs); n > 0 {
+		b := l.rbBufs[n-1]
+		l.rbBufs = l.rbBufs[:n-1]
+		return b
+	}
+	return make([]byte, 0, loopRBSize)
+}
+
+// putBufs takes back a connection's buffers when it has no request.
+func (lc *loopConn) putBufs() {
+	l, r := lc.l, &lc.r
+	if lc.in != nil && len(lc.in) == 0 {
+		if len(l.inBufs) < maxFreeBufs {
+			l.inBufs = append(l.inBufs, lc.in)
+		}
+		lc.in = nil
+	}
+	if r.rb != nil && cap(r.rb) == loopRBSize {
+		if len(l.rbBufs) < maxFreeBufs {
+			l.rbBufs = append(l.rbBufs, r.rb[:0])
+		}
+	}
+	r.rb = nil
+	if len(lc.out) == 0 && cap(lc.out) > loopRBSize {
+		lc.out = nil
+	}
+	if sc := lc.sc; sc.bw != nil {
+		sc.bw.Reset(nil)
+		h1WriterPool.Put(sc.bw)
+		sc.bw = nil
+	}
 }
 
 // sweepEvery is how often the loop checks its connections' deadlines:
@@ -412,7 +467,7 @@ func (hs *h1Server) adopt(sc *h1ServerConn, h *handler) bool {
 	if err != nil {
 		return false
 	}
-	lc := &loopConn{l: l, sc: sc, h: h, fd: fd, in: make([]byte, 0, 4096)}
+	lc := &loopConn{l: l, sc: sc, h: h, fd: fd}
 	sc.loop.Store(lc)
 	l.post(func() {
 		l.conns[lc] = struct{}{}
@@ -482,6 +537,9 @@ func (lc *loopConn) onClient(ev uint32) {
 	if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) == 0 {
 		return
 	}
+	if lc.in == nil {
+		lc.in = lc.l.getIn()
+	}
 	if len(lc.in) == cap(lc.in) {
 		// Full (a pipelined request waits for the one in flight): read
 		// nothing more until it ends.
@@ -490,6 +548,9 @@ func (lc *loopConn) onClient(ev uint32) {
 	}
 	n, err := rawRead(lc.fd, lc.in[len(lc.in):cap(lc.in)])
 	if err == syscall.EAGAIN || err == syscall.EINTR {
+		if lc.state == lcIdle {
+			lc.putBufs()
+		}
 		return
 	}
 	if n <= 0 {
@@ -558,7 +619,7 @@ func (lc *loopConn) serveInput() {
 		return
 	}
 	r := &lc.r
-	*r = loopReq{rb: r.rb[:0]}
+	*r = loopReq{}
 	if !lc.h.planFast(sc, &r.pl) {
 		lc.handoff(nil)
 		return
@@ -756,7 +817,9 @@ func (lc *loopConn) send(u *loopUp) {
 		return
 	}
 	r.nread = len(u.pending)
-	r.rb = append(r.rb[:0], u.pending...)
+	if len(u.pending) > 0 {
+		r.rb = append(lc.l.getRB(), u.pending...)
+	}
 	u.pending = u.pending[:0]
 	lc.state = lcWaiting
 	lc.deadline = r.t0.Add(r.hdrTimeout)
@@ -799,8 +862,11 @@ func (lc *loopConn) onUpstream(ev uint32) {
 	if lc.state == lcBody && len(lc.out) > 0 {
 		return // the client has not taken the last bytes yet (EPOLLIN is off)
 	}
+	if r.rb == nil {
+		r.rb = lc.l.getRB()
+	}
 	if cap(r.rb)-len(r.rb) < 1024 {
-		r.rb = append(r.rb, make([]byte, 16<<10)...)[:len(r.rb)]
+		r.rb = append(r.rb, make([]byte, loopRBSize)...)[:len(r.rb)]
 	}
 	n, err := rawRead(r.up.fd, r.rb[len(r.rb):cap(r.rb)])
 	if err == syscall.EAGAIN || err == syscall.EINTR {
@@ -998,6 +1064,7 @@ func (lc *loopConn) endRequest() {
 	}
 	lc.setEvents(lc.events | syscall.EPOLLIN)
 	lc.wait(sc.fast.end)
+	lc.putBufs()
 	if len(lc.out) == 0 && len(lc.in) > 0 {
 		lc.serveInput()
 	}
