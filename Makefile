@@ -80,8 +80,8 @@ vet:
 # which ./... does not enter.
 test: vet plugins
 	$(GO) test -count=1 ./...
-	# host/web once more with every plain listener on the event loops (web.event_loop)
-	POSTERN_WEB_EVENT_LOOP=1 $(GO) test -count=1 ./host/web
+	# host/web once more with a goroutine per connection everywhere (web.event_loop: false)
+	POSTERN_WEB_EVENT_LOOP=off $(GO) test -count=1 ./host/web
 	$(GO) test -count=1 ./host/plugin/testdata/guests/...
 	$(MAKE) out-of-tree-test
 

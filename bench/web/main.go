@@ -192,8 +192,9 @@ func runProxy(addr string, upstreams []string, chain bool, wasmDir, memcached, l
 	// DECISION_REUSE=off: every request with a login runs the chains
 	// (web.decision_reuse: false); the "no reuse" run's proxy has it.
 	cfg.NoDecisionReuse = os.Getenv("DECISION_REUSE") == "off"
-	// EVENT_LOOP=on: plain listeners on event loops (web.event_loop).
-	cfg.EventLoop = os.Getenv("EVENT_LOOP") == "on"
+	// EVENT_LOOP=off: a goroutine per connection on every listener
+	// (web.event_loop: false).
+	cfg.NoEventLoop = os.Getenv("EVENT_LOOP") == "off"
 	var certs *tlsstore.Store
 	if tlsDir != "" {
 		cfg.Listeners = append(cfg.Listeners, web.Listener{Name: "tls", Address: "127.0.0.1:0", TLS: true})

@@ -72,15 +72,15 @@ type Config struct {
 	// their request filters) on a fast path that forwards their bytes as
 	// they came (fastpath.go); `fast_path: false` in the configuration.
 	NoFastPath bool
-	// EventLoop serves plain HTTP/1.1 listeners' connections on event
-	// loops (one per CPU, epoll, no goroutine per connection) for as long
-	// as their requests take the fast path; a connection goes to a
-	// goroutine the first time one does not, and stays there
-	// (evloop_linux.go). Linux only; elsewhere it is ignored with a
-	// warning. Listeners with ProxyProtocol, TLS or H2C never use it;
-	// `event_loop: true` in the configuration. Experimental: off by
-	// default.
-	EventLoop bool
+	// NoEventLoop gives every connection of a plain HTTP/1.1 listener
+	// its goroutine. By default, on Linux, such connections are served
+	// on event loops (one per CPU, epoll, no goroutine per connection)
+	// for as long as their requests take the fast path; a connection
+	// goes to a goroutine the first time one does not, and stays there
+	// (evloop_linux.go). Listeners with ProxyProtocol, TLS or H2C, and
+	// NoFastPath, never use them. `event_loop: false` in the
+	// configuration.
+	NoEventLoop bool
 	// NoDecisionReuse never reuses a request's login, throttle and route
 	// decision for a later request with the same credentials, even when
 	// every plugin declared a reuse (ABI 1.2, reuse.go);

@@ -18,7 +18,7 @@ import (
 	"github.com/postern/postern/host/web/internal/balance"
 )
 
-// The event loop (Config.EventLoop) serves the fast path's requests of a
+// The event loops (on unless Config.NoEventLoop) serve the fast path's requests of a
 // plain HTTP/1.1 listener without a goroutine per connection: one loop
 // per CPU (GOMAXPROCS), each a goroutine locked to its thread with its own
 // epoll set, owning the client sockets and its own kept backend sockets,

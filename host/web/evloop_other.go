@@ -2,8 +2,8 @@
 
 package web
 
-// The event loop needs epoll: elsewhere Config.EventLoop is ignored (with
-// a warning) and every connection has its goroutine.
+// The event loops need epoll: elsewhere every connection has its
+// goroutine, whatever Config.NoEventLoop says.
 const eventLoopSupported = false
 
 type eventLoops struct{}

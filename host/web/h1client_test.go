@@ -226,10 +226,10 @@ func TestH1Client_exchange(t *testing.T) {
 			// releases the connection before the response is returned:
 			// exactly one.
 			kept := accepted.Load()
-			// On the event loops (POSTERN_WEB_EVENT_LOOP=1) the GETs use the
-			// loop's own kept connection and the rest, handed to a
-			// goroutine, the client's: two.
-			if kept != 1 && !(cl == UpstreamClientNetHTTP && kept == 2) && !(forceEventLoop && kept == 2) {
+			// On the event loops the GETs use the loop's own kept
+			// connection and the rest, handed to a goroutine, the
+			// client's: two.
+			if kept != 1 && !(cl == UpstreamClientNetHTTP && kept == 2) && !(onLoops() && kept == 2) {
 				t.Errorf("backend accepted %d connections for sequential requests, want 1 (keep-alive)", kept)
 			}
 			// Connection: close from the backend: a new connection each time.
@@ -642,7 +642,7 @@ func TestSettings_choices(t *testing.T) {
 		case strings.HasPrefix(tc.src, "decision_reuse"):
 			got = map[bool]string{false: "on", true: "off"}[s.NoDecisionReuse]
 		case strings.HasPrefix(tc.src, "event_loop"):
-			got = map[bool]string{true: "on", false: "off"}[s.EventLoop]
+			got = map[bool]string{false: "on", true: "off"}[s.NoEventLoop]
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%q: %q %v, want %q", tc.src, got, err, tc.want)

@@ -26,12 +26,16 @@ import (
 	"github.com/postern/postern/host/tlsstore"
 )
 
-// TestMain runs the package's tests; POSTERN_WEB_EVENT_LOOP=1 runs them
-// with every plain listener on the event loops (make test runs both).
+// TestMain runs the package's tests; POSTERN_WEB_EVENT_LOOP=off runs them
+// with every listener a goroutine per connection, off the event loops
+// (make test runs both).
 func TestMain(m *testing.M) {
-	forceEventLoop = os.Getenv("POSTERN_WEB_EVENT_LOOP") == "1"
+	noEventLoops = os.Getenv("POSTERN_WEB_EVENT_LOOP") == "off"
 	testenv.Main(m)
 }
+
+// onLoops reports whether plain listeners use the event loops in this run.
+func onLoops() bool { return eventLoopSupported && !noEventLoops }
 
 // seen is what a test backend reports about the request it got.
 type seen struct {

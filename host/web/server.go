@@ -103,7 +103,7 @@ type Server struct {
 	idSeq    atomic.Uint64
 
 	stats *stats     // counters for the exporters (Stats)
-	loops eventLoops // Config.EventLoop's loops, started by the first connection
+	loops eventLoops // the event loops (Config.NoEventLoop), started by the first connection
 
 	limiter *connlimit.Registry // connection counts (limits.go)
 
@@ -236,10 +236,11 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// forceEventLoop puts every plain listener on the event loops whatever
-// Config.EventLoop says: this package's tests set it
-// (POSTERN_WEB_EVENT_LOOP=1) to run the whole suite on the loops.
-var forceEventLoop bool
+// noEventLoops keeps every listener off the event loops whatever
+// Config.NoEventLoop says: this package's tests set it
+// (POSTERN_WEB_EVENT_LOOP=off) to run the whole suite a goroutine per
+// connection.
+var noEventLoops bool
 
 // Start listens on every listener and serves in the background. On an
 // error nothing is left listening.
@@ -307,12 +308,8 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {
 		if h, ok := s.handlerFor(l).(*handler); ok {
 			hs.fast, hs.authCookie, hs.reuseAuth = h.serveFast, s.cfg.AuthCookie, s.decisions != nil
-			if (s.cfg.EventLoop || forceEventLoop) && !l.TLS && !l.ProxyProtocol {
-				if eventLoopSupported {
-					hs.loops, hs.loopH = &s.loops, h
-				} else {
-					s.log.Warn("event_loop is not available on this system; the listener serves a goroutine per connection", "listener", l.Name)
-				}
+			if !s.cfg.NoEventLoop && !noEventLoops && !l.TLS && !l.ProxyProtocol && eventLoopSupported {
+				hs.loops, hs.loopH = &s.loops, h
 			}
 		}
 	}
@@ -324,7 +321,11 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 			s.log.Error("listener stopped", "listener", l.Name, "err", err)
 		}
 	}()
-	s.log.Info("listening", "listener", l.Name, "addr", ln.Addr().String(), "tls", l.TLS, "proxy_protocol", l.ProxyProtocol)
+	onLoops := false
+	if hs, ok := fs.(*h1Server); ok {
+		onLoops = hs.loops != nil
+	}
+	s.log.Info("listening", "listener", l.Name, "addr", ln.Addr().String(), "tls", l.TLS, "proxy_protocol", l.ProxyProtocol, "event_loop", onLoops)
 }
 
 // startHealthLocked starts the active health checks once.

@@ -155,7 +155,11 @@ func (w *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 			d.Bool(n, p, &fast)
 			c.NoFastPath = !fast
 		}),
-		confdecode.Key("event_loop", func(n *yaml.Node, p string) { d.Bool(n, p, &c.EventLoop) }),
+		confdecode.Key("event_loop", func(n *yaml.Node, p string) {
+			loop := true
+			d.Bool(n, p, &loop)
+			c.NoEventLoop = !loop
+		}),
 		confdecode.Key("decision_reuse", func(n *yaml.Node, p string) {
 			reuse := true
 			d.Bool(n, p, &reuse)

@@ -193,7 +193,7 @@ type ListenerStats struct {
 	// Config.NoDecisionReuse).
 	Reused int64
 	// EventLoop: fast-path requests served on an event loop
-	// (Config.EventLoop); also counted in FastPath.
+	// (Config.NoEventLoop); also counted in FastPath.
 	EventLoop int64
 	// Duration: the whole request, from its headers to the end of the
 	// response.
