@@ -719,7 +719,9 @@ func copyFixed(bw *bufio.Writer, br *bufio.Reader, n int64) (written int64, rerr
 // Server.finish does for the full path.
 func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *fastOutcome, host, path string, fd *fastDecision) {
 	s := h.s
-	sc.fast.end = time.Now()
+	if sc.loop.Load() == nil { // a loop set its batch's clock
+		sc.fast.end = time.Now()
+	}
 	d := sc.fast.end.Sub(start)
 	if h.ls != nil {
 		h.ls.fast.Add(1)
