@@ -457,9 +457,21 @@ type loopReq struct {
 // adopt moves a new connection of hs (its begin done) onto a loop; false:
 // it stays a goroutine's (the caller serves it).
 func (hs *h1Server) adopt(sc *h1ServerConn, h *handler) bool {
+	lc := hs.takeOver(sc, h)
+	if lc == nil {
+		return false
+	}
+	lc.start()
+	return true
+}
+
+// takeOver takes sc's socket for a loop: nil when it cannot (it stays
+// a goroutine's). start puts it on the loop; until then nothing of the
+// loop touches sc.
+func (hs *h1Server) takeOver(sc *h1ServerConn, h *handler) *loopConn {
 	l, err := hs.loops.pick()
 	if err != nil {
-		return false
+		return nil
 	}
 	conn := sc.conn
 	closeRaw := conn.Close
@@ -467,22 +479,34 @@ func (hs *h1Server) adopt(sc *h1ServerConn, h *handler) bool {
 		conn, closeRaw = lc.Conn, lc.Conn.Close
 	}
 	if _, ok := conn.(*net.TCPConn); !ok {
-		return false
+		return nil
 	}
 	fd, err := rawFD(conn, closeRaw)
 	if err != nil {
-		return false
+		return nil
 	}
-	lc := &loopConn{l: l, sc: sc, h: h, fd: fd}
+	return &loopConn{l: l, sc: sc, h: h, fd: fd, served: sc.fromLoop}
+}
+
+// start registers lc with its loop.
+func (lc *loopConn) start() {
+	l, sc := lc.l, lc.sc
 	sc.loop.Store(lc)
-	l.post(func() {
+	ok := l.post(func() {
 		l.conns[lc] = struct{}{}
-		l.fds.set(fd, loopFD{lc: lc})
+		l.fds.set(lc.fd, loopFD{lc: lc})
 		lc.events = syscall.EPOLLIN | syscall.EPOLLRDHUP
-		l.ctl(syscall.EPOLL_CTL_ADD, fd, lc.events)
+		l.ctl(syscall.EPOLL_CTL_ADD, lc.fd, lc.events)
 		lc.wait(time.Now())
 	})
-	return true
+	if !ok { // the loops ended (Shutdown)
+		syscall.Close(lc.fd)
+		if c, ok := sc.conn.(*limitConn); ok {
+			c.Close()
+		}
+		sc.cancelConn()
+		sc.hs.forget(sc)
+	}
 }
 
 // wait sets the deadline of waiting for a request.
@@ -1195,6 +1219,7 @@ func (lc *loopConn) handoff(cont func() error) {
 		sc.conn = conn
 	}
 	sc.prefix = append([]byte(nil), lc.in...)
+	sc.fromLoop = true
 	go sc.resume(!lc.served, cont)
 }
 

@@ -15,4 +15,6 @@ type loopConn struct{}
 func (*loopConn) postCloseIfIdle() {}
 func (*loopConn) postClose()       {}
 
-func (hs *h1Server) adopt(*h1ServerConn, *handler) bool { return false }
+func (hs *h1Server) adopt(*h1ServerConn, *handler) bool         { return false }
+func (hs *h1Server) takeOver(*h1ServerConn, *handler) *loopConn { return nil }
+func (*loopConn) start()                                        {}

@@ -303,6 +303,10 @@ type h1ServerConn struct {
 	tlsState *tls.ConnectionState // TLS listeners: the handshake's, shared by the requests
 
 	loop atomic.Pointer[loopConn] // the event loop serving it; nil: a goroutine
+	// fromLoop: a loop handed it to this goroutine (it goes back when its
+	// request is done); toLoop: run's return takes it back (end starts it).
+	fromLoop bool
+	toLoop   *loopConn
 }
 
 // handshake makes the TLS handshake within the header timeout, as
@@ -476,6 +480,13 @@ func (sc *h1ServerConn) recoverPanic(v any) {
 
 // end releases the connection when it is done being served.
 func (sc *h1ServerConn) end(hijacked bool) {
+	if lc := sc.toLoop; lc != nil {
+		// Back to a loop (run released what the goroutine held): the
+		// last thing this goroutine does with sc.
+		sc.toLoop = nil
+		lc.start()
+		return
+	}
 	if !hijacked {
 		sc.conn.Close()
 		if sc.br != nil {
@@ -537,13 +548,34 @@ func (sc *h1ServerConn) begin() (ok, hijacked bool) {
 // request was served on it yet). It reports whether a handler hijacked it.
 func (sc *h1ServerConn) run(first bool) (hijacked bool) {
 	hs := sc.hs
-	defer sc.cancelConn()
+	defer func() {
+		if sc.toLoop == nil {
+			sc.cancelConn()
+		}
+	}()
 	for ; ; first = false {
 		if !sc.setState(h1Idle) {
 			return false // Shutdown closed it
 		}
 		if hs.shutting.Load() {
 			return false
+		}
+		if sc.fromLoop && sc.br.Buffered() == 0 && len(sc.prefix) == 0 && sc.pending < 0 {
+			// An event loop handed it over for a request that is done:
+			// it waits for the next one on a loop again (a goroutine
+			// holds a connection only while it serves a request the
+			// loop does not take).
+			if lc := hs.takeOver(sc, hs.loopH); lc != nil {
+				sc.br.Reset(nil)
+				h1ReaderPool.Put(sc.br)
+				sc.br = nil
+				if sc.watchT != nil {
+					sc.watchT.Stop()
+				}
+				sc.toLoop = lc // end starts it
+				return false
+			}
+			sc.fromLoop = false
 		}
 		// Wait for the next request's first byte within the idle timeout
 		// (the header timeout for the first request).

@@ -34,9 +34,6 @@ func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
 
-// onLoops reports whether plain listeners use the event loops in this run.
-func onLoops() bool { return eventLoopSupported && !noEventLoops }
-
 // seen is what a test backend reports about the request it got.
 type seen struct {
 	Backend string
