@@ -572,8 +572,9 @@ func (lc *loopConn) onClient(ev uint32) {
 	}
 	if len(lc.in) == cap(lc.in) {
 		// Full (a pipelined request waits for the one in flight): read
-		// nothing more until it ends.
-		lc.setEvents(lc.events &^ syscall.EPOLLIN)
+		// nothing more until it ends, and hear no half-close either
+		// (level-triggered, it would wake the loop until then).
+		lc.setEvents(lc.events &^ (syscall.EPOLLIN | syscall.EPOLLRDHUP))
 		return
 	}
 	n, err := rawRead(lc.fd, lc.in[len(lc.in):cap(lc.in)])
@@ -1093,7 +1094,7 @@ func (lc *loopConn) endRequest() {
 	if len(lc.in) > 0 {
 		lc.firstAt = sc.fast.end
 	}
-	lc.setEvents(lc.events | syscall.EPOLLIN)
+	lc.setEvents(lc.events | syscall.EPOLLIN | syscall.EPOLLRDHUP)
 	lc.wait(sc.fast.end)
 	lc.putBufs()
 	if len(lc.out) == 0 && len(lc.in) > 0 {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -574,4 +575,40 @@ func TestEventLoop_bytesPastLength(t *testing.T) {
 		t.Errorf("EventLoop %d and %d (without the loop), want at least 1 and 0", n, m)
 	}
 	t.Logf("%q", onLoop)
+}
+
+// TestEventLoop_bigResponseHead: a response head over max_header_bytes
+// (within the loop's 4 KiB, or over it) is refused with 502, as the
+// goroutine's fast path refuses it; a head within the limit is relayed.
+func TestEventLoop_bigResponseHead(t *testing.T) {
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			n, _ := strconv.Atoi(strings.TrimPrefix(req.URL.Path, "/"))
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Big: %s\r\nContent-Length: 2\r\n\r\nok", strings.Repeat("z", n))
+		}
+	})
+	// A new server each time: a refused head marks its backend down.
+	for _, tc := range []struct {
+		size   int
+		status int
+	}{{500, 200}, {2000, 502}, {6000, 502}, {100, 200}} {
+		cfg := simple("", addr)
+		cfg.MaxHeaderBytes = 1500
+		s, logs := startLoop(t, cfg)
+		c := dialRaw(t, s, "web", nil)
+		io.WriteString(c, getReq(fmt.Sprintf("/%d", tc.size)))
+		r, err := c.read(t, "GET")
+		if err != nil || r.status != tc.status {
+			t.Errorf("a %d-byte header: %d %v, want %d", tc.size, r.status, err, tc.status)
+		}
+		settled(t, logs, 1)
+		c.Close()
+		if n, want := loopCount(t, s, "web"), int64(map[bool]int{true: 1}[tc.status == 200]); n != want {
+			t.Errorf("a %d-byte header: EventLoop %d, want %d", tc.size, n, want)
+		}
+	}
 }
