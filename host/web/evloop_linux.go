@@ -89,6 +89,8 @@ func (ls *eventLoops) stop() {
 
 type eventLoop struct {
 	ep, efd int
+	epf     *os.File        // ep in Go's poller
+	eprc    syscall.RawConn // its wait
 
 	mu    sync.Mutex
 	posts []func()
@@ -142,8 +144,28 @@ func newEventLoop() (*eventLoop, error) {
 	l := &eventLoop{ep: ep, efd: int(efd), conns: map[*loopConn]struct{}{}, idle: map[string]*[]*loopUp{},
 		uw: bufio.NewWriterSize(nil, 8<<10)}
 	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, l.efd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.efd)}); err != nil {
+		syscall.Close(ep)
+		syscall.Close(l.efd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
+	// The loop waits for its epoll set in Go's poller (the set's own
+	// descriptor is readable when it has events), not in a blocking
+	// epoll_wait: a goroutine blocked in a system call keeps its P until
+	// the runtime's monitor takes it back, up to 10 ms later on an idle
+	// process, and every other goroutine waits for a P meanwhile.
+	if err := syscall.SetNonblock(ep, true); err != nil {
+		syscall.Close(ep)
+		syscall.Close(l.efd)
+		return nil, err
+	}
+	l.epf = os.NewFile(uintptr(ep), "epoll")
+	rc, err := l.epf.SyscallConn()
+	if err != nil {
+		l.epf.Close()
+		syscall.Close(l.efd)
+		return nil, err
+	}
+	l.eprc = rc
 	return l, nil
 }
 
@@ -217,21 +239,26 @@ func (lc *loopConn) putBufs() {
 const sweepEvery = 250 * time.Millisecond
 
 func (l *eventLoop) run() {
-	runtime.LockOSThread()
 	events := make([]syscall.EpollEvent, 128)
 	var posts []func()
+	var n int
+	wait := func(uintptr) bool {
+		n = pollNow(l.ep, events)
+		return n > 0
+	}
 	for {
-		n := pollNow(l.ep, events)
+		n = pollNow(l.ep, events)
 		l.now = time.Now() // one clock reading per batch of events, as nginx's ngx_time_update
 		if n == 0 {
-			var err error
-			n, err = syscall.EpollWait(l.ep, events, int(sweepEvery/time.Millisecond))
-			if err != nil && err != syscall.EINTR {
-				panic("web: epoll_wait: " + err.Error())
+			// Nothing ready: park until the set has events, or the next
+			// sweep.
+			l.epf.SetReadDeadline(l.now.Add(sweepEvery))
+			if err := l.eprc.Read(wait); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				panic("web: waiting for the event loop's epoll set: " + err.Error())
 			}
 			l.now = time.Now()
 		}
-		for _, ev := range events[:max(n, 0)] {
+		for _, ev := range events[:n] {
 			fd := int(ev.Fd)
 			if fd == l.efd {
 				var b [8]byte
@@ -273,7 +300,7 @@ func (l *eventLoop) run() {
 				l.ended = true
 				l.mu.Unlock()
 				syscall.Close(l.efd)
-				syscall.Close(l.ep)
+				l.epf.Close()
 				return
 			}
 		}
