@@ -20,8 +20,9 @@ import (
 
 // The event loops (on unless Config.NoEventLoop) serve the fast path's requests of a
 // plain HTTP/1.1 listener without a goroutine per connection: one loop
-// per CPU (GOMAXPROCS), each a goroutine locked to its thread with its own
-// epoll set, owning the client sockets and its own kept backend sockets,
+// per CPU (GOMAXPROCS), each a goroutine with its own epoll set (parked in
+// Go's poller on the set's descriptor when nothing is ready), owning the
+// client sockets and its own kept backend sockets,
 // reading and writing them without blocking, as nginx's workers do. The
 // per-request work is the fast path's own (planFast, writeFastHead,
 // parseFastResponse, the relay's head, finishFast); only the waiting

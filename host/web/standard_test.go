@@ -144,10 +144,6 @@ func TestServer_anonymousNoStore(t *testing.T) {
 	}
 	if n := lookups.Load(); n != 1 {
 		t.Errorf("two requests of one user made %d lookups, want 1 (then the cache)", n)
-		for _, p := range h.Plugins() {
-			t.Logf("DEBUG %s counters %v calls %d", p.Name(), p.Counters(), p.Stats().Calls.Load())
-		}
-		t.Logf("DEBUG stats %+v", s.Stats().Listeners)
 	}
 
 	// Every plugin of the chain that serves login, throttle or route
