@@ -438,14 +438,17 @@ type loopConn struct {
 	h  *handler
 	fd int
 
-	in      []byte // bytes from the client not yet served
-	out     []byte // bytes for the client its socket has not taken yet
-	outErr  error
-	events  uint32
-	state   int
-	served  bool      // a request was served (idle timeout, not header timeout)
-	closing bool      // close once out is written
-	firstAt time.Time // when the pending head's first bytes came
+	in     []byte // bytes from the client not yet served
+	out    []byte // bytes for the client its socket has not taken yet
+	outErr error
+	events uint32
+	state  int
+	served bool // a request was served (idle timeout, not header timeout)
+	n      int  // requests this loop served on it
+	// returned: a goroutine gave it back (it was handed over before).
+	returned bool
+	closing  bool      // close once out is written
+	firstAt  time.Time // when the pending head's first bytes came
 	// deadline is when the wait in progress ends: the client's next
 	// request, its head, or the backend's response head; zero: none.
 	deadline time.Time
@@ -513,7 +516,7 @@ func (hs *h1Server) takeOver(sc *h1ServerConn, h *handler) *loopConn {
 	if err != nil {
 		return nil
 	}
-	return &loopConn{l: l, sc: sc, h: h, fd: fd, served: sc.fromLoop}
+	return &loopConn{l: l, sc: sc, h: h, fd: fd, served: sc.fromLoop, returned: sc.fromLoop}
 }
 
 // start registers lc with its loop.
@@ -1079,6 +1082,7 @@ func (lc *loopConn) finish() {
 	if r.pl.fd != nil {
 		lc.h.s.settleFast(r.pl.fd, &r.res)
 	}
+	lc.n++
 	if lc.h.ls != nil {
 		lc.h.ls.loop.Add(1)
 	}
@@ -1248,6 +1252,12 @@ func (lc *loopConn) handoff(cont func() error) {
 		sc.conn = conn
 	}
 	sc.prefix = append([]byte(nil), lc.in...)
+	if lc.returned && lc.n == 0 {
+		sc.backoff = min(max(2*sc.backoff, 16), 256)
+	} else {
+		sc.backoff = 0
+	}
+	sc.stay = sc.backoff
 	sc.fromLoop = true
 	go sc.resume(!lc.served, cont)
 }

@@ -307,6 +307,11 @@ type h1ServerConn struct {
 	// request is done); toLoop: run's return takes it back (end starts it).
 	fromLoop bool
 	toLoop   *loopConn
+	// stay is how many more requests it serves here before going back;
+	// backoff the last stay (doubled each time a connection comes back
+	// only to be handed over again at once: every request needing the
+	// full path would otherwise cross over twice).
+	stay, backoff int
 }
 
 // handshake makes the TLS handshake within the header timeout, as
@@ -560,7 +565,9 @@ func (sc *h1ServerConn) run(first bool) (hijacked bool) {
 		if hs.shutting.Load() {
 			return false
 		}
-		if sc.fromLoop && sc.br.Buffered() == 0 && len(sc.prefix) == 0 && sc.pending < 0 {
+		if sc.fromLoop && sc.stay > 0 && sc.br.Buffered() == 0 {
+			sc.stay-- // back off: its requests keep needing the goroutine
+		} else if sc.fromLoop && sc.br.Buffered() == 0 && len(sc.prefix) == 0 && sc.pending < 0 {
 			// An event loop handed it over for a request that is done:
 			// it waits for the next one on a loop again (a goroutine
 			// holds a connection only while it serves a request the
