@@ -75,9 +75,9 @@ type Config struct {
 	// NoEventLoop gives every connection of a plain HTTP/1.1 listener
 	// its goroutine. By default, on Linux, such connections are served
 	// on event loops (one per CPU, epoll, no goroutine per connection)
-	// for as long as their requests take the fast path; a connection
-	// goes to a goroutine the first time one does not, and stays there
-	// (evloop_linux.go). Listeners with ProxyProtocol, TLS or H2C, and
+	// for the requests that take the fast path; a connection goes to a
+	// goroutine for one that does not, and comes back once it is
+	// answered (evloop_linux.go). Listeners with ProxyProtocol, TLS or H2C, and
 	// NoFastPath, never use them. `event_loop: false` in the
 	// configuration.
 	NoEventLoop bool

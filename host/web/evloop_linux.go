@@ -30,12 +30,14 @@ import (
 // a goroutine per connection costs about 1.5x the CPU per request of an
 // event loop, which is what separates Go from nginx there.
 //
-// A connection goes back to a goroutine (the lean server's serve loop,
-// from the bytes the loop already read) the first time it needs anything
-// else: a request the fast path does not take (a body, a login to decide,
-// TLS...), a response the fast path does not relay (chunked, 1xx, a head
-// over 4 KiB: the exchange continues in the goroutine from the bytes read
-// so far), or a head over the buffer. It then stays there.
+// A connection goes to a goroutine (the lean server's serve loop, from
+// the bytes the loop already read) when it needs anything else: a request
+// the fast path does not take (a body, a login to decide...), a response
+// the fast path does not relay (chunked, 1xx, a head over 4 KiB: the
+// exchange continues in the goroutine from the bytes read so far), or a
+// head over the buffer. Once that request is answered the goroutine gives
+// it back (h1ServerConn.run), unless it keeps coming back only to be
+// handed over again (stay, backoff).
 //
 // Sockets the loop owns are taken out of Go's poller (duplicated, the
 // net.Conn closed), so that their events wake only their loop.
@@ -1223,7 +1225,8 @@ func (fd upWriter) Write(p []byte) (int, error) {
 
 // handoff gives the connection to a goroutine (the lean server's serve
 // loop) from the bytes read so far; cont, when not nil, runs first (an
-// exchange to finish). The connection does not come back.
+// exchange to finish). It comes back when its request is answered
+// (h1ServerConn.run; takeOver, start).
 func (lc *loopConn) handoff(cont func() error) {
 	l, sc := lc.l, lc.sc
 	l.fds.del(lc.fd)
