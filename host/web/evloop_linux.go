@@ -978,7 +978,6 @@ func (lc *loopConn) gotHead() {
 		lc.handoffExchange()
 		return
 	}
-	s := lc.h.s
 	sc.fast.hdrAt = lc.l.now
 	r.ps.upstream.observe(sc.fast.hdrAt.Sub(r.t0))
 	r.res.answered = true
@@ -988,20 +987,7 @@ func (lc *loopConn) gotHead() {
 	lc.deadline = time.Time{}
 	// The head, as relayFast writes it.
 	fr := &sc.fast.resp
-	bw := sc.bw
-	head := r.rb[:fr.size]
-	writeStatusLine(bw, true, fr.code)
-	writeSpans(bw, head, fr.line, fr.size-2, fr.drop[:fr.ndrop])
-	if !fr.date {
-		bw.WriteString("Date: ")
-		bw.WriteString(httpDate()[0])
-		bw.WriteString("\r\n")
-	}
-	writeVia(bw, s.cfg.Via)
-	if sc.fast.req.close || sc.hs.shutting.Load() {
-		bw.WriteString("Connection: close\r\n")
-	}
-	bw.WriteString("\r\n")
+	lc.h.writeFastRespHead(sc, r.rb[:fr.size])
 	r.res.status = fr.code
 	r.remain = fr.clen
 	if sc.fast.req.method == "HEAD" || !bodyAllowed(fr.code) {

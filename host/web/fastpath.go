@@ -590,18 +590,7 @@ func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 	headLen := fr.size
 	head, _ := pc.br.Peek(headLen)
 	bw := sc.bw
-	writeStatusLine(bw, true, fr.code)
-	writeSpans(bw, head, fr.line, headLen-2, fr.drop[:fr.ndrop])
-	if !fr.date {
-		bw.WriteString("Date: ")
-		bw.WriteString(httpDate()[0])
-		bw.WriteString("\r\n")
-	}
-	writeVia(bw, s.cfg.Via)
-	if sc.fast.req.close || sc.hs.shutting.Load() {
-		bw.WriteString("Connection: close\r\n")
-	}
-	bw.WriteString("\r\n")
+	h.writeFastRespHead(sc, head)
 	pc.br.Discard(headLen)
 	out.status = fr.code
 	n := fr.clen
@@ -628,6 +617,27 @@ func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 		return rerr
 	}
 	return werr
+}
+
+// writeFastRespHead writes to the client the response head sc.fast.resp
+// parsed from head: our status line, its lines as they came less the
+// hop-by-hop ones, Date when it had none, Via, Connection: close when the
+// connection ends after it.
+func (h *handler) writeFastRespHead(sc *h1ServerConn, head []byte) {
+	fr := &sc.fast.resp
+	bw := sc.bw
+	writeStatusLine(bw, true, fr.code)
+	writeSpans(bw, head, fr.line, fr.size-2, fr.drop[:fr.ndrop])
+	if !fr.date {
+		bw.WriteString("Date: ")
+		bw.WriteString(httpDate()[0])
+		bw.WriteString("\r\n")
+	}
+	writeVia(bw, h.s.cfg.Via)
+	if sc.fast.req.close || sc.hs.shutting.Load() {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
 }
 
 // relayFull writes a response net/http parsed (not the fast path's
