@@ -27,13 +27,7 @@ import (
 // loopCount is the listener's EventLoop counter.
 func loopCount(t testing.TB, s *Server, listener string) int64 {
 	t.Helper()
-	for _, l := range s.Stats().Listeners {
-		if l.Name == listener {
-			return l.EventLoop
-		}
-	}
-	t.Fatalf("no listener %q in Stats", listener)
-	return 0
+	return listenerStatsOf(t, s, listener).EventLoop
 }
 
 // startLoop starts a server of cfg with its plain listeners on the loops.

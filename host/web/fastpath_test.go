@@ -147,16 +147,22 @@ func fastPair(t testing.TB, cfg func() Config, opts Options) (fast, full *Server
 	return fast, full, fastLogs, fullLogs
 }
 
-// fastCount is the listener's FastPath counter.
-func fastCount(t testing.TB, s *Server, listener string) int64 {
+// listenerStatsOf returns the named listener's Stats.
+func listenerStatsOf(t testing.TB, s *Server, listener string) ListenerStats {
 	t.Helper()
 	for _, l := range s.Stats().Listeners {
 		if l.Name == listener {
-			return l.FastPath
+			return l
 		}
 	}
 	t.Fatalf("no listener %q in Stats", listener)
-	return 0
+	return ListenerStats{}
+}
+
+// fastCount is the listener's FastPath counter.
+func fastCount(t testing.TB, s *Server, listener string) int64 {
+	t.Helper()
+	return listenerStatsOf(t, s, listener).FastPath
 }
 
 // settled waits until logs hold n access log lines: the request's
