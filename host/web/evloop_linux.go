@@ -5,6 +5,7 @@ package web
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -104,6 +105,7 @@ type eventLoop struct {
 	// Buffers lent to connections while they have a request: an idle
 	// connection holds none.
 	inBufs, rbBufs [][]byte
+	outBufs        [][]byte // TLS connections' sealed records (evloop_tls_linux.go)
 
 	fds      fdTable
 	conns    map[*loopConn]struct{}
@@ -230,11 +232,24 @@ func (lc *loopConn) putBufs() {
 	if len(lc.out) == 0 && cap(lc.out) > loopRBSize {
 		lc.out = nil
 	}
+	lc.putOut()
 	if sc := lc.sc; sc.bw != nil {
 		sc.bw.Reset(nil)
 		h1WriterPool.Put(sc.bw)
 		sc.bw = nil
 	}
+}
+
+// putOut takes back a TLS connection's emptied records buffer (a plain
+// connection's out is used only when its socket is full: it keeps it).
+func (lc *loopConn) putOut() {
+	if lc.tc == nil || lc.out == nil || len(lc.out) > 0 {
+		return
+	}
+	if l := lc.l; len(l.outBufs) < maxFreeBufs && cap(lc.out) <= loopRBSize {
+		l.outBufs = append(l.outBufs, lc.out)
+	}
+	lc.out = nil
 }
 
 // sweepEvery is how often the loop checks its connections' deadlines:
@@ -439,6 +454,12 @@ type loopConn struct {
 	sc *h1ServerConn
 	h  *handler
 	fd int
+	// TLS listeners: the connection's tls.Conn and the transport under it
+	// (evloop_tls_linux.go); nil for a plain one. tlsMore: a full lc.in
+	// stopped a read, and tls.Conn may hold more.
+	tc      *tls.Conn
+	tr      *tlsTransport
+	tlsMore bool
 
 	in     []byte // bytes from the client not yet served
 	out    []byte // bytes for the client its socket has not taken yet
@@ -507,6 +528,14 @@ func (hs *h1Server) takeOver(sc *h1ServerConn, h *handler) *loopConn {
 		return nil
 	}
 	conn := sc.conn
+	var tc *tls.Conn
+	var tr *tlsTransport
+	if c, ok := conn.(*tls.Conn); ok {
+		if tr, ok = c.NetConn().(*tlsTransport); !ok || tr.direct {
+			return nil
+		}
+		tc, conn = c, tr.Conn
+	}
 	closeRaw := conn.Close
 	if lc, ok := conn.(*limitConn); ok {
 		conn, closeRaw = lc.Conn, lc.Conn.Close
@@ -518,7 +547,18 @@ func (hs *h1Server) takeOver(sc *h1ServerConn, h *handler) *loopConn {
 	if err != nil {
 		return nil
 	}
-	return &loopConn{l: l, sc: sc, h: h, fd: fd, served: sc.fromLoop, returned: sc.fromLoop}
+	lc := &loopConn{l: l, sc: sc, h: h, fd: fd, tc: tc, tr: tr, served: sc.fromLoop, returned: sc.fromLoop}
+	if tr != nil {
+		tr.lc = lc
+	}
+	return lc
+}
+
+// limiter is the connection's limitConn (the listener limits
+// connections), or nil.
+func (sc *h1ServerConn) limiter() *limitConn {
+	l, _ := underTLS(sc.conn).(*limitConn)
+	return l
 }
 
 // start registers lc with its loop.
@@ -531,10 +571,16 @@ func (lc *loopConn) start() {
 		lc.events = syscall.EPOLLIN | syscall.EPOLLRDHUP
 		l.ctl(syscall.EPOLL_CTL_ADD, lc.fd, lc.events)
 		lc.wait(time.Now())
+		if lc.tc != nil {
+			// tls.Conn may hold a request already (read with the
+			// handshake's last record, or left by the goroutine).
+			lc.tlsMore = true
+			lc.next()
+		}
 	})
 	if !ok { // the loops ended (Shutdown)
 		syscall.Close(lc.fd)
-		if c, ok := sc.conn.(*limitConn); ok {
+		if c := sc.limiter(); c != nil {
 			c.Close()
 		}
 		sc.cancelConn()
@@ -576,8 +622,12 @@ func (lc *loopConn) close() {
 	l.fds.del(lc.fd)
 	delete(l.conns, lc)
 	syscall.Close(lc.fd)
+	if lc.out != nil {
+		lc.out = lc.out[:0]
+		lc.putOut()
+	}
 	sc := lc.sc
-	if c, ok := sc.conn.(*limitConn); ok {
+	if c := sc.limiter(); c != nil {
 		c.Close() // gives its place back (its socket is closed already)
 	}
 	sc.cancelConn()
@@ -610,21 +660,35 @@ func (lc *loopConn) onClient(ev uint32) {
 		lc.setEvents(lc.events &^ (syscall.EPOLLIN | syscall.EPOLLRDHUP))
 		return
 	}
-	n, err := rawRead(lc.fd, lc.in[len(lc.in):cap(lc.in)])
-	if err == syscall.EAGAIN || err == syscall.EINTR {
-		if lc.state == lcIdle {
-			lc.putBufs()
+	if lc.tc != nil {
+		got, gone := lc.readTLS()
+		if gone {
+			lc.clientGone()
+			return
 		}
-		return
+		if !got {
+			if lc.state == lcIdle {
+				lc.putBufs()
+			}
+			return
+		}
+	} else {
+		n, err := rawRead(lc.fd, lc.in[len(lc.in):cap(lc.in)])
+		if err == syscall.EAGAIN || err == syscall.EINTR {
+			if lc.state == lcIdle {
+				lc.putBufs()
+			}
+			return
+		}
+		if n <= 0 {
+			lc.clientGone()
+			return
+		}
+		if len(lc.in) == 0 {
+			lc.firstAt = lc.l.now
+		}
+		lc.in = lc.in[:len(lc.in)+n]
 	}
-	if n <= 0 {
-		lc.clientGone()
-		return
-	}
-	if len(lc.in) == 0 {
-		lc.firstAt = lc.l.now
-	}
-	lc.in = lc.in[:len(lc.in)+n]
 	if lc.state == lcIdle && len(lc.out) == 0 && !lc.closing {
 		lc.serveInput()
 	}
@@ -691,7 +755,11 @@ func (lc *loopConn) serveInput() {
 	if sc.bw == nil {
 		sc.bw = h1WriterPool.Get().(*bufio.Writer)
 	}
-	sc.bw.Reset(loopWriter{lc})
+	if lc.tc != nil {
+		sc.bw.Reset(tlsLoopWriter{lc})
+	} else {
+		sc.bw.Reset(loopWriter{lc})
+	}
 	lc.deadline = time.Time{}
 	s := lc.h.s
 	r.start = lc.l.now
@@ -1117,14 +1185,34 @@ func (lc *loopConn) endRequest() {
 	lc.setEvents(lc.events | syscall.EPOLLIN | syscall.EPOLLRDHUP)
 	lc.wait(sc.fast.end)
 	lc.putBufs()
-	if len(lc.out) == 0 && len(lc.in) > 0 {
+	if len(lc.out) == 0 {
+		lc.next()
+	}
+}
+
+// next serves what an idle connection with nothing left to write has
+// read already: what tls.Conn holds back first (tlsMore).
+func (lc *loopConn) next() {
+	if lc.tlsMore {
+		if lc.in == nil {
+			lc.in = lc.l.getIn()
+		}
+		if _, gone := lc.readTLS(); gone {
+			lc.clientGone()
+			return
+		}
+	}
+	if len(lc.in) > 0 {
 		lc.serveInput()
+	} else if lc.in != nil {
+		lc.putBufs()
 	}
 }
 
 // closeAfterOut closes the connection once the client has taken its
 // last bytes (half-closing it first, as closeWrite does).
 func (lc *loopConn) closeAfterOut() {
+	lc.closeNotify()
 	if len(lc.out) == 0 || lc.outErr != nil {
 		syscall.Shutdown(lc.fd, syscall.SHUT_WR)
 		lc.close()
@@ -1159,9 +1247,7 @@ func (lc *loopConn) flushOut() {
 	case lcBody:
 		lc.l.ctl(syscall.EPOLL_CTL_MOD, r.up.fd, syscall.EPOLLIN|syscall.EPOLLRDHUP)
 	case lcIdle:
-		if len(lc.in) > 0 {
-			lc.serveInput()
-		}
+		lc.next()
 	}
 }
 
@@ -1225,19 +1311,26 @@ func (lc *loopConn) handoff(cont func() error) {
 		h1WriterPool.Put(sc.bw)
 		sc.bw = nil
 	}
+	if lc.tr != nil {
+		lc.tr.lc = nil
+		lc.putOut()
+	}
 	conn, err := fdConn(lc.fd)
 	if err != nil {
 		sc.hs.errLog.Printf("web: handing a connection from the event loop to a goroutine: %v", err)
-		if c, ok := sc.conn.(*limitConn); ok {
+		if c := sc.limiter(); c != nil {
 			c.Close()
 		}
 		sc.cancelConn()
 		sc.hs.forget(sc)
 		return
 	}
-	if c, ok := sc.conn.(*limitConn); ok {
+	switch c := sc.limiter(); {
+	case c != nil:
 		c.Conn = conn
-	} else {
+	case lc.tr != nil:
+		lc.tr.Conn = conn
+	default:
 		sc.conn = conn
 	}
 	sc.prefix = append([]byte(nil), lc.in...)

@@ -2,6 +2,11 @@
 
 package web
 
+import (
+	"crypto/tls"
+	"net"
+)
+
 // The event loops need epoll: elsewhere every connection has its
 // goroutine, whatever Config.NoEventLoop says.
 const eventLoopSupported = false
@@ -18,3 +23,6 @@ func (*loopConn) postClose()       {}
 func (hs *h1Server) adopt(*h1ServerConn, *handler) bool         { return false }
 func (hs *h1Server) takeOver(*h1ServerConn, *handler) *loopConn { return nil }
 func (*loopConn) start()                                        {}
+
+func (hs *h1Server) wrapTLS(c net.Conn) net.Conn { return c }
+func goDirect(*tls.Conn)                         {}

@@ -165,8 +165,9 @@ func (hs *h1Server) Serve(ln net.Listener) error {
 		}
 		hs.conns[sc] = struct{}{}
 		hs.mu.Unlock()
-		if hs.loops != nil {
-			// Plain listeners only: begin does not block.
+		if hs.loops != nil && hs.tlsConfig == nil {
+			// A plain listener's begin does not block (a TLS one's
+			// handshake is its goroutine's: serve).
 			if ok, _ := sc.begin(); !ok {
 				sc.end(false)
 				continue
@@ -319,7 +320,7 @@ type h1ServerConn struct {
 // gets net/http's 400 answer. Failures are logged like net/http's.
 func (sc *h1ServerConn) handshake() (*tls.Conn, bool) {
 	hs := sc.hs
-	tc := tls.Server(sc.conn, hs.tlsConfig)
+	tc := tls.Server(hs.wrapTLS(sc.conn), hs.tlsConfig)
 	if hs.hdrTimeout > 0 {
 		sc.conn.SetDeadline(time.Now().Add(hs.hdrTimeout))
 	}
@@ -443,6 +444,9 @@ func (sc *h1ServerConn) serve() {
 		sc.end(hijacked)
 		return
 	}
+	if sc.hs.loops != nil && sc.hs.adopt(sc, sc.hs.loopH) {
+		return // a TLS connection, its handshake done
+	}
 	sc.resume(true, nil)
 }
 
@@ -523,6 +527,7 @@ func (sc *h1ServerConn) begin() (ok, hijacked bool) {
 		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
 			// net/http serves h2; the handshake is done, its own is a no-op.
+			goDirect(tc)
 			return false, hs.h2.push(tc) // true: the connection is net/http's now
 		}
 		sc.conn = tc

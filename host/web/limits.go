@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -198,6 +197,18 @@ func (c *limitConn) firstRequest() connlimit.Reason {
 
 type limitConnKey struct{}
 
+// underTLS is the connection under c's TLS (and under the event loops'
+// transport), or c.
+func underTLS(c net.Conn) net.Conn {
+	for {
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return c
+		}
+		c = nc.NetConn()
+	}
+}
+
 // limitServer makes srv's handler answer refused connections with 503
 // and move admitted ones out of the pre-request count.
 func limitServer(srv *http.Server) {
@@ -206,10 +217,7 @@ func limitServer(srv *http.Server) {
 		if prev != nil {
 			ctx = prev(ctx, c)
 		}
-		if tc, ok := c.(*tls.Conn); ok {
-			c = tc.NetConn()
-		}
-		if lc, ok := c.(*limitConn); ok {
+		if lc, ok := underTLS(c).(*limitConn); ok {
 			return context.WithValue(ctx, limitConnKey{}, lc)
 		}
 		return ctx

@@ -308,7 +308,7 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {
 		if h, ok := s.handlerFor(l).(*handler); ok {
 			hs.fast, hs.authCookie, hs.reuseAuth = h.serveFast, s.cfg.AuthCookie, s.decisions != nil
-			if !s.cfg.NoEventLoop && !noEventLoops && !l.TLS && !l.ProxyProtocol && eventLoopSupported {
+			if !s.cfg.NoEventLoop && !noEventLoops && !l.ProxyProtocol && eventLoopSupported {
 				hs.loops, hs.loopH = &s.loops, h
 			}
 		}

@@ -1,0 +1,229 @@
+//go:build linux
+
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/host/tlsstore"
+)
+
+// The event loops' TLS connections (evloop_tls_linux.go): each test puts
+// its TLS listener on the loops and checks the EventLoop counter.
+
+// startLoopTLS starts a server of cfg whose listener "web" is TLS and on
+// the loops; the client configuration speaks HTTP/1.1 only.
+func startLoopTLS(t *testing.T, cfg Config) (*Server, *logBuf, *tls.Config) {
+	t.Helper()
+	pair, root := vhostCert(t, t.TempDir(), "web", "a.test")
+	certs, err := tlsstore.New(tlsstore.Options{Certs: []tlsstore.Pair{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { certs.Close() })
+	cfg.Listeners[0].TLS = true
+	cfg.NoEventLoop = false
+	prev := noEventLoops
+	noEventLoops = false
+	defer func() { noEventLoops = prev }()
+	s, logs := start(t, Options{Config: cfg, Certs: certs})
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	return s, logs, &tls.Config{RootCAs: pool, ServerName: "a.test", NextProtos: []string{"http/1.1"}}
+}
+
+// corkedConn holds what is written on it until flush: TLS records written
+// one by one reach the server in one segment, as a client's pipelined
+// records can.
+type corkedConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *corkedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(p)
+}
+
+func (c *corkedConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.Conn.Write(c.buf.Bytes())
+	c.buf.Reset()
+	return err
+}
+
+// dialCorked is a TLS client on a corkedConn, its handshake done.
+func dialCorked(t *testing.T, s *Server, tc *tls.Config) (*fastClient, *corkedConn) {
+	t.Helper()
+	raw, err := net.Dial("tcp", s.Addr("web").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	raw.SetDeadline(time.Now().Add(20 * time.Second))
+	cc := &corkedConn{Conn: raw}
+	tlc := tls.Client(cc, tc)
+	hs := make(chan error, 1)
+	go func() { hs <- tlc.Handshake() }()
+	// The handshake's flights: flush as they are written.
+	for done := false; !done; {
+		select {
+		case err := <-hs:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		case <-time.After(5 * time.Millisecond):
+		}
+		cc.flush()
+	}
+	return &fastClient{Conn: tlc, br: bufio.NewReader(tlc)}, cc
+}
+
+// TestEventLoopTLS_serves: sequential GETs and a HEAD over TLS are served
+// on the loop, over one kept backend connection.
+func TestEventLoopTLS_serves(t *testing.T) {
+	rec, addr, accepted, _ := loopBackend(t)
+	s, logs, tc := startLoopTLS(t, simple("", addr))
+	c := dialRaw(t, s, "web", tc)
+	for _, p := range []string{"/one", "/two?x=1", "/three"} {
+		c.exchange(t, getReq(p), "GET", "hello GET "+p)
+	}
+	c.exchange(t, "HEAD /head HTTP/1.1\r\nHost: a.test\r\n\r\n", "HEAD", "")
+	c.exchange(t, getReq("/after-head"), "GET", "hello GET /after-head")
+	settled(t, logs, 5)
+	wantCounts(t, s, 5, 5)
+	if n := accepted.Load(); n != 1 || len(rec.all()) != 5 {
+		t.Errorf("the backend got %d requests on %d connections, want 5 on 1", len(rec.all()), accepted.Load())
+	}
+}
+
+// TestEventLoopTLS_recordsTogether: requests whose TLS records reach the
+// server together (pipelined, and one head split over two records) are
+// all answered in order: the loop reads what tls.Conn holds without an
+// event telling it.
+func TestEventLoopTLS_recordsTogether(t *testing.T) {
+	_, addr, _, _ := loopBackend(t)
+	s, logs, tc := startLoopTLS(t, simple("", addr))
+	c, cc := dialCorked(t, s, tc)
+	// Three records in one segment.
+	for _, p := range []string{"/r1", "/r2", "/r3"} {
+		io.WriteString(c, getReq(p))
+	}
+	cc.flush()
+	for _, p := range []string{"/r1", "/r2", "/r3"} {
+		if r, err := c.read(t, "GET"); err != nil || r.status != 200 || r.body != "hello GET "+p {
+			t.Fatalf("%s: %d %q (%v)", p, r.status, r.body, err)
+		}
+	}
+	// One head in two records, in one segment.
+	req := getReq("/split")
+	io.WriteString(c, req[:10])
+	io.WriteString(c, req[10:])
+	cc.flush()
+	if r, err := c.read(t, "GET"); err != nil || r.status != 200 || r.body != "hello GET /split" {
+		t.Fatalf("split head: %d %q (%v)", r.status, r.body, err)
+	}
+	// A request sent right after the handshake's last flight, in its
+	// segment: tls.Conn read it with the handshake.
+	c2, cc2 := dialCorked(t, s, tc)
+	io.WriteString(c2, getReq("/first"))
+	cc2.flush()
+	if r, err := c2.read(t, "GET"); err != nil || r.status != 200 || r.body != "hello GET /first" {
+		t.Fatalf("first request: %d %q (%v)", r.status, r.body, err)
+	}
+	settled(t, logs, 5)
+	wantCounts(t, s, 5, 5)
+}
+
+// TestEventLoopTLS_handoff: a POST and a head over the loop's buffer go to
+// a goroutine with what tls.Conn held; the connection comes back.
+func TestEventLoopTLS_handoff(t *testing.T) {
+	rec, addr, _, _ := loopBackend(t)
+	s, logs, tc := startLoopTLS(t, simple("", addr))
+	c, cc := dialCorked(t, s, tc)
+	big := "GET /big-head HTTP/1.1\r\nHost: a.test\r\nX-Pad: " + strings.Repeat("p", 6000) + "\r\n\r\n"
+	io.WriteString(c, getReq("/a")+"POST /b HTTP/1.1\r\nHost: a.test\r\nContent-Length: 7\r\n\r\npayload")
+	io.WriteString(c, big)
+	io.WriteString(c, getReq("/c"))
+	cc.flush()
+	for _, want := range []string{"hello GET /a", "hello POST /b body=payload", "hello GET /big-head", "hello GET /c"} {
+		r, err := c.read(t, "GET")
+		if err != nil || r.status != 200 || r.body != want {
+			t.Fatalf("%d %q (%v), want 200 %q", r.status, r.body, err, want)
+		}
+	}
+	io.WriteString(c, getReq("/d"))
+	cc.flush()
+	if r, err := c.read(t, "GET"); err != nil || r.status != 200 || r.body != "hello GET /d" {
+		t.Fatalf("/d: %d %q (%v)", r.status, r.body, err)
+	}
+	settled(t, logs, 5)
+	var got []string
+	for _, r := range rec.all() {
+		got = append(got, r.Method+" "+r.URI+" "+r.Body)
+	}
+	if want := []string{"GET /a ", "POST /b payload", "GET /big-head ", "GET /c ", "GET /d "}; !reflect.DeepEqual(got, want) {
+		t.Errorf("backend got %q, want %q", got, want)
+	}
+	if n := loopCount(t, s, "web"); n < 2 {
+		t.Errorf("EventLoop %d, want at least /a and /d on the loop", n)
+	}
+}
+
+// TestEventLoopTLS_bigResponse: an 8 MiB response to a client that reads
+// it late arrives whole (the loop queues the records it cannot write).
+func TestEventLoopTLS_bigResponse(t *testing.T) {
+	_, addr, _, bigStarted := loopBackend(t)
+	s, logs, tc := startLoopTLS(t, simple("", addr))
+	a := dialRaw(t, s, "web", tc)
+	io.WriteString(a, getReq("/big8"))
+	<-bigStarted
+	b := dialRaw(t, s, "web", tc)
+	for i := 0; i < 10; i++ {
+		b.exchange(t, getReq("/other"), "GET", "hello GET /other")
+	}
+	r, err := a.read(t, "GET")
+	if err != nil || r.status != 200 || r.body != string(loopBody8M) {
+		t.Fatalf("big response: %d, %d bytes (%v)", r.status, len(r.body), err)
+	}
+	settled(t, logs, 11)
+	wantCounts(t, s, 11, 11)
+}
+
+// TestEventLoopTLS_closeNotify: a Connection: close request's response is
+// followed by close_notify (the client reads a clean EOF), and a client's
+// close_notify ends the connection on the loop.
+func TestEventLoopTLS_closeNotify(t *testing.T) {
+	_, addr, _, _ := loopBackend(t)
+	s, logs, tc := startLoopTLS(t, simple("", addr))
+	c := dialRaw(t, s, "web", tc)
+	c.exchange(t, "GET /bye HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n", "GET", "hello GET /bye")
+	if _, err := c.br.ReadByte(); err != io.EOF {
+		t.Errorf("after the last response: %v, want io.EOF (close_notify)", err)
+	}
+	d := dialRaw(t, s, "web", tc)
+	d.exchange(t, getReq("/x"), "GET", "hello GET /x")
+	d.Conn.(*tls.Conn).CloseWrite()
+	d.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := d.br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("after the client's close_notify: %v, want the connection closed", err)
+	}
+	settled(t, logs, 2)
+	wantCounts(t, s, 2, 2)
+}
