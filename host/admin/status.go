@@ -164,7 +164,8 @@ func webCounters(st web.Stats) []counter {
 			counter{"web " + l.Name + ": WebSocket upgrades", l.Upgrades},
 			counter{"web " + l.Name + ": requests on the fast path", l.FastPath},
 			counter{"web " + l.Name + ": requests with a reused decision", l.Reused},
-			counter{"web " + l.Name + ": requests on an event loop", l.EventLoop})
+			counter{"web " + l.Name + ": requests on an event loop", l.EventLoop},
+			counter{"web " + l.Name + ": event loop hand-overs to a goroutine", l.Handoffs})
 	}
 	for _, p := range st.Pools {
 		if p.Retries != 0 {

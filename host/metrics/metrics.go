@@ -71,7 +71,7 @@ type descs struct {
 	rollbacks                                                                          *prometheus.Desc
 	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
 	webRequests, webDuration, webUpstream, webUpErrors, webRetries, webBackendUp       *prometheus.Desc
-	webBytesIn, webBytesOut, webUpgrades, webFast, webReused, webLoop                  *prometheus.Desc
+	webBytesIn, webBytesOut, webUpgrades, webFast, webReused, webLoop, webHandoffs *prometheus.Desc
 	connRefused, connOpen, sessionsOpen, sessionsMax                                   *prometheus.Desc
 }
 
@@ -131,6 +131,7 @@ func New(version string) *Collector {
 		webUpgrades:  n("web", "upgrades_total", "Responses 101 Switching Protocols (WebSocket upgrades), by listener.", "listener"),
 		webFast:      n("web", "fast_path_requests_total", "Requests served on the fast path (no plugin wanted them), by listener.", "listener"),
 		webLoop:      n("web", "event_loop_requests_total", "Fast-path requests served on an event loop (web.event_loop), by listener.", "listener"),
+		webHandoffs:  n("web", "event_loop_handoffs_total", "Times an event loop handed a connection to a goroutine for a request or response it does not take, by listener.", "listener"),
 		webReused:    n("web", "decisions_reused_total", "Requests that took a kept login, throttle and route decision instead of entering those plugins (decision reuse), by listener.", "listener"),
 
 		configReloads:    n("config", "reloads_total", "Configuration reloads (SIGHUP or POST /reload) by result.", "result"),
@@ -200,7 +201,7 @@ func (c *Collector) all() []*prometheus.Desc {
 		d.reloadFailures, d.rollbacks, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
 		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK,
 		d.webRequests, d.webDuration, d.webUpstream, d.webUpErrors, d.webRetries, d.webBackendUp,
-		d.webBytesIn, d.webBytesOut, d.webUpgrades, d.webFast, d.webReused, d.webLoop,
+		d.webBytesIn, d.webBytesOut, d.webUpgrades, d.webFast, d.webReused, d.webLoop, d.webHandoffs,
 		d.connRefused, d.connOpen, d.sessionsOpen, d.sessionsMax}
 }
 
@@ -325,6 +326,7 @@ func (c *Collector) collectWeb(ch chan<- prometheus.Metric, st web.Stats,
 		counter(d.webFast, l.FastPath, l.Name)
 		counter(d.webReused, l.Reused, l.Name)
 		counter(d.webLoop, l.EventLoop, l.Name)
+		counter(d.webHandoffs, l.Handoffs, l.Name)
 	}
 	for _, p := range st.Pools {
 		hist(d.webUpstream, p.Upstream, p.Name)

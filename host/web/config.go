@@ -72,13 +72,14 @@ type Config struct {
 	// their request filters) on a fast path that forwards their bytes as
 	// they came (fastpath.go); `fast_path: false` in the configuration.
 	NoFastPath bool
-	// NoEventLoop gives every connection of a plain HTTP/1.1 listener
-	// its goroutine. By default, on Linux, such connections are served
+	// NoEventLoop gives every HTTP/1.1 connection (plain or TLS) its
+	// goroutine. By default, on Linux, such connections are served
 	// on event loops (one per CPU, epoll, no goroutine per connection)
 	// for the requests that take the fast path; a connection goes to a
 	// goroutine for one that does not, and comes back once it is
-	// answered (evloop_linux.go). Listeners with ProxyProtocol, TLS or H2C, and
-	// NoFastPath, never use them. `event_loop: false` in the
+	// answered (evloop_linux.go; a TLS connection after its handshake,
+	// evloop_tls_linux.go). h2 connections, listeners with ProxyProtocol
+	// or H2C, and NoFastPath, never use them. `event_loop: false` in the
 	// configuration.
 	NoEventLoop bool
 	// NoDecisionReuse never reuses a request's login, throttle and route

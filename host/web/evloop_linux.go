@@ -19,8 +19,8 @@ import (
 	"github.com/postern/postern/host/web/internal/balance"
 )
 
-// The event loops (on unless Config.NoEventLoop) serve the fast path's requests of a
-// plain HTTP/1.1 listener without a goroutine per connection: one loop
+// The event loops (on unless Config.NoEventLoop) serve the fast path's requests of
+// HTTP/1.1 connections, plain or TLS (evloop_tls_linux.go), without a goroutine per connection: one loop
 // per CPU (GOMAXPROCS), each a goroutine with its own epoll set (parked in
 // Go's poller on the set's descriptor when nothing is ready), owning the
 // client sockets and its own kept backend sockets,
@@ -1341,6 +1341,9 @@ func (lc *loopConn) handoff(cont func() error) {
 	}
 	sc.stay = sc.backoff
 	sc.fromLoop = true
+	if lc.h.ls != nil {
+		lc.h.ls.handoffs.Add(1)
+	}
 	go sc.resume(!lc.served, cont)
 }
 

@@ -606,3 +606,33 @@ func TestEventLoop_bigResponseHead(t *testing.T) {
 		}
 	}
 }
+
+// TestEventLoop_backoff: a connection whose requests keep needing a
+// goroutine is not handed over for each of them. Once it came back only
+// to be handed over again it stays on its goroutine (16 requests, then
+// 32...); once its requests fit the loop again it is back on one.
+func TestEventLoop_backoff(t *testing.T) {
+	_, addr, _, _ := loopBackend(t)
+	s, logs := startLoop(t, simple("", addr))
+	c := dialRaw(t, s, "web", nil)
+	post := "POST /p HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1\r\n\r\nx"
+	for range 40 {
+		c.exchange(t, post, "POST", "hello POST /p body=x")
+	}
+	settled(t, logs, 40)
+	// POST 1 is handed over; it comes back, and POST 2 is handed over
+	// at once: it stays for 16 requests (2-17, the handed one counts);
+	// POST 18 after the next return: it stays for 32 (18-49).
+	if n := listenerStatsOf(t, s, "web").Handoffs; n != 3 {
+		t.Errorf("%d hand-overs for 40 POSTs, want 3", n)
+	}
+	for range 40 {
+		c.exchange(t, getReq("/g"), "GET", "hello GET /g")
+	}
+	settled(t, logs, 80)
+	// The stay left after POST 40 is 9 requests: the other 31 GETs are
+	// the loop's.
+	if n := loopCount(t, s, "web"); n != 31 {
+		t.Errorf("EventLoop %d, want 31 (the GETs after the stay)", n)
+	}
+}

@@ -80,6 +80,7 @@ type listenerStats struct {
 	fast     atomic.Int64 // requests served on the fast path (fastpath.go)
 	reused   atomic.Int64 // requests that took a kept decision (reuse.go)
 	loop     atomic.Int64 // requests served on an event loop (evloop_linux.go)
+	handoffs atomic.Int64 // connections a loop handed to a goroutine
 }
 
 // backendStats are one backend's counters, per listener.
@@ -195,6 +196,12 @@ type ListenerStats struct {
 	// EventLoop: fast-path requests served on an event loop
 	// (Config.NoEventLoop); also counted in FastPath.
 	EventLoop int64
+	// Handoffs: times an event loop gave a connection to a goroutine for
+	// a request or response it does not take (a body, a login to
+	// decide, a chunked response...). A connection that comes back only
+	// to be handed over again stays on its goroutine for a while, so a
+	// high ratio to EventLoop means requests that need the full path.
+	Handoffs int64
 	// Duration: the whole request, from its headers to the end of the
 	// response.
 	Duration Histogram
@@ -249,7 +256,7 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		out.Listeners = append(out.Listeners, ListenerStats{Name: l.name, BytesIn: l.bytesIn.Load(),
-			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Reused: l.reused.Load(), EventLoop: l.loop.Load(), Duration: l.duration.snapshot()})
+			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Reused: l.reused.Load(), EventLoop: l.loop.Load(), Handoffs: l.handoffs.Load(), Duration: l.duration.snapshot()})
 	}
 	addBackend := func(b *backendStats, up bool) {
 		for li := range b.byListener {
