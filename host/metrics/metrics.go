@@ -71,7 +71,7 @@ type descs struct {
 	rollbacks                                                                          *prometheus.Desc
 	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
 	webRequests, webDuration, webUpstream, webUpErrors, webRetries, webBackendUp       *prometheus.Desc
-	webBytesIn, webBytesOut, webUpgrades, webFast, webReused, webLoop, webHandoffs *prometheus.Desc
+	webBytesIn, webBytesOut, webUpgrades, webFast, webReused, webLoop, webHandoffs     *prometheus.Desc
 	connRefused, connOpen, sessionsOpen, sessionsMax                                   *prometheus.Desc
 }
 
