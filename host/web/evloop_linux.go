@@ -613,6 +613,7 @@ func (lc *loopConn) close() {
 	if lc.state == lcDone {
 		return
 	}
+	lc.closeNotify() // as tls.Conn.Close: best effort, the socket is not waited for
 	l := lc.l
 	if u := lc.r.up; u != nil {
 		lc.r.up = nil
