@@ -636,3 +636,21 @@ func TestEventLoop_backoff(t *testing.T) {
 		t.Errorf("EventLoop %d, want 31 (the GETs after the stay)", n)
 	}
 }
+
+// TestEventLoop_hostnameBackend: a backend named by a host name is dialled
+// (and resolved) by a goroutine, and its kept socket serves the loop's
+// next requests.
+func TestEventLoop_hostnameBackend(t *testing.T) {
+	_, addr, accepted, _ := loopBackend(t)
+	_, port, _ := net.SplitHostPort(addr)
+	s, logs := startLoop(t, simple("", net.JoinHostPort("localhost", port)))
+	c := dialRaw(t, s, "web", nil)
+	for _, p := range []string{"/h1", "/h2", "/h3"} {
+		c.exchange(t, getReq(p), "GET", "hello GET "+p)
+	}
+	settled(t, logs, 3)
+	wantCounts(t, s, 3, 3)
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("the backend accepted %d connections, want 1 (kept alive)", n)
+	}
+}
