@@ -266,3 +266,79 @@ func (c *recordingConn) lastRecordType() int {
 	}
 	return typ
 }
+
+// chunkConn returns data in pieces: cuts[i] is the size of the i-th read
+// (0 taken as 1), the rest in one piece; then io.EOF.
+type chunkConn struct {
+	net.Conn
+	data []byte
+	cuts []byte
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := len(c.data)
+	if len(c.cuts) > 0 {
+		n = max(int(c.cuts[0]), 1)
+		c.cuts = c.cuts[1:]
+	}
+	n = copy(p, c.data[:min(n, len(c.data))])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// FuzzTLSTransport: whatever the stream (records or garbage) and however
+// the socket and the reader cut it, the transport hands over every byte in
+// order and no read goes past the end of the record it started in.
+func FuzzTLSTransport(f *testing.F) {
+	f.Add([]byte{22, 3, 1, 0, 3, 1, 2, 3, 23, 3, 3, 0, 0, 23, 3, 3, 0, 2, 9, 9}, []byte{7, 1, 30}, []byte{5, 100})
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []byte{}, []byte{1, 2, 3})
+	f.Add([]byte{23, 3, 3, 0xff, 0xff, 1}, []byte{2, 2, 2}, []byte{0})
+	f.Fuzz(func(t *testing.T, stream, cuts, sizes []byte) {
+		// The records' ends, as the stream's headers say (the last may
+		// run past the stream).
+		var ends []int
+		for at := 0; at < len(stream); {
+			if len(stream)-at < tlsRecordHeaderLen {
+				ends = append(ends, at+tlsRecordHeaderLen)
+				break
+			}
+			at += tlsRecordHeaderLen + (int(stream[at+3])<<8 | int(stream[at+4]))
+			ends = append(ends, at)
+		}
+		tr := &tlsTransport{Conn: &chunkConn{data: append([]byte(nil), stream...), cuts: cuts}}
+		var got []byte
+		rec := 0
+		for i := 0; ; i++ {
+			size := 1 + 600
+			if i < len(sizes) {
+				size = 1 + int(sizes[i])
+			}
+			p := make([]byte, size)
+			n, err := tr.Read(p)
+			if n > 0 {
+				for rec < len(ends) && ends[rec] <= len(got) {
+					rec++
+				}
+				if rec < len(ends) && len(got)+n > ends[rec] {
+					t.Fatalf("a read from %d to %d crosses the record end at %d", len(got), len(got)+n, ends[rec])
+				}
+				got = append(got, p[:n]...)
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i > 4*len(stream)+len(cuts)+8 {
+				t.Fatal("no progress")
+			}
+		}
+		if !bytes.Equal(got, stream) {
+			t.Fatalf("handed over %x, want %x", got, stream)
+		}
+	})
+}
