@@ -82,6 +82,8 @@ func main() {
 		err = runRefProxy(*addr, strings.Split(*upstreams, ","))
 	case "loopproxy":
 		err = runLoopProxy(*addr, strings.Split(*upstreams, ","))
+	case "refh2":
+		err = runRefH2(*addr, strings.Split(*upstreams, ","), *tlsDir)
 	case "":
 		err = orchestrate(opts{wasmDir: *wasmDir, cpuprofile: *cpuprofile, conns: *conns, threads: *threads, d: *dur,
 			runs: *runs, proxyEnv: proxyEnv, only: *only})
@@ -717,6 +719,12 @@ func orchestrate(o opts) error {
 		return err
 	}
 	defer loopp.stop()
+	// An h2 front end of our own, at its least (refh2.go).
+	refh2, err := spawn(nil, "-role", "refh2", "-upstreams", strings.Join(beAddrs, ","), "-tls-dir", tmp)
+	if err != nil {
+		return err
+	}
+	defer refh2.stop()
 	addrs := func(c *child) (string, string) {
 		f := strings.Fields(c.line)
 		return f[0], f[1]
@@ -753,6 +761,7 @@ func orchestrate(o opts) error {
 		{name: "postern, no plugins, https h1", url: "https://" + bareTLS + path, proxy: bare},
 		{name: "postern, chain, https h1", url: "https://" + stdTLS + path, proxy: std},
 		{name: "nginx, h2", url: "https://" + ngTLS + path, h2: true, proxy: ng},
+		{name: "go h2 reference proxy", url: "https://" + refh2.line + path, h2: true, proxy: refh2},
 		{name: "postern, no plugins, h2", url: "https://" + bareTLS + path, h2: true, proxy: bare},
 		{name: "postern, chain, h2", url: "https://" + stdTLS + path, h2: true, proxy: std},
 	}
