@@ -51,6 +51,7 @@ type tlsTransport struct {
 	lc *loopConn
 
 	extra []byte // bytes read past the record being read
+	ebuf  []byte // extra's storage, kept for the next time
 	// The record being read: its header bytes seen (hn of them), and
 	// left, the bytes of its body not handed over yet.
 	hdr  [tlsRecordHeaderLen]byte
@@ -91,9 +92,6 @@ func (t *tlsTransport) Read(p []byte) (int, error) {
 			n = t.span(p[:n])
 		}
 		t.extra = t.extra[n:]
-		if len(t.extra) == 0 {
-			t.extra = nil
-		}
 		return n, nil
 	}
 	var n int
@@ -115,7 +113,10 @@ func (t *tlsTransport) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if k := t.span(p[:n]); k < n {
-		t.extra = append([]byte(nil), p[k:n]...)
+		// extra is empty here (it is handed over before the socket is
+		// read again): its storage is reused.
+		t.extra = append(t.ebuf[:0], p[k:n]...)
+		t.ebuf = t.extra[:0]
 		return k, nil
 	}
 	return n, err

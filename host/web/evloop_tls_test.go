@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"io"
 	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -341,4 +342,42 @@ func FuzzTLSTransport(f *testing.F) {
 			t.Fatalf("handed over %x, want %x", got, stream)
 		}
 	})
+}
+
+// TestEventLoopTLS_webSocket: an upgrade goes from the loop to a goroutine
+// and the hijacked TLS connection relays frames whose records arrive
+// together, both ways.
+func TestEventLoopTLS_webSocket(t *testing.T) {
+	be := newBackend(t, "ws", wsEcho())
+	s, logs, tc := startLoopTLS(t, simple("", be.addr))
+	c, cc := dialCorked(t, s, tc)
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	cc.flush()
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) {
+		t.Fatalf("upgrade answer %s", resp.Status)
+	}
+	msgs := []string{"one", "two, in its own record", "three"}
+	for _, m := range msgs {
+		c.Write(wsFrame(m)) // a record each, one segment for all
+	}
+	cc.flush()
+	for _, m := range msgs {
+		echo := make([]byte, 2+len(m))
+		if _, err := io.ReadFull(c.br, echo); err != nil {
+			t.Fatal(err)
+		}
+		if string(echo[2:]) != m {
+			t.Fatalf("echo %q, want %q", echo[2:], m)
+		}
+	}
+	c.Close()
+	settled(t, logs, 1)
+	if n := listenerStatsOf(t, s, "web").Handoffs; n != 1 {
+		t.Errorf("%d hand-overs, want 1 (the upgrade)", n)
+	}
 }

@@ -1164,6 +1164,9 @@ func (w *h1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// The reader keeps what it buffered; its source must no longer count
 	// header bytes.
 	sc.limit = 1 << 62
+	if tc, ok := sc.conn.(*tls.Conn); ok {
+		goDirect(tc) // the handler's for good: never back on a loop
+	}
 	sc.hs.forget(sc)
 	return sc.conn, bufio.NewReadWriter(sc.br, bufio.NewWriter(sc.conn)), nil
 }

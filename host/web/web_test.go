@@ -199,8 +199,10 @@ func TestServer_accessLogRedacts(t *testing.T) {
 	}
 }
 
-func TestServer_WebSocketEcho(t *testing.T) {
-	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// wsEcho is a WebSocket backend that echoes each (small, masked) frame
+// back unmasked.
+func wsEcho() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			http.Error(w, "want websocket", 400)
 			return
@@ -232,7 +234,21 @@ func TestServer_WebSocketEcho(t *testing.T) {
 			conn.Write(append([]byte{hdr[0], byte(n)}, payload...))
 		}
 	})
-	be := newBackend(t, "ws", ws)
+}
+
+// wsFrame is msg as a masked text frame.
+func wsFrame(msg string) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	frame := []byte{0x81, 0x80 | byte(len(msg))}
+	frame = append(frame, mask[:]...)
+	for i := range len(msg) {
+		frame = append(frame, msg[i]^mask[i%4])
+	}
+	return frame
+}
+
+func TestServer_WebSocketEcho(t *testing.T) {
+	be := newBackend(t, "ws", wsEcho())
 	s, logs := start(t, Options{Config: simple("", be.addr)})
 	conn, err := net.Dial("tcp", s.Addr("web").String())
 	if err != nil {
@@ -251,13 +267,7 @@ func TestServer_WebSocketEcho(t *testing.T) {
 		t.Fatalf("upgrade answer %s, accept %q", resp.Status, resp.Header.Get("Sec-WebSocket-Accept"))
 	}
 	for _, msg := range []string{"hello", "through postern", "x"} {
-		mask := [4]byte{1, 2, 3, 4}
-		frame := []byte{0x81, 0x80 | byte(len(msg))}
-		frame = append(frame, mask[:]...)
-		for i := range len(msg) {
-			frame = append(frame, msg[i]^mask[i%4])
-		}
-		if _, err := conn.Write(frame); err != nil {
+		if _, err := conn.Write(wsFrame(msg)); err != nil {
 			t.Fatal(err)
 		}
 		echo := make([]byte, 2+len(msg))
