@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
-	"fmt"
 	"io"
 	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync/atomic"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -31,20 +29,7 @@ func runRefH2(addr string, upstreams []string, tlsDir string) error {
 		return err
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Println(ln.Addr().String())
-	var next atomic.Uint64
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		up := upstreams[next.Add(1)%uint64(len(upstreams))]
-		go refH2Serve(tls.Server(c, cfg), up)
-	}
+	return acceptRoundRobin(addr, upstreams, func(c net.Conn, up string) { refH2Serve(tls.Server(c, cfg), up) })
 }
 
 func refH2Serve(c *tls.Conn, upstream string) {

@@ -21,6 +21,12 @@ import (
 // run, only what separates Go's runtime from Postern's code in the numbers
 // ("go reference proxy" in the table).
 func runRefProxy(addr string, upstreams []string) error {
+	return acceptRoundRobin(addr, upstreams, refServe)
+}
+
+// acceptRoundRobin listens on addr, prints its address, and serves each
+// connection on its own goroutine with the next of upstreams.
+func acceptRoundRobin(addr string, upstreams []string, serve func(c net.Conn, upstream string)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -33,7 +39,7 @@ func runRefProxy(addr string, upstreams []string) error {
 			return err
 		}
 		up := upstreams[next.Add(1)%uint64(len(upstreams))]
-		go refServe(c, up)
+		go serve(c, up)
 	}
 }
 
