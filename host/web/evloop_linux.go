@@ -19,9 +19,10 @@ import (
 	"github.com/postern/postern/host/web/internal/balance"
 )
 
-// The event loops (on unless Config.NoEventLoop) serve the fast path's requests of
-// HTTP/1.1 connections, plain or TLS (evloop_tls_linux.go), without a goroutine per connection: one loop
-// per CPU (GOMAXPROCS), each a goroutine with its own epoll set (parked in
+// The event loops (on unless Config.NoEventLoop) serve the fast path's
+// requests of HTTP/1.1 connections, plain or TLS (evloop_tls_linux.go),
+// without a goroutine per connection: one loop per CPU (GOMAXPROCS), each
+// a goroutine with its own epoll set (parked in
 // Go's poller on the set's descriptor when nothing is ready), owning the
 // client sockets and its own kept backend sockets,
 // reading and writing them without blocking, as nginx's workers do. The
