@@ -725,6 +725,11 @@ func orchestrate(o opts) error {
 		return err
 	}
 	defer refh2.stop()
+	refh2g, err := spawn([]string{"REF_H2_STREAMS=goroutine"}, "-role", "refh2", "-upstreams", strings.Join(beAddrs, ","), "-tls-dir", tmp)
+	if err != nil {
+		return err
+	}
+	defer refh2g.stop()
 	addrs := func(c *child) (string, string) {
 		f := strings.Fields(c.line)
 		return f[0], f[1]
@@ -762,6 +767,7 @@ func orchestrate(o opts) error {
 		{name: "postern, chain, https h1", url: "https://" + stdTLS + path, proxy: std},
 		{name: "nginx, h2", url: "https://" + ngTLS + path, h2: true, proxy: ng},
 		{name: "go h2 reference proxy", url: "https://" + refh2.line + path, h2: true, proxy: refh2},
+		{name: "go h2 reference proxy, goroutine per stream", url: "https://" + refh2g.line + path, h2: true, proxy: refh2g},
 		{name: "postern, no plugins, h2", url: "https://" + bareTLS + path, h2: true, proxy: bare},
 		{name: "postern, chain, h2", url: "https://" + stdTLS + path, h2: true, proxy: std},
 	}

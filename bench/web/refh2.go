@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -32,6 +34,26 @@ func runRefH2(addr string, upstreams []string, tlsDir string) error {
 	return acceptRoundRobin(addr, upstreams, func(c net.Conn, up string) { refH2Serve(tls.Server(c, cfg), up) })
 }
 
+// refH2PerStream (REF_H2_STREAMS=goroutine) serves each stream on a
+// goroutine of its own, as a server that cannot answer in line must
+// ("go h2 reference proxy, goroutine per stream"): the cost of that
+// design choice, beside the in-line one.
+var refH2PerStream = os.Getenv("REF_H2_STREAMS") == "goroutine"
+
+// refH2Conn is one client connection: the framer's writes, the HPACK
+// encoder and the backend connection are mu's (one stream at a time).
+type refH2Conn struct {
+	mu        sync.Mutex
+	bw        *bufio.Writer
+	fr        *http2.Framer
+	hbuf      bytes.Buffer
+	enc       *hpack.Encoder
+	u         net.Conn
+	ur        *bufio.Reader
+	peer      string
+	out, resp []byte
+}
+
 func refH2Serve(c *tls.Conn, upstream string) {
 	defer c.Close()
 	if err := c.Handshake(); err != nil {
@@ -46,16 +68,16 @@ func refH2Serve(c *tls.Conn, upstream string) {
 		return
 	}
 	defer u.Close()
-	peer, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-	bw := bufio.NewWriterSize(c, 16<<10)
-	fr := http2.NewFramer(bw, bufio.NewReaderSize(c, 16<<10))
+	rc := &refH2Conn{u: u, ur: bufio.NewReaderSize(u, 4096), bw: bufio.NewWriterSize(c, 16<<10)}
+	rc.peer, _, _ = net.SplitHostPort(c.RemoteAddr().String())
+	rc.enc = hpack.NewEncoder(&rc.hbuf)
+	fr := http2.NewFramer(rc.bw, bufio.NewReaderSize(c, 16<<10))
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	var hbuf bytes.Buffer
-	enc := hpack.NewEncoder(&hbuf)
-	ur := bufio.NewReaderSize(u, 4096)
+	rc.fr = fr
+	rc.mu.Lock()
 	fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 100})
-	bw.Flush()
-	var out, resp []byte
+	rc.bw.Flush()
+	rc.mu.Unlock()
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -64,20 +86,24 @@ func refH2Serve(c *tls.Conn, upstream string) {
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
+				rc.mu.Lock()
 				fr.WriteSettingsAck()
-				bw.Flush()
+				rc.bw.Flush()
+				rc.mu.Unlock()
 			}
 		case *http2.PingFrame:
 			if !f.IsAck() {
+				rc.mu.Lock()
 				fr.WritePing(true, f.Data)
-				bw.Flush()
+				rc.bw.Flush()
+				rc.mu.Unlock()
 			}
 		case *http2.GoAwayFrame:
 			return
 		case *http2.MetaHeadersFrame:
 			// The request, as HTTP/1.1, with the forwarding headers nginx
-			// adds.
-			out = append(out[:0], f.PseudoValue("method")...)
+			// adds; built here, before the next ReadFrame.
+			out := []byte(f.PseudoValue("method"))
 			out = append(out, ' ')
 			out = append(out, f.PseudoValue("path")...)
 			out = append(out, " HTTP/1.1\r\nHost: "...)
@@ -90,61 +116,71 @@ func refH2Serve(c *tls.Conn, upstream string) {
 				out = append(out, "\r\n"...)
 			}
 			out = append(out, "X-Forwarded-For: "...)
-			out = append(out, peer...)
+			out = append(out, rc.peer...)
 			out = append(out, "\r\nX-Real-IP: "...)
-			out = append(out, peer...)
+			out = append(out, rc.peer...)
 			out = append(out, "\r\nX-Forwarded-Proto: https\r\n\r\n"...)
-			if _, err := u.Write(out); err != nil {
-				return
-			}
-			// The response: its head's fields into HPACK, its body by
-			// Content-Length.
-			hbuf.Reset()
-			n := -1
-			first := true
-			for {
-				line, err := ur.ReadSlice('\n')
-				if err != nil {
-					return
-				}
-				if len(line) <= 2 {
-					break
-				}
-				line = bytes.TrimRight(line, "\r\n")
-				if first {
-					first = false
-					_, rest, _ := bytes.Cut(line, []byte(" "))
-					code, _, _ := bytes.Cut(rest, []byte(" "))
-					enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(code)})
-					continue
-				}
-				k, v, ok := bytes.Cut(line, []byte(":"))
-				if !ok {
-					continue
-				}
-				name, value := string(bytes.ToLower(k)), string(bytes.TrimSpace(v))
-				switch name {
-				case "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection":
-					continue
-				case "content-length":
-					n, _ = strconv.Atoi(value)
-				}
-				enc.WriteField(hpack.HeaderField{Name: name, Value: value})
-			}
-			if n < 0 {
-				return
-			}
-			resp = slices.Grow(resp[:0], n)[:n]
-			if _, err := io.ReadFull(ur, resp); err != nil {
-				return
-			}
-			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: hbuf.Bytes(), EndHeaders: true, EndStream: n == 0})
-			if n > 0 {
-				fr.WriteData(f.StreamID, true, resp)
-			}
-			if err := bw.Flush(); err != nil {
+			if refH2PerStream {
+				go rc.stream(f.StreamID, out)
+			} else if !rc.stream(f.StreamID, out) {
 				return
 			}
 		}
 	}
+}
+
+// stream sends one request to the backend and its response to the client
+// as HEADERS and DATA in one write; false when a connection failed.
+func (rc *refH2Conn) stream(id uint32, req []byte) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if _, err := rc.u.Write(req); err != nil {
+		return false
+	}
+	// The response: its head's fields into HPACK, its body by
+	// Content-Length.
+	rc.hbuf.Reset()
+	n := -1
+	first := true
+	for {
+		line, err := rc.ur.ReadSlice('\n')
+		if err != nil {
+			return false
+		}
+		if len(line) <= 2 {
+			break
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if first {
+			first = false
+			_, rest, _ := bytes.Cut(line, []byte(" "))
+			code, _, _ := bytes.Cut(rest, []byte(" "))
+			rc.enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(code)})
+			continue
+		}
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		name, value := string(bytes.ToLower(k)), string(bytes.TrimSpace(v))
+		switch name {
+		case "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection":
+			continue
+		case "content-length":
+			n, _ = strconv.Atoi(value)
+		}
+		rc.enc.WriteField(hpack.HeaderField{Name: name, Value: value})
+	}
+	if n < 0 {
+		return false
+	}
+	rc.resp = slices.Grow(rc.resp[:0], n)[:n]
+	if _, err := io.ReadFull(rc.ur, rc.resp); err != nil {
+		return false
+	}
+	rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: rc.hbuf.Bytes(), EndHeaders: true, EndStream: n == 0})
+	if n > 0 {
+		rc.fr.WriteData(id, true, rc.resp)
+	}
+	return rc.bw.Flush() == nil
 }
