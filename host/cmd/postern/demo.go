@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/host/demo"
+	"github.com/postern/postern/host/internal/listeners"
 )
 
 // runDemo parses the flags of `postern demo` and runs it until SIGINT or
@@ -80,10 +81,25 @@ func cmdDemo(ctx context.Context, a demoArgs, sigs <-chan os.Signal, stdout, std
 		fmt.Fprintln(stderr, "postern demo:", err)
 		return exitFail
 	}
-	addrs, err := demoAddrs(a.addrBase)
+	addrs, held, err := demoAddrs(a.addrBase)
 	if err != nil {
 		fmt.Fprintln(stderr, "postern demo:", err)
 		return exitFail
+	}
+	// Free ports stay bound until the proxy serves them: the front ends'
+	// through the listener set it runs on, the admin API's (which it binds
+	// first thing) until just before it starts.
+	set := listeners.New()
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	for _, ln := range held[:min(3, len(held))] {
+		if err := set.Adopt(ln); err != nil {
+			fmt.Fprintln(stderr, "postern demo:", err)
+			return exitFail
+		}
 	}
 
 	// The scenery: mailbox servers and a lookup service.
@@ -106,7 +122,10 @@ func cmdDemo(ctx context.Context, a demoArgs, sigs <-chan os.Signal, stdout, std
 	fmt.Fprintln(stdout, "postern demo: starting; the first start compiles the plugins (a few seconds)...")
 	runSigs := make(chan os.Signal, 1)
 	exited := make(chan int, 1)
-	go func() { exited <- cmdRun(ctx, path, runSigs, stderr) }()
+	if len(held) == 4 {
+		held[3].Close() // the admin API's
+	}
+	go func() { exited <- runOn(ctx, path, runSigs, stderr, set) }()
 	ready, stopPolling := make(chan struct{}), make(chan struct{})
 	defer close(stopPolling)
 	go waitReady(addrs.admin, ready, stopPolling)
@@ -148,8 +167,9 @@ func cmdDemo(ctx context.Context, a demoArgs, sigs <-chan os.Signal, stdout, std
 type demoListeners struct{ imap, pop3, https, admin string }
 
 // demoAddrs returns 127.0.0.1 with base+143, +110, +443 and +90, or free
-// ports when base is 0.
-func demoAddrs(base int) (demoListeners, error) {
+// ports when base is 0: then held are their sockets, bound (IMAP, POP3,
+// HTTPS, admin), for the caller to hand over or close.
+func demoAddrs(base int) (addrs demoListeners, held []net.Listener, err error) {
 	var ports [4]int
 	for i, offset := range []int{143, 110, 443, 90} {
 		if base != 0 {
@@ -158,13 +178,16 @@ func demoAddrs(base int) (demoListeners, error) {
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return demoListeners{}, err
+			for _, h := range held {
+				h.Close()
+			}
+			return demoListeners{}, nil, err
 		}
+		held = append(held, ln)
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close() // a race with another process is possible; the start then fails and says so
 	}
 	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
-	return demoListeners{addr(ports[0]), addr(ports[1]), addr(ports[2]), addr(ports[3])}, nil
+	return demoListeners{addr(ports[0]), addr(ports[1]), addr(ports[2]), addr(ports[3])}, held, nil
 }
 
 // waitReady polls the admin API's /readyz until it answers 200, then

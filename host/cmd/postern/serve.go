@@ -29,6 +29,12 @@ import (
 // sessions in flight finish on the configuration they started on.
 // Logs go to out (stdout), JSON unless log.format says text.
 func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writer) int {
+	return runOn(ctx, path, sigs, out, listeners.New())
+}
+
+// runOn is cmdRun with the front ends' sockets taken from set (the demo
+// adopts its free ports there).
+func runOn(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writer, set *listeners.Set) int {
 	cfg, err := readConfig(path)
 	if err != nil {
 		fmt.Fprintln(out, err)
@@ -49,7 +55,7 @@ func cmdRun(ctx context.Context, path string, sigs <-chan os.Signal, out io.Writ
 		adm.close(ctx)
 		return exitFail
 	}
-	r := &runner{path: path, log: log, s: s, adm: adm, set: listeners.New(), mail: newMailShared()}
+	r := &runner{path: path, log: log, s: s, adm: adm, set: set, mail: newMailShared()}
 	r.fe, err = buildFrontends(cfg, nil, s, r.set, r.mail, log)
 	if err != nil {
 		log.Error("postern cannot start", "config", path, "error", err.Error())

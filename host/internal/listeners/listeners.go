@@ -12,6 +12,7 @@ package listeners
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 )
@@ -59,6 +60,25 @@ func (s *Set) Listen(addr string) (net.Listener, error) {
 	}
 	sk.views++
 	return &view{sk: sk, closed: make(chan struct{})}, nil
+}
+
+// Adopt makes ln, already bound, the socket of its address: a later
+// Listen of that address returns a view of it instead of binding. A caller
+// that picked a free port keeps it bound this way until the configuration
+// naming it is served, so that nothing else can take it in between. The
+// socket closes as Listen's do, with its last view; closing ln itself
+// ends it too (one never viewed).
+func (s *Set) Adopt(ln net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addr := ln.Addr().String()
+	if s.sockets[addr] != nil {
+		return fmt.Errorf("listeners: a socket is open on %s already", addr)
+	}
+	sk := &socket{set: s, addr: addr, ln: ln, conns: make(chan net.Conn), done: make(chan struct{}), stop: make(chan struct{})}
+	s.sockets[addr] = sk
+	go sk.acceptLoop()
+	return nil
 }
 
 // Has reports whether a socket is open on addr.

@@ -71,3 +71,41 @@ func TestSet_acceptUnblocksOnClose(t *testing.T) {
 		t.Fatal("Accept did not return after Close")
 	}
 }
+
+// TestSet_adopt: a bound socket handed to the set serves Listen of its
+// address without a second bind, and closes with its last view.
+func TestSet_adopt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	s := New()
+	if err := s.Adopt(ln); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Adopt(ln); err == nil {
+		t.Error("adopting a second socket on the same address: no error")
+	}
+	c, err := net.DialTimeout("tcp", addr, time.Second) // before any view: it waits
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v, err := s.Listen(addr) // a bind would fail: ln holds the port
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Close()
+	v.Close()
+	if s.Has(addr) {
+		t.Fatal("socket open after its last view closed")
+	}
+	if _, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		t.Error("still accepting after the last view closed")
+	}
+}
