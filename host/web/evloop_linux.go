@@ -662,38 +662,43 @@ func (lc *loopConn) onClient(ev uint32) {
 		lc.setEvents(lc.events &^ (syscall.EPOLLIN | syscall.EPOLLRDHUP))
 		return
 	}
+	var got, gone bool
 	if lc.tc != nil {
-		got, gone := lc.readTLS()
-		if gone {
-			lc.clientGone()
-			return
-		}
-		if !got {
-			if lc.state == lcIdle {
-				lc.putBufs()
-			}
-			return
-		}
+		got, gone = lc.readTLS()
 	} else {
-		n, err := rawRead(lc.fd, lc.in[len(lc.in):cap(lc.in)])
-		if err == syscall.EAGAIN || err == syscall.EINTR {
-			if lc.state == lcIdle {
-				lc.putBufs()
-			}
-			return
+		got, gone = lc.readPlain()
+	}
+	if gone {
+		lc.clientGone()
+		return
+	}
+	if !got {
+		if lc.state == lcIdle {
+			lc.putBufs()
 		}
-		if n <= 0 {
-			lc.clientGone()
-			return
-		}
-		if len(lc.in) == 0 {
-			lc.firstAt = lc.l.now
-		}
-		lc.in = lc.in[:len(lc.in)+n]
+		return
 	}
 	if lc.state == lcIdle && len(lc.out) == 0 && !lc.closing {
 		lc.serveInput()
 	}
+}
+
+// readPlain reads what the client sent into lc.in (readTLS's plain
+// counterpart): got when bytes came, gone when the client closed or the
+// socket failed.
+func (lc *loopConn) readPlain() (got, gone bool) {
+	n, err := rawRead(lc.fd, lc.in[len(lc.in):cap(lc.in)])
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		return false, false
+	}
+	if n <= 0 {
+		return false, true
+	}
+	if len(lc.in) == 0 {
+		lc.firstAt = lc.l.now
+	}
+	lc.in = lc.in[:len(lc.in)+n]
+	return true, false
 }
 
 // clientGone is the client closing its side (or an error).
@@ -1266,19 +1271,30 @@ func (w loopWriter) Write(p []byte) (int, error) {
 		lc.out = append(lc.out, p...)
 		return len(p), nil
 	}
+	if err := lc.writeNow(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeNow writes p on the client socket without waiting; what the socket
+// does not take is queued in lc.out, for EPOLLOUT. p is lc.out itself
+// (TLS records) or, lc.out being empty, the caller's bytes.
+func (lc *loopConn) writeNow(p []byte) error {
 	n, err := rawWrite(lc.fd, p)
 	if err == syscall.EAGAIN {
 		n, err = 0, nil
 	}
 	if err != nil {
 		lc.outErr = os.NewSyscallError("write", err)
-		return 0, lc.outErr
+		lc.out = lc.out[:0]
+		return lc.outErr
 	}
-	if n < len(p) {
-		lc.out = append(lc.out, p[n:]...)
+	lc.out = append(lc.out[:0], p[n:]...) // overlapping when p is lc.out: append moves as copy does
+	if len(lc.out) > 0 {
 		lc.setEvents(lc.events | syscall.EPOLLOUT)
 	}
-	return len(p), nil
+	return nil
 }
 
 // upWriter writes a request head on a backend socket: a bodiless head

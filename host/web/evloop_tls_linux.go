@@ -172,30 +172,11 @@ func (w tlsLoopWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	if !waiting {
-		lc.writeOut()
-	}
-	if lc.outErr != nil {
-		return 0, lc.outErr
+		if err := lc.writeNow(lc.out); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
-}
-
-// writeOut writes lc.out, queued and not waiting for EPOLLOUT: what the
-// socket does not take waits for it.
-func (lc *loopConn) writeOut() {
-	n, err := rawWrite(lc.fd, lc.out)
-	if err == syscall.EAGAIN {
-		n, err = 0, nil
-	}
-	if err != nil {
-		lc.outErr = os.NewSyscallError("write", err)
-		lc.out = lc.out[:0]
-		return
-	}
-	lc.out = lc.out[:copy(lc.out, lc.out[n:])]
-	if len(lc.out) > 0 {
-		lc.setEvents(lc.events | syscall.EPOLLOUT)
-	}
 }
 
 // readTLS reads what the client sent into lc.in through tls.Conn: from
@@ -230,7 +211,7 @@ func (lc *loopConn) readTLS() (got, gone bool) {
 	}
 	// tls.Conn may have answered something itself (a key update).
 	if len(lc.out) > 0 && lc.events&syscall.EPOLLOUT == 0 && lc.outErr == nil {
-		lc.writeOut()
+		lc.writeNow(lc.out)
 	}
 	return got, gone
 }
@@ -244,7 +225,7 @@ func (lc *loopConn) closeNotify() {
 	waiting := len(lc.out) > 0
 	lc.tc.CloseWrite()
 	if !waiting && len(lc.out) > 0 {
-		lc.writeOut()
+		lc.writeNow(lc.out)
 	}
 }
 
