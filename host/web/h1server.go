@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/postern/postern/host/web/internal/h2"
 )
 
 // h1Server serves HTTP/1.1 (and 1.0) on a plain listener: one goroutine
@@ -47,9 +49,10 @@ import (
 // active ones finish and answers them with Connection: close.
 //
 // On a TLS listener it makes the handshake itself and serves HTTP/1.1
-// over it; a connection that negotiated h2 (ALPN) is handed, handshake
-// done, to net/http's server, which serves h2 (h2Listener). h2c listeners
-// keep net/http's server; so does Config.Server "net/http".
+// over it; a connection that negotiated h2 (ALPN) is served, handshake
+// done, by the h2 package's server (internal/h2), with the fast path for
+// streams no plugin wants (fasth2.go). h2c listeners keep net/http's
+// server; so does Config.Server "net/http".
 type h1Server struct {
 	handler     http.Handler
 	srv         *http.Server // what http.ServerContextKey gives handlers
@@ -69,11 +72,10 @@ type h1Server struct {
 	loops *eventLoops
 	loopH *handler
 
-	// TLS listeners: the handshake's configuration and the net/http
-	// server that gets the h2 connections.
+	// TLS listeners: the handshake's configuration and the server of
+	// the connections that negotiate h2.
 	tlsConfig *tls.Config
-	h2        *h2Listener
-	h2srv     *http.Server
+	h2        *h2.Server
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -117,7 +119,13 @@ func newH1Server(srv *http.Server) *h1Server {
 func newH1TLSServer(srv *http.Server) *h1Server {
 	hs := newH1Server(srv)
 	hs.tlsConfig = srv.TLSConfig
-	hs.h2srv = srv
+	hs.h2 = &h2.Server{
+		Handler:        srv.Handler,
+		MaxHeaderBytes: srv.MaxHeaderBytes,
+		IdleTimeout:    srv.IdleTimeout,
+		PrefaceTimeout: srv.ReadHeaderTimeout,
+		ErrorLog:       hs.errLog,
+	}
 	return hs
 }
 
@@ -131,14 +139,6 @@ func (hs *h1Server) Serve(ln net.Listener) error {
 		return http.ErrServerClosed
 	}
 	hs.ln = ln
-	if hs.tlsConfig != nil && hs.h2 == nil {
-		hs.h2 = &h2Listener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
-		go func() {
-			if err := hs.h2srv.Serve(hs.h2); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				hs.errLog.Printf("web: h2 server stopped: %v", err)
-			}
-		}()
-	}
 	hs.mu.Unlock()
 	var delay time.Duration
 	for {
@@ -193,12 +193,15 @@ func isTemporaryAccept(err error) bool {
 // active ones have finished their request, or ctx ends (then it returns
 // ctx's error and leaves them to Close).
 func (hs *h1Server) Shutdown(ctx context.Context) error {
-	err := hs.shutdown(ctx)
-	if hs.h2srv != nil {
-		// net/http's server has the h2 connections (and closes h2Listener).
-		err = errors.Join(err, hs.h2srv.Shutdown(ctx))
+	if hs.h2 == nil {
+		return hs.shutdown(ctx)
 	}
-	return err
+	// The h2 connections get their GOAWAY at once, beside the HTTP/1.1
+	// ones' Connection: close.
+	h2err := make(chan error, 1)
+	go func() { h2err <- hs.h2.Shutdown(ctx) }()
+	err := hs.shutdown(ctx)
+	return errors.Join(err, <-h2err)
 }
 
 func (hs *h1Server) shutdown(ctx context.Context) error {
@@ -229,8 +232,8 @@ func (hs *h1Server) shutdown(ctx context.Context) error {
 
 // Close closes the listener and every connection at once.
 func (hs *h1Server) Close() error {
-	if hs.h2srv != nil {
-		hs.h2srv.Close()
+	if hs.h2 != nil {
+		hs.h2.Close()
 	}
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
@@ -302,6 +305,7 @@ type h1ServerConn struct {
 	upMu sync.Mutex // guards fast.upstream
 
 	tlsState *tls.ConnectionState // TLS listeners: the handshake's, shared by the requests
+	h2       bool                 // it negotiated h2: the h2 server serves it
 
 	loop atomic.Pointer[loopConn] // the event loop serving it; nil: a goroutine
 	// fromLoop: a loop handed it to this goroutine (it goes back when its
@@ -346,42 +350,6 @@ func looksLikeHTTP(hdr [5]byte) bool {
 		return true
 	}
 	return false
-}
-
-// h2Listener hands connections that negotiated h2 to net/http's server.
-type h2Listener struct {
-	addr  net.Addr
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func (l *h2Listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *h2Listener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *h2Listener) Addr() net.Addr { return l.addr }
-
-// push hands c over; false when net/http's server has stopped (then c
-// is closed).
-func (l *h2Listener) push(c net.Conn) bool {
-	select {
-	case l.conns <- c:
-		return true
-	case <-l.done:
-		c.Close()
-		return false
-	}
 }
 
 func (sc *h1ServerConn) Read(p []byte) (int, error) {
@@ -442,6 +410,13 @@ var (
 func (sc *h1ServerConn) serve() {
 	if ok, hijacked := sc.begin(); !ok {
 		sc.end(hijacked)
+		return
+	}
+	if sc.h2 {
+		// The h2 server tracks it from now on (its Shutdown and Close).
+		sc.hs.forget(sc)
+		sc.hs.h2.ServeConn(sc.ctx, sc.conn)
+		sc.cancelConn()
 		return
 	}
 	if sc.hs.loops != nil && sc.hs.adopt(sc, sc.hs.loopH) {
@@ -513,9 +488,8 @@ func (sc *h1ServerConn) end(hijacked bool) {
 	sc.hs.forget(sc)
 }
 
-// begin readies a new connection: the TLS handshake on a TLS listener (an
-// h2 connection is handed to net/http's server: hijacked) and the
-// connection's context. It is false when the connection must end.
+// begin readies a new connection: the TLS handshake on a TLS listener
+// (sc.h2 tells an h2 connection) and the connection's context. It is false when the connection must end.
 func (sc *h1ServerConn) begin() (ok, hijacked bool) {
 	hs := sc.hs
 	sc.pending = -1
@@ -526,9 +500,10 @@ func (sc *h1ServerConn) begin() (ok, hijacked bool) {
 			return false, false
 		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
-			// net/http serves h2; the handshake is done, its own is a no-op.
+			// The h2 server's from here (serve), with the context an
+			// HTTP/1.1 connection would have.
 			goDirect(tc)
-			return false, hs.h2.push(tc) // true: the connection is net/http's now
+			sc.h2 = true
 		}
 		sc.conn = tc
 		st := tc.ConnectionState()

@@ -1,0 +1,693 @@
+package h2
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"golang.org/x/net/http/httpguts"
+)
+
+// stream is one request and its response. The fields under "mu" are the
+// connection's mu's.
+type stream struct {
+	c      *conn
+	id     uint32
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	// The request, as it came.
+	method, scheme, authority, path string
+	fields                          []hpack.HeaderField // regular fields
+	declared                        int64               // content-length, -1 none
+	bodyless                        bool                // the HEADERS ended the stream
+	body                            body
+
+	// mu
+	sendWindow  int64
+	recvWindow  int64
+	recvUnacked int64
+	received    int64
+	remoteDone  bool // END_STREAM came (half-closed remote)
+	resetSent   bool
+	resetGot    bool
+	localDone   bool // our END_STREAM went out
+
+	// The writer's (the stream goroutine's) only.
+	headersSent bool
+}
+
+// Stream is a request as Server.Fast sees it: its fields as they came,
+// and the writes of a response.
+type Stream struct{ st *stream }
+
+// Method, Scheme, Authority and Path are the request's pseudo-header
+// fields; Authority is the host header's value when :authority was
+// absent.
+func (s *Stream) Method() string    { return s.st.method }
+func (s *Stream) Scheme() string    { return s.st.scheme }
+func (s *Stream) Authority() string { return s.st.authority }
+func (s *Stream) Path() string      { return s.st.path }
+
+// Fields returns the request's regular header fields, names in lower
+// case, in the order they came (cookie fields as sent, not joined). The
+// slice is the stream's: do not change it.
+func (s *Stream) Fields() []hpack.HeaderField { return s.st.fields }
+
+// HasBody reports whether the request has a body (its HEADERS did not
+// end the stream).
+func (s *Stream) HasBody() bool { return !s.st.bodyless }
+
+// Context is canceled when the client resets the stream, the connection
+// ends or the stream is done.
+func (s *Stream) Context() context.Context { return s.st.ctx }
+
+// ConnContext is the connection's context (ServeConn's ctx).
+func (s *Stream) ConnContext() context.Context { return s.st.c.ctx }
+
+// RemoteAddr is the client's address, as net.Conn gives it.
+func (s *Stream) RemoteAddr() string { return s.st.c.remote }
+
+// TLS is the connection's TLS state; nil on a plain connection.
+func (s *Stream) TLS() *tls.ConnectionState { return s.st.c.tls }
+
+// WriteResponse sends the response head (status and fields, names in
+// lower case, no connection-specific ones), then body; end ends the
+// stream with the last frame. HEADERS and the first DATA go in one
+// write. It returns an error when the stream or the connection is gone.
+func (s *Stream) WriteResponse(status int, fields []hpack.HeaderField, body []byte, end bool) error {
+	return s.st.writeHead(status, fields, body, end)
+}
+
+// Write sends body bytes as DATA; end ends the stream with the last
+// frame. It waits for flow-control window as needed.
+func (s *Stream) Write(p []byte, end bool) error {
+	return s.st.writeData(p, end, true)
+}
+
+// Reset ends the stream with RST_STREAM INTERNAL_ERROR: a response cut
+// short, which the client must not take as complete.
+func (s *Stream) Reset() { s.st.resetByUs(http2.ErrCodeInternal) }
+
+// onHeaders opens a stream, or takes a stream's trailers.
+func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
+	id := f.StreamID
+	if id%2 == 0 {
+		return http2.ConnectionError(http2.ErrCodeProtocol) // RFC 9113 5.1.1
+	}
+	c.mu.Lock()
+	if err := c.countEmpty(len(f.Fields) == 0); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if st := c.streams[id]; st != nil {
+		c.mu.Unlock()
+		return c.onTrailers(st, f)
+	}
+	if id <= c.maxID {
+		c.mu.Unlock()
+		return http2.ConnectionError(http2.ErrCodeProtocol) // a closed stream's id (RFC 9113 5.1.1)
+	}
+	c.maxID = id
+	if c.goAwaySent || c.closed {
+		c.mu.Unlock()
+		return nil // past our GOAWAY: not served (the client retries it)
+	}
+	if c.active >= int(c.s.maxStreams()) {
+		c.refused++
+		refused := c.refused
+		c.mu.Unlock()
+		if refused > maxRefused {
+			return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+		}
+		c.writeRST(id, http2.ErrCodeRefusedStream)
+		return nil
+	}
+	st := &stream{c: c, id: id, declared: -1, sendWindow: c.peerWindow, recvWindow: initialRecvWindow}
+	st.ctx, st.cancel = context.WithCancelCause(c.ctx)
+	st.body.st = st
+	st.body.cond.L = &st.body.mu
+	st.remoteDone = f.StreamEnded()
+	st.bodyless = st.remoteDone
+	c.streams[id] = st
+	c.active++
+	c.opened++
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
+	c.mu.Unlock()
+
+	code, status := st.takeRequest(f)
+	switch {
+	case code != 0:
+		st.resetByUs(code)
+		go st.done()
+		return nil
+	case status != 0:
+		go st.answer(status)
+		return nil
+	}
+	if st.remoteDone {
+		st.body.end(nil, nil)
+	}
+	go st.run()
+	return nil
+}
+
+// takeRequest checks the request's fields (RFC 9113 8.2, 8.3) and keeps
+// them: a stream error code for a malformed request, or a status to
+// answer it with.
+func (st *stream) takeRequest(f *http2.MetaHeadersFrame) (http2.ErrCode, int) {
+	if f.Truncated {
+		return 0, http.StatusRequestHeaderFieldsTooLarge
+	}
+	for _, hf := range f.PseudoFields() {
+		switch hf.Name {
+		case ":method":
+			st.method = hf.Value
+		case ":scheme":
+			st.scheme = hf.Value
+		case ":authority":
+			st.authority = hf.Value
+		case ":path":
+			st.path = hf.Value
+		default: // :protocol (no extended CONNECT) or :status
+			return http2.ErrCodeProtocol, 0
+		}
+	}
+	if st.method == "" {
+		return http2.ErrCodeProtocol, 0
+	}
+	if st.method == http.MethodConnect {
+		if st.scheme != "" || st.path != "" || st.authority == "" {
+			return http2.ErrCodeProtocol, 0
+		}
+	} else if st.scheme == "" || st.path == "" || st.path[0] != '/' && !(st.path == "*" && st.method == http.MethodOptions) {
+		return http2.ErrCodeProtocol, 0
+	}
+	st.fields = f.RegularFields()
+	for _, hf := range st.fields {
+		switch hf.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			return http2.ErrCodeProtocol, 0
+		case "te":
+			if hf.Value != "trailers" {
+				return http2.ErrCodeProtocol, 0
+			}
+		case "host":
+			if st.authority == "" {
+				st.authority = hf.Value
+			}
+		case "content-length":
+			n, err := strconv.ParseUint(hf.Value, 10, 63)
+			if err != nil || st.declared >= 0 && st.declared != int64(n) {
+				return http2.ErrCodeProtocol, 0
+			}
+			st.declared = int64(n)
+		}
+	}
+	if st.remoteDone && st.declared > 0 {
+		return http2.ErrCodeProtocol, 0
+	}
+	return 0, 0
+}
+
+// onTrailers takes a HEADERS frame on an open stream: the request's
+// trailers, which must end the stream and have no pseudo-header fields.
+func (c *conn) onTrailers(st *stream, f *http2.MetaHeadersFrame) error {
+	c.mu.Lock()
+	closed := st.remoteDone || st.resetSent
+	c.mu.Unlock()
+	if closed {
+		st.resetByUs(http2.ErrCodeStreamClosed)
+		return nil
+	}
+	if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+		st.resetByUs(http2.ErrCodeProtocol)
+		return nil
+	}
+	c.mu.Lock()
+	st.remoteDone = true
+	bad := st.declared >= 0 && st.received != st.declared
+	c.mu.Unlock()
+	if bad {
+		st.resetByUs(http2.ErrCodeProtocol)
+		return nil
+	}
+	trailer := make(http.Header, len(f.RegularFields()))
+	for _, hf := range f.RegularFields() {
+		k := http.CanonicalHeaderKey(hf.Name)
+		if !httpguts.ValidTrailerHeader(k) {
+			st.resetByUs(http2.ErrCodeProtocol)
+			return nil
+		}
+		trailer[k] = append(trailer[k], hf.Value)
+	}
+	st.body.end(nil, trailer)
+	return nil
+}
+
+// run serves the stream: Server.Fast, or the handler.
+func (st *stream) run() {
+	defer st.done()
+	s := st.c.s
+	if s.Fast != nil && s.Fast(&Stream{st}) {
+		return
+	}
+	st.serveHandler()
+}
+
+// answer sends a bodiless response with status (a request the handler
+// never sees) and ends the stream.
+func (st *stream) answer(status int) {
+	defer st.done()
+	st.writeHead(status, nil, nil, true)
+}
+
+// done ends the stream's goroutine: the stream leaves the connection, a
+// request body not read returns its window, and a stream the client had
+// not finished sending is reset (NO_ERROR: its response is complete,
+// RFC 9113 8.1).
+func (st *stream) done() {
+	c := st.c
+	unread := st.body.discard()
+	c.mu.Lock()
+	delete(c.streams, st.id)
+	c.active--
+	reset := !st.remoteDone && !st.resetSent && !st.resetGot && !c.closed
+	if reset {
+		st.resetSent = true
+	}
+	last := c.active == 0
+	closeNow := last && (c.peerGoAway || c.goAwaySent)
+	if last {
+		c.armIdle()
+	}
+	c.mu.Unlock()
+	st.cancel(errStreamDone)
+	c.giveBack(nil, unread)
+	if reset {
+		c.writeRST(st.id, http2.ErrCodeNo)
+	}
+	if closeNow {
+		c.closeSoon()
+	}
+}
+
+var errStreamDone = errors.New("h2: stream done")
+
+// cancelBy marks the stream reset by the client (or ended with its
+// connection): its context is canceled and its body and writers fail.
+func (st *stream) cancelBy(err error) {
+	c := st.c
+	c.mu.Lock()
+	st.resetGot = true
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	st.cancel(err)
+	st.body.end(err, nil)
+}
+
+// resetByUs sends RST_STREAM with code (once) and fails the stream as
+// cancelBy does.
+func (st *stream) resetByUs(code http2.ErrCode) {
+	c := st.c
+	c.mu.Lock()
+	send := !st.resetSent && !st.resetGot && !st.localDone
+	st.resetSent = true
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	if send {
+		c.writeRST(st.id, code)
+	}
+	err := errors.New("h2: stream reset: " + code.String())
+	st.cancel(err)
+	st.body.end(err, nil)
+}
+
+// gone is the error a write to the stream gets, or nil (mu held).
+func (st *stream) gone() error {
+	switch {
+	case st.c.closed:
+		return errConnClosed
+	case st.resetGot || st.resetSent:
+		return errors.New("h2: stream reset")
+	case st.localDone:
+		return errors.New("h2: stream already ended")
+	}
+	return nil
+}
+
+// takeWindow waits until the stream may send some of n bytes, and takes
+// up to n, within the peer's frame size (mu taken here).
+func (st *stream) takeWindow(n int) (int, error) {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if err := st.gone(); err != nil {
+			return 0, err
+		}
+		if w := min(st.sendWindow, c.sendWindow); w > 0 {
+			k := min(int64(n), w, int64(c.peerMaxFrame))
+			st.sendWindow -= k
+			c.sendWindow -= k
+			return int(k), nil
+		}
+		c.cond.Wait()
+	}
+}
+
+// writeHead writes HEADERS (:status and fields), then body as DATA;
+// end: the last frame ends the stream. HEADERS and as much of the body
+// as the windows allow go in one write.
+func (st *stream) writeHead(status int, fields []hpack.HeaderField, body []byte, end bool) error {
+	c := st.c
+	take := 0
+	var err error
+	if len(body) > 0 {
+		if take, err = st.takeWindow(len(body)); err != nil {
+			return err
+		}
+	} else {
+		c.mu.Lock()
+		err = st.gone()
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	endHeaders := end && len(body) == 0
+	c.wmu.Lock()
+	c.hbuf.b = c.hbuf.b[:0]
+	var sb [3]byte
+	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(status, sb[:])})
+	for _, hf := range fields {
+		c.enc.WriteField(hf)
+	}
+	c.writeBlockLocked(st.id, c.hbuf.b, endHeaders)
+	informational := status >= 100 && status < 200
+	if !informational {
+		st.headersSent = true
+	}
+	if take > 0 {
+		c.fr.WriteData(st.id, end && take == len(body), body[:take])
+	}
+	err = c.flushLocked()
+	c.wmu.Unlock()
+	if end && (endHeaders || take == len(body)) {
+		st.ended()
+	}
+	if err != nil || take == len(body) {
+		return err
+	}
+	return st.writeData(body[take:], end, true)
+}
+
+// writeBlockLocked writes a header block as HEADERS and as many
+// CONTINUATION frames as the peer's frame size needs (wmu held).
+func (c *conn) writeBlockLocked(id uint32, block []byte, end bool) {
+	c.mu.Lock()
+	max := c.peerMaxFrame
+	c.mu.Unlock()
+	first := block[:min(len(block), max)]
+	rest := block[len(first):]
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: end, EndHeaders: len(rest) == 0})
+	for len(rest) > 0 {
+		chunk := rest[:min(len(rest), max)]
+		rest = rest[len(chunk):]
+		c.fr.WriteContinuation(id, len(rest) == 0, chunk)
+	}
+}
+
+// writeData sends p as DATA frames within the windows; end ends the
+// stream with the last one (an empty p with end sends an empty DATA
+// frame with END_STREAM). flush: flush after the last frame (each frame
+// that had to wait for window is flushed before the wait).
+func (st *stream) writeData(p []byte, end, flush bool) error {
+	c := st.c
+	if len(p) == 0 {
+		if !end {
+			return nil
+		}
+		c.mu.Lock()
+		err := st.gone()
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		c.wmu.Lock()
+		c.fr.WriteData(st.id, true, nil)
+		err = c.flushLocked()
+		c.wmu.Unlock()
+		st.ended()
+		return err
+	}
+	for len(p) > 0 {
+		n, err := st.takeWindow(len(p))
+		if err != nil {
+			return err
+		}
+		last := n == len(p)
+		c.wmu.Lock()
+		c.fr.WriteData(st.id, end && last, p[:n])
+		if !last || flush {
+			err = c.flushLocked()
+		} else if c.werr != nil {
+			err = c.werr
+		}
+		c.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	if end {
+		st.ended()
+	}
+	return nil
+}
+
+// writeTrailers sends the trailers as the HEADERS that ends the stream.
+func (st *stream) writeTrailers(fields []hpack.HeaderField) error {
+	c := st.c
+	c.mu.Lock()
+	err := st.gone()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	c.hbuf.b = c.hbuf.b[:0]
+	for _, hf := range fields {
+		c.enc.WriteField(hf)
+	}
+	c.writeBlockLocked(st.id, c.hbuf.b, true)
+	err = c.flushLocked()
+	c.wmu.Unlock()
+	st.ended()
+	return err
+}
+
+// ended records our END_STREAM.
+func (st *stream) ended() {
+	st.c.mu.Lock()
+	st.localDone = true
+	st.c.mu.Unlock()
+}
+
+// statusString is the status code's three digits, in buf when it is not
+// a common one.
+func statusString(code int, buf []byte) string {
+	switch code {
+	case 200:
+		return "200"
+	case 204:
+		return "204"
+	case 206:
+		return "206"
+	case 301:
+		return "301"
+	case 302:
+		return "302"
+	case 304:
+		return "304"
+	case 400:
+		return "400"
+	case 404:
+		return "404"
+	case 500:
+		return "500"
+	case 502:
+		return "502"
+	case 503:
+		return "503"
+	}
+	return string(strconv.AppendInt(buf[:0], int64(code), 10))
+}
+
+// request builds the http.Request the handler gets.
+func (st *stream) request() (*http.Request, error) {
+	c := st.c
+	r := &http.Request{
+		Method:     st.method,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     make(http.Header, len(st.fields)),
+		Host:       st.authority,
+		RemoteAddr: c.remote,
+		TLS:        c.tls,
+		RequestURI: st.path,
+	}
+	var cookies []string
+	for _, hf := range st.fields {
+		switch hf.Name {
+		case "cookie":
+			cookies = append(cookies, hf.Value) // joined (RFC 9113 8.2.3)
+			continue
+		case "host":
+			continue // r.Host
+		}
+		k := http.CanonicalHeaderKey(hf.Name)
+		r.Header[k] = append(r.Header[k], hf.Value)
+	}
+	if len(cookies) > 0 {
+		r.Header["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	var err error
+	if st.method == http.MethodConnect {
+		r.URL = &url.URL{Host: st.authority}
+		r.RequestURI = st.authority
+	} else if r.URL, err = url.ParseRequestURI(st.path); err != nil {
+		return nil, err
+	}
+	switch {
+	case st.bodyless:
+		r.Body = http.NoBody
+	default:
+		r.Body = &st.body
+		r.ContentLength = st.declared
+		if _, ok := r.Header["Expect"]; ok && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+			st.body.expect = true
+			delete(r.Header, "Expect")
+		}
+	}
+	if tr := r.Header["Trailer"]; len(tr) > 0 {
+		r.Trailer = http.Header{}
+		for _, v := range tr {
+			for _, k := range strings.Split(v, ",") {
+				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" && httpguts.ValidTrailerHeader(k) {
+					r.Trailer[k] = nil
+				}
+			}
+		}
+		delete(r.Header, "Trailer")
+	}
+	st.body.trailer = r.Trailer
+	return r.WithContext(st.ctx), nil
+}
+
+// body is a request body: DATA payloads the reader goroutine appends,
+// the handler reads. It holds at most the stream's receive window.
+type body struct {
+	st      *stream
+	mu      sync.Mutex
+	cond    sync.Cond
+	buf     []byte
+	err     error // io.EOF at the end, or why it failed
+	closed  bool  // the handler closed it: data is dropped
+	expect  bool  // 100-continue to send at the first read
+	trailer http.Header
+}
+
+// write appends p; false when the handler closed the body.
+func (b *body) write(p []byte) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.err != nil {
+		return false
+	}
+	b.buf = append(b.buf, p...)
+	b.cond.Signal()
+	return true
+}
+
+// end ends the body: err nil is its normal end (trailers, if any, are
+// copied into the request's Trailer). The first end counts.
+func (b *body) end(err error, trailer http.Header) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return
+	}
+	if err == nil {
+		err = io.EOF
+		for k, vv := range trailer {
+			if _, declared := b.trailer[k]; declared {
+				b.trailer[k] = vv // only declared ones, as net/http
+			}
+		}
+	}
+	b.err = err
+	b.cond.Broadcast()
+}
+
+// Read reads the body, giving the window back as it is consumed.
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.expect {
+		b.expect = false
+		if len(b.buf) == 0 && b.err == nil {
+			b.mu.Unlock()
+			b.st.writeHead(http.StatusContinue, nil, nil, false)
+			b.mu.Lock()
+		}
+	}
+	for len(b.buf) == 0 && b.err == nil && !b.closed {
+		b.cond.Wait()
+	}
+	if b.closed {
+		b.mu.Unlock()
+		return 0, errBodyClosed
+	}
+	if len(b.buf) == 0 {
+		err := b.err
+		b.mu.Unlock()
+		return 0, err
+	}
+	n := copy(p, b.buf)
+	b.buf = b.buf[n:]
+	if len(b.buf) == 0 {
+		b.buf = nil
+	}
+	b.mu.Unlock()
+	b.st.c.giveBack(b.st, int64(n))
+	return n, nil
+}
+
+// Close drops the rest of the body.
+func (b *body) Close() error {
+	n := b.discard()
+	b.st.c.giveBack(nil, int64(n))
+	return nil
+}
+
+// discard drops what is buffered and marks the body closed; it returns
+// how many bytes it dropped.
+func (b *body) discard() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := int64(len(b.buf))
+	b.buf = nil
+	b.closed = true
+	b.cond.Broadcast()
+	return n
+}
