@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"golang.org/x/net/http/httpguts"
 )
 
 var errBodyClosed = errors.New("http: invalid Read on closed Body")

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"golang.org/x/net/http/httpguts"
 )
 
 // stream is one request and its response. The fields under "mu" are the
