@@ -142,29 +142,31 @@ func parseFastRequest(head []byte, cookie string, allowAuth bool, fr *fastReques
 // escape (the route match reads the decoded path), no dot segment or
 // doubled slash (it cleans those), no fragment; the query is any visible
 // ASCII. pathLen is set to the path's length.
-func fastTarget(t []byte, pathLen *int) bool {
+func fastTarget[T string | []byte](t T, pathLen *int) bool {
 	if len(t) == 0 || t[0] != '/' {
 		return false
 	}
-	q := bytes.IndexByte(t, '?')
-	p := t
-	if q >= 0 {
-		p = t[:q]
-		for _, c := range t[q+1:] {
+	n := len(t) // the path's end
+	for j := 0; j < len(t); j++ {
+		c := t[j]
+		if c == '?' && n == len(t) {
+			n = j
+			continue
+		}
+		if j > n {
 			if c <= ' ' || c >= 0x7f || c == '#' {
 				return false
 			}
+			continue
 		}
-	}
-	for j, c := range p {
 		if !pathByte[c] {
 			return false
 		}
-		if c == '/' && j+1 < len(p) && (p[j+1] == '/' || p[j+1] == '.') {
+		if c == '/' && j+1 < len(t) && (t[j+1] == '/' || t[j+1] == '.') {
 			return false
 		}
 	}
-	*pathLen = len(p)
+	*pathLen = n
 	return true
 }
 
@@ -174,11 +176,12 @@ var pathByte = alnumAnd("-._~!$&'()*+,;=:@/")
 
 // fastHost reports whether a Host value is a plain name or address with
 // an optional port: letters, digits, '-', '.', '_', ':', '[' and ']'.
-func fastHost(v []byte) bool {
+func fastHost[T string | []byte](v T) bool {
 	if len(v) == 0 || len(v) > 255 {
 		return false
 	}
-	for _, c := range v {
+	for j := 0; j < len(v); j++ {
+		c := v[j]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '-' || c == '.' || c == '_' || c == ':' || c == '[' || c == ']':

@@ -728,30 +728,45 @@ func copyFixed(bw *bufio.Writer, br *bufio.Reader, n int64) (written int64, rerr
 // finishFast counts the request and writes its access log line, as
 // Server.finish does for the full path.
 func (h *handler) finishFast(sc *h1ServerConn, rt *route, start time.Time, out *fastOutcome, host, path string, fd *fastDecision) {
-	s := h.s
 	if sc.loop.Load() == nil { // a loop set its batch's clock
 		sc.fast.end = time.Now()
 	}
-	d := sc.fast.end.Sub(start)
+	h.logFast(fastLog{rt: rt, out: out, d: sc.fast.end.Sub(start), host: host, method: sc.fast.req.method, path: path,
+		client: sc.fast.peerIP, proto: "HTTP/1.1", fd: fd})
+}
+
+// fastLog is what logFast counts and logs of a fast request.
+type fastLog struct {
+	rt                                *route
+	out                               *fastOutcome
+	d                                 time.Duration
+	host, method, path, client, proto string
+	fd                                *fastDecision // a kept decision served it; nil: none
+}
+
+// logFast counts a request the fast path served (HTTP/1.1 or h2) and
+// writes its access log line.
+func (h *handler) logFast(l fastLog) {
+	s := h.s
 	if h.ls != nil {
 		h.ls.fast.Add(1)
-		if fd != nil {
+		if l.fd != nil {
 			h.ls.reused.Add(1)
 		}
 	}
-	h.ls.count(out.bs, out.status, d, out.bytes)
+	h.ls.count(l.out.bs, l.out.status, l.d, l.out.bytes)
 	if !s.access.Enabled(context.Background(), accessLevel) {
 		return
 	}
 	e := accessEntry{
-		id: s.newID(), listener: h.l.Name, client: sc.fast.peerIP, host: host,
-		method: sc.fast.req.method, path: path, proto: "HTTP/1.1", status: out.status, bytes: out.bytes,
-		upstream: out.upstream, d: d, errMsg: out.errMsg,
+		id: s.newID(), listener: h.l.Name, client: l.client, host: l.host,
+		method: l.method, path: l.path, proto: l.proto, status: l.out.status, bytes: l.out.bytes,
+		upstream: l.out.upstream, d: l.d, errMsg: l.out.errMsg,
 	}
-	if rt != nil {
-		e.route = rt.name
+	if l.rt != nil {
+		e.route = l.rt.name
 	}
-	if fd != nil {
+	if fd := l.fd; fd != nil {
 		e.user = fd.user()
 		e.plugins = "reused"
 		if fd.dec.verdicts != "" {

@@ -308,6 +308,9 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {
 		if h, ok := s.handlerFor(l).(*handler); ok {
 			hs.fast, hs.authCookie, hs.reuseAuth = h.serveFast, s.cfg.AuthCookie, s.decisions != nil
+			if hs.h2 != nil {
+				hs.h2.Fast, hs.h2.ConnValue = h.serveFastH2, h2ConnValue
+			}
 			if !s.cfg.NoEventLoop && !noEventLoops && !l.ProxyProtocol && eventLoopSupported {
 				hs.loops, hs.loopH = &s.loops, h
 			}

@@ -23,7 +23,7 @@ func (st *stream) serveHandler() {
 		st.writeHead(http.StatusBadRequest, nil, nil, true)
 		return
 	}
-	w := &response{st: st, req: r, contentLength: -1}
+	w := &response{st: st, method: r.Method, contentLength: -1}
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
@@ -49,7 +49,7 @@ func (st *stream) serveHandler() {
 // a content-length.
 type response struct {
 	st     *stream
-	req    *http.Request
+	method string
 	header http.Header
 
 	status        int
@@ -94,7 +94,7 @@ func (w *response) WriteHeader(code int) {
 			w.header.Del("Content-Length")
 		}
 	}
-	w.noBody = w.req.Method == http.MethodHead || !bodyAllowed(code)
+	w.noBody = w.method == http.MethodHead || !bodyAllowed(code)
 }
 
 func bodyAllowed(code int) bool {
@@ -109,7 +109,7 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if w.noBody {
-		if w.req.Method == http.MethodHead {
+		if w.method == http.MethodHead {
 			w.written += int64(len(p))
 			return len(p), nil
 		}
@@ -151,7 +151,7 @@ func (w *response) commit(done bool) error {
 			w.contentLength = int64(len(w.hold))
 			h.Set("Content-Length", strconv.Itoa(len(w.hold)))
 		}
-	} else if w.req.Method == http.MethodHead && done && w.contentLength < 0 && w.written > 0 && bodyAllowed(w.status) {
+	} else if w.method == http.MethodHead && done && w.contentLength < 0 && w.written > 0 && bodyAllowed(w.status) {
 		h.Set("Content-Length", strconv.FormatInt(w.written, 10))
 	}
 	for _, v := range h["Connection"] {
@@ -299,6 +299,23 @@ func (w *response) trailerFields() []hpack.HeaderField {
 		}
 	}
 	return fields
+}
+
+// Respond returns an http.ResponseWriter for the stream, as a handler
+// gets (for a request of method), and the function that completes the
+// response, as the server does when a handler returns: Fast uses it for
+// answers it does not write itself. done reports the body bytes
+// written; its error means the response could not be completed (the
+// stream is then reset).
+func (s *Stream) Respond(method string) (w http.ResponseWriter, done func() (written int64, err error)) {
+	rw := &response{st: s.st, method: method, contentLength: -1}
+	return rw, func() (int64, error) {
+		err := rw.finish()
+		if err != nil {
+			s.st.resetByUs(http2.ErrCodeInternal)
+		}
+		return rw.written, err
+	}
 }
 
 // FlushError sends the headers and what is held.

@@ -41,6 +41,10 @@ type Server struct {
 	// Fast, when set, is offered every stream first; it returns false,
 	// having written nothing, to leave the stream to Handler.
 	Fast func(*Stream) bool
+	// ConnValue, when set, makes a value for each connection that
+	// Stream.ConnValue gives Fast (what it would otherwise work out
+	// again on every stream: the peer's parsed address...).
+	ConnValue func(net.Conn) any
 	// MaxConcurrentStreams is the SETTINGS_MAX_CONCURRENT_STREAMS
 	// announced and enforced (a stream counts until its handler
 	// returns, reset or not); 0 means 250.
@@ -211,6 +215,7 @@ type conn struct {
 	remote string
 	tls    *tls.ConnectionState
 	fr     *http2.Framer // reads here; writes under wmu
+	value  any // Server.ConnValue's
 
 	// The write side: every frame is written under wmu; the HPACK
 	// encoder's state is the wire's order, so a header block is encoded
@@ -259,6 +264,9 @@ func newConn(s *Server, ctx context.Context, nc net.Conn) *conn {
 		c.tls = &st
 	}
 	c.cond.L = &c.mu
+	if s.ConnValue != nil {
+		c.value = s.ConnValue(nc)
+	}
 	c.bw = bufio.NewWriterSize(nc, 16<<10)
 	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 16<<10))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)

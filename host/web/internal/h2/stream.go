@@ -70,6 +70,10 @@ func (s *Stream) HasBody() bool { return !s.st.bodyless }
 // ends or the stream is done.
 func (s *Stream) Context() context.Context { return s.st.ctx }
 
+// ConnValue is what Server.ConnValue made for the stream's connection
+// (nil without it).
+func (s *Stream) ConnValue() any { return s.st.c.value }
+
 // ConnContext is the connection's context (ServeConn's ctx).
 func (s *Stream) ConnContext() context.Context { return s.st.c.ctx }
 

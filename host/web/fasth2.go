@@ -1,0 +1,555 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/postern/postern/host/connlimit"
+	"github.com/postern/postern/host/plugin"
+	"github.com/postern/postern/host/web/internal/balance"
+	"github.com/postern/postern/host/web/internal/h2"
+)
+
+// The fast path for h2 streams (the h2 server's Fast): what fastpath.go
+// does for HTTP/1.1, for a stream of an h2 connection. A stream takes it
+// when all of these hold; otherwise the handler (the full path) gets it,
+// nothing having been sent anywhere:
+//
+//   - a GET or HEAD without a body, its :path in origin form as
+//     fastTarget takes it, its :authority a plain host as fastHost takes
+//     it;
+//   - no field the HTTP/1.1 fast path refuses (a login: authorization, or
+//     a cookie that mentions the auth cookie; the forwarding headers the
+//     full path rewrites; expect, te, trailer, content-length...). Kept
+//     decisions (fastreuse.go) are HTTP/1.1's only: a login on h2 takes
+//     the full path;
+//   - no plugin would be entered for it (plugin.Host.Wants), the pool is
+//     plain and reached through the lean client, the route has no
+//     no_buffering and no dial_timeout, and the connection limits
+//     admitted the connection.
+//
+// The request goes to the backend as HTTP/1.1: the request line, a Host
+// line from :authority, the fields as they came (cookie fields joined in
+// one line, RFC 9113 8.2.3), the forwarding headers and Via the full path
+// adds. A response parseFastResponse takes is relayed as HEADERS and
+// DATA, the whole of a response the backend sent at once in one write;
+// any other goes through net/http's parser and the full path's response
+// writing (sendResponse). Balancing, retries on other backends, the
+// header timeout, 502/503/504, the counters and the access log line are
+// the HTTP/1.1 fast path's.
+
+// h2Peer is what the fast path keeps of an h2 connection (h2.Server's
+// ConnValue).
+type h2Peer struct {
+	peer   netip.AddrPort
+	peerIP string
+	lc     *limitConn // nil: no connection limits
+}
+
+// h2ConnValue parses the connection's peer once.
+func h2ConnValue(c net.Conn) any {
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	p := &h2Peer{peer: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	p.peerIP = p.peer.Addr().String()
+	p.lc, _ = underTLS(c).(*limitConn)
+	return p
+}
+
+// h2Stream is one fast h2 stream's state.
+type h2Stream struct {
+	st        *h2.Stream
+	peer      *h2Peer
+	method    string
+	host      string
+	path      string // the path, without the query
+	head      bool   // a HEAD request
+	resp      fastResponse
+	cookies   int // cookie fields
+	hdrAt     time.Time
+	fields    []hpack.HeaderField
+	fieldsBuf [16]hpack.HeaderField
+}
+
+// serveFastH2 is the h2 server's Fast for the listener h serves: false
+// when the stream is the full path's (nothing was sent).
+func (h *handler) serveFastH2(st *h2.Stream) bool {
+	s := h.s
+	m := st.Method()
+	if m != http.MethodGet && m != http.MethodHead || st.HasBody() {
+		return false
+	}
+	target, host := st.Path(), st.Authority()
+	var pathLen int
+	if !fastTarget(target, &pathLen) || !fastHost(host) {
+		return false
+	}
+	fs := h2Stream{st: st, method: m, host: host, path: target[:pathLen], head: m == http.MethodHead}
+	cookie := s.cfg.AuthCookie
+	for _, f := range st.Fields() {
+		switch fieldNames[f.Name] {
+		case fieldOther, fieldDate, fieldContentType, fieldHost:
+		case fieldCookie:
+			if cookie != "" && strings.Contains(f.Value, cookie) {
+				return false // it may carry a login
+			}
+			fs.cookies++
+		default:
+			return false
+		}
+	}
+	fs.peer, _ = st.ConnValue().(*h2Peer)
+	if fs.peer == nil {
+		return false
+	}
+	if lc := fs.peer.lc; lc != nil && lc.state.Load() != stateAdmitted && lc.firstRequest() != connlimit.OK {
+		return false // the full path answers the refusal
+	}
+	rt := s.routeFor(m, host, fs.path)
+	p := s.defPool
+	if rt != nil {
+		if rt.noBuffering || rt.dialTimeout > 0 {
+			return false
+		}
+		p = rt.pool
+	}
+	if p == nil || p.scheme != "http" {
+		return false
+	}
+	c, ok := p.transport.(*h1Client)
+	if !ok {
+		return false
+	}
+	if s.plugins != nil {
+		hf := plugin.HTTPFields{Method: m, Host: host, Path: fs.path}
+		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: fs.peer.peer, AuthMethod: "none", LoginAttempt: 1, HTTP: &hf}
+		if s.plugins.Wants(&f, fastHooks, fastEvents) {
+			return false
+		}
+	}
+	h.proxyFastH2(&fs, c, p, rt)
+	return true
+}
+
+// proxyFastH2 sends the stream's request to a backend of p, retrying
+// others as the HTTP/1.1 fast path does, and relays the answer.
+func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route) {
+	s := h.s
+	hdrTimeout := s.cfg.UpstreamHeaderTimeout
+	if rt != nil {
+		hdrTimeout = rt.headerTimeout
+	}
+	var out fastOutcome
+	var triedBuf [4]*balance.Backend
+	tried := triedBuf[:0]
+	var lastErr error
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		var skip func(*balance.Backend) bool
+		if attempt > 0 {
+			skip = func(b *balance.Backend) bool { return containsBackend(tried, b) }
+		}
+		b, err := p.bal.Pick(fs.peer.peer.Addr(), skip)
+		if err != nil {
+			break
+		}
+		tried = append(tried, b)
+		b.Acquire()
+		ps := p.stats
+		out.upstream, out.bs = b.Addr, ps.backends[b.Index]
+		if attempt > 0 {
+			ps.retries.Add(1)
+		}
+		t0 := start
+		if attempt > 0 {
+			t0 = time.Now()
+		}
+		pc, resp, err := h.exchangeH2(fs, c, b.Addr, hdrTimeout, t0)
+		if err == nil {
+			fs.hdrAt = time.Now()
+			ps.upstream.observe(fs.hdrAt.Sub(t0))
+			out.answered = true
+			p.bal.Success(b)
+			h.relayH2(fs, c, pc, resp, &out)
+			b.Release()
+			lastErr = nil
+			break
+		}
+		b.Release()
+		if fs.st.Context().Err() != nil {
+			out.status, out.errMsg = 499, "client went away"
+			lastErr = nil
+			break
+		}
+		out.bs.errors.Add(1)
+		if p.bal.Fail(b) {
+			s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
+		}
+		s.log.Debug("backend attempt failed", "backend", b.Addr, "err", err)
+		lastErr = err
+	}
+	if out.status == 0 {
+		// No backend answered: the full path's answer.
+		if lastErr == nil {
+			lastErr = errNoBackend
+		}
+		status, why := statusFor(lastErr)
+		out.status, out.errMsg = status, why
+		w, done := fs.st.Respond(fs.method)
+		writeStatus(w, status, "")
+		out.bytes, _ = done()
+	}
+	end := time.Now()
+	h.logFast(fastLog{rt: rt, out: &out, d: end.Sub(start), host: fs.host, method: fs.method, path: fs.path,
+		client: fs.peer.peerIP, proto: "HTTP/2.0"})
+}
+
+// containsBackend reports whether b is in tried.
+func containsBackend(tried []*balance.Backend, b *balance.Backend) bool {
+	for _, x := range tried {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// exchangeH2 sends the request on a kept connection to addr (or a new
+// one) and reads the response head: into the connection's buffer when
+// parseFastResponse takes it (resp nil; fs.fields has its fields), else
+// with net/http's parser. A kept connection the backend had closed is
+// replaced once. The stream's end (its client resetting it) aborts the
+// exchange.
+func (h *handler) exchangeH2(fs *h2Stream, c *h1Client, addr string, hdrTimeout time.Duration, t0 time.Time) (*h1Conn, *http.Response, error) {
+	ctx := fs.st.Context()
+	for try := 0; ; try++ {
+		pc, err := c.get(ctx, addr, false, t0)
+		if err != nil {
+			return nil, nil, err
+		}
+		stop := context.AfterFunc(ctx, pc.abortFn)
+		pc.nread = 0
+		h.writeH2Head(pc.bw, fs)
+		var resp *http.Response
+		if err = pc.bw.Flush(); err == nil {
+			if err = pc.conn.SetReadDeadline(t0.Add(hdrTimeout)); err == nil {
+				resp, err = h.readH2Head(fs, pc, c)
+			}
+		}
+		if !stop() || pc.broken.Load() {
+			err = context.Canceled
+		}
+		if err == nil {
+			if resp != nil || !fs.resp.whole(pc.br.Buffered(), fs.head) {
+				_ = pc.conn.SetReadDeadline(time.Time{})
+			}
+			return pc, resp, nil
+		}
+		pc.close(true)
+		var ne net.Error
+		timeout := errors.As(err, &ne) && ne.Timeout()
+		if timeout && ctx.Err() == nil && !pc.broken.Load() {
+			err = h1TimeoutError{}
+			if hdrTimeout < h.s.hdrMax {
+				err = errHeaderTimeout
+			}
+			return nil, nil, err
+		}
+		if try > 0 || !pc.reused || pc.nread != 0 || ctx.Err() != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// writeH2Head writes the stream's request to the backend as HTTP/1.1.
+func (h *handler) writeH2Head(bw *bufio.Writer, fs *h2Stream) {
+	bw.WriteString(fs.method)
+	bw.WriteByte(' ')
+	bw.WriteString(fs.st.Path())
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(fs.host)
+	bw.WriteString("\r\n")
+	joined := false
+	for _, f := range fs.st.Fields() {
+		switch f.Name {
+		case "host":
+			continue
+		case "cookie":
+			if fs.cookies > 1 {
+				if joined {
+					continue
+				}
+				joined = true
+				bw.WriteString("cookie: ")
+				n := 0
+				for _, g := range fs.st.Fields() {
+					if g.Name == "cookie" {
+						if n > 0 {
+							bw.WriteString("; ")
+						}
+						bw.WriteString(g.Value)
+						n++
+					}
+				}
+				bw.WriteString("\r\n")
+				continue
+			}
+		}
+		bw.WriteString(f.Name)
+		bw.WriteString(": ")
+		bw.WriteString(f.Value)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("X-Forwarded-For: ")
+	bw.WriteString(fs.peer.peerIP)
+	bw.WriteString("\r\nX-Real-Ip: ")
+	bw.WriteString(fs.peer.peerIP)
+	bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ")
+	bw.WriteString(fs.host)
+	bw.WriteString("\r\n")
+	if via := h.s.cfg.Via; via != "" {
+		bw.WriteString("Via: 2.0 ")
+		bw.WriteString(via)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+// readH2Head reads the response head into pc's buffer: nil when
+// parseFastResponse took it (fs.resp), else net/http's reading of it.
+// Interim responses other than 100 go to the client.
+func (h *handler) readH2Head(fs *h2Stream, pc *h1Conn, c *h1Client) (*http.Response, error) {
+	br := pc.br
+	pc.limit = c.maxHdr
+	defer func() { pc.limit = math.MaxInt64 }()
+	if _, err := br.Peek(1); err != nil {
+		return nil, err
+	}
+	for seen := 0; ; {
+		buf, _ := br.Peek(br.Buffered())
+		from := max(0, seen-3)
+		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
+			if parseFastResponse(buf[:from+i+4], fs.head, &fs.resp) {
+				return nil, nil
+			}
+			break
+		}
+		seen = len(buf)
+		if seen == br.Size() {
+			break
+		}
+		if _, err := br.Peek(seen + 1); err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				break
+			}
+			return nil, err
+		}
+	}
+	for n1xx := 0; ; {
+		resp, err := http.ReadResponse(br, &http.Request{Method: fs.method})
+		if err != nil {
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 {
+			return nil, errBadStatus(code)
+		}
+		if code > 199 || code == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if n1xx++; n1xx > h1Max1xx {
+			return nil, errors.New("backend sent too many 1xx informational responses")
+		}
+		pc.limit = c.maxHdr
+		if code != http.StatusContinue {
+			removeHopHeaders(resp.Header, false)
+			fs.st.WriteResponse(code, appendH2Fields(fs.fieldsBuf[:0], resp.Header), nil, false)
+		}
+	}
+}
+
+// relayH2 writes the response to the client: the head parseFastResponse
+// took (resp nil) as HEADERS with the body's buffered part in one
+// write, then the rest of the body as it comes; a response net/http
+// parsed through the full path's sendResponse. pc is kept or closed.
+func (h *handler) relayH2(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.Response, out *fastOutcome) {
+	if resp != nil {
+		h.relayH2Full(fs, c, pc, resp, out)
+		return
+	}
+	s := h.s
+	fr := &fs.resp
+	head, _ := pc.br.Peek(fr.size)
+	fields := appendHeadFields(fs.fieldsBuf[:0], head, fr)
+	if !fr.date {
+		fields = append(fields, hpack.HeaderField{Name: "date", Value: httpDate()[0]})
+	}
+	if s.cfg.Via != "" {
+		fields = append(fields, hpack.HeaderField{Name: "via", Value: "1.1 " + s.cfg.Via})
+	}
+	pc.br.Discard(fr.size)
+	out.status = fr.code
+	n := fr.clen
+	if fs.head || !bodyAllowed(fr.code) {
+		n = 0
+	}
+	first := min(n, int64(pc.br.Buffered()))
+	body, _ := pc.br.Peek(int(first))
+	werr := fs.st.WriteResponse(fr.code, fields, body, first == n)
+	pc.br.Discard(int(first))
+	out.bytes = first
+	var rerr error
+	if werr == nil && first < n {
+		stop := context.AfterFunc(fs.st.Context(), pc.abortFn)
+		var written int64
+		written, rerr, werr = copyToStream(fs.st, pc.br, n-first)
+		out.bytes += written
+		if !stop() {
+			rerr = errors.Join(rerr, context.Canceled)
+		}
+	}
+	switch {
+	case rerr != nil:
+		if fs.st.Context().Err() != nil {
+			out.errMsg = "client went away mid-response"
+		} else {
+			out.errMsg = "backend body failed: " + rerr.Error()
+			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", rerr)
+		}
+		fs.st.Reset() // the client must not take the cut body as whole
+	case werr != nil:
+		out.errMsg = "writing to the client failed: " + werr.Error()
+	}
+	if rerr == nil && werr == nil && !fr.close && !pc.broken.Load() {
+		pc.reused = false
+		c.put(pc, fs.hdrAt)
+		return
+	}
+	pc.close(true)
+}
+
+// copyToStream copies n body bytes from br to the stream, ending it
+// with the last; it reports the bytes written and the read or write
+// error that cut the copy.
+func copyToStream(st *h2.Stream, br *bufio.Reader, n int64) (written int64, rerr, werr error) {
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	buf := *bp
+	for n > 0 {
+		m, err := br.Read(buf[:min(int64(len(buf)), n)])
+		if m > 0 {
+			n -= int64(m)
+			if werr = st.Write(buf[:m], n == 0); werr != nil {
+				return written, nil, werr
+			}
+			written += int64(m)
+		}
+		if n > 0 && err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return written, err, nil
+		}
+	}
+	return written, nil, nil
+}
+
+// relayH2Full writes a response net/http parsed (not the fast path's
+// shape) as the full path does.
+func (h *handler) relayH2Full(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.Response, out *fastOutcome) {
+	s := h.s
+	removeHopHeaders(resp.Header, false)
+	if via := s.cfg.Via; via != "" {
+		resp.Header.Add("Via", "1.1 "+via)
+	}
+	out.status = resp.StatusCode
+	flush := resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"])
+	w, done := fs.st.Respond(fs.method)
+	stop := context.AfterFunc(fs.st.Context(), pc.abortFn)
+	cerr := sendResponse(w, resp, flush)
+	aborted := !stop()
+	if cerr != nil {
+		if cerr.read && fs.st.Context().Err() == nil {
+			out.errMsg = "backend body failed: " + cerr.err.Error()
+			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", cerr.err)
+		} else {
+			out.errMsg = "writing to the client failed: " + cerr.err.Error()
+		}
+		fs.st.Reset()
+		pc.close(true)
+		return
+	}
+	var err error
+	out.bytes, err = done()
+	if err == nil && !aborted && !resp.Close && !pc.broken.Load() {
+		pc.reused = false
+		c.put(pc, fs.hdrAt)
+		return
+	}
+	pc.close(true)
+}
+
+// appendHeadFields appends the fields of a response head
+// parseFastResponse took, less its hop-by-hop lines, names in lower
+// case.
+func appendHeadFields(fields []hpack.HeaderField, head []byte, fr *fastResponse) []hpack.HeaderField {
+	i, end := fr.line, fr.size-2
+	drops := fr.drop[:fr.ndrop]
+	for i < end {
+		if len(drops) > 0 && drops[0].from == i {
+			i = drops[0].to
+			drops = drops[1:]
+			continue
+		}
+		name, value, next, ok := nextField(head, i)
+		if !ok || name == nil {
+			break
+		}
+		fields = append(fields, hpack.HeaderField{Name: lowerField(name), Value: string(value)})
+		i = next
+	}
+	return fields
+}
+
+// appendH2Fields appends a header map's fields, names in lower case.
+func appendH2Fields(fields []hpack.HeaderField, h http.Header) []hpack.HeaderField {
+	for k, vv := range h {
+		name := strings.ToLower(k)
+		for _, v := range vv {
+			fields = append(fields, hpack.HeaderField{Name: name, Value: v})
+		}
+	}
+	return fields
+}
+
+// lowerField is a header name in lower case, without allocating for the
+// common ones.
+func lowerField(name []byte) string {
+	if s, ok := lowerNames[string(name)]; ok {
+		return s
+	}
+	return strings.ToLower(string(name))
+}
+
+// lowerNames maps the response header names backends send most, as they
+// send them, to their h2 form.
+var lowerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"Content-Type", "Content-Length", "Date", "Server", "Last-Modified", "ETag", "Etag",
+		"Accept-Ranges", "Cache-Control", "Expires", "Vary", "Content-Encoding", "Set-Cookie", "Location",
+		"X-Backend", "Age", "Pragma", "Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options"} {
+		m[n] = strings.ToLower(n)
+		m[strings.ToLower(n)] = strings.ToLower(n)
+	}
+	return m
+}()
