@@ -215,7 +215,7 @@ type conn struct {
 	remote string
 	tls    *tls.ConnectionState
 	fr     *http2.Framer // reads here; writes under wmu
-	value  any // Server.ConnValue's
+	value  any           // Server.ConnValue's
 
 	// The write side: every frame is written under wmu; the HPACK
 	// encoder's state is the wire's order, so a header block is encoded
