@@ -395,7 +395,7 @@ func (h *handler) relayH2(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.Resp
 		fields = append(fields, hpack.HeaderField{Name: "date", Value: httpDate()[0]})
 	}
 	if s.cfg.Via != "" {
-		fields = append(fields, hpack.HeaderField{Name: "via", Value: "1.1 " + s.cfg.Via})
+		fields = append(fields, hpack.HeaderField{Name: "via", Value: "2.0 " + s.cfg.Via}) // as the full path's viaValue
 	}
 	pc.br.Discard(fr.size)
 	out.status = fr.code
@@ -470,7 +470,7 @@ func (h *handler) relayH2Full(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.
 	s := h.s
 	removeHopHeaders(resp.Header, false)
 	if via := s.cfg.Via; via != "" {
-		resp.Header.Add("Via", "1.1 "+via)
+		resp.Header.Add("Via", "2.0 "+via)
 	}
 	out.status = resp.StatusCode
 	flush := resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"])

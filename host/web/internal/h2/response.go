@@ -144,7 +144,10 @@ func (w *response) commit(done bool) error {
 	w.committed = true
 	h := w.Header()
 	if !w.noBody {
-		if _, haveType := h["Content-Type"]; !haveType && len(w.hold) > 0 && h.Get("Content-Encoding") == "" {
+		// Sniffed only for a body without a declared length, as the
+		// lean HTTP/1.1 server does: a proxied response keeps what the
+		// backend said.
+		if _, haveType := h["Content-Type"]; !haveType && w.contentLength < 0 && len(w.hold) > 0 && h.Get("Content-Encoding") == "" {
 			h.Set("Content-Type", http.DetectContentType(w.hold))
 		}
 		if done && w.contentLength < 0 && len(w.trailerNames()) == 0 {
