@@ -1,0 +1,186 @@
+package h2_test
+
+// This file is the only one that knows which HTTP/2 server runs under the
+// tests. Today it is net/http's own HTTP/2 server (the reference behaviour);
+// when package h2's Server lands, startServer switches to it and nothing else
+// changes.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// serverOpts are the knobs the tests turn. Zero values mean the server's
+// defaults (MaxConcurrentStreams 250 for package h2, "at least 100" for
+// net/http; MaxHeaderBytes http.DefaultMaxHeaderBytes; no idle timeout).
+type serverOpts struct {
+	MaxConcurrentStreams uint32
+	MaxHeaderBytes       int
+	IdleTimeout          time.Duration
+}
+
+// testServer is one running server on 127.0.0.1, speaking HTTP/2 with prior
+// knowledge (h2c) on plain TCP.
+type testServer struct {
+	Addr string
+
+	srv   *http.Server
+	logs  *syncBuffer
+	label string // pprof label value carried by every goroutine of this server
+	done  chan struct{}
+	once  sync.Once
+}
+
+// startServer starts a server for h with o and registers its Close (and,
+// after it, the goroutine-leak check) with t.Cleanup.
+func startServer(t testing.TB, h http.Handler, o serverOpts) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	ts := &testServer{
+		Addr:  ln.Addr().String(),
+		logs:  &syncBuffer{},
+		label: fmt.Sprint(serverSeq.Add(1)),
+		done:  make(chan struct{}),
+	}
+	ts.srv = &http.Server{
+		Handler:        h,
+		IdleTimeout:    o.IdleTimeout,
+		MaxHeaderBytes: o.MaxHeaderBytes,
+		Protocols:      &p,
+		HTTP2:          &http.HTTP2Config{MaxConcurrentStreams: int(o.MaxConcurrentStreams)},
+		ErrorLog:       log.New(ts.logs, "", 0),
+	}
+	// Every goroutine the server starts (accept loop, per-connection,
+	// per-stream) inherits this pprof label, so the leak check can count
+	// this server's goroutines alone even while other tests run in parallel.
+	go func() {
+		defer close(ts.done)
+		pprof.Do(context.Background(), pprof.Labels(serverLabelKey, ts.label), func(context.Context) {
+			ts.srv.Serve(ln)
+		})
+	}()
+	// Cleanups run last-in first-out: Close first, then the leak check.
+	t.Cleanup(func() { checkServerGoroutines(t, ts) })
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// Shutdown gracefully shuts the server down: GOAWAY to every connection, wait
+// for in-flight streams (or ctx), close.
+func (ts *testServer) Shutdown(ctx context.Context) error { return ts.srv.Shutdown(ctx) }
+
+// Close closes the listener and every connection now. Safe to call twice.
+func (ts *testServer) Close() {
+	ts.once.Do(func() {
+		ts.srv.Close()
+		<-ts.done
+	})
+}
+
+// Logs returns what the server wrote to its ErrorLog so far.
+func (ts *testServer) Logs() string { return ts.logs.String() }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// ---- goroutine accounting (server-independent) ----
+
+const serverLabelKey = "h2test-server"
+
+var serverSeq atomic.Int64
+
+// goroutines returns how many goroutines currently carry this server's pprof
+// label: the server's own goroutines, nobody else's.
+func (ts *testServer) goroutines() int { return labeledGoroutines(ts.label) }
+
+func labeledGoroutines(label string) int {
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	want := fmt.Sprintf("%q:%q", serverLabelKey, label)
+	n := 0
+	// debug=1 output: records separated by blank lines; each starts with
+	// "COUNT @ pc pc ..." and, when labelled, has a "# labels: {...}" line.
+	for _, rec := range strings.Split(buf.String(), "\n\n") {
+		lines := strings.SplitN(rec, "\n", 3)
+		if len(lines) < 2 || !strings.HasPrefix(lines[1], "# labels:") || !strings.Contains(lines[1], want) {
+			continue
+		}
+		var c int
+		if _, err := fmt.Sscanf(lines[0], "%d @", &c); err == nil {
+			n += c
+		}
+	}
+	return n
+}
+
+// leakSlack is how many of a server's goroutines may outlive its Close (for
+// example a timer callback finishing). net/http's server drops to 0; a
+// server that leaks one goroutine per stream fails every test that runs a
+// few streams, and the tests with many streams fail it by a wide margin.
+const leakSlack = 1
+
+// waitGoroutines polls until the server has at most max goroutines or the
+// deadline passes, and returns the last count.
+func waitGoroutines(ts *testServer, max int, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for {
+		n := ts.goroutines()
+		if n <= max || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkServerGoroutines is the goroutine-leak check every test ends with
+// (registered by startServer to run after the server's Close): the server's
+// goroutines must be gone within 2s.
+func checkServerGoroutines(t testing.TB, ts *testServer) {
+	t.Helper()
+	if n := waitGoroutines(ts, leakSlack, 2*time.Second); n > leakSlack {
+		var buf bytes.Buffer
+		pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		t.Errorf("goroutine leak: %d goroutines of server %s still running 2s after Close (slack %d)\n%s",
+			n, ts.label, leakSlack, filterLabeled(buf.String(), ts.label))
+	}
+}
+
+func filterLabeled(dump, label string) string {
+	want := fmt.Sprintf("%q:%q", serverLabelKey, label)
+	var out []string
+	for _, rec := range strings.Split(dump, "\n\n") {
+		if strings.Contains(rec, want) {
+			out = append(out, rec)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
