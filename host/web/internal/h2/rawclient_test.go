@@ -41,12 +41,18 @@ type rawConn struct {
 
 	serverSettings map[http2.SettingID]uint32 // from the server's first SETTINGS
 	connWindowAdd  uint32                     // WINDOW_UPDATE increments on stream 0 seen during the handshake
+	responses      map[uint32]*response       // by stream, filled by readResponse
 }
 
 // dialRaw connects to ts without writing anything.
 func dialRaw(t testing.TB, ts *testServer) *rawConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", ts.Addr, frameTimeout)
+	return dialRawWith(t, ts, &net.Dialer{Timeout: frameTimeout})
+}
+
+func dialRawWith(t testing.TB, ts *testServer, d *net.Dialer) *rawConn {
+	t.Helper()
+	c, err := d.Dial("tcp", ts.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +71,11 @@ func dialRaw(t testing.TB, ts *testServer) *rawConn {
 // completes the handshake (server SETTINGS read and ACKed, our SETTINGS ACKed).
 func newRawConn(t testing.TB, ts *testServer) *rawConn {
 	t.Helper()
-	rc := dialRaw(t, ts)
+	return handshaken(dialRaw(t, ts))
+}
+
+func handshaken(rc *rawConn) *rawConn {
+	rc.t.Helper()
 	rc.writePreface()
 	rc.handshake()
 	return rc
@@ -314,48 +324,66 @@ type response struct {
 	rst      http2.ErrCode // set with reset when the stream was reset
 	reset    bool
 	dataSeen int // number of DATA frames
+	done     bool
 }
 
-// readResponse reads the frames of streamID until END_STREAM or RST_STREAM,
-// skipping other streams' frames. A GOAWAY with an error code or a closed
-// connection fails the test.
+// readResponse reads frames until streamID ends (END_STREAM or
+// RST_STREAM) and returns what it carried. Frames of other streams read on
+// the way are kept for their own readResponse. A GOAWAY with an error code
+// or a closed connection fails the test.
 func (rc *rawConn) readResponse(streamID uint32) *response {
 	rc.t.Helper()
-	resp := &response{}
-	gotFinal := false
+	if r := rc.responses[streamID]; r != nil && r.done {
+		return r
+	}
 	rc.readUntil(fmt.Sprintf("end of stream %d", streamID), func(f http2.Frame) bool {
 		if ga, ok := f.(*http2.GoAwayFrame); ok && ga.ErrCode != http2.ErrCodeNo {
 			rc.t.Fatalf("GOAWAY %v (debug %q) while reading stream %d", ga.ErrCode, ga.DebugData(), streamID)
 		}
-		if f.Header().StreamID != streamID {
-			return false
-		}
-		switch f := f.(type) {
-		case *http2.MetaHeadersFrame:
-			if gotFinal {
-				resp.trailer = regularFields(f)
-			} else {
-				st, _ := strconv.Atoi(f.PseudoValue("status"))
-				if st >= 100 && st < 200 {
-					resp.info = append(resp.info, st)
-				} else {
-					resp.status = st
-					resp.header = regularFields(f)
-					gotFinal = true
-				}
-			}
-			return f.StreamEnded()
-		case *http2.DataFrame:
-			resp.dataSeen++
-			resp.body = append(resp.body, f.Data()...)
-			return f.StreamEnded()
-		case *http2.RSTStreamFrame:
-			resp.reset, resp.rst = true, f.ErrCode
-			return true
-		}
-		return false
+		rc.absorb(f)
+		r := rc.responses[streamID]
+		return r != nil && r.done
 	})
-	return resp
+	return rc.responses[streamID]
+}
+
+// absorb records a stream's HEADERS, DATA or RST_STREAM frame in
+// rc.responses.
+func (rc *rawConn) absorb(f http2.Frame) {
+	id := f.Header().StreamID
+	if id == 0 {
+		return
+	}
+	if rc.responses == nil {
+		rc.responses = map[uint32]*response{}
+	}
+	resp := rc.responses[id]
+	if resp == nil {
+		resp = &response{}
+		rc.responses[id] = resp
+	}
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		if resp.status != 0 {
+			resp.trailer = regularFields(f)
+		} else {
+			st, _ := strconv.Atoi(f.PseudoValue("status"))
+			if st >= 100 && st < 200 {
+				resp.info = append(resp.info, st)
+			} else {
+				resp.status = st
+				resp.header = regularFields(f)
+			}
+		}
+		resp.done = f.StreamEnded()
+	case *http2.DataFrame:
+		resp.dataSeen++
+		resp.body = append(resp.body, f.Data()...)
+		resp.done = f.StreamEnded()
+	case *http2.RSTStreamFrame:
+		resp.reset, resp.rst = true, f.ErrCode
+		resp.done = true
+	}
 }
 
 func regularFields(f *http2.MetaHeadersFrame) map[string][]string {
