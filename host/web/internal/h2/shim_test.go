@@ -1,9 +1,10 @@
 package h2_test
 
 // This file is the only one that knows which HTTP/2 server runs under the
-// tests. Today it is net/http's own HTTP/2 server (the reference behaviour);
-// when package h2's Server lands, startServer switches to it and nothing else
-// changes.
+// tests: package h2's Server, or with H2TEST_SERVER=net/http net/http's
+// own HTTP/2 server, the reference behaviour the tests were first checked
+// against (where the two differ within what RFC 9113 allows, the tests
+// accept both).
 
 import (
 	"bytes"
@@ -12,6 +13,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -19,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/host/web/internal/h2"
 )
 
 // serverOpts are the knobs the tests turn. Zero values mean the server's
@@ -35,7 +39,10 @@ type serverOpts struct {
 type testServer struct {
 	Addr string
 
-	srv   *http.Server
+	srv   *http.Server // net/http's, or nil
+	h2    *h2.Server   // ours, or nil
+	ln    net.Listener
+	conns sync.WaitGroup
 	logs  *syncBuffer
 	label string // pprof label value carried by every goroutine of this server
 	done  chan struct{}
@@ -57,6 +64,39 @@ func startServer(t testing.TB, h http.Handler, o serverOpts) *testServer {
 		logs:  &syncBuffer{},
 		label: fmt.Sprint(serverSeq.Add(1)),
 		done:  make(chan struct{}),
+	}
+	if os.Getenv("H2TEST_SERVER") != "net/http" {
+		ts.ln = ln
+		ts.h2 = &h2.Server{
+			Handler:              h,
+			MaxConcurrentStreams: o.MaxConcurrentStreams,
+			MaxHeaderBytes:       o.MaxHeaderBytes,
+			IdleTimeout:          o.IdleTimeout,
+			ErrorLog:             log.New(ts.logs, "", 0),
+		}
+		serving := make(chan struct{})
+		go func() {
+			defer close(ts.done)
+			pprof.Do(context.Background(), pprof.Labels(serverLabelKey, ts.label), func(ctx context.Context) {
+				close(serving)
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					ts.conns.Add(1)
+					go func() {
+						defer ts.conns.Done()
+						ts.h2.ServeConn(ctx, c)
+					}()
+				}
+			})
+			ts.conns.Wait()
+		}()
+		<-serving
+		t.Cleanup(func() { checkServerGoroutines(t, ts) })
+		t.Cleanup(ts.Close)
+		return ts
 	}
 	ts.srv = &http.Server{
 		Handler:        h,
@@ -86,12 +126,23 @@ func startServer(t testing.TB, h http.Handler, o serverOpts) *testServer {
 
 // Shutdown gracefully shuts the server down: GOAWAY to every connection, wait
 // for in-flight streams (or ctx), close.
-func (ts *testServer) Shutdown(ctx context.Context) error { return ts.srv.Shutdown(ctx) }
+func (ts *testServer) Shutdown(ctx context.Context) error {
+	if ts.h2 != nil {
+		ts.ln.Close()
+		return ts.h2.Shutdown(ctx)
+	}
+	return ts.srv.Shutdown(ctx)
+}
 
 // Close closes the listener and every connection now. Safe to call twice.
 func (ts *testServer) Close() {
 	ts.once.Do(func() {
-		ts.srv.Close()
+		if ts.h2 != nil {
+			ts.ln.Close()
+			ts.h2.Close()
+		} else {
+			ts.srv.Close()
+		}
 		<-ts.done
 	})
 }

@@ -210,6 +210,18 @@ func (st *stream) takeRequest(f *http2.MetaHeadersFrame) (http2.ErrCode, int) {
 			if st.authority == "" {
 				st.authority = hf.Value
 			}
+		case "trailer":
+			// The declared trailers, whose values the trailers' HEADERS
+			// fills in: the map is made here, before that frame can be
+			// read.
+			if st.body.trailer == nil {
+				st.body.trailer = http.Header{}
+			}
+			for _, k := range strings.Split(hf.Value, ",") {
+				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" && httpguts.ValidTrailerHeader(k) {
+					st.body.trailer[k] = nil
+				}
+			}
 		case "content-length":
 			n, err := strconv.ParseUint(hf.Value, 10, 63)
 			if err != nil || st.declared >= 0 && st.declared != int64(n) {
@@ -584,18 +596,12 @@ func (st *stream) request() (*http.Request, error) {
 			delete(r.Header, "Expect")
 		}
 	}
-	if tr := r.Header["Trailer"]; len(tr) > 0 {
-		r.Trailer = http.Header{}
-		for _, v := range tr {
-			for _, k := range strings.Split(v, ",") {
-				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" && httpguts.ValidTrailerHeader(k) {
-					r.Trailer[k] = nil
-				}
-			}
-		}
+	if len(r.Header["Trailer"]) > 0 {
+		// The declared trailers' map, made by takeRequest before the
+		// trailers could come.
+		r.Trailer = st.body.trailer
 		delete(r.Header, "Trailer")
 	}
-	st.body.trailer = r.Trailer
 	return r.WithContext(st.ctx), nil
 }
 
