@@ -525,9 +525,9 @@ func TestRequestFields(t *testing.T) {
 	t.Parallel()
 	type seen struct {
 		method, path, rawQuery, host, proto, cookie string
-		major, minor, cookies                        int
-		contentLength                                int64
-		body                                         string
+		major, minor, cookies                       int
+		contentLength                               int64
+		body                                        string
 	}
 	got := make(chan seen, 1)
 	ts := startServer(t, handlerFunc(func(w responseWriter, r *request) {
