@@ -186,7 +186,7 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route) {
 			break
 		}
 		b.Release()
-		if fs.st.Context().Err() != nil {
+		if fs.st.Err() != nil {
 			out.status, out.errMsg = 499, "client went away"
 			lastErr = nil
 			break
@@ -228,16 +228,17 @@ func containsBackend(tried []*balance.Backend, b *balance.Backend) bool {
 // one) and reads the response head: into the connection's buffer when
 // parseFastResponse takes it (resp nil; fs.fields has its fields), else
 // with net/http's parser. A kept connection the backend had closed is
-// replaced once. The stream's end (its client resetting it) aborts the
-// exchange.
+// replaced once. The stream's early end (its client resetting it, the
+// connection closing) aborts the exchange (SetAbort).
 func (h *handler) exchangeH2(fs *h2Stream, c *h1Client, addr string, hdrTimeout time.Duration, t0 time.Time) (*h1Conn, *http.Response, error) {
-	ctx := fs.st.Context()
 	for try := 0; ; try++ {
-		pc, err := c.get(ctx, addr, false, t0)
+		pc, err := c.get(fs.st.ConnContext(), addr, false, t0)
 		if err != nil {
 			return nil, nil, err
 		}
-		stop := context.AfterFunc(ctx, pc.abortFn)
+		if !fs.st.SetAbort(pc.abortFn) {
+			pc.abort() // the client left first
+		}
 		pc.nread = 0
 		h.writeH2Head(pc.bw, fs)
 		var resp *http.Response
@@ -246,7 +247,7 @@ func (h *handler) exchangeH2(fs *h2Stream, c *h1Client, addr string, hdrTimeout 
 				resp, err = h.readH2Head(fs, pc, c)
 			}
 		}
-		if !stop() || pc.broken.Load() {
+		if !fs.st.ClearAbort() || pc.broken.Load() {
 			err = context.Canceled
 		}
 		if err == nil {
@@ -258,14 +259,14 @@ func (h *handler) exchangeH2(fs *h2Stream, c *h1Client, addr string, hdrTimeout 
 		pc.close(true)
 		var ne net.Error
 		timeout := errors.As(err, &ne) && ne.Timeout()
-		if timeout && ctx.Err() == nil && !pc.broken.Load() {
+		if timeout && fs.st.Err() == nil && !pc.broken.Load() {
 			err = h1TimeoutError{}
 			if hdrTimeout < h.s.hdrMax {
 				err = errHeaderTimeout
 			}
 			return nil, nil, err
 		}
-		if try > 0 || !pc.reused || pc.nread != 0 || ctx.Err() != nil {
+		if try > 0 || !pc.reused || pc.nread != 0 || fs.st.Err() != nil {
 			return nil, nil, err
 		}
 	}
@@ -410,17 +411,19 @@ func (h *handler) relayH2(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.Resp
 	out.bytes = first
 	var rerr error
 	if werr == nil && first < n {
-		stop := context.AfterFunc(fs.st.Context(), pc.abortFn)
+		if !fs.st.SetAbort(pc.abortFn) {
+			pc.abort()
+		}
 		var written int64
 		written, rerr, werr = copyToStream(fs.st, pc.br, n-first)
 		out.bytes += written
-		if !stop() {
-			rerr = errors.Join(rerr, context.Canceled)
+		if !fs.st.ClearAbort() && rerr == nil && werr == nil {
+			rerr = context.Canceled
 		}
 	}
 	switch {
 	case rerr != nil:
-		if fs.st.Context().Err() != nil {
+		if fs.st.Err() != nil {
 			out.errMsg = "client went away mid-response"
 		} else {
 			out.errMsg = "backend body failed: " + rerr.Error()
@@ -475,11 +478,13 @@ func (h *handler) relayH2Full(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.
 	out.status = resp.StatusCode
 	flush := resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"])
 	w, done := fs.st.Respond(fs.method)
-	stop := context.AfterFunc(fs.st.Context(), pc.abortFn)
+	if !fs.st.SetAbort(pc.abortFn) {
+		pc.abort()
+	}
 	cerr := sendResponse(w, resp, flush)
-	aborted := !stop()
+	aborted := !fs.st.ClearAbort()
 	if cerr != nil {
-		if cerr.read && fs.st.Context().Err() == nil {
+		if cerr.read && fs.st.Err() == nil {
 			out.errMsg = "backend body failed: " + cerr.err.Error()
 			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", cerr.err)
 		} else {

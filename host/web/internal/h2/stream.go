@@ -19,10 +19,12 @@ import (
 // stream is one request and its response. The fields under "mu" are the
 // connection's mu's.
 type stream struct {
-	c      *conn
-	id     uint32
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	c  *conn
+	id uint32
+	// task is what the stream's goroutine does: run, or answer status
+	// (a request the handler never sees), or nothing (a reset one).
+	status int
+	reset  bool
 
 	// The request, as it came.
 	method, scheme, authority, path string
@@ -40,6 +42,15 @@ type stream struct {
 	resetSent   bool
 	resetGot    bool
 	localDone   bool // our END_STREAM went out
+	// The stream's context is made when first asked for (the handler
+	// always asks; Fast seldom does: a context per stream, registered
+	// with the connection's, costs more than the rest of a small
+	// request's bookkeeping). abortErr says why the stream ended before
+	// its response did; onAbort is Fast's hook for that moment.
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	abortErr error
+	onAbort  func()
 
 	// The writer's (the stream goroutine's) only.
 	headersSent bool
@@ -67,8 +78,78 @@ func (s *Stream) Fields() []hpack.HeaderField { return s.st.fields }
 func (s *Stream) HasBody() bool { return !s.st.bodyless }
 
 // Context is canceled when the client resets the stream, the connection
-// ends or the stream is done.
-func (s *Stream) Context() context.Context { return s.st.ctx }
+// ends or the stream is done. It is made on the first call; Fast should
+// prefer Err and SetAbort, which cost nothing.
+func (s *Stream) Context() context.Context { return s.st.context() }
+
+// Err says why the stream ended before its response did (the client
+// reset it, the connection ended); nil while it has not.
+func (s *Stream) Err() error {
+	s.st.c.mu.Lock()
+	defer s.st.c.mu.Unlock()
+	return s.st.abortErr
+}
+
+// SetAbort registers f to be called, once, when the stream is reset or
+// its connection ends (on the goroutine that sees it: f must not block);
+// false, and f is not kept, when that has happened already. One f at a
+// time: a second SetAbort replaces the first.
+func (s *Stream) SetAbort(f func()) bool {
+	st := s.st
+	st.c.mu.Lock()
+	defer st.c.mu.Unlock()
+	if st.abortErr != nil {
+		return false
+	}
+	st.onAbort = f
+	return true
+}
+
+// ClearAbort removes SetAbort's f; false when f was called (or is being
+// called) before it could be removed.
+func (s *Stream) ClearAbort() bool {
+	st := s.st
+	st.c.mu.Lock()
+	defer st.c.mu.Unlock()
+	ok := st.onAbort != nil
+	st.onAbort = nil
+	return ok
+}
+
+// context makes the stream's context on first use.
+func (st *stream) context() context.Context {
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.ctx == nil {
+		st.ctx, st.cancel = context.WithCancelCause(c.ctx)
+		if st.abortErr != nil {
+			st.cancel(st.abortErr)
+		}
+	}
+	return st.ctx
+}
+
+// abort ends the stream early: its abort hook runs, its context (if made)
+// is canceled, its body fails.
+func (st *stream) abort(err error) {
+	c := st.c
+	c.mu.Lock()
+	if st.abortErr == nil {
+		st.abortErr = err
+	}
+	f, cancel := st.onAbort, st.cancel
+	st.onAbort = nil
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	if cancel != nil {
+		cancel(err)
+	}
+	st.body.end(err, nil)
+}
 
 // ConnValue is what Server.ConnValue made for the stream's connection
 // (nil without it).
@@ -136,7 +217,6 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	st := &stream{c: c, id: id, declared: -1, sendWindow: c.peerWindow, recvWindow: initialRecvWindow}
-	st.ctx, st.cancel = context.WithCancelCause(c.ctx)
 	st.body.st = st
 	st.body.cond.L = &st.body.mu
 	st.remoteDone = f.StreamEnded()
@@ -153,13 +233,10 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	switch {
 	case code != 0:
 		st.resetByUs(code)
-		go st.done()
-		return nil
+		st.reset = true
 	case status != 0:
-		go st.answer(status)
-		return nil
-	}
-	if st.remoteDone {
+		st.status = status
+	case st.remoteDone:
 		st.body.end(nil, nil)
 	}
 	go st.run()
@@ -271,21 +348,34 @@ func (c *conn) onTrailers(st *stream, f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// run serves the stream: Server.Fast, or the handler.
+// run serves the stream (Server.Fast, or the handler; a status of its
+// own for a request the handler never sees) and ends it.
 func (st *stream) run() {
 	defer st.done()
 	s := st.c.s
-	if s.Fast != nil && s.Fast(&Stream{st}) {
-		return
+	switch {
+	case st.reset:
+	case st.status != 0:
+		st.writeHead(st.status, nil, nil, true)
+	case s.Fast != nil && st.fast():
+	default:
+		st.serveHandler()
 	}
-	st.serveHandler()
 }
 
-// answer sends a bodiless response with status (a request the handler
-// never sees) and ends the stream.
-func (st *stream) answer(status int) {
-	defer st.done()
-	st.writeHead(status, nil, nil, true)
+// fast offers the stream to Server.Fast; a panic there is a handler's:
+// logged (but http.ErrAbortHandler), the stream reset.
+func (st *stream) fast() (served bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				st.c.s.logf("http2: panic serving %s: %v", st.c.remote, v)
+			}
+			st.resetByUs(http2.ErrCodeInternal)
+			served = true
+		}
+	}()
+	return st.c.s.Fast(&Stream{st})
 }
 
 // done ends the stream's goroutine: the stream leaves the connection, a
@@ -307,8 +397,11 @@ func (st *stream) done() {
 	if last {
 		c.armIdle()
 	}
+	cancel := st.cancel
 	c.mu.Unlock()
-	st.cancel(errStreamDone)
+	if cancel != nil {
+		cancel(errStreamDone)
+	}
 	c.giveBack(nil, unread)
 	if reset {
 		c.writeRST(st.id, http2.ErrCodeNo)
@@ -326,10 +419,8 @@ func (st *stream) cancelBy(err error) {
 	c := st.c
 	c.mu.Lock()
 	st.resetGot = true
-	c.cond.Broadcast()
 	c.mu.Unlock()
-	st.cancel(err)
-	st.body.end(err, nil)
+	st.abort(err)
 }
 
 // resetByUs sends RST_STREAM with code (once) and fails the stream as
@@ -339,14 +430,11 @@ func (st *stream) resetByUs(code http2.ErrCode) {
 	c.mu.Lock()
 	send := !st.resetSent && !st.resetGot && !st.localDone
 	st.resetSent = true
-	c.cond.Broadcast()
 	c.mu.Unlock()
 	if send {
 		c.writeRST(st.id, code)
 	}
-	err := errors.New("h2: stream reset: " + code.String())
-	st.cancel(err)
-	st.body.end(err, nil)
+	st.abort(errors.New("h2: stream reset: " + code.String()))
 }
 
 // gone is the error a write to the stream gets, or nil (mu held).
@@ -602,7 +690,7 @@ func (st *stream) request() (*http.Request, error) {
 		r.Trailer = st.body.trailer
 		delete(r.Header, "Trailer")
 	}
-	return r.WithContext(st.ctx), nil
+	return r.WithContext(st.context()), nil
 }
 
 // body is a request body: DATA payloads the reader goroutine appends,
