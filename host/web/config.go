@@ -59,12 +59,15 @@ type Config struct {
 	// net/http's Transport, as before. TLS pools and upgrade requests
 	// (WebSocket) always use net/http's Transport.
 	UpstreamClient string
-	// Server is what serves plain (non-TLS, non-h2c) listeners:
-	// ServerLean ("lean", the default for "") reads each request and
+	// Server is what serves plain and TLS listeners: ServerLean
+	// ("lean", the default for "") reads each HTTP/1.1 request and
 	// writes its response on one goroutine per connection, a small
-	// response in one write (h1server.go); ServerNetHTTP ("net/http")
-	// uses net/http's server, as before. TLS and h2c listeners always
-	// use net/http's server.
+	// response in one write (h1server.go), and serves the TLS
+	// connections that negotiate h2 with the internal/h2 server (a
+	// goroutine per stream, HEADERS and DATA in one write, a fast path
+	// of its own: fasth2.go); ServerNetHTTP ("net/http") uses net/http's
+	// server for both, as before. h2c listeners always use net/http's
+	// server.
 	Server string
 	// NoFastPath sends every request through the full path (handler):
 	// its plugins' hooks, net/http's request and response types. By
