@@ -239,7 +239,7 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	case st.remoteDone:
 		st.body.end(nil, nil)
 	}
-	go st.run()
+	c.startStream(st)
 	return nil
 }
 
