@@ -214,7 +214,7 @@ type conn struct {
 	// encoder's state is the wire's order, so a header block is encoded
 	// and written in one hold of wmu.
 	wmu  sync.Mutex
-	bw   *bufio.Writer
+	bw   pooledWriter
 	enc  *hpack.Encoder
 	hbuf headerBuf
 	werr error // the first write error: nothing more is written
@@ -249,6 +249,55 @@ type conn struct {
 	idleWorker bool // a worker waits on spare
 }
 
+// readBufferSize is the connection's read buffer, which an idle
+// connection keeps (reads past it go straight to the connection).
+const readBufferSize = 4 << 10
+
+// pooledWriter is the connection's write buffer, taken from a pool by
+// the first write after a flush and given back by the flush (as
+// net/http's h2 server does): an idle connection holds none. With
+// 16 KiB buffers held for good, 2,000 idle connections took 138 MB of
+// RSS against net/http's 109.
+type pooledWriter struct {
+	w  io.Writer
+	bw *bufio.Writer
+}
+
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
+
+func (p *pooledWriter) Write(b []byte) (int, error) {
+	if p.bw == nil {
+		p.bw = writers.Get().(*bufio.Writer)
+		p.bw.Reset(p.w)
+	}
+	return p.bw.Write(b)
+}
+
+// Flush writes what is buffered and gives the buffer back.
+func (p *pooledWriter) Flush() error {
+	if p.bw == nil {
+		return nil
+	}
+	err := p.bw.Flush()
+	if err == nil {
+		p.release()
+	}
+	return err
+}
+
+// drop forgets what is buffered (the connection failed).
+func (p *pooledWriter) drop() {
+	if p.bw != nil {
+		p.release()
+	}
+}
+
+func (p *pooledWriter) release() {
+	p.bw.Reset(nil)
+	writers.Put(p.bw)
+	p.bw = nil
+}
+
 // headerBuf is the HPACK encoder's output, reused.
 type headerBuf struct{ b []byte }
 
@@ -269,8 +318,8 @@ func newConn(s *Server, ctx context.Context, nc net.Conn) *conn {
 	if s.ConnValue != nil {
 		c.value = s.ConnValue(nc)
 	}
-	c.bw = bufio.NewWriterSize(nc, 16<<10)
-	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 16<<10))
+	c.bw.w = nc
+	c.fr = http2.NewFramer(&c.bw, bufio.NewReaderSize(nc, readBufferSize))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = s.maxHeaderBytes()
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
@@ -640,7 +689,7 @@ func (c *conn) giveBack(st *stream, n int64) {
 // error.
 func (c *conn) flushLocked() error {
 	if c.werr != nil {
-		c.bw.Reset(io.Discard)
+		c.bw.drop()
 		return c.werr
 	}
 	if err := c.bw.Flush(); err != nil {
