@@ -54,7 +54,9 @@ type Server struct {
 	// 0 means http.DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 	// IdleTimeout closes a connection (GOAWAY, NO_ERROR) that has had no
-	// stream open for this long; 0: never.
+	// stream open for this long (checked once per IdleTimeout, so the
+	// close comes one to two IdleTimeouts after the last stream); 0:
+	// never.
 	IdleTimeout time.Duration
 	// PrefaceTimeout bounds the wait for the client's connection
 	// preface; 0: none.
@@ -238,6 +240,7 @@ type conn struct {
 	controlFrames int
 	opened        int
 	idleTimer     *time.Timer
+	idleSeen      int // opened when the idle timer was last armed
 	// A stream's goroutine waits for the connection's next stream
 	// (spare), one at a time, until the connection ends: a goroutine
 	// made for every stream grows its stack anew each time (the fast
@@ -802,22 +805,31 @@ func (c *conn) close() {
 
 var errConnClosed = errors.New("h2: connection closed")
 
-// armIdle starts the idle timer when no stream is open (mu held).
+// armIdle starts the idle timer (mu held). It is not stopped and
+// restarted around every stream (two timer operations per request):
+// when it fires, a connection that had a stream open since, or has one
+// now, gets another IdleTimeout. So an idle connection closes between
+// one and two IdleTimeouts after its last stream ended.
 func (c *conn) armIdle() {
 	t := c.s.IdleTimeout
-	if t <= 0 || c.active > 0 || c.closed {
+	if t <= 0 || c.closed || c.idleTimer != nil {
 		return
 	}
-	if c.idleTimer == nil {
-		c.idleTimer = time.AfterFunc(t, c.idleFired)
-	} else {
-		c.idleTimer.Reset(t)
-	}
+	c.idleSeen = c.opened
+	c.idleTimer = time.AfterFunc(t, c.idleFired)
 }
 
 func (c *conn) idleFired() {
 	c.mu.Lock()
-	idle := c.active == 0 && !c.closed
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	idle := c.active == 0 && c.opened == c.idleSeen
+	if !idle {
+		c.idleSeen = c.opened
+		c.idleTimer.Reset(c.s.IdleTimeout)
+	}
 	c.mu.Unlock()
 	if idle {
 		c.goAway(http2.ErrCodeNo, false)

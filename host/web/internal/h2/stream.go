@@ -224,9 +224,6 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	c.streams[id] = st
 	c.active++
 	c.opened++
-	if c.idleTimer != nil {
-		c.idleTimer.Stop()
-	}
 	c.mu.Unlock()
 
 	code, status := st.takeRequest(f)
@@ -394,9 +391,6 @@ func (st *stream) done() {
 	}
 	last := c.active == 0
 	closeNow := last && (c.peerGoAway || c.goAwaySent)
-	if last {
-		c.armIdle()
-	}
 	cancel := st.cancel
 	c.mu.Unlock()
 	if cancel != nil {
