@@ -2,11 +2,9 @@ package web
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -326,57 +324,16 @@ func (h *handler) writeH2Head(bw *bufio.Writer, fs *h2Stream) {
 	bw.WriteString("\r\n")
 }
 
-// readH2Head reads the response head into pc's buffer: nil when
-// parseFastResponse took it (fs.resp), else net/http's reading of it.
-// Interim responses other than 100 go to the client.
+// readH2Head reads the response head: into pc's buffer when
+// parseFastResponse takes it (fs.resp; nil returned), else with
+// net/http's parser. Interim responses other than 100 go to the client.
 func (h *handler) readH2Head(fs *h2Stream, pc *h1Conn, c *h1Client) (*http.Response, error) {
-	br := pc.br
-	pc.limit = c.maxHdr
-	defer func() { pc.limit = math.MaxInt64 }()
-	if _, err := br.Peek(1); err != nil {
-		return nil, err
-	}
-	for seen := 0; ; {
-		buf, _ := br.Peek(br.Buffered())
-		from := max(0, seen-3)
-		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
-			if parseFastResponse(buf[:from+i+4], fs.head, &fs.resp) {
-				return nil, nil
-			}
-			break
+	return readUpstreamHead(pc, c, fs.head, &fs.resp, func() (*http.Request, func(int, http.Header)) {
+		return &http.Request{Method: fs.method}, func(code int, h http.Header) {
+			removeHopHeaders(h, false)
+			fs.st.WriteResponse(code, appendH2Fields(fs.fieldsBuf[:0], h), nil, false)
 		}
-		seen = len(buf)
-		if seen == br.Size() {
-			break
-		}
-		if _, err := br.Peek(seen + 1); err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				break
-			}
-			return nil, err
-		}
-	}
-	for n1xx := 0; ; {
-		resp, err := http.ReadResponse(br, &http.Request{Method: fs.method})
-		if err != nil {
-			return nil, err
-		}
-		code := resp.StatusCode
-		if code < 100 {
-			return nil, errBadStatus(code)
-		}
-		if code > 199 || code == http.StatusSwitchingProtocols {
-			return resp, nil
-		}
-		if n1xx++; n1xx > h1Max1xx {
-			return nil, errors.New("backend sent too many 1xx informational responses")
-		}
-		pc.limit = c.maxHdr
-		if code != http.StatusContinue {
-			removeHopHeaders(resp.Header, false)
-			fs.st.WriteResponse(code, appendH2Fields(fs.fieldsBuf[:0], resp.Header), nil, false)
-		}
-	}
+	})
 }
 
 // relayH2 writes the response to the client: the head parseFastResponse

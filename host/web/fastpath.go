@@ -522,6 +522,27 @@ func writeSpans(bw *bufio.Writer, head []byte, from, end int, drops []span) {
 // 1xx, chunked...) and returns it. An interim response other than
 // 100 Continue goes to the client, as the full path sends it.
 func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http.Response, error) {
+	return readUpstreamHead(pc, c, sc.fast.req.method == http.MethodHead, &sc.fast.resp,
+		func() (*http.Request, func(int, http.Header)) {
+			w := sc.fastWriter()
+			return w.req, func(code int, h http.Header) {
+				hdr := w.Header()
+				for k, vv := range h {
+					hdr[k] = vv
+				}
+				w.WriteHeader(code)
+				clear(hdr)
+			}
+		})
+}
+
+// readUpstreamHead reads a response head on pc, for the fast paths: into
+// pc's buffer when parseFastResponse takes it (fr; resp nil), else, from
+// the first byte, with net/http's parser, for the request slow gives; the
+// interim responses (1xx but 100) go to the function slow gives with it,
+// and the final response is returned.
+func readUpstreamHead(pc *h1Conn, c *h1Client, headReq bool, fr *fastResponse,
+	slow func() (*http.Request, func(code int, h http.Header))) (*http.Response, error) {
 	br := pc.br
 	pc.limit = c.maxHdr
 	defer func() { pc.limit = math.MaxInt64 }()
@@ -532,7 +553,7 @@ func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http
 		buf, _ := br.Peek(br.Buffered())
 		from := max(0, seen-3)
 		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
-			if parseFastResponse(buf[:from+i+4], sc.fast.req.method == http.MethodHead, &sc.fast.resp) {
+			if parseFastResponse(buf[:from+i+4], headReq, fr) {
 				return nil, nil
 			}
 			break
@@ -548,10 +569,9 @@ func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http
 			return nil, err
 		}
 	}
-	// net/http's parser from the first byte: nothing was consumed.
-	w := sc.fastWriter()
+	req, interim := slow()
 	for n1xx := 0; ; {
-		resp, err := http.ReadResponse(br, w.req)
+		resp, err := http.ReadResponse(br, req)
 		if err != nil {
 			return nil, err
 		}
@@ -567,12 +587,7 @@ func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http
 		}
 		pc.limit = c.maxHdr
 		if code != http.StatusContinue {
-			hdr := w.Header()
-			for k, vv := range resp.Header {
-				hdr[k] = vv
-			}
-			w.WriteHeader(code)
-			clear(hdr)
+			interim(code, resp.Header)
 		}
 	}
 }

@@ -168,10 +168,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	} else {
 		s.idle = idle
 	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.goAway(http2.ErrCodeNo, true)
@@ -185,15 +182,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// connsLocked lists the connections (s.mu held).
+func (s *Server) connsLocked() []*conn {
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
 // Close closes every connection at once; streams in flight see their
 // contexts canceled.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.shutting = true
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.nc.Close()

@@ -444,6 +444,13 @@ func (st *stream) gone() error {
 	return nil
 }
 
+// check is gone, with mu taken here.
+func (st *stream) check() error {
+	st.c.mu.Lock()
+	defer st.c.mu.Unlock()
+	return st.gone()
+}
+
 // takeWindow waits until the stream may send some of n bytes, and takes
 // up to n, within the peer's frame size (mu taken here).
 func (st *stream) takeWindow(n int) (int, error) {
@@ -475,13 +482,8 @@ func (st *stream) writeHead(status int, fields []hpack.HeaderField, body []byte,
 		if take, err = st.takeWindow(len(body)); err != nil {
 			return err
 		}
-	} else {
-		c.mu.Lock()
-		err = st.gone()
-		c.mu.Unlock()
-		if err != nil {
-			return err
-		}
+	} else if err = st.check(); err != nil {
+		return err
 	}
 	endHeaders := end && len(body) == 0
 	c.wmu.Lock()
@@ -536,15 +538,12 @@ func (st *stream) writeData(p []byte, end, flush bool) error {
 		if !end {
 			return nil
 		}
-		c.mu.Lock()
-		err := st.gone()
-		c.mu.Unlock()
-		if err != nil {
+		if err := st.check(); err != nil {
 			return err
 		}
 		c.wmu.Lock()
 		c.fr.WriteData(st.id, true, nil)
-		err = c.flushLocked()
+		err := c.flushLocked()
 		c.wmu.Unlock()
 		st.ended()
 		return err
@@ -577,10 +576,7 @@ func (st *stream) writeData(p []byte, end, flush bool) error {
 // writeTrailers sends the trailers as the HEADERS that ends the stream.
 func (st *stream) writeTrailers(fields []hpack.HeaderField) error {
 	c := st.c
-	c.mu.Lock()
-	err := st.gone()
-	c.mu.Unlock()
-	if err != nil {
+	if err := st.check(); err != nil {
 		return err
 	}
 	c.wmu.Lock()
@@ -589,7 +585,7 @@ func (st *stream) writeTrailers(fields []hpack.HeaderField) error {
 		c.enc.WriteField(hf)
 	}
 	c.writeBlockLocked(st.id, c.hbuf.b, true)
-	err = c.flushLocked()
+	err := c.flushLocked()
 	c.wmu.Unlock()
 	st.ended()
 	return err
