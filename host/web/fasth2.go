@@ -378,17 +378,9 @@ func (h *handler) relayH2(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.Resp
 			rerr = context.Canceled
 		}
 	}
-	switch {
-	case rerr != nil:
-		if fs.st.Err() != nil {
-			out.errMsg = "client went away mid-response"
-		} else {
-			out.errMsg = "backend body failed: " + rerr.Error()
-			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", rerr)
-		}
+	h.bodyFailed(out, rerr, werr, fs.st.Err() != nil)
+	if rerr != nil {
 		fs.st.Reset() // the client must not take the cut body as whole
-	case werr != nil:
-		out.errMsg = "writing to the client failed: " + werr.Error()
 	}
 	if rerr == nil && werr == nil && !fr.close && !pc.broken.Load() {
 		pc.reused = false

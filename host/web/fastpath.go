@@ -600,7 +600,6 @@ func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 	if resp != nil {
 		return h.relayFull(sc, c, pc, resp, out)
 	}
-	s := h.s
 	fr := &sc.fast.resp
 	headLen := fr.size
 	head, _ := pc.br.Peek(headLen)
@@ -616,22 +615,27 @@ func (h *handler) relayFast(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 	out.bytes = written
 	complete := rerr == nil && werr == nil // the backend's response was read whole
 	reuse := h.takeUpstream(sc, pc) && complete && !fr.close
-	switch {
-	case rerr != nil:
-		if sc.ctx.Err() != nil {
-			out.errMsg = "client went away mid-response"
-		} else {
-			out.errMsg = "backend body failed: " + rerr.Error()
-			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", rerr)
-		}
-	case werr != nil:
-		out.errMsg = "writing to the client failed: " + werr.Error()
-	}
+	h.bodyFailed(out, rerr, werr, sc.ctx.Err() != nil)
 	h.endUpstream(sc, c, pc, reuse)
 	if rerr != nil {
 		return rerr
 	}
 	return werr
+}
+
+// bodyFailed records in out why a relayed body was cut: reading the
+// backend (rerr; the client's leaving when clientGone) or writing to the
+// client (werr). Nothing when both are nil.
+func (h *handler) bodyFailed(out *fastOutcome, rerr, werr error, clientGone bool) {
+	switch {
+	case rerr != nil && clientGone:
+		out.errMsg = "client went away mid-response"
+	case rerr != nil:
+		out.errMsg = "backend body failed: " + rerr.Error()
+		h.s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", rerr)
+	case werr != nil:
+		out.errMsg = "writing to the client failed: " + werr.Error()
+	}
 }
 
 // writeFastRespHead writes to the client the response head sc.fast.resp
