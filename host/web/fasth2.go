@@ -27,11 +27,11 @@ import (
 //   - a GET or HEAD without a body, its :path in origin form as
 //     fastTarget takes it, its :authority a plain host as fastHost takes
 //     it;
-//   - no field the HTTP/1.1 fast path refuses (a login: authorization, or
-//     a cookie that mentions the auth cookie; the forwarding headers the
-//     full path rewrites; expect, te, trailer, content-length...). Kept
-//     decisions (fastreuse.go) are HTTP/1.1's only: a login on h2 takes
-//     the full path;
+//   - no field the HTTP/1.1 fast path refuses (the forwarding headers
+//     the full path rewrites; expect, te, trailer, content-length...); a
+//     login (authorization, or a cookie field that mentions the auth
+//     cookie) only with a kept decision (fastreuse.go), found with the
+//     cookie fields joined as the full path's Cookie header is;
 //   - no plugin would be entered for it (plugin.Host.Wants), the pool is
 //     plain and reached through the lean client, the route has no
 //     no_buffering and no dial_timeout, and the connection limits
@@ -94,14 +94,25 @@ func (h *handler) serveFastH2(st *h2.Stream) bool {
 	}
 	fs := h2Stream{st: st, method: m, host: host, path: target[:pathLen], head: m == http.MethodHead}
 	cookie := s.cfg.AuthCookie
+	reuse := s.decisions != nil // credentials only with a kept decision (fastreuse.go)
+	var cr fastCreds
+	authCookie := false
 	for _, f := range st.Fields() {
 		switch fieldNames[f.Name] {
 		case fieldOther, fieldDate, fieldContentType, fieldHost:
 		case fieldCookie:
 			if cookie != "" && strings.Contains(f.Value, cookie) {
-				return false // it may carry a login
+				if !reuse {
+					return false // it may carry a login
+				}
+				authCookie = true
 			}
 			fs.cookies++
+		case fieldAuthorization:
+			if !reuse || cr.authz != nil {
+				return false
+			}
+			cr.authz = []byte(f.Value)
 		default:
 			return false
 		}
@@ -121,6 +132,21 @@ func (h *handler) serveFastH2(st *h2.Stream) bool {
 		}
 		p = rt.pool
 	}
+	var fd *fastDecision
+	var fdv fastDecision
+	if cr.authz != nil || authCookie {
+		// Credentials: only a kept decision takes them here, keyed as
+		// the full path keys it (the cookie fields joined, as the
+		// request's Cookie header is).
+		if authCookie {
+			cr.cookie = joinCookies(st.Fields())
+		}
+		cr.method, cr.path, cr.tls, cr.peerIP, cr.peer = m, fs.path, st.TLS(), fs.peer.peerIP, fs.peer.peer
+		if !h.reuseFast(&cr, host, rt, &fdv) {
+			return false
+		}
+		fd, p = &fdv, fdv.pool
+	}
 	if p == nil || p.scheme != "http" {
 		return false
 	}
@@ -128,20 +154,37 @@ func (h *handler) serveFastH2(st *h2.Stream) bool {
 	if !ok {
 		return false
 	}
-	if s.plugins != nil {
+	if s.plugins != nil && fd == nil {
 		hf := plugin.HTTPFields{Method: m, Host: host, Path: fs.path}
 		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: fs.peer.peer, AuthMethod: "none", LoginAttempt: 1, HTTP: &hf}
 		if s.plugins.Wants(&f, fastHooks, fastEvents) {
 			return false
 		}
 	}
-	h.proxyFastH2(&fs, c, p, rt)
+	h.proxyFastH2(&fs, c, p, rt, fd)
 	return true
 }
 
+// joinCookies is the request's cookie fields as one Cookie header (RFC
+// 9113 8.2.3).
+func joinCookies(fields []hpack.HeaderField) string {
+	var b strings.Builder
+	for _, f := range fields {
+		if f.Name == "cookie" {
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(f.Value)
+		}
+	}
+	return b.String()
+}
+
 // proxyFastH2 sends the stream's request to a backend of p, retrying
-// others as the HTTP/1.1 fast path does, and relays the answer.
-func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route) {
+// others as the HTTP/1.1 fast path does, and relays the answer. With a
+// kept decision (fd) that names upstreams, those are tried in order
+// instead.
+func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd *fastDecision) {
 	s := h.s
 	hdrTimeout := s.cfg.UpstreamHeaderTimeout
 	if rt != nil {
@@ -157,14 +200,24 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route) {
 		if attempt > 0 {
 			skip = func(b *balance.Backend) bool { return containsBackend(tried, b) }
 		}
-		b, err := p.bal.Pick(fs.peer.peer.Addr(), skip)
-		if err != nil {
-			break
-		}
-		tried = append(tried, b)
-		b.Acquire()
+		var b *balance.Backend
 		ps := p.stats
-		out.upstream, out.bs = b.Addr, ps.backends[b.Index]
+		if fd != nil && fd.addrs != nil {
+			if attempt >= len(fd.addrs) {
+				break
+			}
+			ps = s.stats.route
+			out.upstream = fd.addrs[attempt]
+			out.bs = ps.routeBackend(out.upstream)
+		} else {
+			var err error
+			if b, err = p.bal.Pick(fs.peer.peer.Addr(), skip); err != nil {
+				break
+			}
+			tried = append(tried, b)
+			b.Acquire()
+			out.upstream, out.bs = b.Addr, ps.backends[b.Index]
+		}
 		if attempt > 0 {
 			ps.retries.Add(1)
 		}
@@ -172,28 +225,34 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route) {
 		if attempt > 0 {
 			t0 = time.Now()
 		}
-		pc, resp, err := h.exchangeH2(fs, c, b.Addr, hdrTimeout, t0)
+		pc, resp, err := h.exchangeH2(fs, c, out.upstream, hdrTimeout, t0)
 		if err == nil {
 			fs.hdrAt = time.Now()
 			ps.upstream.observe(fs.hdrAt.Sub(t0))
 			out.answered = true
-			p.bal.Success(b)
+			if b != nil {
+				p.bal.Success(b)
+			}
 			h.relayH2(fs, c, pc, resp, &out)
-			b.Release()
+			if b != nil {
+				b.Release()
+			}
 			lastErr = nil
 			break
 		}
-		b.Release()
+		if b != nil {
+			b.Release()
+		}
 		if fs.st.Err() != nil {
 			out.status, out.errMsg = 499, "client went away"
 			lastErr = nil
 			break
 		}
 		out.bs.errors.Add(1)
-		if p.bal.Fail(b) {
+		if b != nil && p.bal.Fail(b) {
 			s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
 		}
-		s.log.Debug("backend attempt failed", "backend", b.Addr, "err", err)
+		s.log.Debug("backend attempt failed", "backend", out.upstream, "err", err)
 		lastErr = err
 	}
 	if out.status == 0 {
@@ -207,9 +266,12 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route) {
 		writeStatus(w, status, "")
 		out.bytes, _ = done()
 	}
+	if fd != nil {
+		s.settleFast(fd, &out)
+	}
 	end := time.Now()
 	h.logFast(fastLog{rt: rt, out: &out, d: end.Sub(start), host: fs.host, method: fs.method, path: fs.path,
-		client: fs.peer.peerIP, proto: "HTTP/2.0"})
+		client: fs.peer.peerIP, proto: "HTTP/2.0", fd: fd})
 }
 
 // containsBackend reports whether b is in tried.

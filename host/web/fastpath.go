@@ -162,7 +162,11 @@ func (h *handler) planFast(sc *h1ServerConn, pl *fastPlan) bool {
 	pl.fd = nil
 	if fr.authz != nil || fr.cookie != nil {
 		// Credentials: only a kept decision takes them here (fastreuse.go).
-		if !h.reuseFast(sc, host, rt, &pl.fdv) {
+		cr := fastCreds{method: fr.method, path: path, authz: fr.authz, tls: sc.tlsState, peerIP: fc.peerIP, peer: fc.peer}
+		if fr.cookie != nil {
+			cr.cookie = string(fr.cookie)
+		}
+		if !h.reuseFast(&cr, host, rt, &pl.fdv) {
 			return false
 		}
 		pl.fd, p = &pl.fdv, pl.fdv.pool

@@ -2,8 +2,10 @@ package web
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/postern/postern/abi"
@@ -41,31 +43,41 @@ func (fd *fastDecision) user() string {
 	return fd.dec.login
 }
 
-// reuseFast finds the kept decision for the request in sc.fast.req, which
-// has an Authorization line or a Cookie line naming the auth cookie, and
-// where it sends the request, as choosePool does. It reports false when
-// the full path must take it.
-func (h *handler) reuseFast(sc *h1ServerConn, host string, rt *route, fd *fastDecision) bool {
+// fastCreds is what reuseFast reads of a request with credentials, on
+// either fast path.
+type fastCreds struct {
+	method, path string
+	cookie       string // the Cookie header that mentions the auth cookie ("": none)
+	authz        []byte // the Authorization value (nil: none)
+	tls          *tls.ConnectionState
+	peerIP       string
+	peer         netip.AddrPort
+}
+
+// reuseFast finds the kept decision for a request with an Authorization
+// or a Cookie header naming the auth cookie (cr), and where it sends the
+// request, as choosePool does. It reports false when the full path must
+// take it.
+func (h *handler) reuseFast(cr *fastCreds, host string, rt *route, fd *fastDecision) bool {
 	s := h.s
-	fr := &sc.fast.req
 	if s.decisions == nil || s.plugins == nil {
 		return false
 	}
 	// The auth method and the cookie's value as the full path reads them
 	// (handler.ServeHTTP, hasCookie, reuseDecision).
 	method, cookie := "none", ""
-	if fr.cookie != nil {
-		r := http.Request{Header: http.Header{"Cookie": {string(fr.cookie)}}}
+	if cr.cookie != "" {
+		r := http.Request{Header: http.Header{"Cookie": {cr.cookie}}}
 		if c, err := r.Cookie(s.cfg.AuthCookie); err == nil {
 			method, cookie = "cookie", c.Value
 		}
 	}
 	var authz []string
-	if fr.authz != nil {
-		if !isBasicAuth(fr.authz) {
+	if cr.authz != nil {
+		if !isBasicAuth(cr.authz) {
 			return false
 		}
-		method, authz = "basic", []string{string(fr.authz)}
+		method, authz = "basic", []string{string(cr.authz)}
 	}
 	if method == "none" {
 		return false
@@ -75,14 +87,14 @@ func (h *handler) reuseFast(sc *h1ServerConn, host string, rt *route, fd *fastDe
 		return false
 	}
 	tlsv, sni := "", ""
-	if ts := sc.tlsState; ts != nil {
+	if ts := cr.tls; ts != nil {
 		tlsv, sni = tlsVersion(ts), ts.ServerName
 	}
 	rtName := ""
 	if rt != nil {
 		rtName = rt.name
 	}
-	key := s.decisions.key(h.l.Name, tlsv, sni, sc.fast.peerIP, host, rtName, method, authz, cookie)
+	key := s.decisions.key(h.l.Name, tlsv, sni, cr.peerIP, host, rtName, method, authz, cookie)
 	dec := s.decisions.get(key, epoch, time.Now().UnixNano())
 	if dec == nil {
 		return false
@@ -102,8 +114,8 @@ func (h *handler) reuseFast(sc *h1ServerConn, host string, rt *route, fd *fastDe
 		fd.addrs = dec.upstreams
 	}
 	if s.plugins.Serves(abi.HookRewrite) || s.plugins.Serves(abi.HookResponse) {
-		hf := plugin.HTTPFields{Method: fr.method, Host: host, Path: string(fr.target[:fr.pathLen]), Pool: dec.pool}
-		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: sc.fast.peer, AuthMethod: method,
+		hf := plugin.HTTPFields{Method: cr.method, Host: host, Path: cr.path, Pool: dec.pool}
+		f := plugin.Fields{Protocol: "http", Listener: h.l.Name, Client: cr.peer, AuthMethod: method,
 			LoginAttempt: 1, Login: dec.login, Account: dec.account, HTTP: &hf}
 		if s.plugins.Wants(&f, reuseFastHooks, nil) {
 			return false
