@@ -578,6 +578,17 @@ http {
         ssl_certificate_key %[1]s/key.pem;
         include %[1]s/proxy.conf;
     }
+    server {
+        # the h2 login run's reference: the one backend, over h2
+        listen %[7]s ssl http2 reuseport;
+        keepalive_requests 1000000;
+        ssl_certificate %[1]s/cert.pem;
+        ssl_certificate_key %[1]s/key.pem;
+        location / {
+            proxy_pass http://mailbox;
+            include %[1]s/proxy_headers.conf;
+        }
+    }
 }
 `
 
@@ -656,6 +667,7 @@ func orchestrate(o opts) error {
 	ngPlain, _ := freePort()
 	ngTLS, _ := freePort()
 	ngOne, _ := freePort()
+	ngOneTLS, _ := freePort()
 	var servers string
 	for _, a := range beAddrs {
 		servers += "        server " + a + ";\n"
@@ -667,7 +679,7 @@ func orchestrate(o opts) error {
 	if err := os.WriteFile(filepath.Join(tmp, "proxy_headers.conf"), []byte(nginxProxyHeaders), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, tmp, servers, ngPlain, ngTLS, beAddrs[0], ngOne)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, tmp, servers, ngPlain, ngTLS, beAddrs[0], ngOne, ngOneTLS)), 0o644); err != nil {
 		return err
 	}
 	ng, err := spawnCmd(exec.Command("nginx", "-c", conf, "-p", tmp, "-g", "daemon off;"), false)
@@ -770,6 +782,8 @@ func orchestrate(o opts) error {
 		{name: "go h2 reference proxy, goroutine per stream", url: "https://" + refh2g.line + path, h2: true, proxy: refh2g},
 		{name: "postern, no plugins, h2", url: "https://" + bareTLS + path, h2: true, proxy: bare},
 		{name: "postern, chain, h2", url: "https://" + stdTLS + path, h2: true, proxy: std},
+		{name: "nginx, one backend, h2 (login ref.)", url: "https://" + ngOneTLS + path, h2: true, proxy: ng, one: true},
+		{name: "postern, chain, login (cached), h2", url: "https://" + stdTLS + path, headers: []string{bob}, h2: true, proxy: std, one: true},
 	}
 	var scs []scenario
 	for _, sc := range all {
@@ -828,6 +842,8 @@ func orchestrate(o opts) error {
 
 func transport(sc scenario) string {
 	switch {
+	case sc.one && sc.h2:
+		return "h2, one backend"
 	case sc.one:
 		return "http, one backend"
 	case sc.h2:
