@@ -7,7 +7,7 @@
 // It exists because net/http's HTTP/2 server writes a small response as
 // two flushes and moves every frame through channels between goroutines:
 // about three times the CPU per request of HTTP/1.1 on the same proxy
-// (see RATIONALE.md, "Our own h2 server"). What it keeps of net/http's
+// (see RATIONALE.md, "Web: an h2 server of our own"). What it keeps of net/http's
 // server: stream states, flow control both ways, SETTINGS, PING and
 // GOAWAY, MAX_CONCURRENT_STREAMS, request validation (RFC 9113 8.2 and
 // 8.3), 100-continue, trailers both ways, the limits that stop the known

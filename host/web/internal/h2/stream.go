@@ -60,13 +60,18 @@ type stream struct {
 // and the writes of a response.
 type Stream struct{ st *stream }
 
-// Method, Scheme, Authority and Path are the request's pseudo-header
-// fields; Authority is the host header's value when :authority was
-// absent.
-func (s *Stream) Method() string    { return s.st.method }
-func (s *Stream) Scheme() string    { return s.st.scheme }
+// Method is the request's :method.
+func (s *Stream) Method() string { return s.st.method }
+
+// Scheme is the request's :scheme.
+func (s *Stream) Scheme() string { return s.st.scheme }
+
+// Authority is the request's :authority, or its host field's value when
+// it had no :authority.
 func (s *Stream) Authority() string { return s.st.authority }
-func (s *Stream) Path() string      { return s.st.path }
+
+// Path is the request's :path, as sent (the query included).
+func (s *Stream) Path() string { return s.st.path }
 
 // Fields returns the request's regular header fields, names in lower
 // case, in the order they came (cookie fields as sent, not joined). The
