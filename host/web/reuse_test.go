@@ -423,6 +423,11 @@ func TestServer_decisionReuse_tls(t *testing.T) {
 					t.Fatalf("cookie request %d: %s %s from %q", i, resp.Proto, resp.Status, got.Backend)
 				}
 			}
+			// An h2 stream is counted just after its response is written.
+			deadline := time.Now().Add(5 * time.Second)
+			for s.Stats().Listeners[0].FastPath < 4 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
 			ls := s.Stats().Listeners[0]
 			if ls.Reused != 4 || ls.FastPath != 4 {
 				t.Errorf("Reused %d, FastPath %d; want 4 and 4", ls.Reused, ls.FastPath)
