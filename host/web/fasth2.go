@@ -66,14 +66,19 @@ func h2ConnValue(c net.Conn) any {
 
 // h2Stream is one fast h2 stream's state.
 type h2Stream struct {
-	st        *h2.Stream
-	peer      *h2Peer
-	method    string
-	host      string
-	path      string // the path, without the query
-	head      bool   // a HEAD request
-	resp      fastResponse
-	cookies   int // cookie fields
+	st      *h2.Stream
+	peer    *h2Peer
+	method  string
+	host    string
+	path    string // the path, without the query
+	head    bool   // a HEAD request
+	resp    fastResponse
+	cookies int // cookie fields
+	// What countH2 counts and logs; counted once it has.
+	rt        *route
+	fd        *fastDecision
+	start     time.Time
+	counted   bool
 	hdrAt     time.Time
 	fields    []hpack.HeaderField
 	fieldsBuf [16]hpack.HeaderField
@@ -195,6 +200,7 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd 
 	tried := triedBuf[:0]
 	var lastErr error
 	start := time.Now()
+	fs.rt, fs.fd, fs.start = rt, fd, start
 	for attempt := 0; ; attempt++ {
 		var skip func(*balance.Backend) bool
 		if attempt > 0 {
@@ -266,12 +272,20 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd 
 		writeStatus(w, status, "")
 		out.bytes, _ = done()
 	}
-	if fd != nil {
-		s.settleFast(fd, &out)
+	if !fs.counted {
+		h.countH2(fs, &out)
 	}
-	end := time.Now()
-	h.logFast(fastLog{rt: rt, out: &out, d: end.Sub(start), host: fs.host, method: fs.method, path: fs.path,
-		client: fs.peer.peerIP, proto: "HTTP/2.0", fd: fd})
+}
+
+// countH2 settles the kept decision, counts the stream and writes its
+// access log line, once.
+func (h *handler) countH2(fs *h2Stream, out *fastOutcome) {
+	fs.counted = true
+	if fs.fd != nil {
+		h.s.settleFast(fs.fd, out)
+	}
+	h.logFast(fastLog{rt: fs.rt, out: out, d: time.Since(fs.start), host: fs.host, method: fs.method, path: fs.path,
+		client: fs.peer.peerIP, proto: "HTTP/2.0", fd: fs.fd})
 }
 
 // containsBackend reports whether b is in tried.
@@ -390,10 +404,13 @@ func (h *handler) writeH2Head(bw *bufio.Writer, fs *h2Stream) {
 // parseFastResponse takes it (fs.resp; nil returned), else with
 // net/http's parser. Interim responses other than 100 go to the client.
 func (h *handler) readH2Head(fs *h2Stream, pc *h1Conn, c *h1Client) (*http.Response, error) {
+	// The closures see copies, not fs: fs stays on its caller's stack
+	// (the interim one escapes, when there is one).
+	st, method := fs.st, fs.method
 	return readUpstreamHead(pc, c, fs.head, &fs.resp, func() (*http.Request, func(int, http.Header)) {
-		return &http.Request{Method: fs.method}, func(code int, h http.Header) {
+		return &http.Request{Method: method}, func(code int, h http.Header) {
 			removeHopHeaders(h, false)
-			fs.st.WriteResponse(code, appendH2Fields(fs.fieldsBuf[:0], h), nil, false)
+			st.WriteResponse(code, appendH2Fields(nil, h), nil, false)
 		}
 	})
 }
@@ -425,9 +442,15 @@ func (h *handler) relayH2(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.Resp
 	}
 	first := min(n, int64(pc.br.Buffered()))
 	body, _ := pc.br.Peek(int(first))
+	out.bytes = first
+	if first == n {
+		// The whole response is here: counted and logged before it
+		// leaves, as on the HTTP/1.1 fast path, so that a client that
+		// has its answer finds the request in the metrics.
+		h.countH2(fs, out)
+	}
 	werr := fs.st.WriteResponse(fr.code, fields, body, first == n)
 	pc.br.Discard(int(first))
-	out.bytes = first
 	var rerr error
 	if werr == nil && first < n {
 		if !fs.st.SetAbort(pc.abortFn) {
