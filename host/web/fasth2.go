@@ -202,30 +202,10 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd 
 	start := time.Now()
 	fs.rt, fs.fd, fs.start = rt, fd, start
 	for attempt := 0; ; attempt++ {
-		var skip func(*balance.Backend) bool
-		if attempt > 0 {
-			skip = func(b *balance.Backend) bool { return containsBackend(tried, b) }
-		}
-		var b *balance.Backend
-		ps := p.stats
-		if fd != nil && fd.addrs != nil {
-			if attempt >= len(fd.addrs) {
-				break
-			}
-			ps = s.stats.route
-			out.upstream = fd.addrs[attempt]
-			out.bs = ps.routeBackend(out.upstream)
-		} else {
-			var err error
-			if b, err = p.bal.Pick(fs.peer.peer.Addr(), skip); err != nil {
-				break
-			}
-			tried = append(tried, b)
-			b.Acquire()
-			out.upstream, out.bs = b.Addr, ps.backends[b.Index]
-		}
-		if attempt > 0 {
-			ps.retries.Add(1)
+		b, ps, more, ok := s.nextAttempt(p, fd, attempt, fs.peer.peer.Addr(), tried, &out)
+		tried = more
+		if !ok {
+			break
 		}
 		t0 := start
 		if attempt > 0 {
@@ -286,16 +266,6 @@ func (h *handler) countH2(fs *h2Stream, out *fastOutcome) {
 	}
 	h.logFast(fastLog{rt: fs.rt, out: out, d: time.Since(fs.start), host: fs.host, method: fs.method, path: fs.path,
 		client: fs.peer.peerIP, proto: "HTTP/2.0", fd: fs.fd})
-}
-
-// containsBackend reports whether b is in tried.
-func containsBackend(tried []*balance.Backend, b *balance.Backend) bool {
-	for _, x := range tried {
-		if x == b {
-			return true
-		}
-	}
-	return false
 }
 
 // exchangeH2 sends the request on a kept connection to addr (or a new

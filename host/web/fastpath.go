@@ -259,41 +259,13 @@ func (h *handler) proxyFastFrom(sc *h1ServerConn, c *h1Client, p *pool, rt *rout
 			}
 			continue
 		}
-		var skip func(*balance.Backend) bool
-		if attempt > 0 {
-			skip = func(b *balance.Backend) bool {
-				for _, x := range tried {
-					if x == b {
-						return true
-					}
-				}
-				return false
-			}
+		if tried == nil {
+			tried = triedBuf[:0]
 		}
-		var b *balance.Backend
-		ps := p.stats
-		if fd != nil && fd.addrs != nil {
-			if attempt >= len(fd.addrs) {
-				break
-			}
-			ps = s.stats.route
-			out.upstream = fd.addrs[attempt]
-			out.bs = ps.routeBackend(out.upstream)
-		} else {
-			var err error
-			if b, err = p.bal.Pick(fc.peer.Addr(), skip); err != nil {
-				break
-			}
-			if tried == nil {
-				tried = triedBuf[:0]
-			}
-			tried = append(tried, b)
-			b.Acquire()
-			out.upstream = b.Addr
-			out.bs = ps.backends[b.Index]
-		}
-		if attempt > 0 {
-			ps.retries.Add(1)
+		b, ps, more, ok := s.nextAttempt(p, fd, attempt, fc.peer.Addr(), tried, &out)
+		tried = more
+		if !ok {
+			break
 		}
 		// One clock reading per step: they are not free on every
 		// machine (kvm-clock), and a request needs three.
@@ -310,6 +282,52 @@ func (h *handler) proxyFastFrom(sc *h1ServerConn, c *h1Client, p *pool, rt *rout
 	}
 	sc.stopWatch()
 	return h.endFast(sc, rt, start, &out, host, path, fd, lastErr, connErr)
+}
+
+// nextAttempt picks the backend of a fast request's attempt (the first
+// is 0): a kept decision's upstreams in order, or the balancer's pick
+// among the pool's backends not tried yet (acquired, and appended to
+// tried, which it returns). It sets out's upstream and backend counters
+// and returns the backend (nil for a decision's upstream) and the pool
+// counters the attempt counts in; false when no backend is left to try.
+func (s *Server) nextAttempt(p *pool, fd *fastDecision, attempt int, client netip.Addr, tried []*balance.Backend,
+	out *fastOutcome) (*balance.Backend, *poolStats, []*balance.Backend, bool) {
+	var b *balance.Backend
+	ps := p.stats
+	if fd != nil && fd.addrs != nil {
+		if attempt >= len(fd.addrs) {
+			return nil, nil, tried, false
+		}
+		ps = s.stats.route
+		out.upstream = fd.addrs[attempt]
+		out.bs = ps.routeBackend(out.upstream)
+	} else {
+		var skip func(*balance.Backend) bool
+		if attempt > 0 {
+			skip = func(b *balance.Backend) bool { return containsBackend(tried, b) }
+		}
+		var err error
+		if b, err = p.bal.Pick(client, skip); err != nil {
+			return nil, nil, tried, false
+		}
+		tried = append(tried, b)
+		b.Acquire()
+		out.upstream, out.bs = b.Addr, ps.backends[b.Index]
+	}
+	if attempt > 0 {
+		ps.retries.Add(1)
+	}
+	return b, ps, tried, true
+}
+
+// containsBackend reports whether b is in tried.
+func containsBackend(tried []*balance.Backend, b *balance.Backend) bool {
+	for _, x := range tried {
+		if x == b {
+			return true
+		}
+	}
+	return false
 }
 
 // attemptDone ends an attempt: on success (err nil) the response is
