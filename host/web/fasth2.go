@@ -234,11 +234,7 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd 
 			lastErr = nil
 			break
 		}
-		out.bs.errors.Add(1)
-		if b != nil && p.bal.Fail(b) {
-			s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
-		}
-		s.log.Debug("backend attempt failed", "backend", out.upstream, "err", err)
+		s.attemptFailed(p, b, &out, err)
 		lastErr = err
 	}
 	if out.status == 0 {

@@ -320,6 +320,17 @@ func (s *Server) nextAttempt(p *pool, fd *fastDecision, attempt int, client neti
 	return b, ps, tried, true
 }
 
+// attemptFailed counts a fast request's failed attempt on its backend
+// (b, nil for a kept decision's upstream), marks it down when the
+// balancer says so, and logs it.
+func (s *Server) attemptFailed(p *pool, b *balance.Backend, out *fastOutcome, err error) {
+	out.bs.errors.Add(1)
+	if b != nil && p.bal.Fail(b) {
+		s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
+	}
+	s.log.Debug("backend attempt failed", "backend", out.upstream, "err", err)
+}
+
 // containsBackend reports whether b is in tried.
 func containsBackend(tried []*balance.Backend, b *balance.Backend) bool {
 	for _, x := range tried {
@@ -359,11 +370,7 @@ func (h *handler) attemptDone(sc *h1ServerConn, c *h1Client, p *pool, b *balance
 		*lastErr = nil
 		return true, errors.New("client went away")
 	}
-	out.bs.errors.Add(1)
-	if b != nil && p.bal.Fail(b) {
-		s.log.Warn("backend marked down", "pool", p.name, "backend", b.Addr, "err", err)
-	}
-	s.log.Debug("backend attempt failed", "backend", out.upstream, "err", err)
+	s.attemptFailed(p, b, out, err)
 	*lastErr = err
 	return false, nil
 }
