@@ -39,6 +39,12 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes idle client keep-alive connections; 0 means 60 s.
 	IdleTimeout time.Duration
+	// SendTimeout closes a client connection that takes none of a
+	// response's bytes for this long (nginx's send_timeout: between two
+	// writes, not for the whole response), and resets an h2 stream
+	// waiting this long for the client's flow-control window; 0 means
+	// 60 s. Not with Server "net/http".
+	SendTimeout time.Duration
 	// MaxHeaderBytes bounds a request's headers (431 above it); 0 means
 	// 64 KiB.
 	MaxHeaderBytes int
@@ -278,6 +284,7 @@ func (c *Config) withDefaults() Config {
 	}
 	def(&d.ReadHeaderTimeout, 10*time.Second)
 	def(&d.IdleTimeout, 60*time.Second)
+	def(&d.SendTimeout, 60*time.Second)
 	def(&d.UpstreamDialTimeout, 5*time.Second)
 	def(&d.UpstreamHeaderTimeout, 60*time.Second)
 	def(&d.RetryAfter, 60*time.Second)

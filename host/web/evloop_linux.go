@@ -721,6 +721,16 @@ func (lc *loopConn) timeout() {
 	switch lc.state {
 	case lcIdle:
 		lc.close() // no request, or a head too slow: nothing to answer, as the goroutine server
+	case lcBody:
+		// Only a client that takes nothing has a deadline here (sendWait).
+		r := &lc.r
+		r.res.errMsg = "the client took no response bytes for send_timeout"
+		if r.b != nil {
+			r.b.Release()
+			r.b = nil
+		}
+		lc.finish()
+		lc.close()
 	case lcWaiting:
 		r := &lc.r
 		var err error = h1TimeoutError{}
@@ -1103,6 +1113,7 @@ func (lc *loopConn) relayBody() {
 	if r.remain > 0 {
 		if len(lc.out) > 0 {
 			lc.l.ctl(syscall.EPOLL_CTL_MOD, r.up.fd, syscall.EPOLLRDHUP) // until the client takes what it has
+			lc.sendWait()
 		}
 		return
 	}
@@ -1226,6 +1237,16 @@ func (lc *loopConn) closeAfterOut() {
 		return
 	}
 	lc.state, lc.closing = lcIdle, true // flushOut closes it once the client took the rest
+	lc.sendWait()
+}
+
+// sendWait starts the send timeout (Config.SendTimeout): the client
+// has bytes waiting in lc.out, and the connection waits for it to take
+// them; timeout closes it if it takes none for that long.
+func (lc *loopConn) sendWait() {
+	if d := lc.sc.hs.sendTimeout; d > 0 {
+		lc.deadline = lc.l.now.Add(d)
+	}
 }
 
 // flushOut writes what the client has not taken yet.
@@ -1242,6 +1263,9 @@ func (lc *loopConn) flushOut() {
 			return
 		}
 		lc.out = lc.out[:copy(lc.out, lc.out[n:])]
+		if len(lc.out) > 0 && (lc.state == lcBody || lc.closing) {
+			lc.sendWait() // it took some: the send timeout starts again
+		}
 	}
 	lc.setEvents(lc.events &^ syscall.EPOLLOUT)
 	if lc.closing {
@@ -1252,6 +1276,7 @@ func (lc *loopConn) flushOut() {
 	r := &lc.r
 	switch lc.state {
 	case lcBody:
+		lc.deadline = time.Time{} // the backend's turn: no timeout while its body comes
 		lc.l.ctl(syscall.EPOLL_CTL_MOD, r.up.fd, syscall.EPOLLIN|syscall.EPOLLRDHUP)
 	case lcIdle:
 		lc.next()

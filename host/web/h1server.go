@@ -59,6 +59,8 @@ type h1Server struct {
 	connContext func(context.Context, net.Conn) context.Context
 	hdrTimeout  time.Duration // ReadHeaderTimeout
 	idleTimeout time.Duration
+	sendTimeout time.Duration // Config.SendTimeout (sendtimeout.go)
+	sweep       sendSweeper
 	maxHeader   int
 	errLog      *log.Logger
 
@@ -165,6 +167,7 @@ func (hs *h1Server) Serve(ln net.Listener) error {
 		}
 		hs.conns[sc] = struct{}{}
 		hs.mu.Unlock()
+		hs.armSendSweep()
 		if hs.loops != nil && hs.tlsConfig == nil {
 			// A plain listener's begin does not block (a TLS one's
 			// handshake is its goroutine's: serve).
@@ -307,6 +310,10 @@ type h1ServerConn struct {
 	tlsState *tls.ConnectionState // TLS listeners: the handshake's, shared by the requests
 	h2       bool                 // it negotiated h2: the h2 server serves it
 
+	// writing is when the write in progress on conn began (monoNow), 0
+	// when none is (sendWriter).
+	writing atomic.Int64
+
 	loop atomic.Pointer[loopConn] // the event loop serving it; nil: a goroutine
 	// fromLoop: a loop handed it to this goroutine (it goes back when its
 	// request is done); toLoop: run's return takes it back (end starts it).
@@ -438,7 +445,7 @@ func (sc *h1ServerConn) resume(first bool, cont func() error) {
 	sc.br.Reset(sc)
 	if cont != nil {
 		sc.bw = h1WriterPool.Get().(*bufio.Writer)
-		sc.bw.Reset(sc.conn)
+		sc.bw.Reset(sendWriter{sc})
 		err := cont()
 		sc.bw.Reset(nil)
 		h1WriterPool.Put(sc.bw)
@@ -592,7 +599,7 @@ func (sc *h1ServerConn) run(first bool) (hijacked bool) {
 		// The writer is held only while a request is served: an idle
 		// connection keeps its reader (it waits in it), not 4 KiB more.
 		sc.bw = h1WriterPool.Get().(*bufio.Writer)
-		sc.bw.Reset(sc.conn)
+		sc.bw.Reset(sendWriter{sc})
 		hijacked, err := sc.serveOne(first)
 		if err != nil || hijacked {
 			return hijacked

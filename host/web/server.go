@@ -305,6 +305,12 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 		fs = hs
 		serve = func() error { return hs.Serve(ln) }
 	}
+	if hs, ok := fs.(*h1Server); ok {
+		hs.sendTimeout = s.cfg.SendTimeout
+		if hs.h2 != nil {
+			hs.h2.SendTimeout = s.cfg.SendTimeout
+		}
+	}
 	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {
 		if h, ok := s.handlerFor(l).(*handler); ok {
 			hs.fast, hs.authCookie, hs.reuseAuth = h.serveFast, s.cfg.AuthCookie, s.decisions != nil

@@ -61,6 +61,12 @@ type Server struct {
 	// PrefaceTimeout bounds the wait for the client's connection
 	// preface; 0: none.
 	PrefaceTimeout time.Duration
+	// SendTimeout closes a connection whose socket has taken none of a
+	// write for this long, and resets (RST_STREAM CANCEL) a stream that
+	// has waited this long for the client's flow-control window, as
+	// nginx's send_timeout; checked every quarter of it (sendtimeout.go).
+	// 0: never.
+	SendTimeout time.Duration
 	// ErrorLog receives handler panics and protocol errors worth an
 	// operator's eye; nil: the log package's standard logger.
 	ErrorLog *log.Logger
@@ -69,6 +75,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	shutting bool
 	idle     chan struct{} // closed when the last connection ends after Shutdown
+	sweeping bool          // a send timeout sweep is due (mu)
 }
 
 // Flow control and flood limits. The receive windows are net/http's.
@@ -145,6 +152,7 @@ func (s *Server) track(c *conn, add bool) bool {
 			s.conns = map[*conn]struct{}{}
 		}
 		s.conns[c] = struct{}{}
+		s.armSweepLocked()
 		return true
 	}
 	delete(s.conns, c)
@@ -219,6 +227,7 @@ type conn struct {
 	// encoder's state is the wire's order, so a header block is encoded
 	// and written in one hold of wmu.
 	wmu  sync.Mutex
+	ww   watchedWriter // the socket, stamped for the send timeout
 	bw   pooledWriter
 	enc  *hpack.Encoder
 	hbuf headerBuf
@@ -244,6 +253,7 @@ type conn struct {
 	opened        int
 	idleTimer     *time.Timer
 	idleSeen      int // opened when the idle timer was last armed
+	windowWaiters int // streams waiting for window (stream.windowSince)
 	// A stream's goroutine waits for the connection's next stream
 	// (spare), one at a time, until the connection ends: a goroutine
 	// made for every stream grows its stack anew each time (the fast
@@ -324,7 +334,8 @@ func newConn(s *Server, ctx context.Context, nc net.Conn) *conn {
 	if s.ConnValue != nil {
 		c.value = s.ConnValue(nc)
 	}
-	c.bw.w = nc
+	c.ww.w = nc
+	c.bw.w = &c.ww
 	c.fr = http2.NewFramer(&c.bw, bufio.NewReaderSize(nc, readBufferSize))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = s.maxHeaderBytes()
@@ -699,11 +710,19 @@ func (c *conn) flushLocked() error {
 		return c.werr
 	}
 	if err := c.bw.Flush(); err != nil {
-		c.werr = err
-		c.nc.Close() // the reader ends too
+		c.failLocked(err)
 		return err
 	}
 	return nil
+}
+
+// failLocked records the first write error and closes the socket, which
+// ends the reader too (wmu held).
+func (c *conn) failLocked(err error) {
+	if c.werr == nil {
+		c.werr = err
+		c.nc.Close()
+	}
 }
 
 // writeRST sends RST_STREAM for a stream that has no stream value.

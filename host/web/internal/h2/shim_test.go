@@ -32,6 +32,7 @@ type serverOpts struct {
 	MaxConcurrentStreams uint32
 	MaxHeaderBytes       int
 	IdleTimeout          time.Duration
+	SendTimeout          time.Duration // package h2 only
 }
 
 // testServer is one running server on 127.0.0.1, speaking HTTP/2 with prior
@@ -72,6 +73,7 @@ func startServer(t testing.TB, h http.Handler, o serverOpts) *testServer {
 			MaxConcurrentStreams: o.MaxConcurrentStreams,
 			MaxHeaderBytes:       o.MaxHeaderBytes,
 			IdleTimeout:          o.IdleTimeout,
+			SendTimeout:          o.SendTimeout,
 			ErrorLog:             log.New(ts.logs, "", 0),
 		}
 		serving := make(chan struct{})

@@ -42,6 +42,9 @@ type stream struct {
 	resetSent   bool
 	resetGot    bool
 	localDone   bool // our END_STREAM went out
+	// windowSince is when the writer began waiting for window (monoNow),
+	// 0 when it is not waiting (the send timeout's sweep reads it).
+	windowSince int64
 	// The stream's context is made when first asked for (the handler
 	// always asks; Fast seldom does: a context per stream, registered
 	// with the connection's, costs more than the rest of a small
@@ -464,15 +467,29 @@ func (st *stream) takeWindow(n int) (int, error) {
 	defer c.mu.Unlock()
 	for {
 		if err := st.gone(); err != nil {
+			st.waited()
 			return 0, err
 		}
 		if w := min(st.sendWindow, c.sendWindow); w > 0 {
 			k := min(int64(n), w, int64(c.peerMaxFrame))
 			st.sendWindow -= k
 			c.sendWindow -= k
+			st.waited()
 			return int(k), nil
 		}
+		if st.windowSince == 0 {
+			st.windowSince = monoNow()
+			c.windowWaiters++
+		}
 		c.cond.Wait()
+	}
+}
+
+// waited ends the stream's wait for window, if it waited (mu held).
+func (st *stream) waited() {
+	if st.windowSince != 0 {
+		st.windowSince = 0
+		st.c.windowWaiters--
 	}
 }
 
@@ -560,11 +577,13 @@ func (st *stream) writeData(p []byte, end, flush bool) error {
 		}
 		last := n == len(p)
 		c.wmu.Lock()
-		c.fr.WriteData(st.id, end && last, p[:n])
-		if !last || flush {
+		if err = c.fr.WriteData(st.id, end && last, p[:n]); err != nil {
+			// The buffer flushed itself and the socket failed: a frame
+			// that is not flushed here would otherwise report nothing.
+			c.failLocked(err)
+		}
+		if !last || flush || c.werr != nil {
 			err = c.flushLocked()
-		} else if c.werr != nil {
-			err = c.werr
 		}
 		c.wmu.Unlock()
 		if err != nil {
