@@ -2,6 +2,7 @@ package web
 
 import (
 	"io"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -59,5 +60,37 @@ func TestSendTimeout(t *testing.T) {
 				wantCounts(t, s, 2, 2)
 			}
 		})
+	}
+}
+
+// TestSendTimeout_h2: an h2 client that does not read its 8 MiB response
+// stops the stream at its 4 MiB window; after the send timeout the stream
+// is reset, the request logged, and the connection serves the next one.
+func TestSendTimeout_h2(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	_, addr, _, _ := loopBackend(t)
+	certs, tlsConf := fastTLS(t)
+	cfg := simple("", addr)
+	cfg.SendTimeout = timeout
+	cfg.Listeners = []Listener{{Name: "https", TLS: true}}
+	s, logs := start(t, Options{Config: cfg, Certs: certs})
+	c := h2Client(t, tlsConf)
+	sent := time.Now()
+	req, _ := http.NewRequest("GET", "https://"+s.Addr("https").String()+"/big8", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	settled(t, logs, 1)
+	if d := time.Since(sent); d < timeout {
+		t.Errorf("the request ended %v after it was sent, before the send timeout %v", d, timeout)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || n >= int64(len(loopBody8M)) {
+		t.Errorf("read %d bytes, error %v; want the stream reset before the 8 MiB", n, err)
+	}
+	if r, body, _ := h2Get(t, c, s, "GET", "/next"); r.StatusCode != 200 || body != "hello GET /next" {
+		t.Errorf("the next stream: %d %q", r.StatusCode, body)
 	}
 }
