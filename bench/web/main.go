@@ -311,6 +311,47 @@ func cpuTime(pid int) time.Duration {
 	return total
 }
 
+// pss returns the proportional set size of pid and its children
+// (nginx's workers) from /proc/<pid>/smaps_rollup: RSS with each shared
+// page divided among the processes sharing it, so that nginx's forked
+// workers are not counted once per worker for the pages they share with
+// the master. For a Go process it is its RSS.
+func pss(pid int) int64 {
+	var total int64
+	for _, p := range append([]int{pid}, childPIDs(pid)...) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "smaps_rollup"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				total += kb << 10
+			}
+		}
+	}
+	return total
+}
+
+// peakPSS samples pss(pid) every 250 ms until stop is closed, and sends
+// the largest value seen.
+func peakPSS(pid int, stop <-chan struct{}, peak chan<- int64) {
+	var max int64
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if v := pss(pid); v > max {
+			max = v
+		}
+		select {
+		case <-stop:
+			peak <- max
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func childPIDs(pid int) []int {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 	var out []int
@@ -328,6 +369,7 @@ type result struct {
 	requests int64
 	proxy    time.Duration // proxy CPU time during the run; 0 for direct
 	backends time.Duration // both backends' CPU time
+	mem      int64         // the proxy's peak PSS during the run (bytes); 0 for direct
 	load     time.Duration // the load generator's own CPU time
 	conns    int64         // connections the backends accepted during the run
 	errors   string
@@ -416,7 +458,15 @@ func load(o opts, sc scenario, backends []*child, tmp string) (result, error) {
 		}
 		cmd = exec.Command("wrk", append(args, sc.url)...)
 	}
+	stopMem, peak := make(chan struct{}), make(chan int64, 1)
+	if sc.proxy != nil {
+		go peakPSS(sc.proxy.cmd.Process.Pid, stopMem, peak)
+	}
 	out, err := cmd.CombinedOutput()
+	close(stopMem)
+	if sc.proxy != nil {
+		r.mem = <-peak
+	}
 	if err != nil {
 		return r, fmt.Errorf("%s: %v: %s", cmd.Path, err, out)
 	}
@@ -760,6 +810,11 @@ func orchestrate(o opts) error {
 		return fmt.Errorf("warming bob's route: %v %v", resp, err)
 	}
 	time.Sleep(200 * time.Millisecond) // route_decided stored the route
+	// Memory before any load: what each proxy holds started, its plugins
+	// compiled and instantiated (the chain's one request above).
+	fmt.Printf("PSS at start, before any load (MiB): nginx %.1f, postern no plugins %.1f, postern chain %.1f, go reference proxy %.1f\n",
+		float64(pss(ng.cmd.Process.Pid))/(1<<20), float64(pss(bare.cmd.Process.Pid))/(1<<20),
+		float64(pss(std.cmd.Process.Pid))/(1<<20), float64(pss(refp.cmd.Process.Pid))/(1<<20))
 
 	const path = "/mail/bench"
 	all := []scenario{
@@ -815,7 +870,7 @@ func orchestrate(o opts) error {
 
 	fmt.Printf("%d connections, %d threads, %s per run, medians of %d interleaved runs; 1 KiB responses from two backends; %d CPUs; proxy env %q\n",
 		o.conns, o.threads, o.d, o.runs, runtime.NumCPU(), strings.Join(o.proxyEnv, " "))
-	fmt.Printf("%-32s %8s %7s %9s %9s %9s %9s %9s %6s\n", "run", "req/s", "/nginx", "p50", "p99", "proxy/req", "backends", "load/req", "conns")
+	fmt.Printf("%-32s %8s %7s %9s %9s %9s %9s %9s %6s %8s\n", "run", "req/s", "/nginx", "p50", "p99", "proxy/req", "backends", "load/req", "conns", "proxy MB")
 	// nginx reference per transport: plain, https h1, h2.
 	ref := map[string]float64{}
 	for i, sc := range scs {
@@ -829,13 +884,20 @@ func orchestrate(o opts) error {
 		if n := ref[transport(sc)]; n > 0 && sc.proxy != nil {
 			rel = fmt.Sprintf("%.2fx", m.rps/n)
 		}
-		fmt.Printf("%-32s %8.0f %7s %9s %9s %9s %9s %9s %6d\n", sc.name, m.rps, rel,
+		mem := "-"
+		if m.mem > 0 {
+			mem = fmt.Sprintf("%.1f", float64(m.mem)/(1<<20))
+		}
+		fmt.Printf("%-32s %8.0f %7s %9s %9s %9s %9s %9s %6d %8s\n", sc.name, m.rps, rel,
 			m.p50.Round(10*time.Microsecond), m.p99.Round(10*time.Microsecond),
-			perReq(m.proxy, m.requests), perReq(m.backends, m.requests), perReq(m.load, m.requests), m.conns)
+			perReq(m.proxy, m.requests), perReq(m.backends, m.requests), perReq(m.load, m.requests), m.conns, mem)
 	}
 	fmt.Println("proxy/req, backends, load/req: each process's user+system CPU time over the requests completed (nginx: master and")
 	fmt.Println("workers); conns: connections the backends accepted during the run (upstream keep-alive reuse); /nginx: req/s")
-	fmt.Println("over nginx's on the same transport (login runs: over nginx's to the one backend their route names).")
+	fmt.Println("over nginx's on the same transport (login runs: over nginx's to the one backend their route names);")
+	fmt.Println("proxy MB: the proxy's peak proportional set size (PSS, MiB) sampled every 250 ms during the run (nginx: master")
+	fmt.Println("and workers, shared pages divided among them); one proxy process serves several rows, so it carries what the")
+	fmt.Println("rows before it left (the postern, chain proxy serves anonymous, login and TLS rows).")
 	fmt.Printf("Lookups during the runs: %d (the login's route came from the cache).\n", lookups.Load()-lookups0)
 	return nil
 }
@@ -883,5 +945,6 @@ func median(rs []result) result {
 	m.backends = time.Duration(pick(func(r result) float64 { return float64(r.backends) / float64(max(r.requests, 1)) * n }))
 	m.load = time.Duration(pick(func(r result) float64 { return float64(r.load) / float64(max(r.requests, 1)) * n }))
 	m.conns = int64(pick(func(r result) float64 { return float64(r.conns) }))
+	m.mem = int64(pick(func(r result) float64 { return float64(r.mem) }))
 	return m
 }
