@@ -71,6 +71,7 @@ func main() {
 	dur := flag.Duration("d", 10*time.Second, "duration per run")
 	runs := flag.Int("runs", 3, "runs per configuration, interleaved; medians are printed")
 	only := flag.String("only", "", "run only configurations whose name contains this; several separated by | (\"nginx|anonymous\")")
+	eachRun := flag.Bool("each-run", false, "print every run's numbers to stderr as it ends, not only the medians")
 	flag.Parse()
 	var err error
 	switch *role {
@@ -86,7 +87,7 @@ func main() {
 		err = runRefH2(*addr, strings.Split(*upstreams, ","), *tlsDir)
 	case "":
 		err = orchestrate(opts{wasmDir: *wasmDir, cpuprofile: *cpuprofile, conns: *conns, threads: *threads, d: *dur,
-			runs: *runs, proxyEnv: proxyEnv, only: *only})
+			runs: *runs, proxyEnv: proxyEnv, only: *only, eachRun: *eachRun})
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -410,6 +411,7 @@ type opts struct {
 	runs                int
 	proxyEnv            []string
 	only                string
+	eachRun             bool
 }
 
 // load runs wrk (h1) or h2load (h2) for one scenario, after a warm-up
@@ -863,6 +865,10 @@ func orchestrate(o opts) error {
 			}
 			if r.errors != "" {
 				fmt.Fprintf(os.Stderr, "%s, run %d: %s\n", sc.name, run+1, r.errors)
+			}
+			if o.eachRun {
+				fmt.Fprintf(os.Stderr, "run %d %-32s %8.0f req/s %9s p99 %9s proxy/req %9s load/req %6.1f MiB\n", run+1, sc.name, r.rps,
+					r.p99.Round(10*time.Microsecond), perReq(r.proxy, r.requests), perReq(r.load, r.requests), float64(r.mem)/(1<<20))
 			}
 			res[i] = append(res[i], r)
 		}

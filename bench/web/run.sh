@@ -15,6 +15,7 @@
 #   PROXY_ENV="WEB_SERVER=net/http" bench/web/run.sh # net/http's server, not the lean one (web.server)
 #   PROXY_ENV="ACCESS_LOG=on" bench/web/run.sh     # build each access line (then discard it); default off, as nginx's
 #   PLUGINS=go bench/web/run.sh                    # the Go builds of the plugins, not the bundled C ones
+#   EACH_RUN=1 bench/web/run.sh                    # also every run's numbers (stderr), to see the spread
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 for tool in wrk h2load nginx memcached; do
@@ -36,4 +37,5 @@ args=(-wasm-dir "$out/plugins" -d "${DURATION:-10s}" -runs "${RUNS:-3}" -c 64 -t
 for kv in ${PROXY_ENV:-}; do args+=(-proxy-env "$kv"); done
 if [[ -n "${PROFILE:-}" ]]; then args+=(-cpuprofile "$PROFILE"); fi
 if [[ -n "${ONLY:-}" ]]; then args+=(-only "$ONLY"); fi
+if [[ -n "${EACH_RUN:-}" ]]; then args+=(-each-run); fi
 exec "$out/webbench" "${args[@]}"
