@@ -309,7 +309,7 @@ func sortedHeader(h http.Header) string {
 
 // fastTLS is a certificate store for mail.one.test and a client
 // configuration trusting it (HTTP/1.1 only).
-func fastTLS(t *testing.T) (*tlsstore.Store, *tls.Config) {
+func fastTLS(t testing.TB) (*tlsstore.Store, *tls.Config) {
 	t.Helper()
 	pair, cert := vhostCert(t, t.TempDir(), "mail", "mail.one.test")
 	st, err := tlsstore.New(tlsstore.Options{Certs: []tlsstore.Pair{pair}})

@@ -206,7 +206,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, seen) 
 
 // vhostCert writes a self-signed certificate for names and returns its
 // pair and parsed form.
-func vhostCert(t *testing.T, dir, base string, names ...string) (tlsstore.Pair, *x509.Certificate) {
+func vhostCert(t testing.TB, dir, base string, names ...string) (tlsstore.Pair, *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
