@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"testing"
@@ -14,10 +15,11 @@ import (
 func TestSendTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	for _, tc := range []struct {
-		name             string
-		loop, noFastPath bool
+		name                  string
+		loop, tls, noFastPath bool
 	}{
 		{name: "event loop", loop: true},
+		{name: "event loop, TLS", loop: true, tls: true},
 		{name: "goroutine, fast path"},
 		{name: "goroutine, full path", noFastPath: true},
 	} {
@@ -28,13 +30,17 @@ func TestSendTimeout(t *testing.T) {
 			cfg.NoFastPath = tc.noFastPath
 			var s *Server
 			var logs *logBuf
-			if tc.loop {
+			var tlsConf *tls.Config
+			switch {
+			case tc.tls:
+				s, logs, tlsConf = startLoopTLS(t, cfg)
+			case tc.loop:
 				s, logs = startLoop(t, cfg)
-			} else {
+			default:
 				cfg.NoEventLoop = true
 				s, logs = start(t, Options{Config: cfg})
 			}
-			a := dialRaw(t, s, "web", nil)
+			a := dialRaw(t, s, "web", tlsConf)
 			io.WriteString(a, getReq("/big8"))
 			sent := time.Now()
 			select {
@@ -54,7 +60,7 @@ func TestSendTimeout(t *testing.T) {
 			if n >= int64(len(loopBody8M)) {
 				t.Errorf("A read %d bytes after its connection timed out, want fewer than %d", n, len(loopBody8M))
 			}
-			b := dialRaw(t, s, "web", nil)
+			b := dialRaw(t, s, "web", tlsConf)
 			b.exchange(t, getReq("/next"), "GET", "hello GET /next")
 			if tc.loop {
 				wantCounts(t, s, 2, 2)
