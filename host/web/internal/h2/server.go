@@ -716,6 +716,37 @@ func (c *conn) flushLocked() error {
 	return nil
 }
 
+// writeFrameLocked writes a frame, header and payload, into the write
+// buffer (wmu held). HEADERS, CONTINUATION and DATA do not go through the
+// Framer: it copies each frame into a buffer of its own before writing
+// it, and that buffer keeps the largest frame's size for the life of the
+// connection (16 KiB on every idle connection that once sent a full DATA
+// frame); here the payload goes straight into the pooled write buffer
+// (or, a full frame into an empty buffer, straight to the socket). The
+// caller keeps within the peer's frame size.
+func (c *conn) writeFrameLocked(t http2.FrameType, flags http2.Flags, id uint32, p []byte) error {
+	n := len(p)
+	h := [9]byte{byte(n >> 16), byte(n >> 8), byte(n), byte(t), byte(flags),
+		byte(id >> 24 & 0x7f), byte(id >> 16), byte(id >> 8), byte(id)}
+	if _, err := c.bw.Write(h[:]); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	_, err := c.bw.Write(p)
+	return err
+}
+
+// writeDataLocked writes a DATA frame (wmu held).
+func (c *conn) writeDataLocked(id uint32, end bool, p []byte) error {
+	var flags http2.Flags
+	if end {
+		flags = http2.FlagDataEndStream
+	}
+	return c.writeFrameLocked(http2.FrameData, flags, id, p)
+}
+
 // failLocked records the first write error and closes the socket, which
 // ends the reader too (wmu held).
 func (c *conn) failLocked(err error) {

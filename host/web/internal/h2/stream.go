@@ -521,7 +521,7 @@ func (st *stream) writeHead(status int, fields []hpack.HeaderField, body []byte,
 		st.headersSent = true
 	}
 	if take > 0 {
-		c.fr.WriteData(st.id, end && take == len(body), body[:take])
+		c.writeDataLocked(st.id, end && take == len(body), body[:take])
 	}
 	err = c.flushLocked()
 	c.wmu.Unlock()
@@ -542,11 +542,22 @@ func (c *conn) writeBlockLocked(id uint32, block []byte, end bool) {
 	c.mu.Unlock()
 	first := block[:min(len(block), max)]
 	rest := block[len(first):]
-	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: end, EndHeaders: len(rest) == 0})
+	flags := http2.Flags(0)
+	if end {
+		flags |= http2.FlagHeadersEndStream
+	}
+	if len(rest) == 0 {
+		flags |= http2.FlagHeadersEndHeaders
+	}
+	c.writeFrameLocked(http2.FrameHeaders, flags, id, first)
 	for len(rest) > 0 {
 		chunk := rest[:min(len(rest), max)]
 		rest = rest[len(chunk):]
-		c.fr.WriteContinuation(id, len(rest) == 0, chunk)
+		flags := http2.Flags(0)
+		if len(rest) == 0 {
+			flags = http2.FlagContinuationEndHeaders
+		}
+		c.writeFrameLocked(http2.FrameContinuation, flags, id, chunk)
 	}
 }
 
@@ -564,7 +575,7 @@ func (st *stream) writeData(p []byte, end, flush bool) error {
 			return err
 		}
 		c.wmu.Lock()
-		c.fr.WriteData(st.id, true, nil)
+		c.writeDataLocked(st.id, true, nil)
 		err := c.flushLocked()
 		c.wmu.Unlock()
 		st.ended()
@@ -577,7 +588,7 @@ func (st *stream) writeData(p []byte, end, flush bool) error {
 		}
 		last := n == len(p)
 		c.wmu.Lock()
-		if err = c.fr.WriteData(st.id, end && last, p[:n]); err != nil {
+		if err = c.writeDataLocked(st.id, end && last, p[:n]); err != nil {
 			// The buffer flushed itself and the socket failed: a frame
 			// that is not flushed here would otherwise report nothing.
 			c.failLocked(err)
