@@ -231,6 +231,7 @@ type conn struct {
 	bw   pooledWriter
 	enc  *hpack.Encoder
 	hbuf headerBuf
+	fh   [9]byte // a frame header being written (on the heap with conn, not per frame)
 	werr error // the first write error: nothing more is written
 
 	// State, under mu; cond (on mu) wakes writers waiting for window.
@@ -726,9 +727,9 @@ func (c *conn) flushLocked() error {
 // caller keeps within the peer's frame size.
 func (c *conn) writeFrameLocked(t http2.FrameType, flags http2.Flags, id uint32, p []byte) error {
 	n := len(p)
-	h := [9]byte{byte(n >> 16), byte(n >> 8), byte(n), byte(t), byte(flags),
+	c.fh = [9]byte{byte(n >> 16), byte(n >> 8), byte(n), byte(t), byte(flags),
 		byte(id >> 24 & 0x7f), byte(id >> 16), byte(id >> 8), byte(id)}
-	if _, err := c.bw.Write(h[:]); err != nil {
+	if _, err := c.bw.Write(c.fh[:]); err != nil {
 		return err
 	}
 	if n == 0 {
