@@ -232,7 +232,7 @@ type conn struct {
 	enc  *hpack.Encoder
 	hbuf headerBuf
 	fh   [9]byte // a frame header being written (on the heap with conn, not per frame)
-	werr error // the first write error: nothing more is written
+	werr error   // the first write error: nothing more is written
 
 	// State, under mu; cond (on mu) wakes writers waiting for window.
 	mu            sync.Mutex
