@@ -56,6 +56,13 @@ type Config struct {
 	// UpstreamHeaderTimeout bounds waiting for a backend's response
 	// headers (504 after it); 0 means 60 s.
 	UpstreamHeaderTimeout time.Duration
+	// UpstreamReadTimeout bounds each wait for more of a backend's
+	// response body once its headers came (nginx's proxy_read_timeout
+	// after the headers): when it passes, the response is cut and so is
+	// the client's connection (h2: the stream), as the response is
+	// incomplete; 0 means 60 s. Backends reached through net/http's
+	// Transport (TLS pools, WebSocket) are not covered.
+	UpstreamReadTimeout time.Duration
 	// UpstreamIdleConns is the keep-alive pool per backend; 0 means 128.
 	UpstreamIdleConns int
 	// UpstreamClient is how plain (non-TLS) backends are reached:
@@ -287,6 +294,7 @@ func (c *Config) withDefaults() Config {
 	def(&d.SendTimeout, 60*time.Second)
 	def(&d.UpstreamDialTimeout, 5*time.Second)
 	def(&d.UpstreamHeaderTimeout, 60*time.Second)
+	def(&d.UpstreamReadTimeout, 60*time.Second)
 	def(&d.RetryAfter, 60*time.Second)
 	if d.MaxHeaderBytes <= 0 {
 		d.MaxHeaderBytes = 64 << 10

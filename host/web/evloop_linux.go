@@ -722,7 +722,11 @@ func (lc *loopConn) timeout() {
 	case lcIdle:
 		lc.close() // no request, or a head too slow: nothing to answer, as the goroutine server
 	case lcBody:
-		// Only a client that takes nothing has a deadline here (sendWait).
+		if len(lc.out) == 0 {
+			lc.bodyFailed(errBodyTimeout) // the backend sent nothing more (readWait)
+			return
+		}
+		// The client took nothing (sendWait).
 		r := &lc.r
 		r.res.errMsg = "the client took no response bytes for send_timeout"
 		if r.b != nil {
@@ -1114,6 +1118,8 @@ func (lc *loopConn) relayBody() {
 		if len(lc.out) > 0 {
 			lc.l.ctl(syscall.EPOLL_CTL_MOD, r.up.fd, syscall.EPOLLRDHUP) // until the client takes what it has
 			lc.sendWait()
+		} else {
+			lc.readWait()
 		}
 		return
 	}
@@ -1240,6 +1246,16 @@ func (lc *loopConn) closeAfterOut() {
 	lc.sendWait()
 }
 
+// readWait starts the backend's read timeout (Config.UpstreamReadTimeout):
+// the rest of the body is awaited from the backend; timeout cuts the
+// response if none comes for that long.
+func (lc *loopConn) readWait() {
+	lc.deadline = time.Time{}
+	if d := lc.h.s.cfg.UpstreamReadTimeout; d > 0 {
+		lc.deadline = lc.l.now.Add(d)
+	}
+}
+
 // sendWait starts the send timeout (Config.SendTimeout): the client
 // has bytes waiting in lc.out, and the connection waits for it to take
 // them; timeout closes it if it takes none for that long.
@@ -1276,7 +1292,7 @@ func (lc *loopConn) flushOut() {
 	r := &lc.r
 	switch lc.state {
 	case lcBody:
-		lc.deadline = time.Time{} // the backend's turn: no timeout while its body comes
+		lc.readWait() // the backend's turn again
 		lc.l.ctl(syscall.EPOLL_CTL_MOD, r.up.fd, syscall.EPOLLIN|syscall.EPOLLRDHUP)
 	case lcIdle:
 		lc.next()

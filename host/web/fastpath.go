@@ -583,6 +583,7 @@ func readUpstreamHead(pc *h1Conn, c *h1Client, headReq bool, fr *fastResponse,
 		from := max(0, seen-3)
 		if i := bytes.Index(buf[from:], []byte("\r\n\r\n")); i >= 0 {
 			if parseFastResponse(buf[:from+i+4], headReq, fr) {
+				pc.inBody = true
 				return nil, nil
 			}
 			break
@@ -609,6 +610,7 @@ func readUpstreamHead(pc *h1Conn, c *h1Client, headReq bool, fr *fastResponse,
 			return nil, errBadStatus(code)
 		}
 		if code > 199 || code == http.StatusSwitchingProtocols {
+			pc.inBody = code != http.StatusSwitchingProtocols // a switched connection has no body to time
 			return resp, nil
 		}
 		if n1xx++; n1xx > h1Max1xx {

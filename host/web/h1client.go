@@ -42,6 +42,7 @@ type h1Client struct {
 	maxIdle     int             // idle connections per address
 	idleTimeout time.Duration
 	hdrTimeout  time.Duration // response header timeout (the transports' longest)
+	readTimeout time.Duration // Config.UpstreamReadTimeout: each read of a body
 	maxHdr      int64         // response header bytes, 1xx responses each
 
 	mu     sync.Mutex
@@ -66,6 +67,7 @@ func (s *Server) newH1Client(std *http.Transport) *h1Client {
 		maxIdle:     s.cfg.UpstreamIdleConns,
 		idleTimeout: h1IdleTimeout,
 		hdrTimeout:  s.hdrMax,
+		readTimeout: s.cfg.UpstreamReadTimeout,
 		maxHdr:      int64(s.cfg.MaxHeaderBytes),
 		idle:        map[string][]*h1Conn{},
 	}
@@ -90,6 +92,11 @@ type h1Conn struct {
 	body    bodyErrReader // the request body, remembering its read error
 	abortFn func()        // sets a deadline in the past (context.AfterFunc)
 	broken  atomic.Bool   // aborted by the request's context
+	// inBody: the response's headers were read; each read of the
+	// socket from here waits at most the client's readTimeout (a
+	// deadline set per read that reaches the socket: a body already
+	// buffered with its head sets none). put clears it.
+	inBody bool
 
 	// With a body, the header timeout starts when the body writer is
 	// done (a long upload is not a late response), unless the headers
@@ -138,6 +145,13 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 		n = copy(p, pc.prefix)
 		pc.prefix = pc.prefix[n:]
 	} else {
+		if pc.inBody && pc.c.readTimeout > 0 {
+			_ = pc.conn.SetReadDeadline(time.Now().Add(pc.c.readTimeout))
+			if pc.broken.Load() {
+				// The abort's past deadline may have come before this one.
+				_ = pc.conn.SetReadDeadline(aLongTimeAgo)
+			}
+		}
 		n, err = pc.conn.Read(p)
 	}
 	pc.limit -= int64(n)
@@ -303,6 +317,7 @@ func (c *h1Client) get(ctx context.Context, addr string, check bool, now time.Ti
 // clock reading, the connection's idle time's start.
 func (c *h1Client) put(pc *h1Conn, now time.Time) {
 	pc.idleAt = now
+	pc.inBody = false
 	c.mu.Lock()
 	l := c.idle[pc.addr]
 	if len(l) >= c.maxIdle || c.closed {
@@ -496,6 +511,7 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 	if pc.broken.Load() {
 		return fail(ctx.Err())
 	}
+	pc.inBody = resp.StatusCode != http.StatusSwitchingProtocols // a switched connection has no body to time
 	reuse := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if resp.Body == http.NoBody {
 		c.release(pc, stop, reuse)

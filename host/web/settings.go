@@ -131,6 +131,7 @@ func (w *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 		confdecode.Key("user_pool", func(n *yaml.Node, p string) { d.Str(n, p, &c.UserPool) }),
 		confdecode.Key("read_header_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &c.ReadHeaderTimeout) }),
 		confdecode.Key("idle_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &c.IdleTimeout) }),
+		confdecode.Key("upstream_read_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &c.UpstreamReadTimeout) }),
 		confdecode.Key("send_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &c.SendTimeout) }),
 		confdecode.Key("max_header_bytes", func(n *yaml.Node, p string) {
 			d.Size(n, p, 16<<20, func(v int64) { c.MaxHeaderBytes = int(v) })

@@ -93,6 +93,11 @@ func isTLSFailure(err error) bool {
 	return errors.As(err, &op) && op.Op == "remote error"
 }
 
+// errBodyTimeout is Config.UpstreamReadTimeout passing with no more of a
+// response body from the backend (the event loop's; a goroutine's read
+// gets the socket's deadline error).
+var errBodyTimeout = errors.New("no more of the body for upstream_read_timeout")
+
 // errHeaderTimeout is a route's response header timeout expiring.
 var errHeaderTimeout error = headerTimeoutError{}
 

@@ -1,0 +1,133 @@
+package web
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stallBackend answers /stall with a head promising 100,000 bytes, 1,000
+// of them, and then nothing until the connection closes; anything else
+// with "hello <path>".
+func stallBackend(t *testing.T) string {
+	t.Helper()
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/stall" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("s", 1000))
+				io.Copy(io.Discard, br) // until the proxy closes it
+				return
+			}
+			b := "hello " + req.URL.Path
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "+itoa(len(b))+"\r\n\r\n"+b)
+		}
+	})
+	return addr
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		if n /= 10; n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// TestUpstreamReadTimeout: a backend that stops mid-body is cut after
+// upstream_read_timeout, on the event loop, on a goroutine (fast path
+// and full path) and on an h2 stream; the client's response ends
+// incomplete, the request is logged with the failure, and the next
+// request is served.
+func TestUpstreamReadTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name                 string
+		loop, full, h2, tls_ bool
+	}{
+		{name: "event loop", loop: true},
+		{name: "event loop, TLS", loop: true, tls_: true},
+		{name: "goroutine, fast path"},
+		{name: "goroutine, full path", full: true},
+		{name: "h2, fast path", h2: true},
+		{name: "h2, full path", h2: true, full: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := simple("", stallBackend(t))
+			cfg.UpstreamReadTimeout = timeout
+			cfg.NoFastPath = tc.full
+			var s *Server
+			var logs *logBuf
+			var tlsConf *tls.Config
+			switch {
+			case tc.h2:
+				st, tc2 := fastTLS(t)
+				cfg.Listeners = []Listener{{Name: "https", TLS: true}}
+				cfg.NoEventLoop = true
+				s, logs = start(t, Options{Config: cfg, Certs: st})
+				tlsConf = tc2
+			case tc.tls_:
+				s, logs, tlsConf = startLoopTLS(t, cfg)
+			case tc.loop:
+				s, logs = startLoop(t, cfg)
+			default:
+				cfg.NoEventLoop = true
+				s, logs = start(t, Options{Config: cfg})
+			}
+			sent := time.Now()
+			if tc.h2 {
+				c := h2Client(t, tlsConf)
+				// The stream is reset: before its headers (the buffered
+				// head never left) or after them.
+				resp, err := c.Get("https://" + s.Addr("https").String() + "/stall")
+				if err == nil {
+					var n int64
+					n, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil || n >= 100000 {
+						t.Errorf("read %d bytes, error %v; want the stream cut before the 100,000", n, err)
+					}
+				}
+			} else {
+				a := dialRaw(t, s, "web", tlsConf)
+				io.WriteString(a, getReq("/stall"))
+				// The connection is cut: before the head (a goroutine had
+				// it buffered) or after it.
+				r, headErr, err := a.tryRead("GET")
+				if headErr == nil && (err == nil || len(r.body) >= 100000) {
+					t.Errorf("read %d bytes, error %v; want the connection cut before the 100,000", len(r.body), err)
+				}
+			}
+			settled(t, logs, 1)
+			if d := time.Since(sent); d < timeout {
+				t.Errorf("the request ended %v after it was sent, before the read timeout %v", d, timeout)
+			}
+			if l := logs.lines(t)[0]; !strings.Contains(asString(l["error"]), "backend body failed") {
+				t.Errorf("logged %v, want a backend body failure", l)
+			}
+			if tc.h2 {
+				c := h2Client(t, tlsConf)
+				if r, body, _ := h2Get(t, c, s, "GET", "/next"); r.StatusCode != 200 || body != "hello /next" {
+					t.Errorf("the next request: %d %q", r.StatusCode, body)
+				}
+			} else {
+				b := dialRaw(t, s, "web", tlsConf)
+				b.exchange(t, getReq("/next"), "GET", "hello /next")
+			}
+		})
+	}
+}
+
+func asString(v any) string { s, _ := v.(string); return s }
