@@ -2,10 +2,10 @@ package web
 
 import (
 	"bufio"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,22 +28,10 @@ func stallBackend(t *testing.T) string {
 				return
 			}
 			b := "hello " + req.URL.Path
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "+itoa(len(b))+"\r\n\r\n"+b)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "+strconv.Itoa(len(b))+"\r\n\r\n"+b)
 		}
 	})
 	return addr
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		if n /= 10; n == 0 {
-			return string(b[i:])
-		}
-	}
 }
 
 // TestUpstreamReadTimeout: a backend that stops mid-body is cut after
@@ -54,11 +42,11 @@ func itoa(n int) string {
 func TestUpstreamReadTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	for _, tc := range []struct {
-		name                 string
-		loop, full, h2, tls_ bool
+		name                string
+		loop, full, h2, tls bool
 	}{
 		{name: "event loop", loop: true},
-		{name: "event loop, TLS", loop: true, tls_: true},
+		{name: "event loop, TLS", loop: true, tls: true},
 		{name: "goroutine, fast path"},
 		{name: "goroutine, full path", full: true},
 		{name: "h2, fast path", h2: true},
@@ -68,24 +56,7 @@ func TestUpstreamReadTimeout(t *testing.T) {
 			cfg := simple("", stallBackend(t))
 			cfg.UpstreamReadTimeout = timeout
 			cfg.NoFastPath = tc.full
-			var s *Server
-			var logs *logBuf
-			var tlsConf *tls.Config
-			switch {
-			case tc.h2:
-				st, tc2 := fastTLS(t)
-				cfg.Listeners = []Listener{{Name: "https", TLS: true}}
-				cfg.NoEventLoop = true
-				s, logs = start(t, Options{Config: cfg, Certs: st})
-				tlsConf = tc2
-			case tc.tls_:
-				s, logs, tlsConf = startLoopTLS(t, cfg)
-			case tc.loop:
-				s, logs = startLoop(t, cfg)
-			default:
-				cfg.NoEventLoop = true
-				s, logs = start(t, Options{Config: cfg})
-			}
+			s, logs, tlsConf := startTimeoutCase(t, cfg, tc.loop, tc.tls, tc.h2)
 			sent := time.Now()
 			if tc.h2 {
 				c := h2Client(t, tlsConf)

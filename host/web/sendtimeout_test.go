@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/host/tlsstore"
 )
 
 // TestSendTimeout: a client that asks for 8 MiB and reads none of it is
@@ -28,18 +30,7 @@ func TestSendTimeout(t *testing.T) {
 			cfg := simple("", addr)
 			cfg.SendTimeout = timeout
 			cfg.NoFastPath = tc.noFastPath
-			var s *Server
-			var logs *logBuf
-			var tlsConf *tls.Config
-			switch {
-			case tc.tls:
-				s, logs, tlsConf = startLoopTLS(t, cfg)
-			case tc.loop:
-				s, logs = startLoop(t, cfg)
-			default:
-				cfg.NoEventLoop = true
-				s, logs = start(t, Options{Config: cfg})
-			}
+			s, logs, tlsConf := startTimeoutCase(t, cfg, tc.loop, tc.tls, false)
 			a := dialRaw(t, s, "web", tlsConf)
 			io.WriteString(a, getReq("/big8"))
 			sent := time.Now()
@@ -99,4 +90,28 @@ func TestSendTimeout_h2(t *testing.T) {
 	if r, body, _ := h2Get(t, c, s, "GET", "/next"); r.StatusCode != 200 || body != "hello GET /next" {
 		t.Errorf("the next stream: %d %q", r.StatusCode, body)
 	}
+}
+
+// startTimeoutCase starts cfg's server where a timeout test's case wants
+// it: on the event loops (plain, or TLS with tlsLoop), on goroutines, or
+// (h2) with a TLS listener "https" on goroutines. tlsConf is the
+// client's TLS configuration, nil for a plain listener.
+func startTimeoutCase(t *testing.T, cfg Config, loop, tlsLoop, h2 bool) (s *Server, logs *logBuf, tlsConf *tls.Config) {
+	t.Helper()
+	switch {
+	case h2:
+		var certs *tlsstore.Store
+		certs, tlsConf = fastTLS(t)
+		cfg.Listeners = []Listener{{Name: "https", TLS: true}}
+		cfg.NoEventLoop = true
+		s, logs = start(t, Options{Config: cfg, Certs: certs})
+	case tlsLoop:
+		s, logs, tlsConf = startLoopTLS(t, cfg)
+	case loop:
+		s, logs = startLoop(t, cfg)
+	default:
+		cfg.NoEventLoop = true
+		s, logs = start(t, Options{Config: cfg})
+	}
+	return s, logs, tlsConf
 }
