@@ -238,6 +238,10 @@ type Route struct {
 	// HeaderTimeout bounds waiting for the backend's response headers
 	// (UpstreamHeaderTimeout): long-poll routes need a longer one.
 	HeaderTimeout time.Duration
+	// ReadTimeout bounds each wait for more of the response body
+	// (UpstreamReadTimeout): streams that go quiet for long need a
+	// longer one.
+	ReadTimeout time.Duration
 	// MaxBodyBytes bounds the request body (413 above it) instead of
 	// the web-level MaxBodyBytes; 0 takes that one.
 	MaxBodyBytes int64
@@ -455,7 +459,7 @@ func (c *Config) Validate() error {
 				bad("%s.methods[%d]: %q is not an HTTP method in capitals (GET)", where, j, m)
 			}
 		}
-		if r.DialTimeout < 0 || r.HeaderTimeout < 0 || r.MaxBodyBytes < 0 {
+		if r.DialTimeout < 0 || r.HeaderTimeout < 0 || r.ReadTimeout < 0 || r.MaxBodyBytes < 0 {
 			bad("%s: negative value", where)
 		}
 	}

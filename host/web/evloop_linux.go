@@ -1251,7 +1251,11 @@ func (lc *loopConn) closeAfterOut() {
 // response if none comes for that long.
 func (lc *loopConn) readWait() {
 	lc.deadline = time.Time{}
-	if d := lc.h.s.cfg.UpstreamReadTimeout; d > 0 {
+	d := lc.h.s.cfg.UpstreamReadTimeout
+	if rt := lc.r.pl.rt; rt != nil {
+		d = rt.readTimeout
+	}
+	if d > 0 {
 		lc.deadline = lc.l.now.Add(d)
 	}
 }
@@ -1422,7 +1426,7 @@ func (lc *loopConn) handoffExchange() {
 		return
 	}
 	c := r.pl.c
-	pc := &h1Conn{c: c, conn: conn, addr: u.addr, werr: make(chan error, 1), reused: u.reused}
+	pc := &h1Conn{c: c, conn: conn, addr: u.addr, werr: make(chan error, 1), reused: u.reused, readTimeout: c.readTimeout}
 	pc.br = h1Readers.Get().(*bufio.Reader)
 	pc.br.Reset(pc)
 	pc.bw = h1Writers.Get().(*bufio.Writer)

@@ -213,6 +213,7 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd 
 		}
 		pc, resp, err := h.exchangeH2(fs, c, out.upstream, hdrTimeout, t0)
 		if err == nil {
+			routeReadTimeout(pc, rt)
 			fs.hdrAt = time.Now()
 			ps.upstream.observe(fs.hdrAt.Sub(t0))
 			out.answered = true

@@ -252,6 +252,7 @@ func (h *handler) proxyFastFrom(sc *h1ServerConn, c *h1Client, p *pool, rt *rout
 			sc.upMu.Unlock()
 			pc.nread = int64(len(pc.prefix))
 			resp, err := h.readExchange(sc, c, pc, hdrTimeout, t0)
+			routeReadTimeout(pc, rt)
 			done, cerr := h.attemptDone(sc, c, p, b, ps, t0, pc, resp, err, &out, &lastErr)
 			if done {
 				connErr = cerr
@@ -274,6 +275,7 @@ func (h *handler) proxyFastFrom(sc *h1ServerConn, c *h1Client, p *pool, rt *rout
 			t0 = time.Now()
 		}
 		pc, resp, err := h.exchangeFast(sc, c, out.upstream, hdrTimeout, host, t0)
+		routeReadTimeout(pc, rt)
 		done, cerr := h.attemptDone(sc, c, p, b, ps, t0, pc, resp, err, &out, &lastErr)
 		if done {
 			connErr = cerr
@@ -563,6 +565,14 @@ func (h *handler) readFastHead(sc *h1ServerConn, pc *h1Conn, c *h1Client) (*http
 				clear(hdr)
 			}
 		})
+}
+
+// routeReadTimeout gives pc rt's read_timeout for the body to come (get
+// gave it UpstreamReadTimeout).
+func routeReadTimeout(pc *h1Conn, rt *route) {
+	if pc != nil && rt != nil {
+		pc.readTimeout = rt.readTimeout
+	}
 }
 
 // readUpstreamHead reads a response head on pc, for the fast paths: into

@@ -93,10 +93,12 @@ type h1Conn struct {
 	abortFn func()        // sets a deadline in the past (context.AfterFunc)
 	broken  atomic.Bool   // aborted by the request's context
 	// inBody: the response's headers were read; each read of the
-	// socket from here waits at most the client's readTimeout (a
-	// deadline set per read that reaches the socket: a body already
-	// buffered with its head sets none). put clears it.
-	inBody bool
+	// socket from here waits at most readTimeout (a deadline set per
+	// read that reaches the socket: a body already buffered with its
+	// head sets none). put clears it; get sets readTimeout to the
+	// client's, which a route's read_timeout overrides.
+	inBody      bool
+	readTimeout time.Duration
 
 	// With a body, the header timeout starts when the body writer is
 	// done (a long upload is not a late response), unless the headers
@@ -145,8 +147,8 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 		n = copy(p, pc.prefix)
 		pc.prefix = pc.prefix[n:]
 	} else {
-		if pc.inBody && pc.c.readTimeout > 0 {
-			_ = pc.conn.SetReadDeadline(time.Now().Add(pc.c.readTimeout))
+		if pc.inBody && pc.readTimeout > 0 {
+			_ = pc.conn.SetReadDeadline(time.Now().Add(pc.readTimeout))
 			if pc.broken.Load() {
 				// The abort's past deadline may have come before this one.
 				_ = pc.conn.SetReadDeadline(aLongTimeAgo)
@@ -294,6 +296,7 @@ func (c *h1Client) get(ctx context.Context, addr string, check bool, now time.Ti
 				}
 			}
 			pc.reused = true
+			pc.readTimeout = c.readTimeout
 			return pc, nil
 		}
 	} else {
@@ -303,7 +306,7 @@ func (c *h1Client) get(ctx context.Context, addr string, check bool, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	pc := &h1Conn{c: c, conn: conn, addr: addr, werr: make(chan error, 1)}
+	pc := &h1Conn{c: c, conn: conn, addr: addr, werr: make(chan error, 1), readTimeout: c.readTimeout}
 	pc.br = h1Readers.Get().(*bufio.Reader)
 	pc.br.Reset(pc)
 	pc.bw = h1Writers.Get().(*bufio.Writer)
@@ -512,6 +515,9 @@ func (c *h1Client) exchange(ctx context.Context, pc *h1Conn, req *http.Request, 
 		return fail(ctx.Err())
 	}
 	pc.inBody = resp.StatusCode != http.StatusSwitchingProtocols // a switched connection has no body to time
+	if d, ok := ctx.Value(readTimeoutKey{}).(time.Duration); ok {
+		pc.readTimeout = d // the route's (proxy.go)
+	}
 	reuse := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	if resp.Body == http.NoBody {
 		c.release(pc, stop, reuse)

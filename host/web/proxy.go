@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -151,6 +152,9 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	hdrTimeout := t.s.cfg.UpstreamHeaderTimeout
 	if st.rt != nil {
 		hdrTimeout = st.rt.headerTimeout
+		if st.rt.readTimeout != t.s.cfg.UpstreamReadTimeout {
+			req = req.WithContext(context.WithValue(req.Context(), readTimeoutKey{}, st.rt.readTimeout))
+		}
 	}
 	var lastErr error
 	for i := 0; ; i++ {

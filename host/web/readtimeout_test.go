@@ -12,8 +12,9 @@ import (
 )
 
 // stallBackend answers /stall with a head promising 100,000 bytes, 1,000
-// of them, and then nothing until the connection closes; anything else
-// with "hello <path>".
+// of them, and then nothing until the connection closes; /pause with
+// 2,000 bytes, the second 1,000 after 600 ms; anything else with
+// "hello <path>".
 func stallBackend(t *testing.T) string {
 	t.Helper()
 	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
@@ -21,6 +22,12 @@ func stallBackend(t *testing.T) string {
 			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
+			}
+			if req.URL.Path == "/pause" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 2000\r\n\r\n"+strings.Repeat("p", 1000))
+				time.Sleep(600 * time.Millisecond)
+				io.WriteString(c, strings.Repeat("q", 1000))
+				continue
 			}
 			if req.URL.Path == "/stall" {
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("s", 1000))
@@ -42,8 +49,8 @@ func stallBackend(t *testing.T) string {
 func TestUpstreamReadTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	for _, tc := range []struct {
-		name                string
-		loop, full, h2, tls bool
+		name                       string
+		loop, full, h2, tls, route bool
 	}{
 		{name: "event loop", loop: true},
 		{name: "event loop, TLS", loop: true, tls: true},
@@ -51,10 +58,19 @@ func TestUpstreamReadTimeout(t *testing.T) {
 		{name: "goroutine, full path", full: true},
 		{name: "h2, fast path", h2: true},
 		{name: "h2, full path", h2: true, full: true},
+		// The timeout a route's read_timeout gives, the web-level one an hour.
+		{name: "event loop, route", loop: true, route: true},
+		{name: "goroutine, fast path, route", route: true},
+		{name: "goroutine, full path, route", full: true, route: true},
+		{name: "h2, fast path, route", h2: true, route: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := simple("", stallBackend(t))
 			cfg.UpstreamReadTimeout = timeout
+			if tc.route {
+				cfg.UpstreamReadTimeout = time.Hour
+				cfg.Routes = []Route{{PathPrefix: "/stall", Pool: "p", ReadTimeout: timeout}}
+			}
 			cfg.NoFastPath = tc.full
 			s, logs, tlsConf := startTimeoutCase(t, cfg, tc.loop, tc.tls, tc.h2)
 			sent := time.Now()
@@ -102,3 +118,33 @@ func TestUpstreamReadTimeout(t *testing.T) {
 }
 
 func asString(v any) string { s, _ := v.(string); return s }
+
+// TestUpstreamReadTimeout_routeLonger: a route's longer read_timeout lets
+// a body pause past the web-level timeout and arrive whole.
+func TestUpstreamReadTimeout_routeLonger(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		loop, full, h2 bool
+	}{
+		{name: "event loop", loop: true},
+		{name: "goroutine, fast path"},
+		{name: "goroutine, full path", full: true},
+		{name: "h2, fast path", h2: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := simple("", stallBackend(t))
+			cfg.UpstreamReadTimeout = 200 * time.Millisecond // the 600 ms pause would be cut
+			cfg.Routes = []Route{{PathPrefix: "/pause", Pool: "p", ReadTimeout: time.Hour}}
+			cfg.NoFastPath = tc.full
+			s, _, tlsConf := startTimeoutCase(t, cfg, tc.loop, false, tc.h2)
+			want := strings.Repeat("p", 1000) + strings.Repeat("q", 1000)
+			if tc.h2 {
+				if r, body, _ := h2Get(t, h2Client(t, tlsConf), s, "GET", "/pause"); r.StatusCode != 200 || body != want {
+					t.Errorf("got %d and %d bytes, want 200 and the 2,000", r.StatusCode, len(body))
+				}
+				return
+			}
+			dialRaw(t, s, "web", nil).exchange(t, getReq("/pause"), "GET", want)
+		})
+	}
+}

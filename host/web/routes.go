@@ -21,6 +21,7 @@ type route struct {
 
 	dialTimeout   time.Duration // 0: the web-level one
 	headerTimeout time.Duration // effective; always set
+	readTimeout   time.Duration // effective; always set
 	maxBody       int64         // effective; 0 means no limit
 	noBuffering   bool
 	noWebSocket   bool
@@ -32,7 +33,7 @@ func (s *Server) compileRoutes() []*route {
 	for i, rc := range s.cfg.Routes {
 		r := &route{
 			name: rc.Name, prefix: rc.PathPrefix, methods: rc.Methods, pool: s.pools[rc.Pool],
-			dialTimeout: rc.DialTimeout, headerTimeout: s.cfg.UpstreamHeaderTimeout,
+			dialTimeout: rc.DialTimeout, headerTimeout: s.cfg.UpstreamHeaderTimeout, readTimeout: s.cfg.UpstreamReadTimeout,
 			maxBody: s.cfg.MaxBodyBytes, noBuffering: rc.NoBuffering, noWebSocket: rc.NoWebSocket,
 		}
 		if r.name == "" {
@@ -40,6 +41,9 @@ func (s *Server) compileRoutes() []*route {
 		}
 		if rc.HeaderTimeout > 0 {
 			r.headerTimeout = rc.HeaderTimeout
+		}
+		if rc.ReadTimeout > 0 {
+			r.readTimeout = rc.ReadTimeout
 		}
 		if rc.MaxBodyBytes > 0 {
 			r.maxBody = rc.MaxBodyBytes

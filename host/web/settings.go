@@ -119,6 +119,7 @@ func (w *Settings) Decode(d *confdecode.Decoder, n *yaml.Node, path string) {
 					confdecode.Key("pool", func(n *yaml.Node, p string) { d.Str(n, p, &r.Pool) }),
 					confdecode.Key("dial_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &r.DialTimeout) }),
 					confdecode.Key("header_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &r.HeaderTimeout) }),
+					confdecode.Key("read_timeout", func(n *yaml.Node, p string) { d.Duration(n, p, &r.ReadTimeout) }),
 					confdecode.Key("max_body_bytes", func(n *yaml.Node, p string) { d.Size(n, p, 1<<40, func(v int64) { r.MaxBodyBytes = v }) }),
 					confdecode.Key("buffering", func(n *yaml.Node, p string) { d.Bool(n, p, &buffering) }),
 					confdecode.Key("websocket", func(n *yaml.Node, p string) { d.Bool(n, p, &websocket) }),

@@ -35,10 +35,12 @@ pools:
   - {name: p, balance: least-conn, backends: ["127.0.0.1:1", {address: "127.0.0.1:2", weight: 3}],
      max_fails: -1, fail_timeout: 5s, health_path: /h, health_interval: 2s, tls: true, ca_file: ca.pem, server_name: b.example}
 routes:
-  - {name: soap, hosts: [a.example], path_prefix: /service/soap, methods: [POST], pool: p, buffering: false, websocket: false, max_body_bytes: 1MiB}
+  - {name: soap, hosts: [a.example], path_prefix: /service/soap, methods: [POST], pool: p, buffering: false, websocket: false, max_body_bytes: 1MiB, read_timeout: 10m}
 pool: p
 user_pool: p
 read_header_timeout: 3s
+send_timeout: 20s
+upstream_read_timeout: 90s
 max_header_bytes: 32KiB
 via: postern
 max_connections: 0
@@ -58,10 +60,11 @@ per_client_exempt: []
 		t.Errorf("pool %+v", p)
 	}
 	r := s.Routes[0]
-	if r.Name != "soap" || r.Hosts[0] != "a.example" || r.Methods[0] != "POST" || !r.NoBuffering || !r.NoWebSocket || r.MaxBodyBytes != 1<<20 {
+	if r.Name != "soap" || r.Hosts[0] != "a.example" || r.Methods[0] != "POST" || !r.NoBuffering || !r.NoWebSocket || r.MaxBodyBytes != 1<<20 || r.ReadTimeout != 10*time.Minute {
 		t.Errorf("route %+v", r)
 	}
 	if s.Pool != "p" || s.UserPool != "p" || s.ReadHeaderTimeout != 3*time.Second || s.MaxHeaderBytes != 32<<10 || s.Via != "postern" ||
+		s.SendTimeout != 20*time.Second || s.UpstreamReadTimeout != 90*time.Second ||
 		s.MaxConnections != -1 || s.PerClientExempt == nil {
 		t.Errorf("settings %+v", s.Config)
 	}

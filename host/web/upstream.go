@@ -98,6 +98,11 @@ func isTLSFailure(err error) bool {
 // gets the socket's deadline error).
 var errBodyTimeout = errors.New("no more of the body for upstream_read_timeout")
 
+// readTimeoutKey is the context key of a route's read_timeout for the
+// lean client (h1Client.exchange), set only where it differs from
+// UpstreamReadTimeout.
+type readTimeoutKey struct{}
+
 // errHeaderTimeout is a route's response header timeout expiring.
 var errHeaderTimeout error = headerTimeoutError{}
 
