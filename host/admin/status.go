@@ -165,7 +165,9 @@ func webCounters(st web.Stats) []counter {
 			counter{"web " + l.Name + ": requests on the fast path", l.FastPath},
 			counter{"web " + l.Name + ": requests with a reused decision", l.Reused},
 			counter{"web " + l.Name + ": requests on an event loop", l.EventLoop},
-			counter{"web " + l.Name + ": event loop hand-overs to a goroutine", l.Handoffs})
+			counter{"web " + l.Name + ": event loop hand-overs to a goroutine", l.Handoffs},
+			counter{"web " + l.Name + ": connections closed by send_timeout", l.SendTimeouts},
+			counter{"web " + l.Name + ": responses cut by upstream_read_timeout", l.ReadTimeouts})
 	}
 	for _, p := range st.Pools {
 		if p.Retries != 0 {

@@ -72,6 +72,7 @@ type descs struct {
 	configReloads, configLastReload, configLastOK                                      *prometheus.Desc
 	webRequests, webDuration, webUpstream, webUpErrors, webRetries, webBackendUp       *prometheus.Desc
 	webBytesIn, webBytesOut, webUpgrades, webFast, webReused, webLoop, webHandoffs     *prometheus.Desc
+	webTimeouts                                                                        *prometheus.Desc
 	connRefused, connOpen, sessionsOpen, sessionsMax                                   *prometheus.Desc
 }
 
@@ -132,6 +133,7 @@ func New(version string) *Collector {
 		webFast:      n("web", "fast_path_requests_total", "Requests served on the fast path (no plugin wanted them), by listener.", "listener"),
 		webLoop:      n("web", "event_loop_requests_total", "Fast-path requests served on an event loop (web.event_loop), by listener.", "listener"),
 		webHandoffs:  n("web", "event_loop_handoffs_total", "Times an event loop handed a connection to a goroutine for a request or response it does not take, by listener.", "listener"),
+		webTimeouts:  n("web", "timeouts_total", "Client connections closed (h2: streams reset) because the client took none of a response for web.send_timeout (kind send), and responses cut because the backend sent none of the rest of the body for web.upstream_read_timeout or a route's read_timeout (kind upstream_read), by listener.", "listener", "kind"),
 		webReused:    n("web", "decisions_reused_total", "Requests that took a kept login, throttle and route decision instead of entering those plugins (decision reuse), by listener.", "listener"),
 
 		configReloads:    n("config", "reloads_total", "Configuration reloads (SIGHUP or POST /reload) by result.", "result"),
@@ -201,7 +203,7 @@ func (c *Collector) all() []*prometheus.Desc {
 		d.reloadFailures, d.rollbacks, d.logDropped, d.httpErrors, d.instances, d.maxInstances, d.pluginOK, d.lastReloadTime,
 		d.pluginInfo, d.pluginCounter, d.storeErrors, d.configReloads, d.configLastReload, d.configLastOK,
 		d.webRequests, d.webDuration, d.webUpstream, d.webUpErrors, d.webRetries, d.webBackendUp,
-		d.webBytesIn, d.webBytesOut, d.webUpgrades, d.webFast, d.webReused, d.webLoop, d.webHandoffs,
+		d.webBytesIn, d.webBytesOut, d.webUpgrades, d.webFast, d.webReused, d.webLoop, d.webHandoffs, d.webTimeouts,
 		d.connRefused, d.connOpen, d.sessionsOpen, d.sessionsMax}
 }
 
@@ -327,6 +329,8 @@ func (c *Collector) collectWeb(ch chan<- prometheus.Metric, st web.Stats,
 		counter(d.webReused, l.Reused, l.Name)
 		counter(d.webLoop, l.EventLoop, l.Name)
 		counter(d.webHandoffs, l.Handoffs, l.Name)
+		counter(d.webTimeouts, l.SendTimeouts, l.Name, "send")
+		counter(d.webTimeouts, l.ReadTimeouts, l.Name, "upstream_read")
 	}
 	for _, p := range st.Pools {
 		hist(d.webUpstream, p.Upstream, p.Name)

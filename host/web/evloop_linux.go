@@ -720,12 +720,19 @@ func (lc *loopConn) clientGone() {
 func (lc *loopConn) timeout() {
 	switch lc.state {
 	case lcIdle:
+		if lc.closing && len(lc.out) > 0 {
+			lc.h.ls.countSendTimeout() // the last bytes before the close were not taken (sendWait)
+		}
 		lc.close() // no request, or a head too slow: nothing to answer, as the goroutine server
 	case lcBody:
 		if len(lc.out) == 0 {
+			if ls := lc.h.ls; ls != nil {
+				ls.readTimeouts.Add(1)
+			}
 			lc.bodyFailed(errBodyTimeout) // the backend sent nothing more (readWait)
 			return
 		}
+		lc.h.ls.countSendTimeout()
 		// The client took nothing (sendWait).
 		r := &lc.r
 		r.res.errMsg = "the client took no response bytes for send_timeout"

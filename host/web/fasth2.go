@@ -487,6 +487,7 @@ func (h *handler) relayH2Full(fs *h2Stream, c *h1Client, pc *h1Conn, resp *http.
 	if cerr != nil {
 		if cerr.read && fs.st.Err() == nil {
 			out.errMsg = "backend body failed: " + cerr.err.Error()
+			h.ls.countReadTimeout(cerr.err)
 			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", cerr.err)
 		} else {
 			out.errMsg = "writing to the client failed: " + cerr.err.Error()

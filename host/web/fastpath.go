@@ -673,6 +673,7 @@ func (h *handler) bodyFailed(out *fastOutcome, rerr, werr error, clientGone bool
 		out.errMsg = "client went away mid-response"
 	case rerr != nil:
 		out.errMsg = "backend body failed: " + rerr.Error()
+		h.ls.countReadTimeout(rerr)
 		h.s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", rerr)
 	case werr != nil:
 		out.errMsg = "writing to the client failed: " + werr.Error()
@@ -718,6 +719,7 @@ func (h *handler) relayFull(sc *h1ServerConn, c *h1Client, pc *h1Conn, resp *htt
 	if cerr != nil {
 		if cerr.read && sc.ctx.Err() == nil {
 			out.errMsg = "backend body failed: " + cerr.err.Error()
+			h.ls.countReadTimeout(cerr.err)
 			s.log.Warn("backend body failed mid-response", "backend", out.upstream, "err", cerr.err)
 		} else {
 			out.errMsg = "writing to the client failed: " + cerr.err.Error()

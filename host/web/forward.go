@@ -101,6 +101,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, st *reqState, s
 		if r.Context().Err() == nil {
 			if err.read {
 				st.errMsg = "backend body failed: " + err.err.Error()
+				st.ls.countReadTimeout(err.err)
 				s.log.Warn("backend body failed mid-response", "request", st.f.SessionID, "backend", st.upstream, "err", err.err)
 			} else {
 				st.errMsg = "writing to the client failed: " + err.err.Error()

@@ -59,7 +59,8 @@ type h1Server struct {
 	connContext func(context.Context, net.Conn) context.Context
 	hdrTimeout  time.Duration // ReadHeaderTimeout
 	idleTimeout time.Duration
-	sendTimeout time.Duration // Config.SendTimeout (sendtimeout.go)
+	sendTimeout time.Duration  // Config.SendTimeout (sendtimeout.go)
+	sendLS      *listenerStats // counts what the send timeout closes; may be nil
 	sweep       sendSweeper
 	maxHeader   int
 	errLog      *log.Logger

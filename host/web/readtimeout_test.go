@@ -104,6 +104,13 @@ func TestUpstreamReadTimeout(t *testing.T) {
 			if l := logs.lines(t)[0]; !strings.Contains(asString(l["error"]), "backend body failed") {
 				t.Errorf("logged %v, want a backend body failure", l)
 			}
+			name := "web"
+			if tc.h2 {
+				name = "https"
+			}
+			if st := listenerStatsOf(t, s, name); st.ReadTimeouts != 1 || st.SendTimeouts != 0 {
+				t.Errorf("ReadTimeouts %d, SendTimeouts %d; want 1 and 0", st.ReadTimeouts, st.SendTimeouts)
+			}
 			if tc.h2 {
 				c := h2Client(t, tlsConf)
 				if r, body, _ := h2Get(t, c, s, "GET", "/next"); r.StatusCode != 200 || body != "hello /next" {

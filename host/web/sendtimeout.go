@@ -1,6 +1,8 @@
 package web
 
 import (
+	"errors"
+	"net"
 	"sync/atomic"
 	"time"
 )
@@ -68,9 +70,28 @@ func (hs *h1Server) sendSweep() {
 	hs.mu.Unlock()
 	for _, sc := range stuck {
 		hs.errLog.Printf("web: %v took no response bytes for %v (send_timeout): closing the connection", sc.remote, hs.sendTimeout)
+		hs.sendLS.countSendTimeout()
 		sc.conn.Close() // the write fails, and the request with it
 	}
 	if more {
 		time.AfterFunc(sendSweepEvery(hs.sendTimeout), hs.sendSweep)
+	}
+}
+
+// countReadTimeout counts a body cut by the upstream read timeout: err,
+// a backend body's read error, is the socket's deadline (the caller has
+// ruled out the client's leaving, whose abort is a deadline too).
+func (ls *listenerStats) countReadTimeout(err error) {
+	var ne net.Error
+	if ls != nil && errors.As(err, &ne) && ne.Timeout() {
+		ls.readTimeouts.Add(1)
+	}
+}
+
+// countSendTimeout counts a connection closed, or an h2 stream reset, by
+// the send timeout.
+func (ls *listenerStats) countSendTimeout() {
+	if ls != nil {
+		ls.sendTimeouts.Add(1)
 	}
 }

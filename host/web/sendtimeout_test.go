@@ -46,6 +46,9 @@ func TestSendTimeout(t *testing.T) {
 			if l := logs.lines(t)[0]; l["error"] == nil || l["error"] == "" {
 				t.Errorf("logged %v, want the request's error", l)
 			}
+			if st := listenerStatsOf(t, s, "web"); st.SendTimeouts != 1 || st.ReadTimeouts != 0 {
+				t.Errorf("SendTimeouts %d, ReadTimeouts %d; want 1 and 0", st.SendTimeouts, st.ReadTimeouts)
+			}
 			// The server closed A: reading it ends before the 8 MiB.
 			n, _ := io.Copy(io.Discard, a)
 			if n >= int64(len(loopBody8M)) {
@@ -86,6 +89,9 @@ func TestSendTimeout_h2(t *testing.T) {
 	n, err := io.Copy(io.Discard, resp.Body)
 	if err == nil || n >= int64(len(loopBody8M)) {
 		t.Errorf("read %d bytes, error %v; want the stream reset before the 8 MiB", n, err)
+	}
+	if st := listenerStatsOf(t, s, "https"); st.SendTimeouts != 1 {
+		t.Errorf("SendTimeouts %d, want 1", st.SendTimeouts)
 	}
 	if r, body, _ := h2Get(t, c, s, "GET", "/next"); r.StatusCode != 200 || body != "hello GET /next" {
 		t.Errorf("the next stream: %d %q", r.StatusCode, body)

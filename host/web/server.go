@@ -307,8 +307,14 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 	}
 	if hs, ok := fs.(*h1Server); ok {
 		hs.sendTimeout = s.cfg.SendTimeout
+		for _, ls := range s.stats.listeners {
+			if ls.name == l.Name {
+				hs.sendLS = ls
+			}
+		}
 		if hs.h2 != nil {
 			hs.h2.SendTimeout = s.cfg.SendTimeout
+			hs.h2.OnSendTimeout = hs.sendLS.countSendTimeout
 		}
 	}
 	if hs, ok := fs.(*h1Server); ok && !s.cfg.NoFastPath {

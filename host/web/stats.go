@@ -81,6 +81,9 @@ type listenerStats struct {
 	reused   atomic.Int64 // requests that took a kept decision (reuse.go)
 	loop     atomic.Int64 // requests served on an event loop (evloop_linux.go)
 	handoffs atomic.Int64 // connections a loop handed to a goroutine
+	// Connections closed (h2: streams reset) by send_timeout, and
+	// responses cut by upstream_read_timeout.
+	sendTimeouts, readTimeouts atomic.Int64
 }
 
 // backendStats are one backend's counters, per listener.
@@ -202,6 +205,13 @@ type ListenerStats struct {
 	// to be handed over again stays on its goroutine for a while, so a
 	// high ratio to EventLoop means requests that need the full path.
 	Handoffs int64
+	// SendTimeouts: client connections closed, and h2 streams reset,
+	// because the client took none of a response for
+	// Config.SendTimeout.
+	SendTimeouts int64
+	// ReadTimeouts: responses cut because the backend sent none of the
+	// rest of the body for Config.UpstreamReadTimeout (or the route's).
+	ReadTimeouts int64
 	// Duration: the whole request, from its headers to the end of the
 	// response.
 	Duration Histogram
@@ -256,7 +266,8 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		out.Listeners = append(out.Listeners, ListenerStats{Name: l.name, BytesIn: l.bytesIn.Load(),
-			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Reused: l.reused.Load(), EventLoop: l.loop.Load(), Handoffs: l.handoffs.Load(), Duration: l.duration.snapshot()})
+			BytesOut: l.bytesOut.Load(), Upgrades: l.upgrades.Load(), FastPath: l.fast.Load(), Reused: l.reused.Load(), EventLoop: l.loop.Load(), Handoffs: l.handoffs.Load(),
+			SendTimeouts: l.sendTimeouts.Load(), ReadTimeouts: l.readTimeouts.Load(), Duration: l.duration.snapshot()})
 	}
 	addBackend := func(b *backendStats, up bool) {
 		for li := range b.byListener {

@@ -65,6 +65,9 @@ func (s *Server) sweep() {
 	for _, c := range conns {
 		if t := c.ww.writing.Load(); t != 0 && now-t > limit {
 			s.logf("h2: %v took none of a write for %v (send timeout): closing the connection", c.remote, s.SendTimeout)
+			if s.OnSendTimeout != nil {
+				s.OnSendTimeout()
+			}
 			c.nc.Close() // the write fails, the reader ends, and the connection closes
 			continue
 		}
@@ -79,6 +82,9 @@ func (s *Server) sweep() {
 		}
 		c.mu.Unlock()
 		for _, st := range stuck {
+			if s.OnSendTimeout != nil {
+				s.OnSendTimeout()
+			}
 			// Its own goroutine: the RST_STREAM waits for the write lock,
 			// which a slow socket may hold for a while.
 			go st.resetByUs(http2.ErrCodeCancel)

@@ -67,6 +67,10 @@ type Server struct {
 	// nginx's send_timeout; checked every quarter of it (sendtimeout.go).
 	// 0: never.
 	SendTimeout time.Duration
+	// OnSendTimeout, when set, is called for every connection closed and
+	// every stream reset by SendTimeout (a counter's increment: it must
+	// not block).
+	OnSendTimeout func()
 	// ErrorLog receives handler panics and protocol errors worth an
 	// operator's eye; nil: the log package's standard logger.
 	ErrorLog *log.Logger
