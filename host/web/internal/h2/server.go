@@ -259,6 +259,12 @@ type conn struct {
 	idleTimer     *time.Timer
 	idleSeen      int // opened when the idle timer was last armed
 	windowWaiters int // streams waiting for window (stream.windowSince)
+	// The last streams we sent RST_STREAM on: frames the client sent
+	// on them before it read the reset are ignored (RFC 9113 5.1), not
+	// answered with a reset each or, HEADERS (trailers), taken for a
+	// reopened stream, which is a connection error.
+	resetIDs  [32]uint32
+	resetNext int
 	// A stream's goroutine waits for the connection's next stream
 	// (spare), one at a time, until the connection ends: a goroutine
 	// made for every stream grows its stack anew each time (the fast
@@ -623,7 +629,7 @@ func (c *conn) onData(f *http2.DataFrame) error {
 	st := c.streams[f.StreamID]
 	if st == nil || st.remoteDone || st.resetSent {
 		idle := st == nil && f.StreamID > c.maxID
-		ignore := st != nil && st.resetSent
+		ignore := st != nil && st.resetSent || st == nil && c.wasReset(f.StreamID)
 		c.mu.Unlock()
 		if idle {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
@@ -761,8 +767,23 @@ func (c *conn) failLocked(err error) {
 	}
 }
 
+// wasReset reports whether we sent RST_STREAM on stream id lately (mu
+// held).
+func (c *conn) wasReset(id uint32) bool {
+	for _, r := range c.resetIDs {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
 // writeRST sends RST_STREAM for a stream that has no stream value.
 func (c *conn) writeRST(id uint32, code http2.ErrCode) {
+	c.mu.Lock()
+	c.resetIDs[c.resetNext%len(c.resetIDs)] = id
+	c.resetNext++
+	c.mu.Unlock()
 	c.wmu.Lock()
 	c.fr.WriteRSTStream(id, code)
 	c.flushLocked()

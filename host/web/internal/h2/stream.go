@@ -206,7 +206,11 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return c.onTrailers(st, f)
 	}
 	if id <= c.maxID {
+		reset := c.wasReset(id)
 		c.mu.Unlock()
+		if reset {
+			return nil // sent before the client read our RST_STREAM (its block is decoded: HPACK stays in step)
+		}
 		return http2.ConnectionError(http2.ErrCodeProtocol) // a closed stream's id (RFC 9113 5.1.1)
 	}
 	c.maxID = id
