@@ -110,6 +110,7 @@ type eventLoop struct {
 
 	fds      fdTable
 	conns    map[*loopConn]struct{}
+	h2conns  map[*loopH2]struct{}
 	idle     map[string]*[]*loopUp // kept backend sockets by address, oldest first
 	stopping bool
 	swept    time.Time
@@ -122,7 +123,9 @@ type eventLoop struct {
 // loopFD is what a socket in the loop's epoll set belongs to.
 type loopFD struct {
 	lc *loopConn // the client connection (client) or the one whose request uses up
-	up *loopUp   // a backend socket, idle when lc is nil
+	up *loopUp   // a backend socket, idle when lc (and x) is nil
+	h2 *loopH2   // an h2 client connection (evloop_h2_linux.go)
+	x  *loopH2x  // the h2 stream whose request uses up
 }
 
 // loopUp is a backend socket the loop owns.
@@ -147,7 +150,7 @@ func newEventLoop() (*eventLoop, error) {
 		syscall.Close(ep)
 		return nil, os.NewSyscallError("eventfd2", errno)
 	}
-	l := &eventLoop{ep: ep, efd: int(efd), conns: map[*loopConn]struct{}{}, idle: map[string]*[]*loopUp{},
+	l := &eventLoop{ep: ep, efd: int(efd), conns: map[*loopConn]struct{}{}, h2conns: map[*loopH2]struct{}{}, idle: map[string]*[]*loopUp{},
 		uw: bufio.NewWriterSize(nil, 8<<10)}
 	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, l.efd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.efd)}); err != nil {
 		syscall.Close(ep)
@@ -296,6 +299,10 @@ func (l *eventLoop) run() {
 				continue
 			}
 			switch {
+			case e.h2 != nil:
+				e.h2.onEvent(ev.Events)
+			case e.x != nil:
+				e.x.onUpstream(ev.Events)
 			case e.up == nil:
 				e.lc.onClient(ev.Events)
 			case e.lc == nil:
@@ -308,13 +315,16 @@ func (l *eventLoop) run() {
 			for lc := range l.conns {
 				lc.close()
 			}
+			for x := range l.h2conns {
+				x.close()
+			}
 			for _, ups := range l.idle {
 				for _, u := range *ups {
 					l.closeUp(u)
 				}
 			}
 			clear(l.idle)
-			if len(l.conns) == 0 {
+			if len(l.conns) == 0 && len(l.h2conns) == 0 {
 				l.mu.Lock()
 				l.ended = true
 				l.mu.Unlock()
@@ -337,6 +347,9 @@ func (l *eventLoop) sweep(now time.Time) {
 		if !lc.deadline.IsZero() && now.After(lc.deadline) {
 			lc.timeout()
 		}
+	}
+	for x := range l.h2conns {
+		x.sweep(now)
 	}
 	for addr, lp := range l.idle {
 		ups := *lp
@@ -852,7 +865,7 @@ func (t fdTable) get(fd int) (loopFD, bool) {
 		return loopFD{}, false
 	}
 	e := t[fd]
-	return e, e.lc != nil || e.up != nil
+	return e, e.lc != nil || e.up != nil || e.h2 != nil
 }
 
 func (t fdTable) del(fd int) {

@@ -26,3 +26,5 @@ func (*loopConn) start()                                        {}
 
 func (hs *h1Server) wrapTLS(c net.Conn) net.Conn { return c }
 func goDirect(*tls.Conn)                         {}
+
+func (hs *h1Server) adoptH2(*h1ServerConn) bool { return false }

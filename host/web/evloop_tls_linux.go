@@ -49,6 +49,7 @@ type tlsTransport struct {
 	// has it, Conn's socket is closed and lc's descriptor is used.
 	net.Conn
 	lc *loopConn
+	h2 *loopH2 // an h2 connection's loop (evloop_h2_linux.go), instead of lc
 
 	extra []byte // bytes read past the record being read
 	ebuf  []byte // extra's storage, kept for the next time
@@ -96,8 +97,14 @@ func (t *tlsTransport) Read(p []byte) (int, error) {
 	}
 	var n int
 	var err error
-	if t.lc != nil {
-		n, err = rawRead(t.lc.fd, p)
+	if t.lc != nil || t.h2 != nil {
+		fd := -1
+		if t.lc != nil {
+			fd = t.lc.fd
+		} else {
+			fd = t.h2.fd
+		}
+		n, err = rawRead(fd, p)
 		switch {
 		case err == syscall.EAGAIN || err == syscall.EINTR:
 			return 0, errWouldBlock
@@ -145,6 +152,9 @@ func (t *tlsTransport) span(b []byte) int {
 func (t *tlsTransport) pending() bool { return len(t.extra) > 0 }
 
 func (t *tlsTransport) Write(p []byte) (int, error) {
+	if t.h2 != nil {
+		return t.h2.queue(p)
+	}
 	lc := t.lc
 	if lc == nil {
 		return t.Conn.Write(p)

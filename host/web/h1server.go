@@ -421,6 +421,10 @@ func (sc *h1ServerConn) serve() {
 		return
 	}
 	if sc.h2 {
+		if sc.hs.loops != nil && sc.hs.adoptH2(sc) {
+			return // on a loop (evloop_h2_linux.go)
+		}
+		goDirect(sc.conn.(*tls.Conn))
 		// The h2 server tracks it from now on (its Shutdown and Close).
 		sc.hs.forget(sc)
 		sc.hs.h2.ServeConn(sc.ctx, sc.conn)
@@ -510,7 +514,6 @@ func (sc *h1ServerConn) begin() (ok, hijacked bool) {
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
 			// The h2 server's from here (serve), with the context an
 			// HTTP/1.1 connection would have.
-			goDirect(tc)
 			sc.h2 = true
 		}
 		sc.conn = tc

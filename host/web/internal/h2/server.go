@@ -41,6 +41,13 @@ type Server struct {
 	// Fast, when set, is offered every stream first; it returns false,
 	// having written nothing, to leave the stream to Handler.
 	Fast func(*Stream) bool
+	// LoopFast, when set, is offered every stream of a driven
+	// connection (ServeDriven) first, on the goroutine that feeds it: it
+	// must not wait for anything. It returns false, having written
+	// nothing, to leave the stream to Fast and Handler on a goroutine of
+	// its own; true when it took the stream, which it then ends with
+	// Stream.Finish.
+	LoopFast func(*Stream) bool
 	// ConnValue, when set, makes a value for each connection that
 	// Stream.ConnValue gives Fast (what it would otherwise work out
 	// again on every stream: the peer's parsed address...).
@@ -135,7 +142,7 @@ func (s *Server) logf(format string, args ...any) {
 // ctx is the connection's context, which every request's context comes
 // from. c is closed when ServeConn returns.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
-	sc := newConn(s, ctx, c)
+	sc := newConn(s, ctx, c, nil)
 	if !s.track(sc, true) {
 		c.Close()
 		return
@@ -274,6 +281,14 @@ type conn struct {
 	// noise).
 	spare      chan *stream
 	idleWorker bool // a worker waits on spare
+
+	// A driven connection (driven.go): room, when set, is called by
+	// the stream goroutines' writes before they take wmu, and waits
+	// while the connection's transport holds too many bytes the socket
+	// has not taken (its writes do not wait); loop: streams may be
+	// offered to Server.LoopFast.
+	room func() error
+	loop bool
 }
 
 // readBufferSize is the connection's read buffer, which an idle
@@ -333,7 +348,9 @@ func (h *headerBuf) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newConn(s *Server, ctx context.Context, nc net.Conn) *conn {
+// newConn makes a connection's state; frames are read from r, or from
+// nc (buffered) when r is nil.
+func newConn(s *Server, ctx context.Context, nc net.Conn, r io.Reader) *conn {
 	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
 	c.ctx, c.cancel = context.WithCancel(ctx)
@@ -347,7 +364,10 @@ func newConn(s *Server, ctx context.Context, nc net.Conn) *conn {
 	}
 	c.ww.w = nc
 	c.bw.w = &c.ww
-	c.fr = http2.NewFramer(&c.bw, bufio.NewReaderSize(nc, readBufferSize))
+	if r == nil {
+		r = bufio.NewReaderSize(nc, readBufferSize)
+	}
+	c.fr = http2.NewFramer(&c.bw, r)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = s.maxHeaderBytes()
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
@@ -371,18 +391,7 @@ func (c *conn) serve() {
 	if _, err := io.ReadFull(c.nc, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
 		return
 	}
-	c.wmu.Lock()
-	c.fr.WriteSettings(
-		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.s.maxStreams()},
-		http2.Setting{ID: http2.SettingInitialWindowSize, Val: initialRecvWindow},
-		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.s.maxHeaderBytes()},
-	)
-	c.fr.WriteWindowUpdate(0, connRecvWindow-65535)
-	c.flushLocked()
-	c.wmu.Unlock()
-	c.mu.Lock()
-	c.armIdle()
-	c.mu.Unlock()
+	c.start()
 	// The first frame must be SETTINGS (RFC 9113 3.4), within the
 	// preface's time.
 	f, err := c.fr.ReadFrame()
@@ -412,6 +421,23 @@ func (c *conn) serve() {
 			f = nil
 		}
 	}
+}
+
+// start sends our SETTINGS and the connection's window, and starts the
+// idle timer: the server's side of the preface.
+func (c *conn) start() {
+	c.wmu.Lock()
+	c.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.s.maxStreams()},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: initialRecvWindow},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.s.maxHeaderBytes()},
+	)
+	c.fr.WriteWindowUpdate(0, connRecvWindow-65535)
+	c.flushLocked()
+	c.wmu.Unlock()
+	c.mu.Lock()
+	c.armIdle()
+	c.mu.Unlock()
 }
 
 // readError handles ReadFrame's error: true when reading goes on (a
@@ -816,6 +842,9 @@ func (c *conn) goAway(code http2.ErrCode, graceful bool) {
 // startStream runs st on the connection's idle worker, or on a new one
 // (called by the reader: the connection cannot close meanwhile).
 func (c *conn) startStream(st *stream) {
+	if c.loop && !st.reset && st.status == 0 && st.loopFast() {
+		return
+	}
 	c.mu.Lock()
 	idle := c.idleWorker
 	c.idleWorker = false

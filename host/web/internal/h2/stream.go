@@ -357,6 +357,35 @@ func (c *conn) onTrailers(st *stream, f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
+// TryWriteResponse is WriteResponse for a caller that must not wait (an
+// event loop serving the stream, Server.LoopFast): when body does not fit
+// the flow-control windows, or one DATA frame, it writes nothing and
+// returns false. Its writes do not wait for the transport either (a
+// driven connection's transport queues them).
+func (s *Stream) TryWriteResponse(status int, fields []hpack.HeaderField, body []byte, end bool) (bool, error) {
+	st := s.st
+	c := st.c
+	n := int64(len(body))
+	c.mu.Lock()
+	if err := st.gone(); err != nil {
+		c.mu.Unlock()
+		return true, err
+	}
+	if n > 0 && (n > st.sendWindow || n > c.sendWindow || n > int64(c.peerMaxFrame)) {
+		c.mu.Unlock()
+		return false, nil
+	}
+	st.sendWindow -= n
+	c.sendWindow -= n
+	c.mu.Unlock()
+	return true, st.sendHead(status, fields, body, len(body), end)
+}
+
+// Finish ends a stream Server.LoopFast took, once its response is done
+// (or it was reset): the stream leaves the connection as one whose
+// goroutine returned.
+func (s *Stream) Finish() { s.st.done() }
+
 // run serves the stream (Server.Fast, or the handler; a status of its
 // own for a request the handler never sees) and ends it.
 func (st *stream) run() {
@@ -502,6 +531,9 @@ func (st *stream) waited() {
 // as the windows allow go in one write.
 func (st *stream) writeHead(status int, fields []hpack.HeaderField, body []byte, end bool) error {
 	c := st.c
+	if err := c.waitRoom(); err != nil {
+		return err
+	}
 	take := 0
 	var err error
 	if len(body) > 0 {
@@ -511,6 +543,14 @@ func (st *stream) writeHead(status int, fields []hpack.HeaderField, body []byte,
 	} else if err = st.check(); err != nil {
 		return err
 	}
+	return st.sendHead(status, fields, body, take, end)
+}
+
+// sendHead writes HEADERS and the first take bytes of body (their
+// window taken), then the rest of body as writeData does.
+func (st *stream) sendHead(status int, fields []hpack.HeaderField, body []byte, take int, end bool) error {
+	c := st.c
+	var err error
 	endHeaders := end && len(body) == 0
 	c.wmu.Lock()
 	c.hbuf.b = c.hbuf.b[:0]
@@ -586,6 +626,9 @@ func (st *stream) writeData(p []byte, end, flush bool) error {
 		return err
 	}
 	for len(p) > 0 {
+		if err := c.waitRoom(); err != nil {
+			return err
+		}
 		n, err := st.takeWindow(len(p))
 		if err != nil {
 			return err
