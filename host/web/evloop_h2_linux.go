@@ -5,6 +5,7 @@ package web
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -12,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/postern/postern/host/web/internal/balance"
 	"github.com/postern/postern/host/web/internal/h2"
 )
 
@@ -36,18 +40,22 @@ import (
 //     stall (send_timeout: the socket took none of out for that long),
 //     and the read deadline a GOAWAY's close asks for.
 //
-// Streams still run on goroutines here (Fast, the handler), unless the
-// loop takes them itself (Server.LoopFast).
+// The streams the fast path takes run on the loop too (loopFastH2, the
+// h2 server's LoopFast): the exchange with the backend is the HTTP/1.1
+// loop's (a kept socket in the loop's set, or one a goroutine dials),
+// and a response that comes whole within loopRBSize and fits the
+// flow-control windows leaves as HEADERS and DATA in the connection's
+// next write. Any other response (larger, chunked, a head the fast
+// parser does not take, a window too small, a connection whose client
+// is slow to read) goes on in a goroutine from the bytes read so far
+// (h2Resume), as an HTTP/1.1 exchange does (handoffExchange); so does a
+// stream no backend answered (its error page may wait for window). The
+// other streams run on goroutines (Fast, the handler) as on a
+// connection of their own.
 
 // h2OutHigh is how many sealed bytes a connection may hold before its
 // stream goroutines wait for the socket to take some.
 const h2OutHigh = 64 << 10
-
-// h2InMax bounds a connection's read buffer: a frame (16 KiB) and a
-// header block with its CONTINUATIONs up to the header limit.
-func (hs *h1Server) h2InMax() int {
-	return max(hs.maxHeader, 64<<10) + 32<<10
-}
 
 // loopH2 is an h2 connection on a loop. It is the h2 server's net.Conn
 // for it (writes, Close and the deadlines a GOAWAY sets).
@@ -69,6 +77,7 @@ type loopH2 struct {
 	prefaceBy  time.Time
 	sendBy     time.Time // out waits on EPOLLOUT: the send timeout
 	readBy     time.Time // SetReadDeadline (a GOAWAY's close)
+	streams    map[*loopH2x]struct{}
 
 	closeAsked atomic.Bool
 
@@ -169,11 +178,11 @@ func (x *loopH2) read() {
 			x.in = x.l.getRB()
 		}
 		if len(x.in) == cap(x.in) {
-			if cap(x.in) >= x.sc.hs.h2InMax() {
-				gone = true // a header block past every limit
+			if cap(x.in) >= x.d.MaxBuffer() {
+				gone = true // not expected: Feed ends the connection first
 				break
 			}
-			x.in = append(x.in, make([]byte, cap(x.in))...)[:len(x.in)]
+			x.in = append(x.in, make([]byte, min(cap(x.in), x.d.MaxBuffer()-cap(x.in)))...)[:len(x.in)]
 		}
 		p := x.in[len(x.in):cap(x.in)]
 		n, err := x.tc.Read(p)
@@ -364,6 +373,11 @@ func (x *loopH2) waitRoom() error {
 
 // sweep acts on the connection's passed deadlines (the loop's sweep).
 func (x *loopH2) sweep(now time.Time) {
+	for sx := range x.streams {
+		if !sx.deadline.IsZero() && now.After(sx.deadline) {
+			sx.timeout()
+		}
+	}
 	switch {
 	case !x.sendBy.IsZero() && now.After(x.sendBy):
 		x.sc.hs.sendLS.countSendTimeout()
@@ -407,8 +421,9 @@ func (x *loopH2) close() {
 	x.room.Broadcast()
 	syscall.Close(x.fd) // under omu: no goroutine writes on a reused descriptor
 	x.omu.Unlock()
-	if x.in != nil {
-		x.in = nil
+	x.in = nil
+	for sx := range x.streams {
+		sx.clientGone()
 	}
 	if x.d != nil {
 		x.d.Close()
@@ -455,15 +470,445 @@ func (x *loopH2) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-func (x *loopH2) SetDeadline(t time.Time) error      { return x.SetReadDeadline(t) }
-func (x *loopH2) SetWriteDeadline(time.Time) error   { return nil }
-func (x *loopH2) Read([]byte) (int, error)           { return 0, errors.New("web: an h2 connection on a loop is read by its loop") }
-func (x *loopH2) LocalAddr() net.Addr                { return x.tc.LocalAddr() }
-func (x *loopH2) RemoteAddr() net.Addr               { return x.tc.RemoteAddr() }
-func (x *loopH2) NetConn() net.Conn                  { return x.tc }
+func (x *loopH2) SetDeadline(t time.Time) error    { return x.SetReadDeadline(t) }
+func (x *loopH2) SetWriteDeadline(time.Time) error { return nil }
+func (x *loopH2) Read([]byte) (int, error) {
+	return 0, errors.New("web: an h2 connection on a loop is read by its loop")
+}
+func (x *loopH2) LocalAddr() net.Addr                  { return x.tc.LocalAddr() }
+func (x *loopH2) RemoteAddr() net.Addr                 { return x.tc.RemoteAddr() }
+func (x *loopH2) NetConn() net.Conn                    { return x.tc }
 func (x *loopH2) ConnectionState() tls.ConnectionState { return x.tc.ConnectionState() }
 
-// loopH2x is an h2 stream whose exchange runs on the loop.
-type loopH2x struct{}
 
-func (*loopH2x) onUpstream(uint32) {}
+// roomNow reports whether the loop may write a response now: out does
+// not hold more than a goroutine's write would wait for.
+func (x *loopH2) roomNow() bool {
+	x.omu.Lock()
+	defer x.omu.Unlock()
+	return len(x.out) <= h2OutHigh
+}
+
+// loopH2x is an h2 stream the fast path serves on the loop: what
+// proxyFastH2 keeps on its stack, as loopReq is for HTTP/1.1.
+type loopH2x struct {
+	x          *loopH2
+	h          *handler
+	fs         h2Stream
+	pl         h2Plan
+	state      int
+	hdrTimeout time.Duration
+	attempt    int
+	tries      int // exchanges with this attempt's backend (a stale kept socket is replaced once)
+	tried      []*balance.Backend
+	triedBuf   [4]*balance.Backend
+	b          *balance.Backend
+	ps         *poolStats
+	out        fastOutcome
+	lastErr    error
+	t0         time.Time
+	up         *loopUp
+	rb         []byte // the backend's answer
+	nread      int
+	total      int       // the answer's size, head and body, once the head is parsed
+	deadline   time.Time // the head's (header timeout) or the body's (read timeout)
+	abortFn    func()
+}
+
+// loopH2x states.
+const (
+	h2xDialing = iota + 1 // a new backend connection is being made
+	h2xWaiting            // the request is sent: waiting for the head
+	h2xBody               // the head came: waiting for the rest of the body
+	h2xDone               // answered, handed to a goroutine, or gone
+)
+
+// loopFastH2 is the h2 server's LoopFast: the stream is the loop's when
+// the fast path takes it (planFastH2) on a connection on a loop.
+func (h *handler) loopFastH2(st *h2.Stream) bool {
+	peer, _ := st.ConnValue().(*h2Peer)
+	if peer == nil || peer.x == nil {
+		return false
+	}
+	sx := &loopH2x{x: peer.x, h: h}
+	if !h.planFastH2(st, &sx.fs, &sx.pl) {
+		return false
+	}
+	sx.begin()
+	return true
+}
+
+func (sx *loopH2x) begin() {
+	x, fs, pl := sx.x, &sx.fs, &sx.pl
+	l := x.l
+	fs.rt, fs.fd, fs.start = pl.rt, pl.fd, l.now
+	sx.hdrTimeout = sx.h.s.cfg.UpstreamHeaderTimeout
+	if pl.rt != nil {
+		sx.hdrTimeout = pl.rt.headerTimeout
+	}
+	sx.tried = sx.triedBuf[:0]
+	if x.streams == nil {
+		x.streams = map[*loopH2x]struct{}{}
+	}
+	x.streams[sx] = struct{}{}
+	// A reset (or the connection's end) seen by another goroutine (the
+	// send timeout's sweep) comes to the loop.
+	sx.abortFn = func() { l.post(sx.clientGone) }
+	if !fs.st.SetAbort(sx.abortFn) {
+		sx.clientGone()
+		return
+	}
+	sx.nextAttempt()
+}
+
+// nextAttempt sends the request to the next backend, or ends the stream
+// with the full path's answer when none is left.
+func (sx *loopH2x) nextAttempt() {
+	pl := &sx.pl
+	b, ps, more, ok := sx.h.s.nextAttempt(pl.p, pl.fd, sx.attempt, sx.fs.peer.peer.Addr(), sx.tried, &sx.out)
+	sx.tried = more
+	if !ok {
+		sx.noAnswer()
+		return
+	}
+	sx.b, sx.ps = b, ps
+	sx.t0 = sx.fs.start
+	if sx.attempt > 0 {
+		sx.t0 = sx.x.l.now
+	}
+	sx.attempt++
+	sx.tries = 0
+	sx.exchange()
+}
+
+// exchange sends the request on a kept socket to the attempt's backend,
+// or on a new one.
+func (sx *loopH2x) exchange() {
+	l := sx.x.l
+	if u := l.takeIdle(sx.out.upstream); u != nil {
+		sx.send(u)
+		return
+	}
+	sx.state = h2xDialing
+	sx.deadline = time.Time{}
+	l.dial(sx.pl.c, sx.fs.st.ConnContext(), sx.out.upstream, func(u *loopUp, err error) bool {
+		switch {
+		case sx.state != h2xDialing:
+			return false
+		case err != nil:
+			sx.attemptFailed(err)
+		default:
+			sx.send(u)
+		}
+		return true
+	})
+}
+
+// send writes the request on u and waits for the answer.
+func (sx *loopH2x) send(u *loopUp) {
+	l := sx.x.l
+	sx.up = u
+	sx.tries++
+	l.fds.set(u.fd, loopFD{x: sx, up: u})
+	uw := l.uw
+	uw.Reset(upWriter(u.fd))
+	sx.h.writeH2Head(uw, &sx.fs)
+	err := uw.Flush()
+	uw.Reset(nil)
+	if err != nil {
+		sx.upFailed(err)
+		return
+	}
+	sx.nread = len(u.pending)
+	if len(u.pending) > 0 {
+		sx.rb = append(l.getRB(), u.pending...)
+	}
+	u.pending = u.pending[:0]
+	sx.state = h2xWaiting
+	sx.deadline = sx.t0.Add(sx.hdrTimeout)
+}
+
+// upFailed is an exchange that failed before any byte of an answer: a
+// stale kept socket is replaced once, else the attempt failed.
+func (sx *loopH2x) upFailed(err error) {
+	u := sx.up
+	sx.up = nil
+	sx.x.l.closeUp(u)
+	if u.reused && sx.nread == 0 && sx.tries == 1 {
+		sx.exchange()
+		return
+	}
+	sx.attemptFailed(err)
+}
+
+// attemptFailed counts a failed attempt and tries the next backend.
+func (sx *loopH2x) attemptFailed(err error) {
+	if sx.b != nil {
+		sx.b.Release()
+	}
+	sx.h.s.attemptFailed(sx.pl.p, sx.b, &sx.out, err)
+	sx.b = nil
+	sx.lastErr = err
+	sx.releaseRB()
+	sx.nextAttempt()
+}
+
+// onUpstream reads the backend's answer.
+func (sx *loopH2x) onUpstream(uint32) {
+	l := sx.x.l
+	if sx.rb == nil {
+		sx.rb = l.getRB()
+	}
+	if len(sx.rb) == cap(sx.rb) {
+		sx.handoff() // past what the loop relays
+		return
+	}
+	n, err := rawRead(sx.up.fd, sx.rb[len(sx.rb):cap(sx.rb)])
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		return
+	}
+	if n <= 0 {
+		if err == nil {
+			err = io.EOF
+		}
+		if sx.state == h2xWaiting {
+			if err == io.EOF && sx.nread > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			sx.upFailed(err)
+			return
+		}
+		sx.bodyFailed(err)
+		return
+	}
+	sx.nread += n
+	sx.rb = sx.rb[:len(sx.rb)+n]
+	if sx.state == h2xWaiting {
+		sx.gotHead()
+	} else if len(sx.rb) >= sx.total {
+		sx.respond()
+	}
+}
+
+// gotHead parses the response head once it is all there: a response the
+// loop relays waits for the rest of its body, any other goes to a
+// goroutine.
+func (sx *loopH2x) gotHead() {
+	limit := min(4096, int(sx.pl.c.maxHdr))
+	end := indexHeadEnd(sx.rb)
+	if end < 0 {
+		if len(sx.rb) >= limit {
+			sx.handoff()
+		}
+		return
+	}
+	fs := &sx.fs
+	fr := &fs.resp
+	if end+4 > limit || !parseFastResponse(sx.rb[:end+4], fs.head, fr) {
+		sx.handoff()
+		return
+	}
+	n := fr.clen
+	if fs.head || !bodyAllowed(fr.code) {
+		n = 0
+	}
+	if int64(fr.size)+n > int64(cap(sx.rb)) {
+		sx.handoff()
+		return
+	}
+	sx.total = fr.size + int(n)
+	fs.hdrAt = sx.x.l.now
+	if len(sx.rb) < sx.total {
+		sx.state = h2xBody
+		sx.deadline = time.Time{}
+		d := sx.h.s.cfg.UpstreamReadTimeout
+		if rt := sx.pl.rt; rt != nil {
+			d = rt.readTimeout
+		}
+		if d > 0 {
+			sx.deadline = sx.x.l.now.Add(d)
+		}
+		return
+	}
+	sx.respond()
+}
+
+// respond writes the whole response as HEADERS and DATA (END_STREAM),
+// in the connection's next write, and keeps the backend socket; a
+// response the windows or the connection's queue cannot take now goes to
+// a goroutine.
+func (sx *loopH2x) respond() {
+	fs := &sx.fs
+	fr := &fs.resp
+	l := sx.x.l
+	body := sx.rb[fr.size:sx.total]
+	if !sx.x.roomNow() || !fs.st.Reserve(len(body)) {
+		sx.handoff()
+		return
+	}
+	sx.ps.upstream.observe(fs.hdrAt.Sub(sx.t0))
+	sx.out.answered = true
+	if sx.b != nil {
+		sx.pl.p.bal.Success(sx.b)
+	}
+	s := sx.h.s
+	fields := appendHeadFields(fs.fieldsBuf[:0], sx.rb[:fr.size], fr)
+	if !fr.date {
+		fields = append(fields, hpack.HeaderField{Name: "date", Value: httpDate()[0]})
+	}
+	if s.cfg.Via != "" {
+		fields = append(fields, hpack.HeaderField{Name: "via", Value: "2.0 " + s.cfg.Via})
+	}
+	sx.out.status = fr.code
+	sx.out.bytes = int64(len(body))
+	// Counted and logged before it leaves, as relayH2 does.
+	sx.h.countH2(fs, &sx.out)
+	fs.st.WriteReserved(fr.code, fields, body, true)
+	u := sx.up
+	sx.up = nil
+	if len(sx.rb) > sx.total {
+		// More than the Content-Length: the start of the next response
+		// on the socket, as on a goroutine's buffered connection.
+		u.pending = append(u.pending[:0], sx.rb[sx.total:]...)
+	}
+	if fr.close {
+		l.closeUp(u)
+	} else {
+		l.keep(u, fs.hdrAt)
+	}
+	if ls := sx.h.ls; ls != nil {
+		ls.loop.Add(1)
+	}
+	sx.end()
+}
+
+// bodyFailed is the backend's body cut short (or its read timeout)
+// before the response left: the stream is reset, as a goroutine's relay
+// resets one cut mid-body.
+func (sx *loopH2x) bodyFailed(err error) {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	sx.x.l.closeUp(sx.up)
+	sx.up = nil
+	sx.out.status = sx.fs.resp.code
+	sx.out.errMsg = "backend body failed: " + err.Error()
+	sx.h.s.log.Warn("backend body failed mid-response", "backend", sx.out.upstream, "err", err)
+	sx.h.countH2(&sx.fs, &sx.out)
+	sx.fs.st.Reset()
+	sx.end()
+}
+
+// timeout acts on the stream's passed deadline (the loop's sweep).
+func (sx *loopH2x) timeout() {
+	switch sx.state {
+	case h2xWaiting:
+		var err error = h1TimeoutError{}
+		if sx.hdrTimeout < sx.h.s.hdrMax {
+			err = errHeaderTimeout
+		}
+		sx.x.l.closeUp(sx.up)
+		sx.up = nil
+		sx.attemptFailed(err)
+	case h2xBody:
+		if ls := sx.h.ls; ls != nil {
+			ls.readTimeouts.Add(1)
+		}
+		sx.bodyFailed(errBodyTimeout)
+	}
+}
+
+// clientGone is the stream reset by its client, or its connection gone.
+func (sx *loopH2x) clientGone() {
+	if sx.state == h2xDone {
+		return
+	}
+	if sx.up != nil {
+		sx.x.l.closeUp(sx.up)
+		sx.up = nil
+	}
+	sx.out.status, sx.out.errMsg = 499, "client went away"
+	sx.h.countH2(&sx.fs, &sx.out)
+	sx.end()
+}
+
+// noAnswer ends a stream no backend answered with the full path's
+// answer, written by a goroutine (it may wait for window).
+func (sx *loopH2x) noAnswer() {
+	err := sx.lastErr
+	if err == nil {
+		err = errNoBackend
+	}
+	status, why := statusFor(err)
+	sx.out.status, sx.out.errMsg = status, why
+	sx.leave()
+	h, fs, out := sx.h, &sx.fs, &sx.out
+	go func() {
+		defer fs.st.Finish()
+		w, done := fs.st.Respond(fs.method)
+		writeStatus(w, status, "")
+		out.bytes, _ = done()
+		h.countH2(fs, out)
+	}()
+}
+
+// handoff gives the exchange to a goroutine, from the bytes the backend
+// sent so far (proxyFastH2 with an h2Resume): a response the loop does
+// not relay.
+func (sx *loopH2x) handoff() {
+	l := sx.x.l
+	u := sx.up
+	sx.up = nil
+	l.fds.del(u.fd)
+	l.ctl(syscall.EPOLL_CTL_DEL, u.fd, 0)
+	conn, err := fdConn(u.fd)
+	if err != nil {
+		sx.attemptFailed(err)
+		return
+	}
+	rs := &h2Resume{attempt: sx.attempt - 1, tried: append([]*balance.Backend(nil), sx.tried...), b: sx.b, ps: sx.ps,
+		t0: sx.t0, out: sx.out, pc: handedConn(sx.pl.c, u, conn, sx.rb)}
+	sx.b = nil
+	sx.leave()
+	if ls := sx.h.ls; ls != nil {
+		ls.handoffs.Add(1)
+	}
+	h, fs, pl := sx.h, &sx.fs, &sx.pl
+	go h.continueH2(fs, pl, rs)
+}
+
+// leave ends the loop's part of the stream: its goroutine (noAnswer,
+// handoff) ends the stream.
+func (sx *loopH2x) leave() {
+	sx.state = h2xDone
+	sx.deadline = time.Time{}
+	delete(sx.x.streams, sx)
+	sx.fs.st.ClearAbort()
+	sx.releaseRB()
+}
+
+// end ends the stream on the loop.
+func (sx *loopH2x) end() {
+	sx.leave()
+	if sx.b != nil {
+		sx.b.Release()
+		sx.b = nil
+	}
+	sx.fs.st.Finish()
+}
+
+func (sx *loopH2x) releaseRB() {
+	if sx.rb == nil {
+		return
+	}
+	if l := sx.x.l; cap(sx.rb) == loopRBSize && len(l.rbBufs) < maxFreeBufs {
+		l.rbBufs = append(l.rbBufs, sx.rb[:0])
+	}
+	sx.rb = nil
+}
+
+// asLoopH2 is c as an h2 connection on a loop, or nil.
+func asLoopH2(c net.Conn) *loopH2 {
+	x, _ := c.(*loopH2)
+	return x
+}

@@ -5,6 +5,7 @@ package web
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -942,8 +943,24 @@ func (lc *loopConn) exchange() {
 	}
 	lc.state = lcDialing
 	lc.deadline = time.Time{}
-	c := r.pl.c
-	ctx := lc.sc.ctx
+	lc.l.dial(r.pl.c, lc.sc.ctx, addr, func(u *loopUp, err error) bool {
+		switch {
+		case lc.state != lcDialing:
+			return false
+		case err != nil:
+			lc.attemptFailed(err)
+		default:
+			lc.send(u)
+		}
+		return true
+	})
+}
+
+// dial makes a new backend socket to addr with c's dialer, on a goroutine
+// (the loop does not wait), and gives it to done on the loop, in the
+// loop's epoll set; or the error, u nil. done returns false when the
+// socket is no longer wanted: it is closed.
+func (l *eventLoop) dial(c *h1Client, ctx context.Context, addr string, done func(u *loopUp, err error) bool) {
 	go func() {
 		conn, err := c.dial(ctx, "tcp", addr)
 		fd := -1
@@ -953,21 +970,17 @@ func (lc *loopConn) exchange() {
 				conn.Close()
 			}
 		}
-		ok := lc.l.post(func() {
-			if lc.state != lcDialing {
-				if fd >= 0 {
-					syscall.Close(fd)
-				}
-				return
-			}
+		ok := l.post(func() {
 			if err != nil {
-				lc.attemptFailed(err)
+				done(nil, err)
 				return
 			}
 			syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 			u := &loopUp{fd: fd, addr: addr, c: c}
-			lc.l.ctl(syscall.EPOLL_CTL_ADD, fd, syscall.EPOLLIN|syscall.EPOLLRDHUP)
-			lc.send(u)
+			l.ctl(syscall.EPOLL_CTL_ADD, fd, syscall.EPOLLIN|syscall.EPOLLRDHUP)
+			if !done(u, nil) {
+				l.closeUp(u)
+			}
 		})
 		if !ok && fd >= 0 {
 			syscall.Close(fd) // the loop ended
@@ -1445,14 +1458,7 @@ func (lc *loopConn) handoffExchange() {
 		lc.attemptFailed(err)
 		return
 	}
-	c := r.pl.c
-	pc := &h1Conn{c: c, conn: conn, addr: u.addr, werr: make(chan error, 1), reused: u.reused, readTimeout: c.readTimeout}
-	pc.br = h1Readers.Get().(*bufio.Reader)
-	pc.br.Reset(pc)
-	pc.bw = h1Writers.Get().(*bufio.Writer)
-	pc.bw.Reset(conn)
-	pc.abortFn = pc.abort
-	pc.prefix = append([]byte(nil), r.rb...)
+	pc := handedConn(r.pl.c, u, conn, r.rb)
 	rs := &fastResume{start: r.start, t0: r.t0, attempt: r.attempt, tried: append([]*balance.Backend(nil), r.tried...),
 		b: r.b, ps: r.ps, out: r.res, pc: pc}
 	pl := new(fastPlan)
@@ -1466,6 +1472,20 @@ func (lc *loopConn) handoffExchange() {
 		sc.watchAborts()
 		return h.proxyFastFrom(sc, pl.c, pl.p, pl.rt, pl.host, pl.path, pl.fd, rs)
 	})
+}
+
+// handedConn is the lean client's connection for a backend socket a
+// loop hands to a goroutine in the middle of an exchange (conn, back in
+// Go's poller): its reads begin with rb, the bytes the loop read.
+func handedConn(c *h1Client, u *loopUp, conn net.Conn, rb []byte) *h1Conn {
+	pc := &h1Conn{c: c, conn: conn, addr: u.addr, werr: make(chan error, 1), reused: u.reused, readTimeout: c.readTimeout}
+	pc.br = h1Readers.Get().(*bufio.Reader)
+	pc.br.Reset(pc)
+	pc.bw = h1Writers.Get().(*bufio.Writer)
+	pc.bw.Reset(conn)
+	pc.abortFn = pc.abort
+	pc.prefix = append([]byte(nil), rb...)
+	return pc
 }
 
 // postCloseIfIdle is closeIfIdle for a connection on a loop.

@@ -4,6 +4,7 @@ package web
 
 import (
 	"crypto/tls"
+	"github.com/postern/postern/host/web/internal/h2"
 	"net"
 )
 
@@ -28,3 +29,10 @@ func (hs *h1Server) wrapTLS(c net.Conn) net.Conn { return c }
 func goDirect(*tls.Conn)                         {}
 
 func (hs *h1Server) adoptH2(*h1ServerConn) bool { return false }
+
+func (h *handler) loopFastH2(*h2.Stream) bool { return false }
+
+// loopH2 is an h2 connection on a loop: none here.
+type loopH2 struct{}
+
+func asLoopH2(net.Conn) *loopH2 { return nil }

@@ -53,6 +53,7 @@ type h2Peer struct {
 	peer   netip.AddrPort
 	peerIP string
 	lc     *limitConn // nil: no connection limits
+	x      *loopH2    // the connection's event loop side; nil on a goroutine
 }
 
 // h2ConnValue parses the connection's peer once.
@@ -61,6 +62,7 @@ func h2ConnValue(c net.Conn) any {
 	p := &h2Peer{peer: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
 	p.peerIP = p.peer.Addr().String()
 	p.lc, _ = underTLS(c).(*limitConn)
+	p.x = asLoopH2(c)
 	return p
 }
 
@@ -84,9 +86,31 @@ type h2Stream struct {
 	fieldsBuf [16]hpack.HeaderField
 }
 
+// h2Plan is where the fast path sends a stream: the pool's lean client,
+// the pool, the route, the kept decision (fd, in fdv) when there is one.
+type h2Plan struct {
+	c   *h1Client
+	p   *pool
+	rt  *route
+	fd  *fastDecision
+	fdv fastDecision
+}
+
 // serveFastH2 is the h2 server's Fast for the listener h serves: false
 // when the stream is the full path's (nothing was sent).
 func (h *handler) serveFastH2(st *h2.Stream) bool {
+	var fs h2Stream
+	var pl h2Plan
+	if !h.planFastH2(st, &fs, &pl) {
+		return false
+	}
+	h.proxyFastH2(&fs, pl.c, pl.p, pl.rt, pl.fd, nil)
+	return true
+}
+
+// planFastH2 decides whether the fast path takes the stream, and fills in
+// fs and pl when it does.
+func (h *handler) planFastH2(st *h2.Stream, fs *h2Stream, pl *h2Plan) bool {
 	s := h.s
 	m := st.Method()
 	if m != http.MethodGet && m != http.MethodHead || st.HasBody() {
@@ -97,7 +121,7 @@ func (h *handler) serveFastH2(st *h2.Stream) bool {
 	if !fastTarget(target, &pathLen) || !fastHost(host) {
 		return false
 	}
-	fs := h2Stream{st: st, method: m, host: host, path: target[:pathLen], head: m == http.MethodHead}
+	*fs = h2Stream{st: st, method: m, host: host, path: target[:pathLen], head: m == http.MethodHead}
 	cookie := s.cfg.AuthCookie
 	reuse := s.decisions != nil // credentials only with a kept decision (fastreuse.go)
 	var cr fastCreds
@@ -138,7 +162,7 @@ func (h *handler) serveFastH2(st *h2.Stream) bool {
 		p = rt.pool
 	}
 	var fd *fastDecision
-	var fdv fastDecision
+	fdv := &pl.fdv
 	if cr.authz != nil || authCookie {
 		// Credentials: only a kept decision takes them here, keyed as
 		// the full path keys it (the cookie fields joined, as the
@@ -147,10 +171,10 @@ func (h *handler) serveFastH2(st *h2.Stream) bool {
 			cr.cookie = joinCookies(st.Fields())
 		}
 		cr.method, cr.path, cr.tls, cr.peerIP, cr.peer = m, fs.path, st.TLS(), fs.peer.peerIP, fs.peer.peer
-		if !h.reuseFast(&cr, host, rt, &fdv) {
+		if !h.reuseFast(&cr, host, rt, fdv) {
 			return false
 		}
-		fd, p = &fdv, fdv.pool
+		fd, p = fdv, fdv.pool
 	}
 	if p == nil || p.scheme != "http" {
 		return false
@@ -166,7 +190,7 @@ func (h *handler) serveFastH2(st *h2.Stream) bool {
 			return false
 		}
 	}
-	h.proxyFastH2(&fs, c, p, rt, fd)
+	pl.c, pl.p, pl.rt, pl.fd = c, p, rt, fd
 	return true
 }
 
@@ -185,11 +209,26 @@ func joinCookies(fields []hpack.HeaderField) string {
 	return b.String()
 }
 
+// h2Resume is an exchange an event loop began (evloop_h2_linux.go) and
+// a goroutine continues: the attempt in progress (its index, backend,
+// stats and start), the backends tried, the outcome so far, and the
+// backend connection with the bytes of its answer read so far.
+type h2Resume struct {
+	attempt int
+	tried   []*balance.Backend
+	b       *balance.Backend
+	ps      *poolStats
+	t0      time.Time
+	out     fastOutcome
+	pc      *h1Conn
+}
+
 // proxyFastH2 sends the stream's request to a backend of p, retrying
 // others as the HTTP/1.1 fast path does, and relays the answer. With a
 // kept decision (fd) that names upstreams, those are tried in order
-// instead.
-func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd *fastDecision) {
+// instead. rs, when not nil, is an exchange a loop began: it goes on
+// from there (fs.rt, fd and start were set by the loop).
+func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd *fastDecision, rs *h2Resume) {
 	s := h.s
 	hdrTimeout := s.cfg.UpstreamHeaderTimeout
 	if rt != nil {
@@ -199,19 +238,38 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd 
 	var triedBuf [4]*balance.Backend
 	tried := triedBuf[:0]
 	var lastErr error
-	start := time.Now()
-	fs.rt, fs.fd, fs.start = rt, fd, start
-	for attempt := 0; ; attempt++ {
-		b, ps, more, ok := s.nextAttempt(p, fd, attempt, fs.peer.peer.Addr(), tried, &out)
-		tried = more
-		if !ok {
-			break
+	attempt := 0
+	if rs != nil {
+		out, tried, attempt = rs.out, rs.tried, rs.attempt
+	} else {
+		fs.rt, fs.fd, fs.start = rt, fd, time.Now()
+	}
+	start := fs.start
+	for ; ; attempt++ {
+		var b *balance.Backend
+		var ps *poolStats
+		var pc *h1Conn
+		var resp *http.Response
+		var err error
+		var t0 time.Time
+		if rs != nil {
+			b, ps, t0 = rs.b, rs.ps, rs.t0
+			pc, resp, err = h.resumeH2(fs, c, rs.pc, hdrTimeout, t0)
+			rs = nil
+		} else {
+			var more []*balance.Backend
+			var ok bool
+			b, ps, more, ok = s.nextAttempt(p, fd, attempt, fs.peer.peer.Addr(), tried, &out)
+			tried = more
+			if !ok {
+				break
+			}
+			t0 = start
+			if attempt > 0 {
+				t0 = time.Now()
+			}
+			pc, resp, err = h.exchangeH2(fs, c, out.upstream, hdrTimeout, t0)
 		}
-		t0 := start
-		if attempt > 0 {
-			t0 = time.Now()
-		}
-		pc, resp, err := h.exchangeH2(fs, c, out.upstream, hdrTimeout, t0)
 		if err == nil {
 			routeReadTimeout(pc, rt)
 			fs.hdrAt = time.Now()
@@ -252,6 +310,23 @@ func (h *handler) proxyFastH2(fs *h2Stream, c *h1Client, p *pool, rt *route, fd 
 	if !fs.counted {
 		h.countH2(fs, &out)
 	}
+}
+
+// continueH2 is a goroutine's part of a stream an event loop began
+// (evloop_h2_linux.go): the exchange goes on from rs, and the stream
+// ends after it. A panic is a handler's, as the h2 server treats one:
+// logged (but http.ErrAbortHandler), the stream reset.
+func (h *handler) continueH2(fs *h2Stream, pl *h2Plan, rs *h2Resume) {
+	defer fs.st.Finish()
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				h.s.log.Error("panic serving an h2 stream", "client", fs.peer.peerIP, "panic", v)
+			}
+			fs.st.Reset()
+		}
+	}()
+	h.proxyFastH2(fs, pl.c, pl.p, pl.rt, pl.fd, rs)
 }
 
 // countH2 settles the kept decision, counts the stream and writes its
@@ -298,19 +373,51 @@ func (h *handler) exchangeH2(fs *h2Stream, c *h1Client, addr string, hdrTimeout 
 			return pc, resp, nil
 		}
 		pc.close(true)
-		var ne net.Error
-		timeout := errors.As(err, &ne) && ne.Timeout()
-		if timeout && fs.st.Err() == nil && !pc.broken.Load() {
-			err = h1TimeoutError{}
-			if hdrTimeout < h.s.hdrMax {
-				err = errHeaderTimeout
-			}
+		if err, timeout := h.headTimeout(fs, pc, err, hdrTimeout); timeout {
 			return nil, nil, err
 		}
 		if try > 0 || !pc.reused || pc.nread != 0 || fs.st.Err() != nil {
 			return nil, nil, err
 		}
 	}
+}
+
+// headTimeout is the error of an exchange whose head did not come: the
+// header timeout's (true) when err is a deadline and neither side left.
+func (h *handler) headTimeout(fs *h2Stream, pc *h1Conn, err error, hdrTimeout time.Duration) (error, bool) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && fs.st.Err() == nil && !pc.broken.Load() {
+		if hdrTimeout < h.s.hdrMax {
+			return errHeaderTimeout, true
+		}
+		return h1TimeoutError{}, true
+	}
+	return err, false
+}
+
+// resumeH2 reads the response head of an exchange a loop began, on pc
+// (the bytes the loop read first), as exchangeH2 reads it.
+func (h *handler) resumeH2(fs *h2Stream, c *h1Client, pc *h1Conn, hdrTimeout time.Duration, t0 time.Time) (*h1Conn, *http.Response, error) {
+	if !fs.st.SetAbort(pc.abortFn) {
+		pc.abort() // the client left first
+	}
+	var resp *http.Response
+	err := pc.conn.SetReadDeadline(t0.Add(hdrTimeout))
+	if err == nil {
+		resp, err = h.readH2Head(fs, pc, c)
+	}
+	if !fs.st.ClearAbort() || pc.broken.Load() {
+		err = context.Canceled
+	}
+	if err == nil {
+		if resp != nil || !fs.resp.whole(pc.br.Buffered(), fs.head) {
+			_ = pc.conn.SetReadDeadline(time.Time{})
+		}
+		return pc, resp, nil
+	}
+	pc.close(true)
+	err, _ = h.headTimeout(fs, pc, err, hdrTimeout)
+	return nil, nil, err
 }
 
 // writeH2Head writes the stream's request to the backend as HTTP/1.1.

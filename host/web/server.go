@@ -325,6 +325,9 @@ func (s *Server) serveLocked(ln net.Listener, l Listener) {
 			}
 			if !s.cfg.NoEventLoop && !noEventLoops && !l.ProxyProtocol && eventLoopSupported {
 				hs.loops, hs.loopH = &s.loops, h
+				if hs.h2 != nil {
+					hs.h2.LoopFast = h.loopFastH2
+				}
 			}
 		}
 	}

@@ -4,11 +4,16 @@ package h2_test
 // tests: package h2's Server, or with H2TEST_SERVER=net/http net/http's
 // own HTTP/2 server, the reference behaviour the tests were first checked
 // against (where the two differ within what RFC 9113 allows, the tests
-// accept both).
+// accept both). H2TEST_SERVER=driven runs package h2's Server with its
+// connections driven (ServeDriven) as an event loop drives them: a
+// goroutine reads the socket and feeds the bytes, in whatever pieces the
+// reads return, and the connection's writes are queued for a writer
+// goroutine (serveDriven).
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -67,6 +72,7 @@ func startServer(t testing.TB, h http.Handler, o serverOpts) *testServer {
 		done:  make(chan struct{}),
 	}
 	if os.Getenv("H2TEST_SERVER") != "net/http" {
+		driven := os.Getenv("H2TEST_SERVER") == "driven"
 		ts.ln = ln
 		ts.h2 = &h2.Server{
 			Handler:              h,
@@ -89,6 +95,10 @@ func startServer(t testing.TB, h http.Handler, o serverOpts) *testServer {
 					ts.conns.Add(1)
 					go func() {
 						defer ts.conns.Done()
+						if driven {
+							serveDriven(ctx, ts.h2, c)
+							return
+						}
 						ts.h2.ServeConn(ctx, c)
 					}()
 				}
@@ -238,4 +248,141 @@ func filterLabeled(dump, label string) string {
 		}
 	}
 	return strings.Join(out, "\n\n")
+}
+
+// serveDriven serves c as a driven connection (ServeDriven): this
+// goroutine reads the socket and feeds what it reads, as an event loop
+// would; a writer goroutine writes what the connection queued.
+func serveDriven(ctx context.Context, s *h2.Server, c net.Conn) {
+	dc := &drivenConn{Conn: c, s: s}
+	dc.cond.L = &dc.mu
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		dc.writer()
+	}()
+	defer wg.Wait()
+	d := s.ServeDriven(ctx, dc, dc.room)
+	if d == nil {
+		return
+	}
+	buf := make([]byte, 0, 4<<10) // small: frames come in pieces, and the buffer grows for big ones
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= d.MaxBuffer() {
+				panic("h2test: Feed let the unfed bytes grow past MaxBuffer")
+			}
+			buf = append(buf, make([]byte, min(cap(buf), d.MaxBuffer()-cap(buf)))...)[:len(buf)]
+		}
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		k, ferr := d.Feed(buf)
+		buf = buf[:copy(buf, buf[k:])]
+		if ferr != nil || err != nil {
+			break
+		}
+	}
+	d.Close()
+}
+
+// drivenConn is a driven connection's transport in the tests: writes
+// queue, a goroutine writes them to the socket, room waits while more
+// than 64 KiB wait.
+type drivenConn struct {
+	net.Conn
+	s      *h2.Server
+	mu     sync.Mutex
+	cond   sync.Cond
+	q      []byte
+	closed bool
+	shut   bool
+}
+
+func (dc *drivenConn) Write(p []byte) (int, error) {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if dc.closed {
+		return 0, net.ErrClosed
+	}
+	dc.q = append(dc.q, p...)
+	dc.cond.Broadcast()
+	return len(p), nil
+}
+
+func (dc *drivenConn) room() error {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	for len(dc.q) > 64<<10 && !dc.closed {
+		dc.cond.Wait()
+	}
+	if dc.closed {
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// writer writes what the connection queues. The send timeout is the
+// driver's (as it is an event loop's): a write the socket takes none of
+// for Server.SendTimeout closes the connection. Close writes what is
+// queued first (a GOAWAY), as a connection's last writes.
+func (dc *drivenConn) writer() {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	for {
+		for len(dc.q) == 0 && !dc.closed && !dc.shut {
+			dc.cond.Wait()
+		}
+		if dc.closed {
+			if len(dc.q) > 0 {
+				dc.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+				dc.Conn.Write(dc.q)
+				dc.q = nil
+			}
+			dc.Conn.Close()
+			return
+		}
+		if len(dc.q) == 0 { // shut, everything written
+			dc.Conn.(*net.TCPConn).CloseWrite()
+			dc.shut = false
+			continue
+		}
+		b := dc.q
+		dc.q = nil
+		dc.mu.Unlock()
+		if t := dc.s.SendTimeout; t > 0 {
+			dc.Conn.SetWriteDeadline(time.Now().Add(t))
+		}
+		_, err := dc.Conn.Write(b)
+		dc.mu.Lock()
+		dc.cond.Broadcast()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				dc.s.ErrorLog.Printf("h2test: the client took none of a write for %v (send timeout)", dc.s.SendTimeout)
+			}
+			dc.closed = true
+			dc.q = nil
+			dc.Conn.Close()
+			return
+		}
+	}
+}
+
+func (dc *drivenConn) CloseWrite() error {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	dc.shut = true
+	dc.cond.Broadcast()
+	return nil
+}
+
+func (dc *drivenConn) Close() error {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if !dc.closed {
+		dc.closed = true
+		dc.cond.Broadcast()
+		dc.Conn.SetReadDeadline(time.Now()) // the driver's read ends; the writer closes the socket
+	}
+	return nil
 }

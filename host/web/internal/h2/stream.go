@@ -357,28 +357,34 @@ func (c *conn) onTrailers(st *stream, f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// TryWriteResponse is WriteResponse for a caller that must not wait (an
-// event loop serving the stream, Server.LoopFast): when body does not fit
-// the flow-control windows, or one DATA frame, it writes nothing and
-// returns false. Its writes do not wait for the transport either (a
-// driven connection's transport queues them).
-func (s *Stream) TryWriteResponse(status int, fields []hpack.HeaderField, body []byte, end bool) (bool, error) {
+// Reserve takes the flow-control windows for a response body of n
+// bytes, for a caller that must not wait (Server.LoopFast): false, and
+// nothing taken, when n does not fit the windows or one DATA frame.
+// WriteReserved then sends it.
+func (s *Stream) Reserve(n int) bool {
 	st := s.st
 	c := st.c
-	n := int64(len(body))
 	c.mu.Lock()
-	if err := st.gone(); err != nil {
-		c.mu.Unlock()
-		return true, err
+	defer c.mu.Unlock()
+	if st.gone() != nil {
+		return true // WriteReserved says so
 	}
-	if n > 0 && (n > st.sendWindow || n > c.sendWindow || n > int64(c.peerMaxFrame)) {
-		c.mu.Unlock()
-		return false, nil
+	k := int64(n)
+	if k > st.sendWindow || k > c.sendWindow || k > int64(c.peerMaxFrame) {
+		return false
 	}
-	st.sendWindow -= n
-	c.sendWindow -= n
-	c.mu.Unlock()
-	return true, st.sendHead(status, fields, body, len(body), end)
+	st.sendWindow -= k
+	c.sendWindow -= k
+	return true
+}
+
+// WriteReserved is WriteResponse for a body whose windows Reserve took;
+// it does not wait (a driven connection's writes queue).
+func (s *Stream) WriteReserved(status int, fields []hpack.HeaderField, body []byte, end bool) error {
+	if err := s.st.check(); err != nil {
+		return err
+	}
+	return s.st.sendHead(status, fields, body, len(body), end)
 }
 
 // Finish ends a stream Server.LoopFast took, once its response is done
