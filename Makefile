@@ -82,6 +82,8 @@ test: vet plugins
 	$(GO) test -count=1 ./...
 	# host/web once more with a goroutine per connection everywhere (web.event_loop: false)
 	POSTERN_WEB_EVENT_LOOP=off $(GO) test -count=1 ./host/web
+	# the h2 server's suite once more with its connections driven, as the event loops drive them
+	H2TEST_SERVER=driven $(GO) test -count=1 ./host/web/internal/h2
 	$(GO) test -count=1 ./host/plugin/testdata/guests/...
 	$(MAKE) out-of-tree-test
 

@@ -480,7 +480,6 @@ func (x *loopH2) RemoteAddr() net.Addr                 { return x.tc.RemoteAddr(
 func (x *loopH2) NetConn() net.Conn                    { return x.tc }
 func (x *loopH2) ConnectionState() tls.ConnectionState { return x.tc.ConnectionState() }
 
-
 // roomNow reports whether the loop may write a response now: out does
 // not hold more than a goroutine's write would wait for.
 func (x *loopH2) roomNow() bool {
