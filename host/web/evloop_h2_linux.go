@@ -761,6 +761,9 @@ func (sx *loopH2x) respond() {
 	sx.out.status = fr.code
 	sx.out.bytes = int64(len(body))
 	// Counted and logged before it leaves, as relayH2 does.
+	if ls := sx.h.ls; ls != nil {
+		ls.loop.Add(1)
+	}
 	sx.h.countH2(fs, &sx.out)
 	fs.st.WriteReserved(fr.code, fields, body, true)
 	u := sx.up
@@ -774,9 +777,6 @@ func (sx *loopH2x) respond() {
 		l.closeUp(u)
 	} else {
 		l.keep(u, fs.hdrAt)
-	}
-	if ls := sx.h.ls; ls != nil {
-		ls.loop.Add(1)
 	}
 	sx.end()
 }
