@@ -187,4 +187,3 @@ func TestEventLoopH2_failures(t *testing.T) {
 		}
 	}
 }
-
