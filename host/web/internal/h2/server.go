@@ -1,8 +1,11 @@
 // Package h2 is Postern's HTTP/2 server (RFC 9113) for connections that
-// negotiated h2: one goroutine per connection reads frames, one goroutine
-// per stream serves it, and a response's HEADERS and first DATA leave in
-// one write. Streams go to an http.Handler, or to Server.Fast, which
-// serves them from their fields without building an http.Request.
+// negotiated h2: one goroutine per connection reads frames (ServeConn),
+// or an event loop feeds them (ServeDriven, driven.go); one goroutine per
+// stream serves it, and a response's HEADERS and first DATA leave in one
+// write. Streams go to an http.Handler, or to Server.Fast, which serves
+// them from their fields without building an http.Request, or on a
+// driven connection to Server.LoopFast, which serves them on the feeding
+// goroutine without waiting.
 //
 // It exists because net/http's HTTP/2 server writes a small response as
 // two flushes and moves every frame through channels between goroutines:
