@@ -511,7 +511,9 @@ type loopH2x struct {
 	nread      int
 	total      int       // the answer's size, head and body, once the head is parsed
 	deadline   time.Time // the head's (header timeout) or the body's (read timeout)
-	abortFn    func()
+	abortFn    func()    // SetAbort's: posts clientGone
+	dialing    bool      // a dial's answer is to come
+	reusable   bool      // nothing but the loop refers to it (leave)
 }
 
 // loopH2x states.
@@ -529,12 +531,37 @@ func (h *handler) loopFastH2(st *h2.Stream) bool {
 	if peer == nil || peer.x == nil {
 		return false
 	}
-	sx := &loopH2x{x: peer.x, h: h}
+	l := peer.x.l
+	sx := l.getH2x()
+	sx.x, sx.h = peer.x, h
 	if !h.planFastH2(st, &sx.fs, &sx.pl) {
+		l.putH2x(sx)
 		return false
 	}
 	sx.begin()
 	return true
+}
+
+// getH2x lends a stream's state from the loop's free list.
+func (l *eventLoop) getH2x() *loopH2x {
+	if n := len(l.h2xFree); n > 0 {
+		sx := l.h2xFree[n-1]
+		l.h2xFree = l.h2xFree[:n-1]
+		return sx
+	}
+	sx := &loopH2x{}
+	// A reset seen by another goroutine (the send timeout's sweep) comes
+	// to the loop. A state whose abort may still come is not reused.
+	sx.abortFn = func() { sx.x.l.post(sx.clientGone) }
+	return sx
+}
+
+// putH2x takes back a stream's state nothing refers to any more.
+func (l *eventLoop) putH2x(sx *loopH2x) {
+	*sx = loopH2x{abortFn: sx.abortFn}
+	if len(l.h2xFree) < maxFreeBufs {
+		l.h2xFree = append(l.h2xFree, sx)
+	}
 }
 
 func (sx *loopH2x) begin() {
@@ -550,9 +577,6 @@ func (sx *loopH2x) begin() {
 		x.streams = map[*loopH2x]struct{}{}
 	}
 	x.streams[sx] = struct{}{}
-	// A reset (or the connection's end) seen by another goroutine (the
-	// send timeout's sweep) comes to the loop.
-	sx.abortFn = func() { l.post(sx.clientGone) }
 	if !fs.st.SetAbort(sx.abortFn) {
 		sx.clientGone()
 		return
@@ -590,7 +614,9 @@ func (sx *loopH2x) exchange() {
 	}
 	sx.state = h2xDialing
 	sx.deadline = time.Time{}
+	sx.dialing = true
 	l.dial(sx.pl.c, sx.fs.st.ConnContext(), sx.out.upstream, func(u *loopUp, err error) bool {
+		sx.dialing = false
 		switch {
 		case sx.state != h2xDialing:
 			return false
@@ -882,11 +908,12 @@ func (sx *loopH2x) leave() {
 	sx.state = h2xDone
 	sx.deadline = time.Time{}
 	delete(sx.x.streams, sx)
-	sx.fs.st.ClearAbort()
+	sx.reusable = sx.fs.st.ClearAbort() && !sx.dialing
 	sx.releaseRB()
 }
 
-// end ends the stream on the loop.
+// end ends the stream on the loop; its state goes back to the loop's
+// free list unless a posted abort or a dial may still come to it.
 func (sx *loopH2x) end() {
 	sx.leave()
 	if sx.b != nil {
@@ -894,6 +921,9 @@ func (sx *loopH2x) end() {
 		sx.b = nil
 	}
 	sx.fs.st.Finish()
+	if sx.reusable {
+		sx.x.l.putH2x(sx)
+	}
 }
 
 func (sx *loopH2x) releaseRB() {

@@ -108,6 +108,7 @@ type eventLoop struct {
 	// connection holds none.
 	inBufs, rbBufs [][]byte
 	outBufs        [][]byte // TLS connections' sealed records (evloop_tls_linux.go)
+	h2xFree        []*loopH2x
 
 	fds      fdTable
 	conns    map[*loopConn]struct{}

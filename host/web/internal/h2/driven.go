@@ -181,7 +181,7 @@ func (d *Driven) MaxBuffer() int { return 2 * (maxFrameSize + 9) }
 func (d *Driven) headerBlock(hf *http2.HeadersFrame, frag []byte, end bool) (http2.Frame, error) {
 	c := d.c
 	if hf != nil {
-		d.mh = &http2.MetaHeadersFrame{HeadersFrame: hf}
+		d.mh = &http2.MetaHeadersFrame{HeadersFrame: hf, Fields: make([]hpack.HeaderField, 0, 12)}
 		d.remain = c.s.maxHeaderBytes()
 		d.sawRegular, d.invalid = false, nil
 		d.dec.SetEmitEnabled(true)
