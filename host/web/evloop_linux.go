@@ -880,50 +880,16 @@ func (t fdTable) del(fd int) {
 // or ends it with the full path's answer when none is left.
 func (lc *loopConn) nextAttempt() {
 	r := &lc.r
-	s := lc.h.s
-	fd, p := r.pl.fd, r.pl.p
-	var addr string
-	r.ps = p.stats
-	r.b = nil
-	if fd != nil && fd.addrs != nil {
-		if r.attempt >= len(fd.addrs) {
-			lc.endRequest()
-			return
-		}
-		r.ps = s.stats.route
-		addr = fd.addrs[r.attempt]
-		r.res.bs = r.ps.routeBackend(addr)
-	} else {
-		var skip func(*balance.Backend) bool
-		if r.attempt > 0 {
-			tried := r.tried
-			skip = func(b *balance.Backend) bool {
-				for _, x := range tried {
-					if x == b {
-						return true
-					}
-				}
-				return false
-			}
-		}
-		b, err := p.bal.Pick(lc.sc.fast.peer.Addr(), skip)
-		if err != nil {
-			lc.endRequest()
-			return
-		}
-		if r.tried == nil {
-			r.tried = r.triedBuf[:0]
-		}
-		r.tried = append(r.tried, b)
-		b.Acquire()
-		r.b = b
-		addr = b.Addr
-		r.res.bs = r.ps.backends[b.Index]
+	if r.tried == nil {
+		r.tried = r.triedBuf[:0]
 	}
-	r.res.upstream = addr
-	if r.attempt > 0 {
-		r.ps.retries.Add(1)
+	b, ps, tried, ok := lc.h.s.nextAttempt(r.pl.p, r.pl.fd, r.attempt, lc.sc.fast.peer.Addr(), r.tried, &r.res)
+	r.tried, r.b = tried, b
+	if !ok {
+		lc.endRequest()
+		return
 	}
+	r.ps = ps
 	r.t0 = r.start
 	if r.attempt > 0 {
 		r.t0 = lc.l.now
