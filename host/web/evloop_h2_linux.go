@@ -688,22 +688,15 @@ func (sx *loopH2x) onUpstream(uint32) {
 		sx.handoff() // past what the loop relays
 		return
 	}
-	n, err := rawRead(sx.up.fd, sx.rb[len(sx.rb):cap(sx.rb)])
-	if err == syscall.EAGAIN || err == syscall.EINTR {
+	n, err := readAnswer(sx.up.fd, sx.rb, sx.state == h2xWaiting, sx.nread)
+	switch {
+	case err != nil && sx.state == h2xWaiting:
+		sx.upFailed(err)
 		return
-	}
-	if n <= 0 {
-		if err == nil {
-			err = io.EOF
-		}
-		if sx.state == h2xWaiting {
-			if err == io.EOF && sx.nread > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			sx.upFailed(err)
-			return
-		}
+	case err != nil:
 		sx.bodyFailed(err)
+		return
+	case n == 0:
 		return
 	}
 	sx.nread += n

@@ -995,16 +995,11 @@ func (lc *loopConn) upFailed(err error) {
 // attemptFailed counts a failed attempt and tries the next backend.
 func (lc *loopConn) attemptFailed(err error) {
 	r := &lc.r
-	s := lc.h.s
 	if r.b != nil {
 		r.b.Release()
 	}
-	r.res.bs.errors.Add(1)
-	if r.b != nil && r.pl.p.bal.Fail(r.b) {
-		s.log.Warn("backend marked down", "pool", r.pl.p.name, "backend", r.b.Addr, "err", err)
-	}
+	lc.h.s.attemptFailed(r.pl.p, r.b, &r.res, err)
 	r.b = nil
-	s.log.Debug("backend attempt failed", "backend", r.res.upstream, "err", err)
 	r.lastErr = err
 	lc.nextAttempt()
 }
@@ -1021,22 +1016,15 @@ func (lc *loopConn) onUpstream(ev uint32) {
 	if cap(r.rb)-len(r.rb) < 1024 {
 		r.rb = append(r.rb, make([]byte, loopRBSize)...)[:len(r.rb)]
 	}
-	n, err := rawRead(r.up.fd, r.rb[len(r.rb):cap(r.rb)])
-	if err == syscall.EAGAIN || err == syscall.EINTR {
+	n, err := readAnswer(r.up.fd, r.rb, lc.state == lcWaiting, r.nread)
+	switch {
+	case err != nil && lc.state == lcWaiting:
+		lc.upFailed(err)
 		return
-	}
-	if n <= 0 {
-		if err == nil {
-			err = io.EOF
-		}
-		if lc.state == lcWaiting {
-			if err == io.EOF && r.nread > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			lc.upFailed(err)
-			return
-		}
+	case err != nil:
 		lc.bodyFailed(err)
+		return
+	case n == 0:
 		return
 	}
 	r.nread += n
@@ -1046,6 +1034,27 @@ func (lc *loopConn) onUpstream(ev uint32) {
 		return
 	}
 	lc.relayBody()
+}
+
+// readAnswer reads what a backend socket sent into rb's spare capacity:
+// n 0 and no error when nothing came yet. An ended socket is io.EOF, or
+// io.ErrUnexpectedEOF when a head was awaited (head) and part of it had
+// come (nread).
+func readAnswer(fd int, rb []byte, head bool, nread int) (int, error) {
+	n, err := rawRead(fd, rb[len(rb):cap(rb)])
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		return 0, nil
+	}
+	if n <= 0 {
+		if err == nil {
+			err = io.EOF
+			if head && nread > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+		}
+		return 0, err
+	}
+	return n, nil
 }
 
 // gotHead parses the response head once it is all there.
