@@ -486,7 +486,7 @@ GORE_FN int gore__class(gore_p *g, const char *s, const char **rest, int *is_lit
 		if (g->flags & GF_FOLD) {
 			if (gcls_add_folded(&c, lo, hi) < 0) {
 				free(c.r);
-				return gore__conly(g, "`%.*s`: (?i) case folding of non-ASCII characters", rng, (size_t)(t - rng));
+				return gore__conly(g, "`%.*s`: case-insensitive matches of non-ASCII characters ((?i))", rng, (size_t)(t - rng));
 			}
 		} else {
 			gcls_add(&c, lo, hi);
@@ -1017,7 +1017,7 @@ GORE_FN int gore__concat_parse(gore_p *g) {
 						g->end = save_end;
 						if (w < 0) goto fail;
 						if ((g->flags & GF_FOLD) && c >= 0x80 && c <= GORE_MAX_FOLD) {
-							gore__conly(g, "`%.*s`: (?i) case folding of non-ASCII characters", q, (size_t)w);
+							gore__conly(g, "`%.*s`: case-insensitive matches of non-ASCII characters ((?i))", q, (size_t)w);
 							goto fail;
 						}
 						gore__push(g, &s, gore__lit(g, c, g->flags & GF_FOLD));
@@ -1052,7 +1052,7 @@ GORE_FN int gore__concat_parse(gore_p *g) {
 			const char *rest;
 			if (gore__escape(g, t, &r, &rest) < 0) goto fail;
 			if ((g->flags & GF_FOLD) && r >= 0x80 && r <= GORE_MAX_FOLD) {
-				gore__conly(g, "`%.*s`: (?i) case folding of non-ASCII characters", t, (size_t)(rest - t));
+				gore__conly(g, "`%.*s`: case-insensitive matches of non-ASCII characters ((?i))", t, (size_t)(rest - t));
 				goto fail;
 			}
 			gore__push(g, &s, gore__lit(g, r, g->flags & GF_FOLD));
@@ -1064,7 +1064,7 @@ GORE_FN int gore__concat_parse(gore_p *g) {
 			int w = gore__next(g, t, &r);
 			if (w < 0) goto fail;
 			if ((g->flags & GF_FOLD) && r >= 0x80 && r <= GORE_MAX_FOLD) {
-				gore__conly(g, "`%.*s`: (?i) case folding of non-ASCII characters", t, (size_t)w);
+				gore__conly(g, "`%.*s`: case-insensitive matches of non-ASCII characters ((?i))", t, (size_t)w);
 				goto fail;
 			}
 			gore__push(g, &s, gore__lit(g, r, g->flags & GF_FOLD));
