@@ -318,6 +318,10 @@ func TestC_configs(t *testing.T) {
 		`{"response":[{"hide_headers":["b@d"]}]}`, `{"response":[{"cookie_domain":[{"from":"a","to":"b;c"}]}]}`, `{"response":[{"cookie_domain":[{"from":"a"}]}]}`,
 		`{"response":[{"cookie_path":[{"from":"app","to":"/"}]}]}`, `{"response":[{"cookie_path":[{"from":"/a","to":"/ b"}]}]}`, `{"response":[{"hide":["a"]}]}`,
 		`{"response":[{"host":"a:1","hide_headers":["a"]}]}`, `{"response":[{"path":"(?i)ß","hide_headers":["a"]}]}`, `{"response":[null]}`, `{"response":5}`,
+		`{"rules":[{"set_headers":{"a\u0378":"x"}}]}`, `{"rules":[{"host":"a\u00ad b","rewrite":{"path":"/"}}]}`,
+		`{"rules":[{"method":"\ud83d\ude00 x","rewrite":{"path":"/"}}]}`, `{"rules":[{"remove_headers":["\u200b\u0085\ufeff"]}]}`,
+		`{"rules":[{"remove_headers":["\ud800\u0007\u007f\u00a0"]}]}`, "{\"rules\":[{\"remove_headers\":[\"\xff\xfe\"]}]}",
+		`{"rules":[{"path":"(?P<é>x)","rewrite":{"path":"/"}}]}`, `{"rules":[{"path":"x","rewrite":{"path":"/${é}"}}]}`,
 		readTestdata(t, "rules.json"), readTestdata(t, "response.json"),
 	}
 	for _, p := range regexpPatterns {
@@ -615,47 +619,46 @@ func FuzzTwinPattern(f *testing.F) {
 	})
 }
 
-// TestC_memory is the probe behind RATIONALE.md's memory figures (run it
-// with POSTERN_MEASURE=1 and -v): a process's resident memory after
-// loading the Go build, then the C build, of url-rewrite with
-// testdata/rules.json, each with four instances and no compilation cache.
+// TestC_memory is the probe behind RATIONALE.md's memory figures: with
+// POSTERN_MEASURE=go or POSTERN_MEASURE=c (and -v), the process's resident
+// and proportional memory (smaps_rollup, after debug.FreeOSMemory) before
+// and after loading that build of url-rewrite with testdata/rules.json and
+// running four requests at once (so the pool holds up to four instances).
+// Run it once per build: each in its own process.
 func TestC_memory(t *testing.T) {
-	if os.Getenv("POSTERN_MEASURE") == "" {
-		t.Skip("set POSTERN_MEASURE=1 to measure")
+	which := os.Getenv("POSTERN_MEASURE")
+	if which != "go" && which != "c" {
+		t.Skip("set POSTERN_MEASURE=go or POSTERN_MEASURE=c to measure")
 	}
 	g, c := builds(t)
-	cfg := readTestdata(t, "rules.json")
-	rss := func() (rss, pss string) {
+	path := c
+	if which == "go" {
+		path = g
+	}
+	mem := func() string {
 		runtime.GC()
 		debug.FreeOSMemory()
 		b, _ := os.ReadFile("/proc/self/smaps_rollup")
+		var out []string
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "Rss:") {
-				rss = strings.Join(strings.Fields(l)[1:], " ")
-			}
-			if strings.HasPrefix(l, "Pss:") {
-				pss = strings.Join(strings.Fields(l)[1:], " ")
+			if strings.HasPrefix(l, "Rss:") || strings.HasPrefix(l, "Pss:") {
+				out = append(out, strings.Join(strings.Fields(l), " "))
 			}
 		}
-		return
+		return strings.Join(out, ", ")
 	}
-	r0, p0 := rss()
-	t.Logf("before: RSS %s, PSS %s", r0, p0)
-	for _, b := range []struct{ name, path string }{{"C", c}, {"Go", g}} {
-		p := plugintest.Load(t, b.path, plugintest.Config(cfg), plugintest.WithSpec(func(s *plugin.Spec) {}))
-		var fs []*plugin.Fields
-		for range 4 {
-			fs = append(fs, webFieldsFull("GET", "mail.example.com", "/zimbra/service/home/~/inbox", ""))
-		}
-		var wg sync.WaitGroup
-		for _, f := range fs {
-			wg.Add(1)
-			go func() { defer wg.Done(); p.Run(abi.HookRewrite, f) }()
-		}
-		wg.Wait()
-		r, ps := rss()
-		t.Logf("after loading the %s build too: RSS %s, PSS %s", b.name, r, ps)
+	t.Logf("before: %s", mem())
+	p := plugintest.Load(t, path, plugintest.Config(readTestdata(t, "rules.json")))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Run(abi.HookRewrite, webFieldsFull("GET", "mail.example.com", "/zimbra/service/home/~/inbox", ""))
+		}()
 	}
+	wg.Wait()
+	t.Logf("after loading the %s build (%d instances): %s", which, p.Host.Plugin("test").Info().Instances, mem())
 }
 
 // BenchmarkCWasm_Hook is BenchmarkWasm_Hook on the C build.
