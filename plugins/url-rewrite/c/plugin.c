@@ -13,8 +13,8 @@
  * The regular expressions are Go's (RE2 syntax, leftmost-first
  * submatches) through ../../internal/gore/gore.h, a Pike VM: no
  * backtracking, memory fixed per pattern. Patterns it cannot run exactly
- * as Go does (Unicode classes \p{...}, (?i) on non-ASCII letters, very
- * large programs) are refused at load, naming the rule and the key and
+ * as Go does (Unicode classes \p{...}, very large programs) are refused
+ * at load, naming the rule and the key and
  * saying to use the Go build; see ../README.md "The C build".
  *
  * Go semantics kept here on purpose:
@@ -2274,24 +2274,29 @@ static void trim_space(const char **s, size_t *n) {
 	*n = last - start;
 }
 
-/* equal_fold approximates strings.EqualFold: ASCII case, K and S with
- * U+212A and U+017F, other runes equal under unicode.ToLower. */
-static uint32_t fold_key(uint32_t r) {
-	if (r == 0x212A) return 'k';
-	if (r == 0x17F) return 's';
-	return lower_rune(r);
-}
-
+/* equal_fold is strings.EqualFold (simple Unicode case folding; a byte
+ * that is not UTF-8 reads as U+FFFD). */
 static int equal_fold(const char *a, size_t an, const char *b, size_t bn) {
 	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
 	size_t i = 0, j = 0;
 	while (i < an && j < bn) {
-		uint32_t r, t;
-		int w1 = utf8_decode(x + i, an - i, &r), w2 = utf8_decode(y + j, bn - j, &t);
-		i += (size_t)w1;
-		j += (size_t)w2;
-		if (r == t) continue;
-		if (fold_key(r) != fold_key(t)) return 0;
+		uint32_t sr, tr;
+		i += (size_t)utf8_decode(x + i, an - i, &sr);
+		j += (size_t)utf8_decode(y + j, bn - j, &tr);
+		if (sr == tr) continue;
+		if (tr < sr) {
+			uint32_t t = tr;
+			tr = sr;
+			sr = t;
+		}
+		if (tr < 0x80) {
+			if (sr >= 'A' && sr <= 'Z' && tr == sr + 'a' - 'A') continue;
+			return 0;
+		}
+		uint32_t r = gore_simple_fold(sr);
+		while (r != sr && r < tr) r = gore_simple_fold(r);
+		if (r == tr) continue;
+		return 0;
 	}
 	return i == an && j == bn;
 }
