@@ -573,6 +573,39 @@ func FuzzTwin(f *testing.F) {
 	})
 }
 
+// FuzzTwinResponse runs fuzzed responses (status, Location, Set-Cookie
+// values, one a line) for fuzzed hosts and paths under every twin
+// configuration through the response hook of both builds.
+func FuzzTwinResponse(f *testing.F) {
+	cfgs := twinConfigs(f)
+	twins := make([]*plugintest.Twin, len(cfgs))
+	for i, c := range cfgs {
+		twins[i] = newTwin(f, c.config)
+	}
+	for i, c := range respCases() {
+		if i%4 == 0 {
+			f.Add(uint8(i), c.host, c.path, c.status, c.header.Get("Location"), strings.Join(c.header.Values("Set-Cookie"), "\n"))
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, host, path string, status int, location, cookies string) {
+		if strings.ContainsAny(location, "\r\n\x00") || strings.ContainsAny(cookies, "\r\x00") || len(host+path+location+cookies) > abi.MaxFieldBytes/4 {
+			return // not header values the host would carry
+		}
+		fl := webFieldsFull("GET", host, path, "")
+		fl.HTTP.Status = status
+		fl.HTTP.RespHeader = http.Header{}
+		if location != "" {
+			fl.HTTP.RespHeader.Set("Location", location)
+		}
+		for _, c := range strings.Split(cookies, "\n") {
+			if c != "" {
+				fl.HTTP.RespHeader.Add("Set-Cookie", c)
+			}
+		}
+		twins[int(which)%len(twins)].Run(t, abi.HookResponse, fl)
+	})
+}
+
 // FuzzTwinPattern fuzzes a pattern and a subject: gore (through the probe)
 // must give Go's regexp's error or submatch indexes, and the C build must
 // load a rule with the pattern exactly when the Go source's parseAll does
