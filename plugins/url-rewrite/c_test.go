@@ -62,6 +62,10 @@ func compileCache(tb testing.TB) plugintest.Option {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	for _, tw := range twins {
+		tw.Ref.Host.Close(context.Background())
+		tw.Port.Host.Close(context.Background())
+	}
 	if cacheDir != "" {
 		os.RemoveAll(cacheDir)
 	}
@@ -126,15 +130,36 @@ func readTestdata(tb testing.TB, name string) string {
 	return string(b)
 }
 
+// keepTB is a testing.TB whose Cleanup does nothing: the twins of
+// newTwin outlive the test that loaded them (TestMain closes them), so
+// the tables and the fuzz seeds share one pair of hosts per
+// configuration instead of loading the Go build again for each.
+type keepTB struct{ testing.TB }
+
+// Cleanup implements testing.TB and drops f.
+func (keepTB) Cleanup(func()) {}
+
+var (
+	twinMu sync.Mutex
+	twins  = map[string]*plugintest.Twin{}
+)
+
+// newTwin returns the twin for config, loading it the first time.
 func newTwin(tb testing.TB, config string) *plugintest.Twin {
 	tb.Helper()
+	twinMu.Lock()
+	defer twinMu.Unlock()
+	if tw := twins[config]; tw != nil {
+		return tw
+	}
 	g, c := builds(tb)
-	tw := plugintest.NewTwin(tb, g, c, plugintest.Config(config), compileCache(tb))
+	tw := plugintest.NewTwin(keepTB{tb}, g, c, plugintest.Config(config), compileCache(tb))
 	if r, p := tw.Ref.Info(), tw.Port.Info(); strings.Join(r.Hooks, ",") != strings.Join(p.Hooks, ",") ||
 		strings.Join(r.Events, ",") != strings.Join(p.Events, ",") || r.Filter != p.Filter || r.Reuse != p.Reuse {
 		tb.Errorf("config %s: hooks/events/filter/reuse: Go %v %v %q %v, C %v %v %q %v", config, r.Hooks, r.Events, r.Filter, r.Reuse,
 			p.Hooks, p.Events, p.Filter, p.Reuse)
 	}
+	twins[config] = tw
 	return tw
 }
 
@@ -554,9 +579,9 @@ func TestC_twinRegexpTemplates(t *testing.T) {
 // twin configuration through both builds.
 func FuzzTwin(f *testing.F) {
 	cfgs := twinConfigs(f)
-	twins := make([]*plugintest.Twin, len(cfgs))
+	tws := make([]*plugintest.Twin, len(cfgs))
 	for i, c := range cfgs {
-		twins[i] = newTwin(f, c.config)
+		tws[i] = newTwin(f, c.config)
 	}
 	for i, c := range reqCases() {
 		if i%5 == 0 {
@@ -569,7 +594,7 @@ func FuzzTwin(f *testing.F) {
 				return
 			}
 		}
-		twins[int(which)%len(twins)].Run(t, abi.HookRewrite, webFieldsFull(method, host, path, query))
+		tws[int(which)%len(tws)].Run(t, abi.HookRewrite, webFieldsFull(method, host, path, query))
 	})
 }
 
@@ -578,9 +603,9 @@ func FuzzTwin(f *testing.F) {
 // configuration through the response hook of both builds.
 func FuzzTwinResponse(f *testing.F) {
 	cfgs := twinConfigs(f)
-	twins := make([]*plugintest.Twin, len(cfgs))
+	tws := make([]*plugintest.Twin, len(cfgs))
 	for i, c := range cfgs {
-		twins[i] = newTwin(f, c.config)
+		tws[i] = newTwin(f, c.config)
 	}
 	for i, c := range respCases() {
 		if i%4 == 0 {
@@ -602,7 +627,7 @@ func FuzzTwinResponse(f *testing.F) {
 				fl.HTTP.RespHeader.Add("Set-Cookie", c)
 			}
 		}
-		twins[int(which)%len(twins)].Run(t, abi.HookResponse, fl)
+		tws[int(which)%len(tws)].Run(t, abi.HookResponse, fl)
 	})
 }
 
