@@ -24,6 +24,7 @@
 #include "postern_json.h"
 #include "../../internal/duration/duration.h"
 #include "../../internal/zmauth/zmauth.h"
+#include "../../internal/netip/netip.h"
 #include "postern_sha256.h"
 
 POSTERN_ABI_VERSION_EXPORT()
@@ -261,165 +262,10 @@ static int url_unescape(const char *s, size_t n, int zone, str *out) {
 	return 0;
 }
 
-typedef struct {
-	uint8_t b[16];
-	int is4;
-	const char *zone;
-	size_t zone_len;
-} ipaddr;
-
-static int parse_v4_fields(const char *s, size_t n, uint8_t *fields) {
-	int val = 0, pos = 0, dig = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] >= '0' && s[i] <= '9') {
-			if (dig == 1 && val == 0) return -1;
-			val = val * 10 + (s[i] - '0');
-			dig++;
-			if (val > 255) return -1;
-		} else if (s[i] == '.') {
-			if (i == 0 || i == n - 1 || s[i - 1] == '.') return -1;
-			if (pos == 3) return -1;
-			fields[pos++] = (uint8_t)val;
-			val = 0;
-			dig = 0;
-		} else {
-			return -1;
-		}
-	}
-	if (pos < 3) return -1;
-	fields[3] = (uint8_t)val;
-	return 0;
-}
-
-static int parse_v6(const char *in, size_t inn, ipaddr *a) {
-	const char *s = in;
-	size_t n = inn;
-	memset(a, 0, sizeof *a);
-	const char *pct = memchr(in, '%', inn);
-	if (pct != NULL) {
-		n = (size_t)(pct - in);
-		a->zone = pct + 1;
-		a->zone_len = inn - n - 1;
-		if (a->zone_len == 0) return -1;
-	}
-	size_t zone_cut = pct ? a->zone_len + 1 : 0;
-	int ellipsis = -1, i = 0;
-	if (n >= 2 && s[0] == ':' && s[1] == ':') {
-		ellipsis = 0;
-		s += 2;
-		n -= 2;
-		if (n == 0) return 0;
-	}
-	while (i < 16) {
-		size_t off = 0;
-		uint32_t acc = 0;
-		for (; off < n; off++) {
-			char c = s[off];
-			if (c >= '0' && c <= '9') acc = (acc << 4) + (uint32_t)(c - '0');
-			else if (c >= 'a' && c <= 'f') acc = (acc << 4) + (uint32_t)(c - 'a' + 10);
-			else if (c >= 'A' && c <= 'F') acc = (acc << 4) + (uint32_t)(c - 'A' + 10);
-			else break;
-			if (off > 3) return -1;
-			if (acc > 0xFFFF) return -1;
-		}
-		if (off == 0) return -1;
-		if (off < n && s[off] == '.') {
-			if (ellipsis < 0 && i != 12) return -1;
-			if (i + 4 > 16) return -1;
-			size_t end = inn - zone_cut;
-			size_t start = end - n;
-			if (parse_v4_fields(in + start, end - start, a->b + i) < 0) return -1;
-			n = 0;
-			i += 4;
-			break;
-		}
-		a->b[i] = (uint8_t)(acc >> 8);
-		a->b[i + 1] = (uint8_t)acc;
-		i += 2;
-		s += off;
-		n -= off;
-		if (n == 0) break;
-		if (s[0] != ':') return -1;
-		if (n == 1) return -1;
-		s++;
-		n--;
-		if (s[0] == ':') {
-			if (ellipsis >= 0) return -1;
-			ellipsis = i;
-			s++;
-			n--;
-			if (n == 0) break;
-		}
-	}
-	if (n != 0) return -1;
-	if (i < 16) {
-		if (ellipsis < 0) return -1;
-		int k = 16 - i;
-		for (int j = i - 1; j >= ellipsis; j--) a->b[j + k] = a->b[j];
-		memset(a->b + ellipsis, 0, (size_t)k);
-	} else if (ellipsis >= 0) {
-		return -1;
-	}
-	return 0;
-}
-
-/* parse_addr is Go's netip.ParseAddr. */
-static int parse_addr(const char *s, size_t n, ipaddr *a) {
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			memset(a, 0, sizeof *a);
-			a->is4 = 1;
-			return parse_v4_fields(s, n, a->b);
-		}
-		if (s[i] == ':') return parse_v6(s, n, a);
-		if (s[i] == '%') return -1;
-	}
-	return -1;
-}
-
-static int is4in6(const ipaddr *a) {
-	static const uint8_t pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	return !a->is4 && memcmp(a->b, pre, 12) == 0;
-}
-
-static void fmt_v4(str *o, const uint8_t *b) {
-	char t[20];
-	snprintf(t, sizeof t, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
-	s_adds(o, t);
-}
-
 /* fmt_addr appends netip.Addr.String(). */
 static void fmt_addr(str *o, const ipaddr *a) {
-	if (a->is4) {
-		fmt_v4(o, a->b);
-		return;
-	}
-	if (is4in6(a)) {
-		s_adds(o, "::ffff:");
-		fmt_v4(o, a->b + 12);
-	} else {
-		int zs = 255, ze = 255;
-		for (int i = 0; i < 8; i++) {
-			int j = i;
-			while (j < 8 && a->b[2 * j] == 0 && a->b[2 * j + 1] == 0) j++;
-			if (j - i >= 2 && j - i > ze - zs) {
-				zs = i;
-				ze = j;
-			}
-		}
-		for (int i = 0; i < 8; i++) {
-			if (i == zs) {
-				s_adds(o, "::");
-				i = ze;
-				if (i >= 8) break;
-			} else if (i > 0) {
-				s_addc(o, ':');
-			}
-			char t[8];
-			snprintf(t, sizeof t, "%x", (unsigned)(a->b[2 * i] << 8 | a->b[2 * i + 1]));
-			s_adds(o, t);
-		}
-	}
+	char t[NETIP_FORMAT_MAX];
+	s_add(o, t, netip_format(a, t));
 	if (a->zone_len > 0) {
 		s_addc(o, '%');
 		s_add(o, a->zone, a->zone_len);
