@@ -23,7 +23,7 @@ typedef struct {
 	size_t zone_len;
 } ipaddr;
 
-static int parse_v4_fields(const char *s, size_t n, uint8_t *fields) {
+static inline int parse_v4_fields(const char *s, size_t n, uint8_t *fields) {
 	int val = 0, pos = 0, dig = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] >= '0' && s[i] <= '9') {
@@ -46,7 +46,7 @@ static int parse_v4_fields(const char *s, size_t n, uint8_t *fields) {
 	return 0;
 }
 
-static int parse_v6(const char *in, size_t inn, ipaddr *a) {
+static inline int parse_v6(const char *in, size_t inn, ipaddr *a) {
 	const char *s = in;
 	size_t n = inn;
 	memset(a, 0, sizeof *a);
@@ -118,7 +118,7 @@ static int parse_v6(const char *in, size_t inn, ipaddr *a) {
 	return 0;
 }
 
-static int parse_addr(const char *s, size_t n, ipaddr *a) {
+static inline int parse_addr(const char *s, size_t n, ipaddr *a) {
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '.') {
 			memset(a, 0, sizeof *a);
@@ -131,14 +131,14 @@ static int parse_addr(const char *s, size_t n, ipaddr *a) {
 	return -1;
 }
 
-static int is4in6(const ipaddr *a) {
+static inline int is4in6(const ipaddr *a) {
 	static const uint8_t pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	return !a->is4 && memcmp(a->b, pre, 12) == 0;
 }
 
 #define NETIP_FORMAT_MAX 48
 
-static size_t netip_format(const ipaddr *a, char *buf) {
+static inline size_t netip_format(const ipaddr *a, char *buf) {
 	size_t n = 0;
 	const uint8_t *v4 = NULL;
 	if (a->is4) {

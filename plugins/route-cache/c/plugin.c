@@ -37,6 +37,7 @@
 #include "postern_sha256.h"
 #include "../../internal/zmauth/zmauth.h"
 #include "../../internal/duration/duration.h"
+#include "../../internal/netip/netip.h"
 
 POSTERN_ABI_VERSION_EXPORT()
 
@@ -489,128 +490,8 @@ static str alias_key(const str *login) {
 
 /* ---- net/netip: ParseAddrPort and AddrPort.String ---- */
 
-typedef struct {
-	int is4; /* parsed as IPv4 (z4) */
-	uint8_t ip[16];
-	const char *zone;
-	size_t zone_n;
-} addr;
-
-static int parse_ipv4_fields(const char *in, size_t off, size_t end, uint8_t *fields) {
-	int val = 0, pos = 0, dig = 0;
-	const char *s = in + off;
-	size_t n = end - off;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] >= '0' && s[i] <= '9') {
-			if (dig == 1 && val == 0) return -1; /* leading zero */
-			val = val * 10 + (s[i] - '0');
-			dig++;
-			if (val > 255) return -1;
-		} else if (s[i] == '.') {
-			if (i == 0 || i == n - 1 || s[i - 1] == '.') return -1;
-			if (pos == 3) return -1;
-			fields[pos++] = (uint8_t)val;
-			val = 0;
-			dig = 0;
-		} else {
-			return -1;
-		}
-	}
-	if (pos < 3) return -1;
-	fields[3] = (uint8_t)val;
-	return 0;
-}
-
-static int parse_ipv6(const char *in, size_t inn, addr *a) {
-	const char *s = in;
-	size_t n = inn;
-	const char *pct = memchr(in, '%', inn);
-	a->zone = NULL;
-	a->zone_n = 0;
-	if (pct != NULL) {
-		n = (size_t)(pct - in);
-		a->zone = pct + 1;
-		a->zone_n = inn - n - 1;
-		if (a->zone_n == 0) return -1;
-	}
-	memset(a->ip, 0, 16);
-	a->is4 = 0;
-	int ellipsis = -1;
-	if (n >= 2 && s[0] == ':' && s[1] == ':') {
-		ellipsis = 0;
-		s += 2;
-		n -= 2;
-		if (n == 0) return 0;
-	}
-	int i = 0;
-	while (i < 16) {
-		size_t off = 0;
-		uint32_t acc = 0;
-		for (; off < n; off++) {
-			char c = s[off];
-			if (c >= '0' && c <= '9') acc = (acc << 4) + (uint32_t)(c - '0');
-			else if (c >= 'a' && c <= 'f') acc = (acc << 4) + (uint32_t)(c - 'a' + 10);
-			else if (c >= 'A' && c <= 'F') acc = (acc << 4) + (uint32_t)(c - 'A' + 10);
-			else break;
-			if (off > 3) return -1;
-			if (acc > 0xFFFF) return -1;
-		}
-		if (off == 0) return -1;
-		if (off < n && s[off] == '.') {
-			if (ellipsis < 0 && i != 12) return -1;
-			if (i + 4 > 16) return -1;
-			size_t end = inn;
-			if (a->zone_n > 0) end -= a->zone_n + 1;
-			if (parse_ipv4_fields(in, end - n, end, a->ip + i) < 0) return -1;
-			n = 0;
-			i += 4;
-			break;
-		}
-		a->ip[i] = (uint8_t)(acc >> 8);
-		a->ip[i + 1] = (uint8_t)acc;
-		i += 2;
-		s += off;
-		n -= off;
-		if (n == 0) break;
-		if (s[0] != ':') return -1;
-		if (n == 1) return -1;
-		s++;
-		n--;
-		if (s[0] == ':') {
-			if (ellipsis >= 0) return -1;
-			ellipsis = i;
-			s++;
-			n--;
-			if (n == 0) break;
-		}
-	}
-	if (n != 0) return -1;
-	if (i < 16) {
-		if (ellipsis < 0) return -1;
-		int k = 16 - i;
-		for (int j = i - 1; j >= ellipsis; j--) a->ip[j + k] = a->ip[j];
-		memset(a->ip + ellipsis, 0, (size_t)k);
-	} else if (ellipsis >= 0) {
-		return -1;
-	}
-	return 0;
-}
-
-static int parse_addr(const char *s, size_t n, addr *a) {
-	for (size_t i = 0; i < n; i++) {
-		switch (s[i]) {
-		case '.':
-			memset(a, 0, sizeof *a);
-			a->is4 = 1;
-			return parse_ipv4_fields(s, 0, n, a->ip + 12);
-		case ':':
-			return parse_ipv6(s, n, a);
-		case '%':
-			return -1;
-		}
-	}
-	return -1;
-}
+/* netip.h's address: b (IPv4 in its first 4 bytes), is4, zone, zone_len. */
+typedef ipaddr addr;
 
 /* parse_addr_port is netip.ParseAddrPort. */
 static int parse_addr_port(const char *s, size_t n, addr *a, uint32_t *port) {
@@ -644,49 +525,18 @@ static int parse_addr_port(const char *s, size_t n, addr *a, uint32_t *port) {
 	return 0;
 }
 
-static size_t append_v4(char *o, const uint8_t *b) {
-	return (size_t)sprintf(o, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
-}
-
 /* addr_port_string is AddrPort.String; o must hold the zone plus 64. */
 static size_t addr_port_string(char *o, const addr *a, uint32_t port) {
 	size_t n = 0;
 	if (a->is4) {
-		n += append_v4(o, a->ip + 12);
+		n = netip_format(a, o);
 	} else {
 		o[n++] = '[';
-		static const uint8_t v4in6[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-		if (memcmp(a->ip, v4in6, 12) == 0) {
-			memcpy(o + n, "::ffff:", 7);
-			n += 7;
-			n += append_v4(o + n, a->ip + 12);
-		} else {
-			int zs = 255, ze = 255;
-			for (int i = 0; i < 8; i++) {
-				int j = i;
-				while (j < 8 && a->ip[2 * j] == 0 && a->ip[2 * j + 1] == 0) j++;
-				int l = j - i;
-				if (l >= 2 && l > ze - zs) {
-					zs = i;
-					ze = j;
-				}
-			}
-			for (int i = 0; i < 8; i++) {
-				if (i == zs) {
-					o[n++] = ':';
-					o[n++] = ':';
-					i = ze;
-					if (i >= 8) break;
-				} else if (i > 0) {
-					o[n++] = ':';
-				}
-				n += (size_t)sprintf(o + n, "%x", (unsigned)(a->ip[2 * i] << 8 | a->ip[2 * i + 1]));
-			}
-		}
-		if (a->zone_n > 0) {
+		n += netip_format(a, o + n);
+		if (a->zone_len > 0) {
 			o[n++] = '%';
-			memcpy(o + n, a->zone, a->zone_n);
-			n += a->zone_n;
+			memcpy(o + n, a->zone, a->zone_len);
+			n += a->zone_len;
 		}
 		o[n++] = ']';
 	}
@@ -845,7 +695,7 @@ found:
 		postern_kv_delete(rk.p, (uint32_t)rk.n);
 		goto out;
 	}
-	char *up = malloc(a.zone_n + 64);
+	char *up = malloc(a.zone_len + 64);
 	if (up == NULL) abort();
 	size_t upn = addr_port_string(up, &a, port);
 	int32_t e = postern_field_set(POSTERN_FIELD_UPSTREAMS, up, (uint32_t)upn);

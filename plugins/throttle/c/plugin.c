@@ -17,6 +17,7 @@
 #include "postern.h"
 #include "postern_json.h"
 #include "../../internal/duration/duration.h"
+#include "../../internal/netip/netip.h"
 #include "postern_sha256.h"
 
 POSTERN_ABI_VERSION_EXPORT()
@@ -200,139 +201,13 @@ static int parse_dur(const pj_doc *d, rawdur i, int64_t def, int64_t *out, const
 
 /* ---- addresses (net/netip) ---------------------------------------------- */
 
-typedef struct {
-	uint8_t a[16];
-	int is4;
-	int zone; /* offset of '%' in the text, or -1 */
-} addr;
-
-static int parse_v4_fields(const char *s, size_t n, uint8_t *out) {
-	int val = 0, pos = 0, dig = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] >= '0' && s[i] <= '9') {
-			if (dig == 1 && val == 0) return -1;
-			val = val * 10 + (s[i] - '0');
-			dig++;
-			if (val > 255) return -1;
-		} else if (s[i] == '.') {
-			if (i == 0 || i == n - 1 || s[i - 1] == '.') return -1;
-			if (pos == 3) return -1;
-			out[pos++] = (uint8_t)val;
-			val = 0;
-			dig = 0;
-		} else {
-			return -1;
-		}
-	}
-	if (pos < 3) return -1;
-	out[3] = (uint8_t)val;
-	return 0;
-}
-
-static int parse_v6(const char *in, size_t inlen, addr *a) {
-	const char *s = in;
-	size_t n = inlen, zonelen = 0;
-	const char *pct = memchr(in, '%', inlen);
-	a->zone = -1;
-	if (pct != NULL) {
-		n = (size_t)(pct - in);
-		zonelen = inlen - n - 1;
-		if (zonelen == 0) return -1;
-		a->zone = (int)n;
-	}
-	uint8_t ip[16] = {0};
-	int ellipsis = -1;
-	if (n >= 2 && s[0] == ':' && s[1] == ':') {
-		ellipsis = 0;
-		s += 2;
-		n -= 2;
-		if (n == 0) {
-			memset(a->a, 0, 16);
-			a->is4 = 0;
-			return 0;
-		}
-	}
-	int i = 0;
-	while (i < 16) {
-		size_t off = 0;
-		uint32_t acc = 0;
-		for (; off < n; off++) {
-			char c = s[off];
-			if (c >= '0' && c <= '9') acc = (acc << 4) + (uint32_t)(c - '0');
-			else if (c >= 'a' && c <= 'f') acc = (acc << 4) + (uint32_t)(c - 'a' + 10);
-			else if (c >= 'A' && c <= 'F') acc = (acc << 4) + (uint32_t)(c - 'A' + 10);
-			else break;
-			if (off > 3) return -1;
-			if (acc > 0xFFFF) return -1;
-		}
-		if (off == 0) return -1;
-		if (off < n && s[off] == '.') {
-			if (ellipsis < 0 && i != 12) return -1;
-			if (i + 4 > 16) return -1;
-			if (parse_v4_fields(s, n, ip + i) < 0) return -1;
-			n = 0;
-			i += 4;
-			break;
-		}
-		ip[i] = (uint8_t)(acc >> 8);
-		ip[i + 1] = (uint8_t)acc;
-		i += 2;
-		s += off;
-		n -= off;
-		if (n == 0) break;
-		if (s[0] != ':') return -1;
-		if (n == 1) return -1;
-		s++;
-		n--;
-		if (s[0] == ':') {
-			if (ellipsis >= 0) return -1;
-			ellipsis = i;
-			s++;
-			n--;
-			if (n == 0) break;
-		}
-	}
-	if (n != 0) return -1;
-	if (i < 16) {
-		if (ellipsis < 0) return -1;
-		int k = 16 - i;
-		for (int j = i - 1; j >= ellipsis; j--) ip[j + k] = ip[j];
-		memset(ip + ellipsis, 0, (size_t)k);
-	} else if (ellipsis >= 0) {
-		return -1;
-	}
-	memcpy(a->a, ip, 16);
-	a->is4 = 0;
-	return 0;
-}
-
-/* parse_addr is netip.ParseAddr. */
-static int parse_addr(const char *s, size_t n, addr *a) {
-	for (size_t i = 0; i < n; i++) {
-		switch (s[i]) {
-		case '.':
-			memset(a->a, 0, 16);
-			a->is4 = 1;
-			a->zone = -1;
-			return parse_v4_fields(s, n, a->a);
-		case ':':
-			return parse_v6(s, n, a);
-		case '%':
-			return -1;
-		}
-	}
-	return -1;
-}
-
-static int is_4in6(const addr *a) {
-	static const uint8_t pfx[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	return !a->is4 && memcmp(a->a, pfx, 12) == 0;
-}
+/* netip.h's address: b, is4, zone (after the '%', in the text) and zone_len. */
+typedef ipaddr addr;
 
 static void unmap(addr *a) {
-	if (is_4in6(a)) {
-		memmove(a->a, a->a + 12, 4);
-		memset(a->a + 4, 0, 12);
+	if (is4in6(a)) {
+		memmove(a->b, a->b + 12, 4);
+		memset(a->b + 4, 0, 12);
 		a->is4 = 1;
 	}
 }
@@ -355,7 +230,7 @@ static int parse_prefix(const char *s, size_t n, prefix *p) {
 		while (s[i - 1] != '/') i--;
 		i--; /* the last '/' */
 		if (parse_addr(s, i, &a) < 0) return -1;
-		if (a.zone >= 0) return -1;
+		if (a.zone_len > 0) return -1;
 		const char *b = s + i + 1;
 		size_t bn = n - i - 1;
 		if (bn == 0) return -1;
@@ -367,19 +242,19 @@ static int parse_prefix(const char *s, size_t n, prefix *p) {
 			if (bits > 1000) return -1;
 		}
 		if (bits > (a.is4 ? 32 : 128)) return -1;
-		if (is_4in6(&a)) bits -= 96;
+		if (is4in6(&a)) bits -= 96;
 		if (bits < 0) return -1;
 		unmap(&a);
-		memcpy(p->a, a.a, 16);
+		memcpy(p->a, a.b, 16);
 		p->is4 = a.is4;
 		p->bits = bits;
 		mask(p);
 		return 0;
 	}
 	if (parse_addr(s, n, &a) < 0) return -1;
-	if (a.zone >= 0) return -1;
+	if (a.zone_len > 0) return -1;
 	unmap(&a);
-	memcpy(p->a, a.a, 16);
+	memcpy(p->a, a.b, 16);
 	p->is4 = a.is4;
 	p->bits = a.is4 ? 32 : 128;
 	return 0;
@@ -389,10 +264,10 @@ static int parse_prefix(const char *s, size_t n, prefix *p) {
 static int contains(const prefix *p, const addr *a) {
 	if (p->is4 != a->is4) return 0;
 	int full = p->bits / 8, rest = p->bits % 8;
-	if (memcmp(p->a, a->a, (size_t)full) != 0) return 0;
+	if (memcmp(p->a, a->b, (size_t)full) != 0) return 0;
 	if (rest == 0) return 1;
 	uint8_t m = (uint8_t)(0xFF << (8 - rest));
-	return (p->a[full] & m) == (a->a[full] & m);
+	return (p->a[full] & m) == (a->b[full] & m);
 }
 
 /* ---- init --------------------------------------------------------------- */
@@ -1054,8 +929,9 @@ static int32_t check(void) {
 	int32_t ipn = postern_field_dup(POSTERN_FIELD_CLIENT_IP, &ipstr);
 	if (ipn > 0 && parse_addr(ipstr, (size_t)ipn, &ip) == 0) {
 		ip_ok = 1;
-		if (ip.zone >= 0) ipn = ip.zone; /* WithZone(""); the host writes it canonically */
-		ip.zone = -1;
+		if (ip.zone_len > 0) ipn = (int32_t)(ip.zone - ipstr) - 1; /* WithZone(""); the host writes it canonically */
+		ip.zone = NULL;
+		ip.zone_len = 0;
 	}
 	if (ip_ok) {
 		for (int i = 0; i < cfg.nallow; i++)
