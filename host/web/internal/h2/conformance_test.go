@@ -742,6 +742,63 @@ func TestContinuationFlood(t *testing.T) {
 	}
 }
 
+// TestEmptyContinuationFlood: a header block that never ends, made of
+// empty CONTINUATION frames, adds nothing for the header list limit to
+// stop; package h2 counts them as empty frames (1,000 in a row) and closes
+// the connection (ENHANCE_YOUR_CALM). net/http's Framer reads them until
+// the client gives up: not checked there.
+func TestEmptyContinuationFlood(t *testing.T) {
+	t.Parallel()
+	h := newTestHandler(t)
+	ts := startServer(t, h, serverOpts{})
+	if ts.h2 == nil {
+		t.Skip("net/http's server does not bound empty CONTINUATION frames")
+	}
+	rc := newRawConn(t, ts)
+	rc.autoWindow = false
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		for {
+			rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := rc.fr.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	const limit = 200000
+	rc.batch = true
+	rc.check(rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.encode(rc.reqFields("GET", "/flood")...)}))
+	sent := 0
+loop:
+	for sent < limit {
+		for range 100 {
+			rc.fr.WriteContinuation(1, false, nil)
+			sent++
+		}
+		if err := rc.tryFlush(); err != nil {
+			break
+		}
+		select {
+		case <-closed:
+			break loop
+		default:
+		}
+	}
+	select {
+	case <-closed:
+	case <-time.After(frameTimeout):
+		t.Fatalf("connection still open after %d empty CONTINUATION frames", sent)
+	}
+	// How many frames the client wrote before it saw the close depends on
+	// the socket buffers and the machine's speed; a server that does not
+	// count them never closes (it waits for END_HEADERS).
+	if h.calls.Load() != 0 {
+		t.Fatal("handler ran")
+	}
+	t.Logf("closed after %d frames", sent)
+}
+
 // TestControlFrameFlood: RFC 9113 §10.5 (denial-of-service: PING and
 // SETTINGS each make the server owe an ACK). A client that floods them and
 // never reads must not make the server buffer without limit: after the

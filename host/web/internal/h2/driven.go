@@ -3,14 +3,10 @@ package h2
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"strings"
 
-	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // Driven connections: a caller that reads the socket itself (an event
@@ -18,9 +14,6 @@ import (
 // to Feed, instead of a goroutine per connection reading them. The
 // frames are parsed by the same Framer and handled by the same code as
 // ServeConn's, each once it has all come; what differs:
-//   - a header block is decoded fragment by fragment as its frames come
-//     (headerBlock), where the Framer would read the CONTINUATIONs
-//     itself, blocking;
 //   - the connection's writes go to nc, whose Write must not wait for
 //     the socket (it queues), so that the feeding goroutine never waits
 //     on a slow client; the stream goroutines' writes wait for room
@@ -40,16 +33,6 @@ type Driven struct {
 	in    feedReader
 	phase int // 0: the client's preface; 1: its first frame (SETTINGS); 2: frames
 	err   error
-
-	// The header block being read: decoded fragment by fragment as its
-	// frames come (headerBlock), with the Framer's checks and limits,
-	// so that nothing waits for a block's end and a block that will
-	// fail fails at its first bad fragment.
-	dec        *hpack.Decoder
-	mh         *http2.MetaHeadersFrame
-	remain     uint32 // what the header list may still add
-	sawRegular bool
-	invalid    error
 }
 
 // feedReader is the Framer's input on a driven connection: the bytes of
@@ -84,11 +67,6 @@ func (s *Server) ServeDriven(ctx context.Context, nc net.Conn, room func() error
 	c := newConn(s, ctx, nc, &d.in)
 	c.room, c.loop = room, s.LoopFast != nil
 	d.c = c
-	// HEADERS and CONTINUATION come from the Framer as frames; d decodes
-	// them (headerBlock).
-	d.dec, c.fr.ReadMetaHeaders = c.fr.ReadMetaHeaders, nil
-	d.dec.SetMaxStringLength(int(s.maxHeaderBytes()))
-	d.dec.SetEmitFunc(d.emit)
 	if !s.track(c, true) {
 		nc.Close()
 		return nil
@@ -128,7 +106,7 @@ func (d *Driven) Feed(p []byte) (int, error) {
 			return n, nil
 		}
 		d.in.b = p[n : n+k]
-		f, err := c.fr.ReadFrame()
+		f, err := c.readFrame()
 		n += k
 		if d.phase == 1 {
 			// The first frame must be SETTINGS (RFC 9113 3.4).
@@ -141,14 +119,6 @@ func (d *Driven) Feed(p []byte) (int, error) {
 				return n, d.fail(http2.ConnectionError(http2.ErrCodeProtocol))
 			}
 			d.phase = 2
-		}
-		if err == nil {
-			switch hf := f.(type) {
-			case *http2.HeadersFrame:
-				f, err = d.headerBlock(hf, hf.HeaderBlockFragment(), hf.HeadersEnded())
-			case *http2.ContinuationFrame:
-				f, err = d.headerBlock(nil, hf.HeaderBlockFragment(), hf.HeadersEnded())
-			}
 		}
 		if err != nil {
 			if !c.readError(err) {
@@ -170,160 +140,6 @@ func (d *Driven) Feed(p []byte) (int, error) {
 // yet: what Feed did not use (less than a frame) and room for the next
 // read.
 func (d *Driven) MaxBuffer() int { return 2 * (maxFrameSize + 9) }
-
-// headerBlock takes a header block's next fragment (hf: its HEADERS
-// frame, nil for a CONTINUATION); end: the block's last. It returns the
-// decoded block (a *MetaHeadersFrame, as the Framer's ReadMetaHeaders
-// makes it) at its end, nil before. Its errors are the Framer's: a
-// connection error for a block too far over the limit, a fragment
-// after an invalid field, or bad HPACK; a stream error for an invalid
-// field or pseudo-header.
-func (d *Driven) headerBlock(hf *http2.HeadersFrame, frag []byte, end bool) (http2.Frame, error) {
-	c := d.c
-	if hf != nil {
-		d.mh = &http2.MetaHeadersFrame{HeadersFrame: hf, Fields: make([]hpack.HeaderField, 0, 12)}
-		d.remain = c.s.maxHeaderBytes()
-		d.sawRegular, d.invalid = false, nil
-		d.dec.SetEmitEnabled(true)
-	} else {
-		// Empty CONTINUATIONs in a row count as empty frames do.
-		c.mu.Lock()
-		err := c.countEmpty(len(frag) == 0 && !end)
-		c.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-	}
-	// As the Framer: a fragment more than twice what the list may still
-	// take, or any after an invalid field, ends the connection rather
-	// than be decoded for nothing.
-	if int64(len(frag)) > 2*int64(d.remain) || d.invalid != nil {
-		return nil, http2.ConnectionError(http2.ErrCodeProtocol)
-	}
-	if _, err := d.dec.Write(frag); err != nil {
-		return nil, http2.ConnectionError(http2.ErrCodeCompression)
-	}
-	if !end {
-		return nil, nil
-	}
-	mh := d.mh
-	d.mh = nil
-	if err := d.dec.Close(); err != nil {
-		return nil, http2.ConnectionError(http2.ErrCodeCompression)
-	}
-	if d.invalid != nil {
-		return nil, http2.StreamError{StreamID: mh.StreamID, Code: http2.ErrCodeProtocol, Cause: d.invalid}
-	}
-	if err := checkPseudos(mh.PseudoFields()); err != nil {
-		return nil, http2.StreamError{StreamID: mh.StreamID, Code: http2.ErrCodeProtocol, Cause: err}
-	}
-	return mh, nil
-}
-
-// emit takes a decoded field into the block being read, with the
-// Framer's checks: a valid name (lower case) and value, pseudo-header
-// fields first, the list within its limit (past it the block is
-// Truncated and its fields dropped).
-func (d *Driven) emit(hf hpack.HeaderField) {
-	if d.mh == nil {
-		return
-	}
-	if !httpguts.ValidHeaderFieldValue(hf.Value) {
-		d.invalid = fmt.Errorf("invalid header field value for %q", hf.Name)
-	}
-	if strings.HasPrefix(hf.Name, ":") {
-		if d.sawRegular {
-			d.invalid = errors.New("pseudo header field after regular")
-		}
-	} else {
-		d.sawRegular = true
-		if !validFieldName(hf.Name) {
-			d.invalid = fmt.Errorf("invalid header field name %q", hf.Name)
-		}
-	}
-	if d.invalid != nil {
-		d.dec.SetEmitEnabled(false)
-		return
-	}
-	if size := hf.Size(); size > d.remain {
-		d.dec.SetEmitEnabled(false)
-		d.mh.Truncated = true
-		d.remain = 0
-		return
-	} else {
-		d.remain -= size
-	}
-	d.mh.Fields = append(d.mh.Fields, hf)
-}
-
-// validFieldName reports whether a field name is a token in lower case
-// (RFC 9113 8.2.1).
-func validFieldName(v string) bool {
-	if v == "" {
-		return false
-	}
-	for _, r := range v {
-		if !httpguts.IsTokenRune(r) || 'A' <= r && r <= 'Z' {
-			return false
-		}
-	}
-	return true
-}
-
-// checkPseudos rejects unknown, repeated or mixed (request and response)
-// pseudo-header fields.
-func checkPseudos(pf []hpack.HeaderField) error {
-	var request, response bool
-	for i, hf := range pf {
-		switch hf.Name {
-		case ":method", ":path", ":scheme", ":authority", ":protocol":
-			request = true
-		case ":status":
-			response = true
-		default:
-			return fmt.Errorf("invalid pseudo-header %q", hf.Name)
-		}
-		for _, prev := range pf[:i] {
-			if hf.Name == prev.Name {
-				return fmt.Errorf("duplicate pseudo-header %q", hf.Name)
-			}
-		}
-	}
-	if request && response {
-		return errors.New("mix of request and response pseudo headers")
-	}
-	return nil
-}
-
-func (d *Driven) fail(err error) error {
-	d.err = err
-	return err
-}
-
-// Close ends the connection: its streams' contexts are canceled, the
-// writers waiting for window wake, nc is closed. Call it once, when the
-// client closed its side, the socket failed or Feed failed.
-func (d *Driven) Close() {
-	d.c.close()
-	d.c.s.track(d.c, false)
-}
-
-// frameSpan is the length of the complete frame at the start of b, or 0
-// when b does not hold it all yet. A frame over the size we read counts
-// as its 9-byte header: the Framer fails on it from that.
-func frameSpan(b []byte) int {
-	if len(b) < 9 {
-		return 0
-	}
-	n := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
-	if n > maxFrameSize {
-		return 9
-	}
-	if len(b) < 9+n {
-		return 0
-	}
-	return 9 + n
-}
 
 // waitRoom waits, on a driven connection, while its transport holds too
 // much (the room function). The send timeout of that wait is the

@@ -235,6 +235,7 @@ type conn struct {
 	remote string
 	tls    *tls.ConnectionState
 	fr     *http2.Framer // reads here; writes under wmu
+	hb     blockReader   // the header block being read (headers.go)
 	value  any           // Server.ConnValue's
 
 	// The write side: every frame is written under wmu; the HPACK
@@ -371,9 +372,10 @@ func newConn(s *Server, ctx context.Context, nc net.Conn, r io.Reader) *conn {
 		r = bufio.NewReaderSize(nc, readBufferSize)
 	}
 	c.fr = http2.NewFramer(&c.bw, r)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = s.maxHeaderBytes()
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
+	c.hb.dec = hpack.NewDecoder(4096, nil)
+	c.hb.dec.SetMaxStringLength(int(s.maxHeaderBytes()))
+	c.hb.dec.SetEmitFunc(c.hb.emit)
 	c.enc = hpack.NewEncoder(&c.hbuf)
 	c.streams = map[uint32]*stream{}
 	c.spare = make(chan *stream)
@@ -417,7 +419,7 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		if f, err = c.fr.ReadFrame(); err != nil {
+		if f, err = c.readFrame(); err != nil {
 			if !c.readError(err) {
 				return
 			}
