@@ -695,42 +695,8 @@ func TestContinuationFlood(t *testing.T) {
 			t.Parallel()
 			h := newTestHandler(t)
 			ts := startServer(t, h, serverOpts{})
-			rc := newRawConn(t, ts)
-			rc.autoWindow = false
-			closed := make(chan struct{})
-			go func() {
-				defer close(closed)
-				for {
-					rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-					if _, err := rc.fr.ReadFrame(); err != nil {
-						return
-					}
-				}
-			}()
 			const limit = 10 << 20
-			rc.batch = true
-			rc.check(rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.encode(rc.reqFields("GET", "/flood")...)}))
-			sent := 0
-		loop:
-			for sent < limit {
-				for i := 0; i < 8; i++ {
-					rc.fr.WriteContinuation(1, false, tc.frag)
-					sent += 9 + len(tc.frag)
-				}
-				if err := rc.tryFlush(); err != nil {
-					break
-				}
-				select {
-				case <-closed:
-					break loop
-				default:
-				}
-			}
-			select {
-			case <-closed:
-			case <-time.After(frameTimeout):
-				t.Fatalf("connection still open after %d bytes of CONTINUATION", sent)
-			}
+			sent := continuationFlood(t, newRawConn(t, ts), tc.frag, 8, limit)
 			if sent >= limit {
 				t.Fatalf("server accepted %d bytes of one header block before closing", sent)
 			}
@@ -754,7 +720,23 @@ func TestEmptyContinuationFlood(t *testing.T) {
 	if ts.h2 == nil {
 		t.Skip("net/http's server does not bound empty CONTINUATION frames")
 	}
-	rc := newRawConn(t, ts)
+	frames := continuationFlood(t, newRawConn(t, ts), nil, 100, 200000*9) / 9
+	// How many frames the client wrote before it saw the close depends on
+	// the socket buffers and the machine's speed; a server that does not
+	// count them never closes (it waits for END_HEADERS).
+	if h.calls.Load() != 0 {
+		t.Fatal("handler ran")
+	}
+	t.Logf("closed after %d frames", frames)
+}
+
+// continuationFlood opens stream 1 with a HEADERS frame that does not
+// end its block, then sends CONTINUATION frames of frag, perFlush at a
+// time, until the server closes the connection or limit bytes are sent;
+// it fails t unless the connection closes within frameTimeout after, and
+// returns the bytes sent.
+func continuationFlood(t *testing.T, rc *rawConn, frag []byte, perFlush, limit int) int {
+	t.Helper()
 	rc.autoWindow = false
 	closed := make(chan struct{})
 	go func() {
@@ -766,15 +748,14 @@ func TestEmptyContinuationFlood(t *testing.T) {
 			}
 		}
 	}()
-	const limit = 200000
 	rc.batch = true
 	rc.check(rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.encode(rc.reqFields("GET", "/flood")...)}))
 	sent := 0
 loop:
 	for sent < limit {
-		for range 100 {
-			rc.fr.WriteContinuation(1, false, nil)
-			sent++
+		for range perFlush {
+			rc.fr.WriteContinuation(1, false, frag)
+			sent += 9 + len(frag)
 		}
 		if err := rc.tryFlush(); err != nil {
 			break
@@ -788,15 +769,9 @@ loop:
 	select {
 	case <-closed:
 	case <-time.After(frameTimeout):
-		t.Fatalf("connection still open after %d empty CONTINUATION frames", sent)
+		t.Fatalf("connection still open after %d bytes of CONTINUATION", sent)
 	}
-	// How many frames the client wrote before it saw the close depends on
-	// the socket buffers and the machine's speed; a server that does not
-	// count them never closes (it waits for END_HEADERS).
-	if h.calls.Load() != 0 {
-		t.Fatal("handler ran")
-	}
-	t.Logf("closed after %d frames", sent)
+	return sent
 }
 
 // TestControlFrameFlood: RFC 9113 §10.5 (denial-of-service: PING and
