@@ -3,14 +3,22 @@
 package web
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // The event loops' h2 connections (evloop_h2_linux.go): each test puts
@@ -186,5 +194,123 @@ func TestEventLoopH2_failures(t *testing.T) {
 		if l["proto"] != nil && l["proto"] != "HTTP/2.0" {
 			t.Errorf("logged proto %v", l["proto"])
 		}
+	}
+}
+
+// TestEventLoopH2_badInput: connections on the loops that send what no
+// h2 client should (bytes that are not frames, a stream id the client may
+// not use, a header list over the limit, half a frame and then nothing)
+// get a GOAWAY, a 431 or a close, and the loop goes on serving another
+// connection.
+func TestEventLoopH2_badInput(t *testing.T) {
+	_, addr, _, _ := loopBackend(t)
+	s, _, tc := startLoopTLS(t, simple("", addr))
+	tc.NextProtos = []string{"h2"}
+	good := client(t, &http.Transport{TLSClientConfig: tc.Clone(), ForceAttemptHTTP2: true})
+	// Header lists over the 64 KiB default: 80 different fields of 1 KB
+	// (80 KB to send), and one such field 100 times (a few KB to send,
+	// the table indexes it).
+	var big, same []string
+	for i := range 80 {
+		big = append(big, fmt.Sprintf("x-big-%d", i), strings.Repeat("x", 1000))
+	}
+	for range 100 {
+		same = append(same, "x-same", strings.Repeat("y", 1000))
+	}
+	for _, tc2 := range []struct {
+		name string
+		send func(fr *http2.Framer, bw *bufio.Writer, enc func(...string) []byte)
+		want string // "goaway", "431" or "close"
+	}{
+		{"not frames", func(_ *http2.Framer, bw *bufio.Writer, _ func(...string) []byte) {
+			bw.WriteString(strings.Repeat("\xff", 64))
+		}, "goaway"},
+		{"even stream id", func(fr *http2.Framer, _ *bufio.Writer, enc func(...string) []byte) {
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 2, BlockFragment: enc(), EndStream: true, EndHeaders: true})
+		}, "goaway"},
+		{"header list over the limit", func(fr *http2.Framer, _ *bufio.Writer, enc func(...string) []byte) {
+			b := enc(big...)
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:16000], EndStream: true})
+			for b = b[16000:]; len(b) > 0; {
+				n := min(len(b), 16000)
+				fr.WriteContinuation(1, n == len(b), b[:n])
+				b = b[n:]
+			}
+		}, "goaway"}, // past the limit, more CONTINUATION: a connection error, as x/net's Framer has it
+		{"header list over the limit in one frame", func(fr *http2.Framer, _ *bufio.Writer, enc func(...string) []byte) {
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc(same...), EndStream: true, EndHeaders: true})
+		}, "431"},
+		{"half a frame", func(_ *http2.Framer, bw *bufio.Writer, _ func(...string) []byte) {
+			bw.Write([]byte{0, 0, 40, 1, 4, 0, 0, 0, 1, 0x82})
+		}, "close"},
+	} {
+		t.Run(tc2.name, func(t *testing.T) {
+			c, err := tls.Dial("tcp", s.Addr("web").String(), tc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			bw := bufio.NewWriter(c)
+			fr := http2.NewFramer(bw, bufio.NewReader(c))
+			fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+			var hb bytes.Buffer
+			henc := hpack.NewEncoder(&hb)
+			enc := func(extra ...string) []byte {
+				hb.Reset()
+				for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/bad"}} {
+					henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+				}
+				for i := 0; i+1 < len(extra); i += 2 {
+					henc.WriteField(hpack.HeaderField{Name: extra[i], Value: extra[i+1]})
+				}
+				return append([]byte(nil), hb.Bytes()...)
+			}
+			bw.WriteString(http2.ClientPreface)
+			fr.WriteSettings()
+			tc2.send(fr, bw, enc)
+			bw.Flush()
+			got := ""
+			wait := 5 * time.Second
+			if tc2.want == "close" {
+				wait = 500 * time.Millisecond // nothing is to come
+			}
+			c.SetReadDeadline(time.Now().Add(wait))
+			for got == "" {
+				f, err := fr.ReadFrame()
+				switch f := f.(type) {
+				case *http2.GoAwayFrame:
+					got = "goaway"
+				case *http2.MetaHeadersFrame:
+					got = f.PseudoValue("status")
+				case *http2.SettingsFrame:
+					if !f.IsAck() {
+						fr.WriteSettingsAck()
+						bw.Flush()
+					}
+				}
+				if err != nil && got == "" {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						got = "timeout"
+					} else {
+						got = "close"
+					}
+				}
+			}
+			if tc2.want == "close" && got == "timeout" {
+				// Half a frame: the server waits for the rest, as long as
+				// the connection may stay idle; the client gives up first.
+				got = "close"
+			}
+			if got != tc2.want {
+				t.Errorf("got %s, want %s", got, tc2.want)
+			}
+			if st, body, err := loopH2Get(context.Background(), good, s, "GET", "/ok"); err != nil || st != 200 || body != "hello GET /ok" {
+				t.Fatalf("another connection after it: %d %q %v", st, body, err)
+			}
+		})
+	}
+	if n := loopCount(t, s, "web"); n < 4 {
+		t.Errorf("EventLoop %d, want the good connection's 4 streams on the loop", n)
 	}
 }
