@@ -437,10 +437,9 @@ func (x *loopH2) close() {
 
 // Close is the h2 server's: the connection closes on its loop.
 func (x *loopH2) Close() error {
-	if x.closeAsked.CompareAndSwap(false, true) {
-		if l := x.l; l == nil || !l.post(x.close) {
-			// The loop ended: it closed what it owned.
-		}
+	// A loop that ended (post refused) closed what it owned.
+	if l := x.l; l != nil && x.closeAsked.CompareAndSwap(false, true) {
+		l.post(x.close)
 	}
 	return nil
 }
